@@ -1,0 +1,12 @@
+// Subcommands of the `segflow` binary. Each parses its own options (argv[0] is the
+// subcommand name) and returns the process exit code.
+#pragma once
+
+namespace segflow::cli {
+
+int ProduceCommand(int argc, char** argv);
+int ConsumeCommand(int argc, char** argv);
+int RunCommand(int argc, char** argv);
+int AudienceCommand(int argc, char** argv);
+
+}  // namespace segflow::cli

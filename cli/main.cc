@@ -1,0 +1,46 @@
+// segflow: one binary, one subcommand per verb (spec §8).
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+const Subcommand kSubcommands[] = {
+    {"produce", segflow::cli::ProduceCommand, "append JSON-lines events from stdin to a log topic"},
+    {"consume", segflow::cli::ConsumeCommand, "print a log topic as JSON lines"},
+    {"run", segflow::cli::RunCommand, "run a job on the embedded default (bounded or live)"},
+    {"audience", segflow::cli::AudienceCommand, "list a segment's members as of a time"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage: segflow <command> [options]   (segflow <command> --help for its options)\n\ncommands:\n");
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  for (const auto& c : kSubcommands) {
+    if (cmd == c.name) return c.fn(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "segflow: unknown command '%s'\n", cmd.c_str());
+  PrintUsage(stderr);
+  return 2;
+}

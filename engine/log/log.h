@@ -1,0 +1,84 @@
+// The embedded log: topics of N partitions in a directory, Kafka-like.
+//
+// Layout: <dir>/<topic>/topic.meta and <dir>/<topic>/<partition>/ with segment files
+// <base-offset>.log (CRC-checked batches) and <base-offset>.index (sparse offset index),
+// and a LOCK file: one writer per partition at a time (flock), so concurrent producers
+// never interleave bytes. A torn or corrupt tail is detected when a writer opens the
+// partition and truncated; readers never serve a batch whose CRC does not check.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/common/status.h"
+#include "engine/value/event.h"
+
+namespace segflow::log {
+
+enum class TopicFormat { kEvents, kChangelog };
+
+struct TopicMeta {
+  uint32_t partitions = 1;
+  TopicFormat format = TopicFormat::kEvents;
+  RoleFields fields;  // role field names used when printing events
+};
+
+// Creates the topic if missing (with `meta`), else returns the existing meta
+// (the existing partition count wins; a mismatch is not an error).
+Result<TopicMeta> EnsureTopic(const std::string& log_dir, const std::string& topic, const TopicMeta& meta);
+Result<TopicMeta> ReadTopicMeta(const std::string& log_dir, const std::string& topic);
+// Removes a topic and all its data (used to reset a job's outputs).
+Status DeleteTopic(const std::string& log_dir, const std::string& topic);
+
+// A record as read back from the log.
+struct LogRecord {
+  uint32_t partition = 0;
+  uint64_t offset = 0;
+  Event event;  // user = record key, type = record event, ts, props
+};
+
+// Appends to one partition. Takes the partition's LOCK around each Flush, so several
+// writers (threads or processes) may append to one partition safely.
+class PartitionWriter {
+ public:
+  static Result<std::unique_ptr<PartitionWriter>> Open(const std::string& log_dir, const std::string& topic,
+                                                      uint32_t partition);
+  ~PartitionWriter();
+  // Buffers one record; returns its offset only after Flush (see NextOffset).
+  void Append(const Event& event);
+  size_t buffered() const;
+  size_t buffered_bytes() const;
+  // Writes the buffered records as one or more CRC'd batches; fsync when `sync`.
+  Status Flush(bool sync);
+  // Offset the next flushed record will get (valid after Open / Flush).
+  uint64_t NextOffset() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads one partition from an offset, batch by batch. A live reader calls Poll again
+// after it returns no records to see new appends.
+class PartitionReader {
+ public:
+  static Result<std::unique_ptr<PartitionReader>> Open(const std::string& log_dir, const std::string& topic,
+                                                      uint32_t partition, uint64_t start_offset);
+  ~PartitionReader();
+  // Appends up to `max_records` records to `out` (may be fewer); 0 means caught up.
+  // Corruption in the middle of the log is an error, never skipped silently.
+  Result<size_t> Poll(size_t max_records, std::vector<LogRecord>* out);
+  uint64_t position() const;  // next offset to read
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The offset one past the last record of each partition (the "end" / latest).
+Result<uint64_t> EndOffset(const std::string& log_dir, const std::string& topic, uint32_t partition);
+
+}  // namespace segflow::log
