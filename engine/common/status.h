@@ -32,6 +32,8 @@ class Status {
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
   std::string ToString() const;
+  // The same status with "<prefix>: " before its message.
+  Status Annotate(const std::string& prefix) const { return Status(code_, prefix + ": " + message_); }
 
  private:
   Status(Code c, std::string m) : code_(c), message_(std::move(m)) {}

@@ -1,0 +1,44 @@
+// ChangelogMerger: orders the changes of all keyed tasks into one changelog per partition.
+//
+// Each keyed task emits a partition's changes in instant order and says how far it got
+// (PartitionProgress). A change is released once every keyed task is past its instant;
+// released changes are sorted by (at, user, segment), so the changelog is identical for
+// any parallelism and for bounded and live runs (spec §9 "Changelog order").
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "operators/runtime/messages.h"
+
+namespace segflow {
+
+class ChangelogMerger {
+ public:
+  ChangelogMerger(uint32_t keyed_tasks, uint32_t partitions);
+
+  void Add(uint32_t partition, std::vector<ChangeRecord>&& changes);
+  void Progress(uint32_t from, uint32_t partition, int64_t frontier, bool idle);
+  // Marks every partition of `from` as complete (bounded end).
+  void Finish(uint32_t from);
+
+  // Moves releasable changes of `partition` into `out`, in changelog order.
+  void Release(uint32_t partition, std::vector<ChangeRecord>* out);
+
+  // Every instant < this is final for `partition` (min over keyed tasks).
+  int64_t Frontier(uint32_t partition) const;
+  bool Idle(uint32_t partition) const;
+  uint32_t partitions() const { return static_cast<uint32_t>(pending_.size()); }
+
+  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  static constexpr int64_t kDone = std::numeric_limits<int64_t>::max();
+
+ private:
+  uint32_t keyed_tasks_;
+  std::vector<std::vector<ChangeRecord>> pending_;  // per partition
+  std::vector<std::vector<int64_t>> frontier_;       // [partition][task]
+  std::vector<std::vector<bool>> idle_;              // [partition][task]
+};
+
+}  // namespace segflow

@@ -1,0 +1,33 @@
+// KeyedSegmentTask: owns a key-group range and evaluates every segment for its users.
+//
+// Each user advances by the watermark of its own partition (ARCHITECTURE.md invariant 2):
+// a partition's watermark is the minimum over the source topics of that partition index,
+// so an on-time record can never arrive for an instant already evaluated. Idle partitions
+// still hold their own users back (exactness over liveness); idleness only stops them
+// holding back the job's reported evaluated time.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/common/status.h"
+#include "engine/runtime/channel.h"
+#include "operators/runtime/job_context.h"
+#include "operators/runtime/messages.h"
+
+namespace segflow {
+
+class KeyedSegmentTask {
+ public:
+  KeyedSegmentTask(JobContext* ctx, uint32_t index, uint32_t source_tasks, BoundedChannel<KeyedInput>* input,
+                   BoundedChannel<SinkMessage>* output);
+  Status Run();
+
+ private:
+  JobContext* ctx_;
+  uint32_t index_;
+  uint32_t source_tasks_;
+  BoundedChannel<KeyedInput>* input_;
+  BoundedChannel<SinkMessage>* output_;
+};
+
+}  // namespace segflow

@@ -1,0 +1,80 @@
+// What flows between the tasks of a segment job (ARCHITECTURE.md invariant 4):
+// sources -> keyed segment tasks -> changelog sink. Plain values, moved in batches, so
+// the same graph can later run over the network with these serialized.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "operators/segment/program.h"
+
+namespace segflow {
+
+// An on-time input record routed to the keyed task that owns its key group.
+struct KeyedRecord {
+  uint32_t partition = 0;  // partition index (shared by all source topics of the job)
+  std::string user;
+  ProjectedEvent event;
+};
+
+struct KeyedBatch {
+  std::vector<KeyedRecord> records;
+};
+
+// Event-time progress of one source partition (spec §2): no on-time record with
+// ts < time can still arrive from (topic, partition). `idle`: silent for idle_timeout.
+struct PartitionWatermark {
+  uint32_t topic = 0;
+  uint32_t partition = 0;
+  int64_t time = 0;
+  bool idle = false;
+};
+
+// A source is done. `max_ts`: the largest ts it read (bounded runs evaluate up to the
+// largest over all sources); `finish`: evaluate up to the end (bounded) or just stop (live).
+struct SourceEnd {
+  int64_t max_ts = 0;
+  bool has_max_ts = false;
+  bool finish = false;
+  int64_t until = 0;  // when has_until: an explicit --until
+  bool has_until = false;
+};
+
+using KeyedInput = std::variant<KeyedBatch, PartitionWatermark, SourceEnd>;
+
+// One changelog record (spec §6) on its way to the sink.
+struct ChangeRecord {
+  int64_t at = 0;
+  std::string user;
+  uint32_t segment = 0;
+  bool entered = false;
+};
+
+struct ChangeBatch {
+  uint32_t partition = 0;
+  std::vector<ChangeRecord> changes;  // in (at, user) order
+};
+
+// A keyed task has emitted every change with at < frontier for `partition`.
+struct PartitionProgress {
+  uint32_t partition = 0;
+  int64_t frontier = 0;
+  bool idle = false;
+};
+
+// A keyed task is done; `evaluated_through` is the last instant it evaluated.
+struct KeyedEnd {
+  bool finished = false;
+  int64_t evaluated_through = 0;
+};
+
+using SinkInput = std::variant<ChangeBatch, PartitionProgress, KeyedEnd>;
+
+struct SinkMessage {
+  uint32_t from = 0;  // keyed task index
+  SinkInput body;
+};
+
+}  // namespace segflow

@@ -1,0 +1,174 @@
+#include "operators/runtime/source_task.h"
+
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "engine/common/key_group.h"
+#include "engine/log/log.h"
+
+namespace segflow {
+namespace {
+
+constexpr size_t kPollRecords = 4096;
+constexpr size_t kBatchRecords = 1024;
+constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+
+// One (topic, partition) this task reads.
+struct Input {
+  uint32_t topic = 0;
+  uint32_t partition = 0;
+  std::unique_ptr<log::PartitionReader> reader;
+  uint64_t end_offset = 0;         // bounded: stop here
+  int64_t max_prev = kNoTime;      // largest ts read so far (spec §2)
+  bool done = false;
+  bool watermark_dirty = false;
+  bool idle = false;
+  std::chrono::steady_clock::time_point last_record;
+};
+
+int64_t WatermarkOf(int64_t max_prev, int64_t out_of_orderness) {
+  if (max_prev == kNoTime) return kNoTime;
+  return max_prev - out_of_orderness;  // ts and ooo are far from the int64 limits
+}
+
+}  // namespace
+
+SourceTask::SourceTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
+                       std::vector<BoundedChannel<KeyedInput>*> outputs)
+    : ctx_(ctx), index_(index), source_tasks_(source_tasks), outputs_(std::move(outputs)) {}
+
+Status SourceTask::Run() {
+  const JobSpec& job = *ctx_->job;
+  const int64_t ooo = job.source.max_out_of_orderness_ms;
+  const auto idle_timeout = std::chrono::milliseconds(job.source.idle_timeout_ms);
+
+  std::vector<Input> inputs;
+  for (uint32_t t = 0; t < job.source.topics.size(); ++t) {
+    for (uint32_t p = index_; p < ctx_->partitions; p += source_tasks_) {
+      Input in;
+      in.topic = t;
+      in.partition = p;
+      auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, 0);
+      if (!reader.ok()) return reader.status();
+      in.reader = std::move(reader).value();
+      if (ctx_->options.bounded) {
+        auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
+        if (!end.ok()) return end.status();
+        in.end_offset = *end;
+        in.done = in.end_offset == 0;
+      }
+      in.last_record = std::chrono::steady_clock::now();
+      inputs.push_back(std::move(in));
+    }
+  }
+
+  // Late records keep their partition in the late topic; this task owns those partitions.
+  std::vector<std::unique_ptr<log::PartitionWriter>> late_writers(ctx_->partitions);
+  auto late_writer = [&](uint32_t p) -> Result<log::PartitionWriter*> {
+    if (!late_writers[p]) {
+      auto w = log::PartitionWriter::Open(job.log_dir, ctx_->late_topic, p);
+      if (!w.ok()) return w.status();
+      late_writers[p] = std::move(w).value();
+    }
+    return late_writers[p].get();
+  };
+
+  const uint32_t keyed = static_cast<uint32_t>(outputs_.size());
+  std::vector<KeyedBatch> out(keyed);
+  auto flush_batch = [&](uint32_t k) -> Status {
+    if (out[k].records.empty()) return Status::OK();
+    KeyedBatch b;
+    b.records.reserve(kBatchRecords);
+    std::swap(b, out[k]);
+    return outputs_[k]->Push(KeyedInput(std::move(b)));
+  };
+
+  std::vector<log::LogRecord> records;
+  int64_t max_ts = kNoTime;
+  bool stopped = false;
+  for (;;) {
+    if (ctx_->stop != nullptr && ctx_->stop->load(std::memory_order_relaxed)) {
+      stopped = true;
+      break;
+    }
+    bool all_done = true;
+    size_t read = 0;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& in : inputs) {
+      if (in.done) continue;
+      all_done = false;
+      records.clear();
+      size_t want = kPollRecords;
+      if (ctx_->options.bounded) {
+        want = static_cast<size_t>(std::min<uint64_t>(want, in.end_offset - in.reader->position()));
+      }
+      auto n = in.reader->Poll(want, &records);
+      if (!n.ok()) return n.status();
+      read += *n;
+      for (auto& r : records) {
+        const int64_t ts = r.event.ts;
+        if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
+          auto w = late_writer(in.partition);
+          if (!w.ok()) return w.status();
+          (*w)->Append(r.event);
+          ctx_->late_records.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          const uint64_t h = HashUser(r.event.user);
+          const uint32_t k = SubtaskForKeyGroup(KeyGroupFor(h, job.max_parallelism), job.max_parallelism, keyed);
+          KeyedRecord kr;
+          kr.partition = in.partition;
+          ctx_->program->Project(r.event, r.offset, &kr.event);
+          kr.user = std::move(r.event.user);
+          out[k].records.push_back(std::move(kr));
+          if (out[k].records.size() >= kBatchRecords) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
+        }
+        if (ts > in.max_prev) {
+          in.max_prev = ts;
+          in.watermark_dirty = true;
+        }
+        if (ts > max_ts) max_ts = ts;
+      }
+      ctx_->records_in.fetch_add(*n, std::memory_order_relaxed);
+      if (*n > 0) {
+        in.last_record = now;
+        if (in.idle) {
+          in.idle = false;
+          in.watermark_dirty = true;
+        }
+      } else if (!ctx_->options.bounded && !in.idle && now - in.last_record >= idle_timeout) {
+        in.idle = true;
+        in.watermark_dirty = true;
+      }
+      if (ctx_->options.bounded && in.reader->position() >= in.end_offset) in.done = true;
+    }
+    // Records before the watermarks that cover them: flush batches first.
+    for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
+    for (auto& in : inputs) {
+      if (!in.watermark_dirty) continue;
+      in.watermark_dirty = false;
+      PartitionWatermark wm{in.topic, in.partition, WatermarkOf(in.max_prev, ooo), in.idle};
+      for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(outputs_[k]->Push(KeyedInput(wm)));
+    }
+    if (all_done) break;
+    if (read == 0) {
+      for (auto& w : late_writers) {
+        if (w && w->buffered() > 0) SEGFLOW_RETURN_IF_ERROR(w->Flush(false));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(ctx_->options.poll_interval_ms));
+    }
+  }
+  for (auto& w : late_writers) {
+    if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
+  }
+  SourceEnd end;
+  end.finish = ctx_->options.bounded && !stopped;
+  end.has_max_ts = max_ts != kNoTime;
+  end.max_ts = max_ts;
+  end.has_until = ctx_->options.has_until;
+  end.until = ctx_->options.until;
+  for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(outputs_[k]->Push(KeyedInput(end)));
+  return Status::OK();
+}
+
+}  // namespace segflow

@@ -1,0 +1,31 @@
+// SourceTask: reads its share of the source topics' partitions, classifies each record
+// as on time or late (spec §2, decided per partition in log order), projects on-time
+// records and routes them by key group to the keyed tasks, and emits per-partition
+// watermarks. Bounded: stops at the end offsets seen at start. Live: tails the log.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/common/status.h"
+#include "engine/runtime/channel.h"
+#include "operators/runtime/job_context.h"
+#include "operators/runtime/messages.h"
+
+namespace segflow {
+
+class SourceTask {
+ public:
+  SourceTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
+             std::vector<BoundedChannel<KeyedInput>*> outputs);
+  Status Run();
+
+ private:
+  JobContext* ctx_;
+  uint32_t index_;
+  uint32_t source_tasks_;
+  std::vector<BoundedChannel<KeyedInput>*> outputs_;
+};
+
+}  // namespace segflow

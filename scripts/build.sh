@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds into build/<kind> (kind: release | asan). Usage: scripts/build.sh [kind]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-release}
+case "$kind" in
+  release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DSEGFLOW_SANITIZE=ON -DSEGFLOW_BUILD_BENCH=OFF) ;;
+  *) echo "build.sh: unknown kind '$kind' (release | asan)" >&2; exit 2 ;;
+esac
+cmake -S . -B "build/$kind" -G Ninja "${flags[@]}" >/dev/null
+ninja -C "build/$kind" -j "$(nproc)"
