@@ -8,5 +8,6 @@ int ProduceCommand(int argc, char** argv);
 int ConsumeCommand(int argc, char** argv);
 int RunCommand(int argc, char** argv);
 int AudienceCommand(int argc, char** argv);
+int GenCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

@@ -33,6 +33,9 @@ Result<TopicMeta> ReadTopicMeta(const std::string& log_dir, const std::string& t
 // Removes a topic and all its data (used to reset a job's outputs).
 Status DeleteTopic(const std::string& log_dir, const std::string& topic);
 
+// Topic names: [A-Za-z0-9._-]+, not starting with '.'.
+Status ValidateTopicName(const std::string& topic);
+
 // A record as read back from the log.
 struct LogRecord {
   uint32_t partition = 0;
@@ -40,15 +43,30 @@ struct LogRecord {
   Event event;  // user = record key, type = record event, ts, props
 };
 
+struct WriterOptions {
+  // A segment file rolls once the next batch would take it past this size.
+  uint64_t segment_bytes = DefaultSegmentBytes();
+  // A sparse index entry at most every this many bytes of a segment.
+  uint32_t index_interval_bytes = 4096;
+
+  // 128 MiB, or the environment variable SEGFLOW_LOG_SEGMENT_BYTES (tests use small ones).
+  static uint64_t DefaultSegmentBytes();
+};
+
 // Appends to one partition. Takes the partition's LOCK around each Flush, so several
-// writers (threads or processes) may append to one partition safely.
+// writers (threads or processes) may append to one partition safely: under the lock a
+// writer first catches up with what others appended, so offsets stay dense.
+// Opening recovers the partition (under the lock): a torn tail is truncated.
+// Records still buffered when the writer is destroyed are dropped: call Flush.
 class PartitionWriter {
  public:
   static Result<std::unique_ptr<PartitionWriter>> Open(const std::string& log_dir, const std::string& topic,
-                                                      uint32_t partition);
+                                                      uint32_t partition,
+                                                      const WriterOptions& options = WriterOptions());
   ~PartitionWriter();
   // Buffers one record; returns its offset only after Flush (see NextOffset).
   void Append(const Event& event);
+  void Append(Event&& event);
   size_t buffered() const;
   size_t buffered_bytes() const;
   // Writes the buffered records as one or more CRC'd batches; fsync when `sync`.
@@ -62,7 +80,9 @@ class PartitionWriter {
 };
 
 // Reads one partition from an offset, batch by batch. A live reader calls Poll again
-// after it returns no records to see new appends.
+// after it returns no records to see new appends. Every batch's CRC is verified; an
+// unfinished last batch is "not yet written", a bad batch followed by more data is
+// Corruption naming the file and byte position.
 class PartitionReader {
  public:
   static Result<std::unique_ptr<PartitionReader>> Open(const std::string& log_dir, const std::string& topic,

@@ -57,8 +57,15 @@ struct MembershipChange {
   int64_t at = 0;
 };
 
-// Per-user evaluation state: condition state, membership, buffered events.
-class UserState;
+// Per-user evaluation state: condition state, membership, buffered events. Opaque: only
+// the program that made it reads it (complete here so unique_ptr<UserState> works anywhere).
+class UserState {
+ public:
+  virtual ~UserState() = default;
+
+ protected:
+  UserState() = default;
+};
 
 class SegmentProgram {
  public:

@@ -1,0 +1,313 @@
+#include <fcntl.h>
+
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/log/batch_format.h"
+#include "engine/log/file_util.h"
+#include "engine/log/log.h"
+#include "engine/log/record_codec.h"
+#include "engine/log/segment_files.h"
+#include "engine/schema/record.capnp.h"
+
+namespace segflow::log {
+namespace {
+
+constexpr size_t kReadChunkBytes = 1 << 20;
+
+Status CheckPartition(const std::string& log_dir, const std::string& topic, uint32_t partition) {
+  auto meta = ReadTopicMeta(log_dir, topic);
+  if (!meta.ok()) return meta.status();
+  if (partition >= meta->partitions) {
+    return Status::InvalidArgument("topic '" + topic + "' has " + std::to_string(meta->partitions) +
+                                   " partitions; no partition " + std::to_string(partition));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+struct PartitionReader::Impl {
+  std::string dir;
+  uint32_t partition = 0;
+  uint64_t position = 0;  // next offset to hand out
+
+  bool has_segment = false;
+  uint64_t base = 0;
+  std::string log_path;
+  UniqueFd fd;
+  uint64_t batch_offset = 0;  // offset of the batch at the cursor
+  bool seeked_by_index = false;
+
+  // File bytes [buffer_position, buffer_position + buffer_len); the cursor is a batch start.
+  // Word-aligned, and batches start at multiples of 8, so payloads are aligned words.
+  std::unique_ptr<capnp::word[]> buffer;
+  size_t capacity = 0;
+  uint64_t buffer_position = 0;
+  size_t buffer_len = 0;
+  size_t cursor = 0;
+
+  std::vector<LogRecord> decoded;
+  size_t decoded_next = 0;
+
+  char* bytes() { return reinterpret_cast<char*>(buffer.get()); }
+  uint64_t cursor_position() const { return buffer_position + cursor; }
+
+  Status OpenSegmentFor(uint64_t offset, bool* found);
+  void StartAt(uint64_t file_position, uint64_t offset);
+  // Makes at least `n` bytes available from the cursor if the file has them.
+  Status Fill(size_t n);
+  // Forgets buffered bytes from the cursor on: they may be rewritten (a torn tail).
+  void DropUnread() { buffer_len = cursor; }
+  bool NextSegmentExists() const {
+    return batch_offset != base && PathExists(SegmentLogPath(dir, batch_offset));
+  }
+  // Decodes the next batch into `decoded`; false when there is none yet.
+  Result<bool> NextBatch();
+  Status Decode(const BatchHeader& h);
+  Status CorruptionAt(const std::string& what) const {
+    return Status::Corruption(log_path + " at byte " + std::to_string(cursor_position()) + ": " + what);
+  }
+};
+
+void PartitionReader::Impl::StartAt(uint64_t file_position, uint64_t offset) {
+  buffer_position = file_position;
+  buffer_len = 0;
+  cursor = 0;
+  batch_offset = offset;
+}
+
+Status PartitionReader::Impl::OpenSegmentFor(uint64_t offset, bool* found) {
+  *found = false;
+  auto segments = ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  if (segments->empty()) return Status::OK();
+  if (segments->front() > offset) {
+    return Status::Corruption(dir + ": the partition starts at offset " + std::to_string(segments->front()) +
+                              ", offset " + std::to_string(offset) + " is missing");
+  }
+  auto it = std::upper_bound(segments->begin(), segments->end(), offset);
+  base = *(it - 1);
+  log_path = SegmentLogPath(dir, base);
+  auto f = OpenFile(log_path, O_RDONLY);
+  if (!f.ok()) return f.status();
+  fd = std::move(f).value();
+  has_segment = true;
+  *found = true;
+  StartAt(0, base);
+  seeked_by_index = false;
+  if (offset == base) return Status::OK();
+
+  const std::string index_path = SegmentIndexPath(dir, base);
+  auto index_fd = OpenFile(index_path, O_RDONLY);
+  if (!index_fd.ok()) {
+    return index_fd.status().code() == Status::Code::kNotFound ? Status::OK() : index_fd.status();
+  }
+  auto size = FileSize(fd.get(), log_path);
+  if (!size.ok()) return size.status();
+  auto entries = LoadIndex(index_fd->get(), index_path, *size);
+  if (!entries.ok()) return entries.status();
+  auto e = std::upper_bound(entries->begin(), entries->end(), offset - base,
+                            [](uint64_t rel, const IndexEntry& x) { return rel < x.relative_offset; });
+  if (e != entries->begin()) {
+    --e;
+    StartAt(e->position, base + e->relative_offset);
+    seeked_by_index = true;
+  }
+  return Status::OK();
+}
+
+Status PartitionReader::Impl::Fill(size_t n) {
+  if (buffer_len - cursor >= n) return Status::OK();
+  if (cursor > 0) {
+    std::memmove(bytes(), bytes() + cursor, buffer_len - cursor);
+    buffer_position += cursor;
+    buffer_len -= cursor;
+    cursor = 0;
+  }
+  if (capacity < n) {
+    size_t new_capacity = std::max(kReadChunkBytes, (n + kReadChunkBytes - 1) / kReadChunkBytes * kReadChunkBytes);
+    auto grown = std::make_unique<capnp::word[]>(new_capacity / sizeof(capnp::word));
+    if (buffer_len > 0) std::memcpy(grown.get(), buffer.get(), buffer_len);
+    buffer = std::move(grown);
+    capacity = new_capacity;
+  }
+  auto got = PreadFull(fd.get(), bytes() + buffer_len, capacity - buffer_len, buffer_position + buffer_len, log_path);
+  if (!got.ok()) return got.status();
+  buffer_len += *got;
+  return Status::OK();
+}
+
+Status PartitionReader::Impl::Decode(const BatchHeader& h) {
+  decoded.clear();
+  decoded_next = 0;
+  const auto* words = reinterpret_cast<const capnp::word*>(bytes() + cursor + kBatchHeaderBytes);
+  const size_t n_words = h.payload_bytes / sizeof(capnp::word);
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = n_words * 4 + 1024;
+  options.nestingLimit = kRecordNestingLimit;
+  try {
+    capnp::FlatArrayMessageReader message(kj::arrayPtr(words, n_words), options);
+    auto root = message.getRoot<schema::RecordBatch>();
+    auto records = root.getRecords();
+    if (root.getBaseOffset() != h.base_offset || records.size() != h.record_count) {
+      return CorruptionAt("batch payload disagrees with its header");
+    }
+    const uint64_t skip = position > h.base_offset ? position - h.base_offset : 0;
+    if (skip < records.size()) decoded.reserve(records.size() - skip);
+    for (uint64_t i = skip; i < records.size(); ++i) {
+      LogRecord r;
+      r.partition = partition;
+      r.offset = h.base_offset + i;
+      Status st = DecodeRecord(records[static_cast<unsigned>(i)], &r.event);
+      if (!st.ok()) return CorruptionAt(st.message());
+      decoded.push_back(std::move(r));
+    }
+  } catch (const kj::Exception& e) {
+    return CorruptionAt(std::string("malformed batch: ") + e.getDescription().cStr());
+  }
+  return Status::OK();
+}
+
+Result<bool> PartitionReader::Impl::NextBatch() {
+  // Each pass returns, moves to the next segment, or re-reads a finished segment's end once.
+  bool rechecked = false;
+  for (int pass = 0; pass < 1 << 20; ++pass) {
+    if (!has_segment) {
+      bool found = false;
+      SEGFLOW_RETURN_IF_ERROR(OpenSegmentFor(position, &found));
+      if (!found) return false;
+    }
+    SEGFLOW_RETURN_IF_ERROR(Fill(kBatchHeaderBytes));
+    BatchHeader h;
+    std::string problem;
+    BatchState state = InspectBatch(bytes() + cursor, buffer_len - cursor, &h, &problem);
+    if (state == BatchState::kIncomplete && buffer_len - cursor >= kBatchHeaderBytes) {
+      SEGFLOW_RETURN_IF_ERROR(Fill(h.total_bytes()));
+      state = InspectBatch(bytes() + cursor, buffer_len - cursor, &h, &problem);
+    }
+    if (state != BatchState::kValid && seeked_by_index) {
+      seeked_by_index = false;  // a stale index entry: scan the segment from its start
+      StartAt(0, base);
+      continue;
+    }
+    if (state == BatchState::kValid) {
+      if (h.base_offset != batch_offset) {
+        if (seeked_by_index) {
+          seeked_by_index = false;
+          StartAt(0, base);
+          continue;
+        }
+        return CorruptionAt("batch has offset " + std::to_string(h.base_offset) + ", expected " +
+                            std::to_string(batch_offset));
+      }
+      seeked_by_index = false;
+      SEGFLOW_RETURN_IF_ERROR(Decode(h));
+      cursor += h.total_bytes();
+      batch_offset += h.record_count;
+      return true;
+    }
+    if (state == BatchState::kIncomplete) {
+      if (!NextSegmentExists()) {
+        DropUnread();
+        return false;  // not yet written
+      }
+      // The writer rolled, so this segment is final: read its end once more, then move on.
+      if (!rechecked) {
+        rechecked = true;
+        DropUnread();
+        continue;
+      }
+      if (buffer_len > cursor) {
+        return CorruptionAt("unfinished batch before the next segment " + SegmentLogPath(dir, batch_offset));
+      }
+      rechecked = false;
+      base = batch_offset;
+      log_path = SegmentLogPath(dir, base);
+      auto f = OpenFile(log_path, O_RDONLY);
+      if (!f.ok()) return f.status();
+      fd = std::move(f).value();
+      StartAt(0, base);
+      continue;
+    }
+    // A bad batch: a torn tail (nothing but zeros after it) is not yet written.
+    auto size = FileSize(fd.get(), log_path);
+    if (!size.ok()) return size.status();
+    const uint64_t after = state == BatchState::kBadHeader ? cursor_position() + kBatchHeaderBytes
+                                                           : cursor_position() + h.total_bytes();
+    auto zero = RangeIsZero(fd.get(), std::min(after, *size), *size, log_path);
+    if (!zero.ok()) return zero.status();
+    if (!*zero) return CorruptionAt(problem + ", followed by more data");
+    if (NextSegmentExists()) return CorruptionAt(problem + ", before the next segment");
+    DropUnread();
+    return false;
+  }
+  return Status::Internal("reader made no progress on " + log_path);
+}
+
+Result<std::unique_ptr<PartitionReader>> PartitionReader::Open(const std::string& log_dir, const std::string& topic,
+                                                              uint32_t partition, uint64_t start_offset) {
+  SEGFLOW_RETURN_IF_ERROR(CheckPartition(log_dir, topic, partition));
+  auto impl = std::make_unique<Impl>();
+  impl->dir = PartitionDir(log_dir, topic, partition);
+  impl->partition = partition;
+  impl->position = start_offset;
+  auto reader = std::unique_ptr<PartitionReader>(new PartitionReader());
+  reader->impl_ = std::move(impl);
+  return reader;
+}
+
+PartitionReader::~PartitionReader() = default;
+
+uint64_t PartitionReader::position() const { return impl_->position; }
+
+Result<size_t> PartitionReader::Poll(size_t max_records, std::vector<LogRecord>* out) {
+  Impl& r = *impl_;
+  size_t n = 0;
+  while (n < max_records) {
+    if (r.decoded_next < r.decoded.size()) {
+      const size_t take = std::min(max_records - n, r.decoded.size() - r.decoded_next);
+      for (size_t i = 0; i < take; ++i) out->push_back(std::move(r.decoded[r.decoded_next + i]));
+      r.decoded_next += take;
+      r.position = out->back().offset + 1;
+      n += take;
+      continue;
+    }
+    auto more = r.NextBatch();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+  }
+  return n;
+}
+
+Result<uint64_t> EndOffset(const std::string& log_dir, const std::string& topic, uint32_t partition) {
+  SEGFLOW_RETURN_IF_ERROR(CheckPartition(log_dir, topic, partition));
+  const std::string dir = PartitionDir(log_dir, topic, partition);
+  auto segments = ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  if (segments->empty()) return uint64_t{0};
+  const uint64_t base = segments->back();
+  const std::string log_path = SegmentLogPath(dir, base);
+  auto fd = OpenFile(log_path, O_RDONLY);
+  if (!fd.ok()) return fd.status();
+  auto size = FileSize(fd->get(), log_path);
+  if (!size.ok()) return size.status();
+  std::vector<IndexEntry> entries;
+  const std::string index_path = SegmentIndexPath(dir, base);
+  auto index_fd = OpenFile(index_path, O_RDONLY);
+  if (index_fd.ok()) {
+    auto loaded = LoadIndex(index_fd->get(), index_path, *size);
+    if (!loaded.ok()) return loaded.status();
+    entries = std::move(loaded).value();
+  } else if (index_fd.status().code() != Status::Code::kNotFound) {
+    return index_fd.status();
+  }
+  auto end = FindSegmentEnd(fd->get(), log_path, *size, entries, base);
+  if (!end.ok()) return end.status();
+  return end->end_offset;
+}
+
+}  // namespace segflow::log

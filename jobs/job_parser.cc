@@ -1,0 +1,421 @@
+// Job files (spec §3) into JobSpec, with every §7 error reported at once.
+//
+// Decisions where the spec is silent (also in docs):
+//  * Required: job, log, source.topics, segments (non-empty), each segment's id and when,
+//    profile.event, consent.event and consent.field. Everything else has a default.
+//  * Extension key `max_parallelism` (top level): the number of key groups users hash to
+//    (ARCHITECTURE invariant 3), an integer 1..32768, default 128, >= parallelism. It is
+//    fixed for the life of a job's state.
+//  * Names: job [a-z0-9_-]+; segment ids [A-Za-z0-9_.-]+; topics [A-Za-z0-9._-]+ (Kafka's
+//    rule, at most 249 chars). The changelog topic may be neither a source topic nor
+//    "<job>.late". Role fields must be distinct. checkpoint.interval must be positive.
+//  * A `profile` condition needs the top-level `profile` block (else it could never hold).
+#include "jobs/job_parser.h"
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+
+#include "jobs/condition_parser.h"
+#include "jobs/segment_graph.h"
+#include "jobs/yaml_reader.h"
+
+namespace segflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kMaxKeyGroups = 32768;
+
+bool AllOf(std::string_view s, bool (*ok)(char)) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!ok(c)) return false;
+  }
+  return true;
+}
+
+bool IsJobNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool IsSegmentIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+bool IsTopicName(std::string_view s) {
+  return s.size() <= 249 && s != "." && s != ".." && AllOf(s, IsSegmentIdChar);
+}
+
+// `p` made absolute against `base`, lexically normalized, without a trailing separator.
+std::string ResolvePath(const fs::path& base, const std::string& text) {
+  fs::path p(text);
+  if (p.is_relative()) p = base / p;
+  p = p.lexically_normal();
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p.string();
+}
+
+class JobReader {
+ public:
+  JobReader(const std::string& file, ErrorSink* errors) : errors_(errors), conditions_(errors) {
+    std::error_code ec;
+    fs::path abs = fs::absolute(file.empty() ? fs::path(".") / "job.yaml" : fs::path(file), ec);
+    base_dir_ = ec ? fs::path(".") : abs.parent_path();
+  }
+
+  void Read(const YAML::Node& root, JobSpec* job);
+
+ private:
+  void ReadSource(const YamlField& f, SourceSpec* out);
+  void ReadRoleFields(const YamlField& f, RoleFields* out);
+  void ReadSegments(const YamlField& f, JobSpec* job);
+  void ReadSegment(const YamlField& f, size_t index, SegmentSpec* out);
+  void ReadMembership(const YamlField& f, Membership* out);
+  void ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out);
+  void ReadCheckpoint(const YamlField& f, CheckpointSpec* out);
+  std::optional<std::string> ReadTopic(const YamlField& f);
+  std::optional<std::string> ReadDir(const YamlField& f);
+  // True when `f` holds a map; else reports what was expected.
+  bool ExpectMap(const YamlField& f, std::string_view expected);
+
+  ErrorSink* errors_;
+  ConditionParser conditions_;
+  fs::path base_dir_;
+  std::vector<std::string> segment_ids_;  // by index, empty when missing
+  std::unordered_map<std::string, int> first_id_line_;
+};
+
+bool JobReader::ExpectMap(const YamlField& f, std::string_view expected) {
+  if (f.value.IsMap()) return true;
+  ReportExpected(f, expected, errors_);
+  return false;
+}
+
+void JobReader::Read(const YAML::Node& root, JobSpec* job) {
+  MapReader top(root, "at the top level", root.Mark(),
+                {"job", "log", "source", "profile", "consent", "segments", "output", "parallelism",
+                 "max_parallelism", "checkpoint"},
+                errors_);
+  if (const YamlField* f = top.Require("job")) {
+    constexpr std::string_view kExpected =
+        "a job name of lowercase letters, digits, '_' and '-' ([a-z0-9_-]+)";
+    if (f->value.IsScalar() && AllOf(f->value.Scalar(), IsJobNameChar)) {
+      job->name = f->value.Scalar();
+    } else {
+      ReportExpected(*f, kExpected, errors_);
+    }
+  }
+  if (const YamlField* f = top.Require("log")) {
+    if (auto dir = ReadDir(*f)) job->log_dir = *dir;
+  }
+  if (const YamlField* f = top.Require("source")) ReadSource(*f, &job->source);
+  if (const YamlField* f = top.Get("profile")) {
+    if (ExpectMap(*f, "a map with event")) {
+      MapReader r(f->value, "in profile", f->key.Mark(), {"event"}, errors_);
+      job->profile.emplace();
+      if (const YamlField* e = r.Require("event")) {
+        if (auto name = ReadName(*e, "an event name", errors_)) job->profile->event = *name;
+      }
+    }
+  }
+  if (const YamlField* f = top.Get("consent")) {
+    if (ExpectMap(*f, "a map with event, field and optional default")) {
+      MapReader r(f->value, "in consent", f->key.Mark(), {"event", "field", "default"}, errors_);
+      job->consent.emplace();
+      if (const YamlField* e = r.Require("event")) {
+        if (auto name = ReadName(*e, "an event name", errors_)) job->consent->event = *name;
+      }
+      if (const YamlField* e = r.Require("field")) {
+        if (auto path = ReadPath(*e, errors_)) job->consent->field = *path;
+      }
+      if (const YamlField* d = r.Get("default")) {
+        if (d->value.IsScalar() && d->value.Scalar() == "granted") {
+          job->consent->default_granted = true;
+        } else if (d->value.IsScalar() && d->value.Scalar() == "denied") {
+          job->consent->default_granted = false;
+        } else {
+          ReportExpected(*d, "granted or denied", errors_);
+        }
+      }
+    }
+  }
+  if (const YamlField* f = top.Require("segments")) ReadSegments(*f, job);
+
+  std::optional<int64_t> parallelism;
+  std::optional<int64_t> max_parallelism;
+  const YamlField* parallelism_field = top.Get("parallelism");
+  const YamlField* max_field = top.Get("max_parallelism");
+  if (parallelism_field) {
+    parallelism = ReadInt(*parallelism_field, 1, kMaxKeyGroups, errors_);
+    if (parallelism) job->parallelism = static_cast<int>(*parallelism);
+  }
+  if (max_field) {
+    max_parallelism = ReadInt(*max_field, 1, kMaxKeyGroups, errors_);
+    if (max_parallelism) job->max_parallelism = static_cast<uint32_t>(*max_parallelism);
+  }
+  if (job->parallelism > static_cast<int64_t>(job->max_parallelism) &&
+      (!parallelism_field || parallelism) && (!max_field || max_parallelism)) {
+    const YamlField* at = max_field ? max_field : parallelism_field;
+    errors_->Add(at->ValueMark(), "\"parallelism\" " + std::to_string(job->parallelism) +
+                                      " exceeds \"max_parallelism\" " +
+                                      std::to_string(job->max_parallelism) +
+                                      " (the number of key groups; default 128)");
+  }
+
+  // Defaults that derive from other keys (spec §3): next to the log directory.
+  fs::path log_parent = fs::path(job->log_dir).parent_path();
+  job->output.changelog = job->name + ".memberships";
+  job->output.audience_dir = (log_parent / "audience" / job->name).string();
+  job->checkpoint.dir = (log_parent / "checkpoints" / job->name).string();
+  if (const YamlField* f = top.Get("output")) ReadOutput(*f, *job, &job->output);
+  if (const YamlField* f = top.Get("checkpoint")) ReadCheckpoint(*f, &job->checkpoint);
+
+  CheckSegmentReferences(segment_ids_, conditions_.references(), errors_);
+  if (conditions_.first_profile_condition() && !job->profile) {
+    errors_->Add(*conditions_.first_profile_condition(),
+                 "a profile condition needs a top-level \"profile\" block naming the profile "
+                 "event (e.g. profile: {event: identify})");
+  }
+}
+
+void JobReader::ReadSource(const YamlField& f, SourceSpec* out) {
+  if (!ExpectMap(f, "a map with topics and optional fields, max_out_of_orderness, idle_timeout")) {
+    return;
+  }
+  MapReader r(f.value, "in source", f.key.Mark(),
+              {"topics", "fields", "max_out_of_orderness", "idle_timeout"}, errors_);
+  if (const YamlField* t = r.Require("topics")) {
+    if (!t->value.IsSequence() || t->value.size() == 0) {
+      ReportExpected(*t, "a non-empty list of topic names, e.g. [events]", errors_);
+    } else {
+      for (size_t i = 0; i < t->value.size(); ++i) {
+        YamlField item{"topics[" + std::to_string(i) + "]", t->value[i], t->value[i]};
+        std::optional<std::string> topic = ReadTopic(item);
+        if (!topic) continue;
+        if (std::find(out->topics.begin(), out->topics.end(), *topic) != out->topics.end()) {
+          errors_->Add(item.ValueMark(), "duplicate topic \"" + *topic + "\" in source.topics");
+          continue;
+        }
+        out->topics.push_back(*topic);
+      }
+    }
+  }
+  if (const YamlField* fields = r.Get("fields")) ReadRoleFields(*fields, &out->fields);
+  if (const YamlField* d = r.Get("max_out_of_orderness")) {
+    if (auto ms = ReadDuration(*d, errors_)) out->max_out_of_orderness_ms = *ms;
+  }
+  if (const YamlField* d = r.Get("idle_timeout")) {
+    if (auto ms = ReadDuration(*d, errors_)) out->idle_timeout_ms = *ms;
+  }
+}
+
+void JobReader::ReadRoleFields(const YamlField& f, RoleFields* out) {
+  if (!ExpectMap(f, "a map of role: field name, roles user, event and time")) return;
+  MapReader r(f.value, "in source.fields", f.key.Mark(), {"user", "event", "time"}, errors_,
+              "role");
+  std::vector<std::pair<std::string, std::string>> seen;  // field name, role
+  for (const YamlField& role : r.fields()) {
+    std::optional<std::string> name = ReadName(role, "a field name", errors_);
+    if (!name) continue;
+    if (role.name == "user") out->user = *name;
+    if (role.name == "event") out->event = *name;
+    if (role.name == "time") out->time = *name;
+  }
+  // Roles left at their defaults take part in the distinctness check too.
+  const std::pair<std::string, const std::string*> roles[] = {
+      {"user", &out->user}, {"event", &out->event}, {"time", &out->time}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (*roles[i].second != *roles[j].second) continue;
+      const YamlField* at = r.Get(roles[i].first);
+      if (at == nullptr) at = r.Get(roles[j].first);
+      if (at == nullptr) continue;
+      errors_->Add(at->ValueMark(), "field \"" + *roles[i].second + "\" is both the " +
+                                        roles[j].first + " and the " + roles[i].first +
+                                        " field; each role needs its own field");
+    }
+  }
+}
+
+void JobReader::ReadSegments(const YamlField& f, JobSpec* job) {
+  if (!f.value.IsSequence() || f.value.size() == 0) {
+    ReportExpected(f, "a non-empty list of segments (each with id and when)", errors_);
+    return;
+  }
+  for (size_t i = 0; i < f.value.size(); ++i) {
+    YamlField item{"segments[" + std::to_string(i) + "]", f.value[i], f.value[i]};
+    job->segments.emplace_back();
+    segment_ids_.emplace_back();
+    ReadSegment(item, i, &job->segments.back());
+  }
+}
+
+void JobReader::ReadSegment(const YamlField& f, size_t index, SegmentSpec* out) {
+  out->loc = ToSourceLoc(f.ValueMark());
+  if (!ExpectMap(f, "a segment: a map with id, when and optional membership")) return;
+  MapReader r(f.value, "in segment", f.ValueMark(), {"id", "when", "membership"}, errors_);
+  if (const YamlField* id = r.Require("id")) {
+    std::optional<std::string> name = ReadName(*id, "a segment id", errors_);
+    if (name && !AllOf(*name, IsSegmentIdChar)) {
+      ReportExpected(*id, "a segment id of letters, digits, '_', '-' and '.'", errors_);
+    } else if (name) {
+      int line = ToSourceLoc(id->ValueMark()).line;
+      auto [it, fresh] = first_id_line_.emplace(*name, line);
+      if (!fresh) {
+        errors_->Add(id->ValueMark(), "duplicate segment id \"" + *name +
+                                          "\" (first defined at line " +
+                                          std::to_string(it->second) + ")");
+      }
+      out->id = *name;
+      segment_ids_[index] = *name;
+    }
+  }
+  if (const YamlField* when = r.Require("when")) {
+    conditions_.ParseCondition(*when, index, &out->when);
+  }
+  if (const YamlField* m = r.Get("membership")) ReadMembership(*m, &out->membership);
+}
+
+void JobReader::ReadMembership(const YamlField& f, Membership* out) {
+  if (!ExpectMap(f, "a map with optional duration, exit_on and cooldown")) return;
+  MapReader r(f.value, "in membership", f.key.Mark(), {"duration", "exit_on", "cooldown"}, errors_);
+  if (const YamlField* d = r.Get("duration")) out->duration_ms = ReadDuration(*d, errors_);
+  if (const YamlField* e = r.Get("exit_on")) {
+    out->exit_on.emplace();
+    conditions_.ParseMatchMap(*e, "in membership.exit_on", &*out->exit_on);
+  }
+  if (const YamlField* d = r.Get("cooldown")) out->cooldown_ms = ReadDuration(*d, errors_);
+}
+
+void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
+  if (!ExpectMap(f, "a map with optional changelog and audience")) return;
+  MapReader r(f.value, "in output", f.key.Mark(), {"changelog", "audience"}, errors_);
+  if (const YamlField* c = r.Get("changelog")) {
+    if (auto topic = ReadTopic(*c)) {
+      const auto& topics = job.source.topics;
+      if (std::find(topics.begin(), topics.end(), *topic) != topics.end()) {
+        errors_->Add(c->ValueMark(), "\"changelog\": topic \"" + *topic +
+                                         "\" is also a source topic; expected a topic of its own");
+      } else if (*topic == job.name + ".late") {
+        errors_->Add(c->ValueMark(), "\"changelog\": topic \"" + *topic +
+                                         "\" is the job's late topic; expected a topic of its own");
+      } else {
+        out->changelog = *topic;
+      }
+    }
+  }
+  if (const YamlField* a = r.Get("audience")) {
+    if (auto dir = ReadDir(*a)) out->audience_dir = *dir;
+  }
+}
+
+void JobReader::ReadCheckpoint(const YamlField& f, CheckpointSpec* out) {
+  if (!ExpectMap(f, "a map with optional interval and dir")) return;
+  MapReader r(f.value, "in checkpoint", f.key.Mark(), {"interval", "dir"}, errors_);
+  if (const YamlField* i = r.Get("interval")) {
+    if (auto ms = ReadDuration(*i, errors_)) {
+      if (*ms > 0) {
+        out->interval_ms = *ms;
+      } else {
+        ReportExpected(*i, "a positive duration, e.g. 10s", errors_);
+      }
+    }
+  }
+  if (const YamlField* d = r.Get("dir")) {
+    if (auto dir = ReadDir(*d)) out->dir = *dir;
+  }
+}
+
+std::optional<std::string> JobReader::ReadTopic(const YamlField& f) {
+  constexpr std::string_view kExpected = "a topic name of letters, digits, '.', '_' and '-'";
+  std::optional<std::string> name = ReadName(f, kExpected, errors_);
+  if (name && !IsTopicName(*name)) {
+    ReportExpected(f, kExpected, errors_);
+    return std::nullopt;
+  }
+  return name;
+}
+
+std::optional<std::string> JobReader::ReadDir(const YamlField& f) {
+  std::optional<std::string> text = ReadName(f, "a directory path", errors_);
+  if (!text) return std::nullopt;
+  return ResolvePath(base_dir_, *text);
+}
+
+}  // namespace
+
+std::string JobError::ToString() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+std::string JobParseResult::ErrorText() const {
+  std::string out;
+  for (const JobError& e : errors) out += e.ToString() + "\n";
+  return out;
+}
+
+JobParseResult ParseJobText(const std::string& text, const std::string& file) {
+  JobParseResult result;
+  result.job.file = file;
+  ErrorSink errors(file);
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      errors.Add(docs[1].Mark(),
+                 "expected one YAML document, found " + std::to_string(docs.size()));
+    }
+    if (docs.empty() || !docs[0].IsMap()) {
+      YAML::Mark at = docs.empty() || docs[0].IsNull() ? YAML::Mark() : docs[0].Mark();
+      errors.Add(at, "expected the job file to be a map (job, log, source, segments, ...), got " +
+                         (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
+    } else {
+      JobReader(file, &errors).Read(docs[0], &result.job);
+    }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's message for this is only "bad file".
+    errors.Add(e.mark, "YAML syntax error: nested more than " + std::to_string(e.depth() - 1) +
+                           " levels deep");
+  } catch (const YAML::Exception& e) {
+    errors.Add(e.mark, "YAML syntax error: " + e.msg);
+  } catch (const std::exception& e) {
+    errors.Add(YAML::Mark::null_mark(), std::string("cannot read job file: ") + e.what());
+  }
+  result.errors = errors.Take();
+  return result;
+}
+
+JobParseResult ParseJobFile(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    JobParseResult result;
+    result.job.file = path;
+    result.errors.push_back(JobError{path, 0, 0, "cannot read job file: is a directory"});
+    return result;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    int err = errno;
+    JobParseResult result;
+    result.job.file = path;
+    result.errors.push_back(
+        JobError{path, 0, 0, std::string("cannot read job file: ") + std::strerror(err)});
+    return result;
+  }
+  return ParseJobText(text.str(), path);
+}
+
+}  // namespace segflow

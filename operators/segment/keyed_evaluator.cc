@@ -1,0 +1,162 @@
+#include "operators/segment/keyed_evaluator.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+
+namespace segflow {
+
+KeyedEvaluator::KeyedEvaluator(std::shared_ptr<const SegmentProgram> program, uint32_t partitions,
+                               std::unique_ptr<UserStateStore> store)
+    : program_(std::move(program)),
+      store_(store ? std::move(store) : std::make_unique<InMemoryUserStateStore>()),
+      partitions_(std::max<uint32_t>(partitions, 1),
+                  Partition{{}, std::numeric_limits<int64_t>::min()}) {}
+
+KeyedEvaluator::~KeyedEvaluator() = default;
+
+bool KeyedEvaluator::Later(const TimerEntry& a, const TimerEntry& b) const {
+  if (a.time != b.time) return a.time > b.time;
+  return slots_[a.slot].user > slots_[b.slot].user;
+}
+
+void KeyedEvaluator::Schedule(uint32_t slot, const UserState& state) {
+  Slot& s = slots_[slot];
+  std::optional<int64_t> next = program_->NextInstant(state);
+  if (!next) {
+    s.has_scheduled = false;
+    return;
+  }
+  if (s.has_scheduled && s.scheduled == *next) return;  // its entry is in the heap
+  s.scheduled = *next;
+  s.has_scheduled = true;
+  std::vector<TimerEntry>& heap = partitions_[s.partition].heap;
+  heap.push_back({*next, slot});
+  std::push_heap(heap.begin(), heap.end(),
+                 [this](const TimerEntry& a, const TimerEntry& b) { return Later(a, b); });
+}
+
+Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
+                                ProjectedEvent&& event) {
+  if (partition >= partitions_.size()) {
+    return Status::InvalidArgument("partition " + std::to_string(partition) + " out of range");
+  }
+  if (event.ts < partitions_[partition].watermark) {
+    return Status::FailedPrecondition("event at " + std::to_string(event.ts) +
+                                      " is below the watermark of partition " +
+                                      std::to_string(partition));
+  }
+  auto [it, inserted] = slot_of_.try_emplace(user, static_cast<uint32_t>(slots_.size()));
+  UserState* state = nullptr;
+  if (inserted) {
+    auto st = store_->Insert(user, program_->NewUserState());
+    if (!st.ok()) {
+      slot_of_.erase(it);
+      return st.status();
+    }
+    state = *st;
+    slots_.push_back(Slot{user, partition, 0, false, state});
+  } else {
+    Slot& slot = slots_[it->second];
+    if (slot.partition != partition) {
+      return Status::FailedPrecondition("user \"" + user + "\" seen in partitions " +
+                                        std::to_string(slot.partition) + " and " +
+                                        std::to_string(partition));
+    }
+    auto st = StateOf(&slot);
+    if (!st.ok()) return st.status();
+    state = *st;
+  }
+  program_->AddEvent(state, std::move(event));
+  Schedule(it->second, *state);
+  return Status::OK();
+}
+
+Result<UserState*> KeyedEvaluator::StateOf(Slot* slot) {
+  if (slot->state != nullptr) return slot->state;
+  auto st = store_->Find(slot->user);
+  if (!st.ok()) return st.status();
+  if (*st == nullptr) return Status::Internal("state of user \"" + slot->user + "\" is missing");
+  slot->state = *st;
+  return slot->state;
+}
+
+Status KeyedEvaluator::Sync() {
+  for (Slot& slot : slots_) slot.state = nullptr;
+  return store_->Sync();
+}
+
+Status KeyedEvaluator::RunThrough(uint32_t partition, int64_t last, std::vector<KeyedChange>* out) {
+  std::vector<TimerEntry>& heap = partitions_[partition].heap;
+  auto later = [this](const TimerEntry& a, const TimerEntry& b) { return Later(a, b); };
+  while (!heap.empty() && heap.front().time <= last) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const TimerEntry e = heap.back();
+    heap.pop_back();
+    Slot& slot = slots_[e.slot];
+    if (!slot.has_scheduled || slot.scheduled != e.time) continue;  // stale
+    slot.has_scheduled = false;
+    auto st = StateOf(&slot);
+    if (!st.ok()) return st.status();
+    UserState* state = *st;
+    scratch_.clear();
+    program_->ProcessInstant(state, e.time, &scratch_);
+    for (const MembershipChange& c : scratch_) out->push_back({slot.user, c});
+    std::optional<int64_t> next = program_->NextInstant(*state);
+    if (next && *next <= e.time) {
+      return Status::Internal("user \"" + slot.user + "\": next instant " + std::to_string(*next) +
+                              " does not advance past " + std::to_string(e.time));
+    }
+    Schedule(e.slot, *state);
+  }
+  return Status::OK();
+}
+
+Status KeyedEvaluator::AdvanceWatermark(uint32_t partition, int64_t watermark,
+                                        std::vector<KeyedChange>* out) {
+  if (partition >= partitions_.size()) {
+    return Status::InvalidArgument("partition " + std::to_string(partition) + " out of range");
+  }
+  Partition& p = partitions_[partition];
+  if (watermark <= p.watermark) return Status::OK();
+  SEGFLOW_RETURN_IF_ERROR(RunThrough(partition, watermark - 1, out));
+  p.watermark = watermark;
+  return Status::OK();
+}
+
+Status KeyedEvaluator::Finish(int64_t until, std::vector<KeyedChange>* out) {
+  const size_t first = out->size();
+  for (uint32_t p = 0; p < partitions_.size(); ++p) {
+    SEGFLOW_RETURN_IF_ERROR(RunThrough(p, until, out));
+    const int64_t next = until == std::numeric_limits<int64_t>::max() ? until : until + 1;
+    partitions_[p].watermark = std::max(partitions_[p].watermark, next);
+  }
+  // Each partition's changes are in (at, user) order and users never share a partition,
+  // so a stable sort merges them without reordering one user's changes.
+  std::stable_sort(out->begin() + static_cast<ptrdiff_t>(first), out->end(),
+                   [](const KeyedChange& a, const KeyedChange& b) {
+                     if (a.change.at != b.change.at) return a.change.at < b.change.at;
+                     return a.user < b.user;
+                   });
+  return Status::OK();
+}
+
+Result<bool> KeyedEvaluator::IsMember(const std::string& user, uint32_t segment) {
+  auto st = store_->Find(user);
+  if (!st.ok()) return st.status();
+  return *st != nullptr && program_->IsMember(**st, segment);
+}
+
+Result<std::vector<std::string>> KeyedEvaluator::Members(uint32_t segment) {
+  std::vector<std::string> members;
+  Status s = store_->ForEach([&](const std::string& user, UserState& state) {
+    if (program_->IsMember(state, segment)) members.push_back(user);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  std::sort(members.begin(), members.end());
+  return members;
+}
+
+}  // namespace segflow

@@ -1,0 +1,88 @@
+// KeyedEvaluator: drives one SegmentProgram over many users, as the runtime's keyed
+// operator does (in memory; the state store is pluggable).
+//
+// Users belong to one source partition each. Per partition, a timer heap holds
+// (instant, user) entries ordered by (time, user id); an entry is stale, and skipped,
+// when it no longer equals the user's scheduled instant. AdvanceWatermark(p, W) runs
+// every instant < W of p's users in (time, user) order, so the changes it appends are in
+// that order too. Not thread-safe: one owner thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/common/status.h"
+#include "operators/segment/program.h"
+#include "operators/segment/user_state_store.h"
+
+namespace segflow {
+
+struct KeyedChange {
+  std::string user;
+  MembershipChange change;
+};
+
+class KeyedEvaluator {
+ public:
+  // `store` defaults to an InMemoryUserStateStore.
+  KeyedEvaluator(std::shared_ptr<const SegmentProgram> program, uint32_t partitions,
+                 std::unique_ptr<UserStateStore> store = nullptr);
+  ~KeyedEvaluator();
+
+  // An on-time event of `user`. FailedPrecondition if its ts is below the partition's
+  // watermark (that instant is already evaluated) or the user was seen in another partition.
+  Status AddEvent(uint32_t partition, const std::string& user, ProjectedEvent&& event);
+
+  // Evaluates every pending instant < watermark of the partition's users.
+  Status AdvanceWatermark(uint32_t partition, int64_t watermark, std::vector<KeyedChange>* out);
+
+  // Evaluates every instant <= until of all partitions; changes in (at, user) order.
+  Status Finish(int64_t until, std::vector<KeyedChange>* out);
+
+  // Syncs the state store (see UserStateStore::Sync), e.g. before a snapshot.
+  Status Sync();
+
+  // Membership as of the user's last evaluated instant (false for unknown users).
+  Result<bool> IsMember(const std::string& user, uint32_t segment);
+  // Users who are members of `segment`, sorted.
+  Result<std::vector<std::string>> Members(uint32_t segment);
+
+  // Instants below this have been evaluated for every user of the partition.
+  int64_t watermark(uint32_t partition) const { return partitions_[partition].watermark; }
+  size_t users() const { return slots_.size(); }
+
+ private:
+  struct Slot {
+    std::string user;
+    uint32_t partition = 0;
+    int64_t scheduled = 0;  // the instant of the user's live heap entry
+    bool has_scheduled = false;
+    UserState* state = nullptr;  // cached from the store until its next Sync
+  };
+  struct TimerEntry {
+    int64_t time;
+    uint32_t slot;
+  };
+  struct Partition {
+    std::vector<TimerEntry> heap;  // min-heap by (time, user id)
+    int64_t watermark;
+  };
+
+  // Evaluates the partition's instants <= last.
+  Status RunThrough(uint32_t partition, int64_t last, std::vector<KeyedChange>* out);
+  void Schedule(uint32_t slot, const UserState& state);
+  Result<UserState*> StateOf(Slot* slot);
+  bool Later(const TimerEntry& a, const TimerEntry& b) const;
+
+  std::shared_ptr<const SegmentProgram> program_;
+  std::unique_ptr<UserStateStore> store_;
+  std::vector<Partition> partitions_;
+  std::vector<Slot> slots_;
+  std::unordered_map<std::string, uint32_t> slot_of_;
+  std::vector<MembershipChange> scratch_;
+};
+
+}  // namespace segflow

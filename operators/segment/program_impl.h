@@ -1,0 +1,25 @@
+// SegmentProgram's private state, shared by program.cc and program_codec.cc.
+#pragma once
+
+#include "jobs/job_spec.h"
+#include "operators/segment/program.h"
+#include "operators/segment/program_plan.h"
+
+namespace segflow {
+
+struct SegmentProgram::Impl {
+  JobSpec job;
+  ProgramPlan plan;
+};
+
+}  // namespace segflow
+
+namespace segflow {
+
+class UserStateData;
+
+// Earliest instant > t at which a condition or membership rule of `s` can change without
+// a new event (window expiry, absence deadline, duration end, cooldown end), or kNoTime.
+int64_t ComputeNextTimer(const ProgramPlan& plan, const UserStateData& s, int64_t t);
+
+}  // namespace segflow
