@@ -3,7 +3,7 @@
 //   consent {granted: bool} (rare: ~10% grant on a first visit, ~3% of users withdraw)
 //   identify {country}
 // About half the carts are bought within 30 minutes of the first add_to_cart, ~15% later
-// (35 minutes to 3 days), the rest never.
+// (35 minutes to 3 days; left out when that is past the generated period), the rest never.
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -96,7 +96,7 @@ class CartModel final : public ScenarioModel {
     } else {
       return;
     }
-    if (!out.more()) return;
+    if (!out.more() || purchase_at > out.end()) return;
     out.Begin("purchase", purchase_at).Id("order_id", "o", ++orders_).Cents("amount", total_cents);
     out.Commit();
   }

@@ -50,6 +50,9 @@ class ScenarioGenerator final : public EventOut {
   JsonLine& Begin(std::string_view type, int64_t ts) override;
   void Commit() override;
   bool more() const override { return generated_ < opts_.events; }
+  int64_t end() const override {
+    return opts_.start_ms + static_cast<int64_t>(opts_.days * static_cast<double>(kDayMs));
+  }
 
  private:
   std::unique_ptr<ScenarioModel> NewModel() const;

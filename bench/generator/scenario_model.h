@@ -20,6 +20,9 @@ class EventOut {
   virtual void Commit() = 0;
   // False once the requested number of events exists: the model must stop.
   virtual bool more() const = 0;
+  // The end of the generated period (start + days): the data's "now". A model leaves out
+  // follow-ups that would happen after it (they have not happened yet).
+  virtual int64_t end() const = 0;
 };
 
 class ScenarioModel {

@@ -73,6 +73,14 @@ class KeyedValueCache final : public StateFlushable {
     return e->value.get();
   }
 
+  // Get for a caller about to modify the value: a present value is marked dirty.
+  Result<T*> GetForUpdate(uint32_t key_group, std::string_view user) {
+    Entry* e = nullptr;
+    SEGFLOW_RETURN_IF_ERROR(Lookup(key_group, user, &e));
+    if (e->value != nullptr) SetDirty(e);
+    return e->value.get();
+  }
+
   // The value of (key_group, user), created with `make()` (and marked dirty) if it has none.
   template <typename Make>
   Result<T*> GetOrCreate(uint32_t key_group, std::string_view user, Make&& make) {

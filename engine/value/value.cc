@@ -1,5 +1,6 @@
 #include "engine/value/value.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -54,10 +55,10 @@ void Value::AppendJson(std::string* out) const {
     case Kind::kBool: out->append(as_bool() ? "true" : "false"); break;
     case Kind::kInt: out->append(std::to_string(as_int())); break;
     case Kind::kDouble: {
+      // Shortest text that reads back as the same double.
       char buf[32];
-      double d = as_double();
-      int n = std::snprintf(buf, sizeof(buf), "%.17g", d);
-      std::string_view sv(buf, n);
+      auto res = std::to_chars(buf, buf + sizeof(buf), as_double());
+      std::string_view sv(buf, static_cast<size_t>(res.ptr - buf));
       out->append(sv);
       // Keep it a JSON float so it decodes back as a double.
       if (sv.find_first_of(".eEn") == std::string_view::npos) out->append(".0");

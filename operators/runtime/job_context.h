@@ -17,6 +17,7 @@ struct RunOptions {
   bool has_until = false;
   int64_t until = 0;
   std::string state_dir;  // per-job working state (RocksDB per keyed task)
+  size_t state_cache_entries = 1u << 20;  // users' states cached in memory, per keyed task
   int64_t poll_interval_ms = 10;  // live: how often a caught-up source polls again
 };
 

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "engine/common/key_group.h"
+#include "engine/state/keyed_state_backend.h"
+#include "operators/segment/cached_user_state_store.h"
 #include "operators/segment/keyed_evaluator.h"
 
 namespace segflow {
@@ -21,7 +23,18 @@ KeyedSegmentTask::KeyedSegmentTask(JobContext* ctx, uint32_t index, uint32_t sou
 Status KeyedSegmentTask::Run() {
   const uint32_t partitions = ctx_->partitions;
   const uint32_t topics = static_cast<uint32_t>(ctx_->job->source.topics.size());
-  KeyedEvaluator evaluator(ctx_->program, partitions);
+  // Keyed state: this subtask's key groups in its own RocksDB, behind a write-back cache.
+  const uint32_t max_parallelism = ctx_->job->max_parallelism;
+  KeyedStateOptions state_options;
+  state_options.max_parallelism = max_parallelism;
+  auto backend = KeyedStateBackend::Open(
+      ctx_->options.state_dir + "/keyed-" + std::to_string(index_),
+      KeyGroupRange::ForSubtask(index_, max_parallelism, ctx_->keyed_tasks), state_options);
+  if (!backend.ok()) return backend.status();
+  auto store = CachedUserStateStore::Open(ctx_->program, backend->get(),
+                                          ctx_->options.state_cache_entries);
+  if (!store.ok()) return store.status();
+  KeyedEvaluator evaluator(ctx_->program, partitions, std::move(*store));
 
   // Per partition: each topic's watermark and idleness; the partition advances by the min.
   std::vector<std::vector<int64_t>> topic_wm(partitions, std::vector<int64_t>(topics, kNoTime));

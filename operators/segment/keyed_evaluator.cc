@@ -56,7 +56,7 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
       return st.status();
     }
     state = *st;
-    slots_.push_back(Slot{user, partition, 0, false, state});
+    slots_.push_back(Slot{user, partition, 0, false});
   } else {
     Slot& slot = slots_[it->second];
     if (slot.partition != partition) {
@@ -74,18 +74,13 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
 }
 
 Result<UserState*> KeyedEvaluator::StateOf(Slot* slot) {
-  if (slot->state != nullptr) return slot->state;
   auto st = store_->Find(slot->user);
   if (!st.ok()) return st.status();
   if (*st == nullptr) return Status::Internal("state of user \"" + slot->user + "\" is missing");
-  slot->state = *st;
-  return slot->state;
+  return *st;
 }
 
-Status KeyedEvaluator::Sync() {
-  for (Slot& slot : slots_) slot.state = nullptr;
-  return store_->Sync();
-}
+Status KeyedEvaluator::Sync() { return store_->Sync(); }
 
 Status KeyedEvaluator::RunThrough(uint32_t partition, int64_t last, std::vector<KeyedChange>* out) {
   std::vector<TimerEntry>& heap = partitions_[partition].heap;
@@ -150,8 +145,8 @@ Result<bool> KeyedEvaluator::IsMember(const std::string& user, uint32_t segment)
 
 Result<std::vector<std::string>> KeyedEvaluator::Members(uint32_t segment) {
   std::vector<std::string> members;
-  Status s = store_->ForEach([&](const std::string& user, UserState& state) {
-    if (program_->IsMember(state, segment)) members.push_back(user);
+  Status s = store_->ForEach([&](std::string_view user, const UserState& state) {
+    if (program_->IsMember(state, segment)) members.emplace_back(user);
     return Status::OK();
   });
   if (!s.ok()) return s;

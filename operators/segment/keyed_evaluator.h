@@ -60,7 +60,6 @@ class KeyedEvaluator {
     uint32_t partition = 0;
     int64_t scheduled = 0;  // the instant of the user's live heap entry
     bool has_scheduled = false;
-    UserState* state = nullptr;  // cached from the store until its next Sync
   };
   struct TimerEntry {
     int64_t time;

@@ -20,7 +20,7 @@ Result<UserState*> InMemoryUserStateStore::Insert(std::string_view user,
 }
 
 Status InMemoryUserStateStore::ForEach(
-    const std::function<Status(const std::string&, UserState&)>& fn) {
+    const std::function<Status(std::string_view, const UserState&)>& fn) {
   for (auto& [user, state] : states_) SEGFLOW_RETURN_IF_ERROR(fn(user, *state));
   return Status::OK();
 }

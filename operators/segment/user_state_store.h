@@ -1,6 +1,6 @@
 // UserStateStore: where a keyed evaluator keeps its users' SegmentProgram states.
-// The in-memory map below is the first implementation; the runtime can put a RocksDB-
-// backed cache behind the same interface (states serialized with SegmentProgram).
+// InMemoryUserStateStore keeps them in a map (tests, tools); the runtime uses
+// CachedUserStateStore (cached_user_state_store.h): a write-back cache over RocksDB.
 #pragma once
 
 #include <functional>
@@ -18,16 +18,16 @@ class UserStateStore {
  public:
   virtual ~UserStateStore() = default;
   // The state of `user`, or nullptr when the user has none yet. The pointer stays valid
-  // until Sync(); the caller may modify the state in place (a write-back cache must
-  // treat every state it hands out as dirty until the next Sync).
+  // until the next call on the store; the caller may modify the state in place (a
+  // write-back cache treats every state it hands out as modified).
   virtual Result<UserState*> Find(std::string_view user) = 0;
   // Adds the state of a user who has none; returns it with Find's validity.
   virtual Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) = 0;
-  // Makes every handed-out state durable (a cache writes them back and may evict them);
-  // afterwards earlier pointers are invalid.
+  // Writes every modified state to the backing store, if there is one.
   virtual Status Sync() = 0;
   // Calls `fn` for every user with state, in no particular order; stops at its first error.
-  virtual Status ForEach(const std::function<Status(const std::string&, UserState&)>& fn) = 0;
+  virtual Status ForEach(
+      const std::function<Status(std::string_view user, const UserState&)>& fn) = 0;
   virtual size_t size() const = 0;
 };
 
@@ -35,8 +35,8 @@ class InMemoryUserStateStore : public UserStateStore {
  public:
   Result<UserState*> Find(std::string_view user) override;
   Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) override;
-  Status ForEach(const std::function<Status(const std::string&, UserState&)>& fn) override;
-  Status Sync() override { return Status::OK(); }  // states live in memory; pointers stay valid
+  Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
+  Status Sync() override { return Status::OK(); }  // states live only in memory
   size_t size() const override { return states_.size(); }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace segflow {
 namespace {
@@ -112,8 +113,12 @@ TEST(ValueTest, ToJsonIsCompact) {
 
 TEST(ValueTest, IntegralDoubleStaysADoubleInJson) {
   EXPECT_EQ(Value::Double(3).ToJson(), "3.0");
-  EXPECT_EQ(Value::Double(0.1).ToJson(), "0.10000000000000001");
-  EXPECT_EQ(Value::Double(1e300).ToJson(), "1.0000000000000001e+300");
+  // Shortest text that reads back as the same double.
+  EXPECT_EQ(Value::Double(0.1).ToJson(), "0.1");
+  EXPECT_EQ(Value::Double(1e300).ToJson(), "1e+300");
+  for (double d : {0.1, 1.0 / 3.0, 2.5e-308, 123456789.125, -7.0}) {
+    EXPECT_EQ(std::stod(Value::Double(d).ToJson()), d);
+  }
 }
 
 }  // namespace

@@ -102,7 +102,7 @@ class JobWriter {
 
   std::string CountLeaf() {
     const std::string w = OptionalWindow();
-    switch (rng_.Between(0, 5)) {
+    switch (rng_.Between(0, 6)) {
       case 0: {
         std::string bound;
         switch (rng_.Between(0, 2)) {

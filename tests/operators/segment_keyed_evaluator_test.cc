@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/state/keyed_state_backend.h"
+#include "engine/state_test_dir.h"
+#include "operators/segment/cached_user_state_store.h"
 #include "segment_test_util.h"
 
 namespace segflow {
@@ -166,6 +169,67 @@ TEST_F(SegmentKeyedEvaluatorTest, StreamingEqualsBoundedForAnyPartitioning) {
     return c;
   };
   EXPECT_EQ(by_user(streamed), by_user(bounded));
+}
+
+// The runtime's store: states serialized into RocksDB behind a cache. A cache far smaller
+// than the user count evicts and reloads states all the time; the changes must not differ
+// from the in-memory store's by a single record.
+TEST_F(SegmentKeyedEvaluatorTest, RocksDbStoreWithATinyCacheChangesNothing) {
+  JobSpec job = segtest::ParseJob(
+      "  - id: w\n"
+      "    when: {count: {event: a, window: 7ms, at_least: 2}}\n"
+      "    membership: {cooldown: 3ms}\n"
+      "  - id: ab\n"
+      "    when: {absence: {after: {event: a}, missing: {event: b}, within: 5ms}}\n"
+      "    membership: {duration: 4ms}\n"
+      "  - id: seq\n"
+      "    when: {sequence: {steps: [{event: a}, {event: b}], within: 6ms}}\n");
+  auto program = segtest::Compile(job);
+  ASSERT_TRUE(program);
+  StateTestDir dir;
+  ASSERT_TRUE(dir.ok());
+  KeyedStateOptions options;
+  auto backend = KeyedStateBackend::Open(dir.Sub("keyed"), KeyGroupRange{0, 127}, options);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  auto store = CachedUserStateStore::Open(program, backend->get(), /*cache_entries=*/3);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  CachedUserStateStore* cached = store->get();
+
+  KeyedEvaluator in_memory(program, 2);
+  KeyedEvaluator on_rocksdb(program, 2, std::move(*store));
+  std::mt19937_64 rng(11);
+  std::vector<KeyedChange> a, b;
+  int64_t ts = 0;
+  for (int i = 0; i < 600; ++i) {
+    ts += static_cast<int64_t>(rng() % 3);
+    In in{"u" + std::to_string(rng() % 17), rng() % 3 ? "a" : "b", ts};
+    const uint32_t p = static_cast<uint32_t>(std::hash<std::string>()(in.user) % 2);
+    ProjectedEvent pa, pb;
+    program->Project(segtest::MakeEvent(in), static_cast<uint64_t>(i), &pa);
+    program->Project(segtest::MakeEvent(in), static_cast<uint64_t>(i), &pb);
+    ASSERT_TRUE(in_memory.AddEvent(p, in.user, std::move(pa)).ok());
+    Status s = on_rocksdb.AddEvent(p, in.user, std::move(pb));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    if (i % 50 == 49) {
+      ASSERT_TRUE(on_rocksdb.Sync().ok());  // as before a snapshot
+    }
+    ASSERT_TRUE(in_memory.AdvanceWatermark(p, ts - 2, &a).ok());
+    ASSERT_TRUE(on_rocksdb.AdvanceWatermark(p, ts - 2, &b).ok());
+  }
+  ASSERT_TRUE(in_memory.Finish(ts + 50, &a).ok());
+  ASSERT_TRUE(on_rocksdb.Finish(ts + 50, &b).ok());
+  ASSERT_GT(a.size(), 100u);
+  EXPECT_EQ(segtest::Render(job, b), segtest::Render(job, a));
+  for (uint32_t seg = 0; seg < 3; ++seg) {
+    auto ma = in_memory.Members(seg);
+    auto mb = on_rocksdb.Members(seg);
+    ASSERT_TRUE(ma.ok() && mb.ok());
+    EXPECT_EQ(*mb, *ma);
+  }
+  const KeyedValueCacheStats stats = cached->cache_stats();
+  EXPECT_GT(stats.evictions, 100u);
+  EXPECT_GT(stats.write_backs, 100u);
+  EXPECT_EQ(cached->size(), 17u);
 }
 
 }  // namespace

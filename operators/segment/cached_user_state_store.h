@@ -1,0 +1,52 @@
+// CachedUserStateStore: the users' SegmentProgram states of one keyed subtask in its
+// KeyedStateBackend (RocksDB; one column family, keys prefixed by key group), with a
+// write-back KeyedValueCache in front so the hot path touches memory, not RocksDB.
+//
+// States are serialized with SegmentProgram::Serialize. Every state handed out by Find
+// or Insert counts as modified; Sync (and any backend snapshot) writes them back.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/common/status.h"
+#include "engine/state/keyed_state_backend.h"
+#include "engine/state/keyed_value_cache.h"
+#include "operators/segment/program.h"
+#include "operators/segment/user_state_store.h"
+
+namespace segflow {
+
+class CachedUserStateStore final : public UserStateStore {
+ public:
+  static constexpr std::string_view kStateName = "segment_users";
+
+  // `backend` must outlive the store. `cache_entries` bounds the deserialized states
+  // kept in memory.
+  static Result<std::unique_ptr<CachedUserStateStore>> Open(
+      std::shared_ptr<const SegmentProgram> program, KeyedStateBackend* backend,
+      size_t cache_entries);
+
+  Result<UserState*> Find(std::string_view user) override;
+  Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) override;
+  Status Sync() override { return cache_.Flush(); }
+  Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
+  // Users inserted through this store (restored users are not counted).
+  size_t size() const override { return inserted_; }
+
+  KeyedValueCacheStats cache_stats() const { return cache_.stats(); }
+
+ private:
+  CachedUserStateStore(std::shared_ptr<const SegmentProgram> program, KeyedStateBackend* backend,
+                       StateId state, size_t cache_entries);
+  uint32_t KeyGroupOf(std::string_view user) const;
+
+  std::shared_ptr<const SegmentProgram> program_;
+  KeyedStateBackend* backend_;
+  KeyedValueCache<UserState> cache_;
+  size_t inserted_ = 0;
+};
+
+}  // namespace segflow
