@@ -8,6 +8,9 @@
 //   creates it. Callers mutate the object in place and then call MarkDirty.
 // * A returned T* stays valid until the next Get, GetOrCreate or Erase on this cache (any
 //   of which may evict). Flush and MarkDirty never evict.
+// * epoch() changes on every eviction, Erase and Flush. While it does not change, every
+//   T* handed out since it last changed is still cached (and, if it was handed out for
+//   update, still dirty), so a caller may keep using it without another lookup.
 // * At most `capacity` entries are cached (absent markers included). Making room evicts
 //   the least recently used entries, about capacity/16 at a time, writing the dirty ones
 //   back in one WriteBatch first.
@@ -118,10 +121,12 @@ class KeyedValueCache final : public StateFlushable {
     }
     e->value.reset();
     SetDirty(e);
+    ++epoch_;
     return Status::OK();
   }
 
   Status Flush() override {
+    ++epoch_;
     StateWriteBatch batch(backend_);
     size_t done = 0;
     // Written in chunks so a huge flush does not build one huge batch.
@@ -153,6 +158,7 @@ class KeyedValueCache final : public StateFlushable {
   size_t size() const { return map_.size(); }
   size_t capacity() const { return capacity_; }
   size_t dirty() const { return dirty_.size(); }
+  uint64_t epoch() const { return epoch_; }
   KeyedValueCacheStats stats() const {
     return KeyedValueCacheStats{hits_, misses_, evictions_, write_backs_};
   }
@@ -228,6 +234,7 @@ class KeyedValueCache final : public StateFlushable {
         ++writes;
       }
     }
+    ++epoch_;
     // Write before dropping anything: on failure nothing is lost.
     SEGFLOW_RETURN_IF_ERROR(backend_->Write(&batch));
     write_backs_ += writes;
@@ -294,6 +301,7 @@ class KeyedValueCache final : public StateFlushable {
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
   uint64_t evictions_ = 0;
+  uint64_t epoch_ = 0;
   uint64_t write_backs_ = 0;
 };
 

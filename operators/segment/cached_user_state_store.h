@@ -35,6 +35,7 @@ class CachedUserStateStore final : public UserStateStore {
   Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
   // Users inserted through this store (restored users are not counted).
   size_t size() const override { return inserted_; }
+  uint64_t epoch() const override { return cache_.epoch(); }
 
   KeyedValueCacheStats cache_stats() const { return cache_.stats(); }
 

@@ -56,7 +56,7 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
       return st.status();
     }
     state = *st;
-    slots_.push_back(Slot{user, partition, 0, false});
+    slots_.push_back(Slot{user, partition, 0, false, state, store_->epoch()});
   } else {
     Slot& slot = slots_[it->second];
     if (slot.partition != partition) {
@@ -74,9 +74,12 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
 }
 
 Result<UserState*> KeyedEvaluator::StateOf(Slot* slot) {
+  if (slot->state != nullptr && slot->epoch == store_->epoch()) return slot->state;
   auto st = store_->Find(slot->user);
   if (!st.ok()) return st.status();
   if (*st == nullptr) return Status::Internal("state of user \"" + slot->user + "\" is missing");
+  slot->state = *st;
+  slot->epoch = store_->epoch();
   return *st;
 }
 

@@ -60,6 +60,10 @@ class KeyedEvaluator {
     uint32_t partition = 0;
     int64_t scheduled = 0;  // the instant of the user's live heap entry
     bool has_scheduled = false;
+    // The user's state from the store, usable while the store's epoch is `epoch`: the hot
+    // path then skips the store's lookup.
+    UserState* state = nullptr;
+    uint64_t epoch = 0;
   };
   struct TimerEntry {
     int64_t time;

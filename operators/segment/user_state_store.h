@@ -29,6 +29,10 @@ class UserStateStore {
   virtual Status ForEach(
       const std::function<Status(std::string_view user, const UserState&)>& fn) = 0;
   virtual size_t size() const = 0;
+  // Changes whenever states handed out earlier may have moved or been written back. While
+  // it stays the same, a state returned by Find/Insert since it last changed may be used
+  // (and modified) again without calling Find.
+  virtual uint64_t epoch() const = 0;
 };
 
 class InMemoryUserStateStore : public UserStateStore {
@@ -38,6 +42,7 @@ class InMemoryUserStateStore : public UserStateStore {
   Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
   Status Sync() override { return Status::OK(); }  // states live only in memory
   size_t size() const override { return states_.size(); }
+  uint64_t epoch() const override { return 0; }  // states never move
 
  private:
   struct Hash {

@@ -133,6 +133,41 @@ TEST_F(KeyedValueCacheTest, FlushWritesDirtyEntriesAndKeepsThemCached) {
   EXPECT_EQ(Stored(7, "u"), (Profile{0, "v2"}));
 }
 
+// A caller may keep a value handed out for update while epoch() stays the same: that
+// holds until an eviction, Erase or Flush, each of which changes it.
+TEST_F(KeyedValueCacheTest, EpochChangesWhenHandedOutValuesMayMoveOrTurnClean) {
+  auto cache = MakeCache(2);
+  auto a = cache->GetOrCreate(1, "a");
+  ASSERT_TRUE(a.ok());
+  const uint64_t e0 = cache->epoch();
+  auto again = cache->GetForUpdate(1, "a");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *a);
+  ASSERT_TRUE(cache->GetOrCreate(1, "b").ok());  // fits: no eviction
+  EXPECT_EQ(cache->epoch(), e0);
+  EXPECT_EQ(cache->dirty(), 2u);
+
+  ASSERT_TRUE(cache->Flush().ok());  // entries turn clean
+  const uint64_t e1 = cache->epoch();
+  EXPECT_NE(e1, e0);
+  auto upd = cache->GetForUpdate(1, "a");  // marks dirty again; no epoch change
+  ASSERT_TRUE(upd.ok());
+  EXPECT_EQ(cache->dirty(), 1u);
+  EXPECT_EQ(cache->epoch(), e1);
+
+  ASSERT_TRUE(cache->GetOrCreate(2, "c").ok());  // full: evicts
+  const uint64_t e2 = cache->epoch();
+  EXPECT_NE(e2, e1);
+  ASSERT_TRUE(cache->Erase(2, "c").ok());
+  EXPECT_NE(cache->epoch(), e2);
+  // A missing value is not marked dirty by GetForUpdate.
+  ASSERT_TRUE(cache->Flush().ok());
+  auto none = cache->GetForUpdate(9, "nobody");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, nullptr);
+  EXPECT_EQ(cache->dirty(), 0u);
+}
+
 TEST_F(KeyedValueCacheTest, EraseDeletesFromRocksDbOnWriteBackWithoutReading) {
   ASSERT_TRUE(backend_->Put(state_, 4, "gone", std::string("P\0\0\0\0\0\0\0\0", 9)).ok());
   auto cache = MakeCache(100);

@@ -1,111 +1,23 @@
 // `segflow produce` and `segflow consume` as a user runs them: the real binary, real files.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/log/log.h"
 #include "engine/value/json_event.h"
 #include "engine/value/time_format.h"
+#include "cli_test_util.h"
 
 namespace segflow {
 namespace {
 
 namespace fs = std::filesystem;
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    char tmpl[] = "/tmp/segflow-produce-consume-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    if (p != nullptr) path_ = p;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
-// Starts `segflow ARGS` in `cwd` with stdin from `stdin_path`; output goes to files
-// under `scratch` named by `tag`. Returns the pid.
-pid_t Start(const std::vector<std::string>& args, const std::string& stdin_path, const std::string& cwd,
-            const std::string& scratch, const std::string& tag) {
-  const std::string out = scratch + "/" + tag + ".stdout";
-  const std::string err = scratch + "/" + tag + ".stderr";
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  int in = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
-  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (in < 0 || o < 0 || e < 0 || ::chdir(cwd.c_str()) != 0) ::_exit(127);
-  ::dup2(in, 0);
-  ::dup2(o, 1);
-  ::dup2(e, 2);
-  std::vector<char*> argv;
-  std::string binary = SEGFLOW_BINARY;
-  argv.push_back(binary.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::execv(binary.c_str(), argv.data());
-  ::_exit(127);
-}
-
-Outcome Wait(pid_t pid, const std::string& scratch, const std::string& tag) {
-  Outcome r;
-  int status = 0;
-  if (::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = ReadFile(scratch + "/" + tag + ".stdout");
-  r.err = ReadFile(scratch + "/" + tag + ".stderr");
-  return r;
-}
-
-Outcome Segflow(const std::vector<std::string>& args, const std::string& input, const std::string& scratch,
-            const std::string& cwd = "") {
-  static int counter = 0;
-  const std::string tag = "run" + std::to_string(counter++);
-  const std::string stdin_path = scratch + "/" + tag + ".stdin";
-  WriteFile(stdin_path, input);
-  return Wait(Start(args, stdin_path, cwd.empty() ? scratch : cwd, scratch, tag), scratch, tag);
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
+using namespace integration;  // NOLINT(google-build-using-namespace): the test helpers
 
 // A consumed line parsed back, for comparisons that do not depend on formatting.
 Value Parse(const std::string& line) {
@@ -129,7 +41,7 @@ class ProduceConsumeTest : public ::testing::Test {
     return Segflow(args, "", scratch());
   }
 
-  ScratchDir dir_;
+  ScratchDir dir_{"segflow-produce-consume"};
 };
 
 TEST_F(ProduceConsumeTest, BadLinesAreReportedKeptAndDoNotStopGoodOnes) {
