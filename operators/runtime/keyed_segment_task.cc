@@ -64,7 +64,7 @@ Status KeyedSegmentTask::Run() {
     if (!msg) return Status::Cancelled("keyed task: input closed before every source ended");
     if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
       for (auto& r : batch->records) {
-        SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, std::move(r.event)));
+        SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));
       }
     } else if (auto* wm = std::get_if<PartitionWatermark>(&*msg)) {
       const uint32_t p = wm->partition;

@@ -16,6 +16,7 @@ namespace segflow {
 struct KeyedRecord {
   uint32_t partition = 0;  // partition index (shared by all source topics of the job)
   std::string user;
+  uint64_t user_hash = 0;  // HashUser(user), computed once by the source
   ProjectedEvent event;
 };
 

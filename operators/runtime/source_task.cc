@@ -118,6 +118,7 @@ Status SourceTask::Run() {
           const uint32_t k = SubtaskForKeyGroup(KeyGroupFor(h, job.max_parallelism), job.max_parallelism, keyed);
           KeyedRecord kr;
           kr.partition = in.partition;
+          kr.user_hash = h;
           ctx_->program->Project(r.event, r.offset, &kr.event);
           kr.user = std::move(r.event.user);
           out[k].records.push_back(std::move(kr));

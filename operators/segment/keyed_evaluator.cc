@@ -4,6 +4,8 @@
 #include <limits>
 #include <utility>
 
+#include "engine/common/key_group.h"
+
 
 namespace segflow {
 
@@ -12,7 +14,8 @@ KeyedEvaluator::KeyedEvaluator(std::shared_ptr<const SegmentProgram> program, ui
     : program_(std::move(program)),
       store_(store ? std::move(store) : std::make_unique<InMemoryUserStateStore>()),
       partitions_(std::max<uint32_t>(partitions, 1),
-                  Partition{{}, std::numeric_limits<int64_t>::min()}) {}
+                  Partition{{}, std::numeric_limits<int64_t>::min()}),
+      index_(64, kNoSlot) {}
 
 KeyedEvaluator::~KeyedEvaluator() = default;
 
@@ -39,6 +42,46 @@ void KeyedEvaluator::Schedule(uint32_t slot, const UserState& state) {
 
 Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
                                 ProjectedEvent&& event) {
+  return AddEvent(partition, user, HashUser(user), std::move(event));
+}
+
+namespace {
+
+// The table position of a user hash. The hash's low bits pick the partition and its high
+// bits the key group, so an evaluator sees only some values of both: multiply to spread.
+size_t Home(uint64_t hash, size_t table_size) {
+  return static_cast<size_t>((hash * 0x9e3779b97f4a7c15ull) >> 32) & (table_size - 1);
+}
+
+}  // namespace
+
+uint32_t KeyedEvaluator::FindSlot(std::string_view user, uint64_t hash, size_t* pos) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t i = Home(hash, index_.size());; i = (i + 1) & mask) {
+    const uint32_t slot = index_[i];
+    if (slot == kNoSlot || (slots_[slot].hash == hash && slots_[slot].user == user)) {
+      *pos = i;
+      return slot;
+    }
+  }
+}
+
+void KeyedEvaluator::IndexSlot(uint32_t slot, size_t pos) {
+  index_[pos] = slot;
+  if (slots_.size() * 2 <= index_.size()) return;
+  // Grow: rehash every slot into a table twice the size.
+  std::vector<uint32_t> bigger(index_.size() * 2, kNoSlot);
+  const size_t mask = bigger.size() - 1;
+  for (uint32_t s = 0; s < slots_.size(); ++s) {
+    size_t i = Home(slots_[s].hash, bigger.size());
+    while (bigger[i] != kNoSlot) i = (i + 1) & mask;
+    bigger[i] = s;
+  }
+  index_ = std::move(bigger);
+}
+
+Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user, uint64_t user_hash,
+                                ProjectedEvent&& event) {
   if (partition >= partitions_.size()) {
     return Status::InvalidArgument("partition " + std::to_string(partition) + " out of range");
   }
@@ -47,18 +90,18 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
                                       " is below the watermark of partition " +
                                       std::to_string(partition));
   }
-  auto [it, inserted] = slot_of_.try_emplace(user, static_cast<uint32_t>(slots_.size()));
+  size_t pos = 0;
+  uint32_t slot_index = FindSlot(user, user_hash, &pos);
   UserState* state = nullptr;
-  if (inserted) {
+  if (slot_index == kNoSlot) {
     auto st = store_->Insert(user, program_->NewUserState());
-    if (!st.ok()) {
-      slot_of_.erase(it);
-      return st.status();
-    }
+    if (!st.ok()) return st.status();
     state = *st;
-    slots_.push_back(Slot{user, partition, 0, false, state, store_->epoch()});
+    slot_index = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(Slot{user, user_hash, partition, 0, false, state, store_->epoch()});
+    IndexSlot(slot_index, pos);
   } else {
-    Slot& slot = slots_[it->second];
+    Slot& slot = slots_[slot_index];
     if (slot.partition != partition) {
       return Status::FailedPrecondition("user \"" + user + "\" seen in partitions " +
                                         std::to_string(slot.partition) + " and " +
@@ -69,7 +112,7 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user,
     state = *st;
   }
   program_->AddEvent(state, std::move(event));
-  Schedule(it->second, *state);
+  Schedule(slot_index, *state);
   return Status::OK();
 }
 
