@@ -128,6 +128,30 @@ Result<UserState*> KeyedEvaluator::StateOf(Slot* slot) {
 
 Status KeyedEvaluator::Sync() { return store_->Sync(); }
 
+Status KeyedEvaluator::Restore(const std::vector<int64_t>& watermarks) {
+  if (!slots_.empty()) return Status::FailedPrecondition("Restore needs a fresh evaluator");
+  if (watermarks.size() != partitions_.size()) {
+    return Status::InvalidArgument("Restore: " + std::to_string(watermarks.size()) +
+                                   " watermarks for " + std::to_string(partitions_.size()) +
+                                   " partitions");
+  }
+  for (size_t p = 0; p < partitions_.size(); ++p) partitions_[p].watermark = watermarks[p];
+  const uint32_t partitions = static_cast<uint32_t>(partitions_.size());
+  return store_->ForEach([&](std::string_view user, const UserState& state) {
+    const uint64_t hash = HashUser(user);
+    size_t pos = 0;
+    if (FindSlot(user, hash, &pos) != kNoSlot) {
+      return Status::Corruption("user \"" + std::string(user) + "\" has two states");
+    }
+    const uint32_t slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(Slot{std::string(user), hash, PartitionFor(hash, partitions), 0, false,
+                          nullptr, 0});
+    IndexSlot(slot, pos);
+    Schedule(slot, state);
+    return Status::OK();
+  });
+}
+
 Status KeyedEvaluator::RunThrough(uint32_t partition, int64_t last, std::vector<KeyedChange>* out) {
   std::vector<TimerEntry>& heap = partitions_[partition].heap;
   auto later = [this](const TimerEntry& a, const TimerEntry& b) { return Later(a, b); };

@@ -45,8 +45,14 @@ class KeyedEvaluator {
   // Evaluates every instant <= until of all partitions; changes in (at, user) order.
   Status Finish(int64_t until, std::vector<KeyedChange>* out);
 
-  // Syncs the state store (see UserStateStore::Sync), e.g. before a snapshot.
+  // Syncs the state store (see UserStateStore::Sync), e.g. before a snapshot. A snapshot
+  // of an evaluator is its store's state plus watermark(p) of every partition.
   Status Sync();
+
+  // Rebuilds a fresh evaluator from a store restored from a snapshot: every user with
+  // state, its timer (SegmentProgram::NextInstant) and the partitions' watermarks. A
+  // user's partition is PartitionFor(HashUser(user), partitions), as in the log.
+  Status Restore(const std::vector<int64_t>& watermarks);
 
   // Membership as of the user's last evaluated instant (false for unknown users).
   Result<bool> IsMember(const std::string& user, uint32_t segment);
