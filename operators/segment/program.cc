@@ -13,7 +13,7 @@
 namespace segflow {
 namespace {
 
-bool AnyBit(const std::vector<uint64_t>& bits) {
+bool AnyBit(const MatchBits& bits) {
   return std::any_of(bits.begin(), bits.end(), [](uint64_t w) { return w != 0; });
 }
 

@@ -29,6 +29,7 @@
 #include "engine/common/status.h"
 #include "engine/value/event.h"
 #include "jobs/job_spec.h"
+#include "operators/segment/match_bits.h"
 
 namespace segflow {
 
@@ -37,7 +38,7 @@ namespace segflow {
 struct ProjectedEvent {
   int64_t ts = 0;
   uint64_t seq = 0;                 // log offset within the user's partition
-  std::vector<uint64_t> match_bits;  // bit i: matcher i holds
+  MatchBits match_bits;  // bit i: matcher i holds
   // Per extractor: a numeric field value (aggregates) or a distinct key (distinct).
   struct FieldValue {
     enum class Kind : uint8_t { kMissing, kNumber, kKey } kind = Kind::kMissing;

@@ -4,6 +4,8 @@
 // into a flat node array whose leaves own per-user state (see leaf_state.h).
 #pragma once
 
+#include "operators/segment/match_bits.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -70,7 +72,7 @@ struct ProgramPlan {
   bool consent_default = true;
   size_t match_words = 0;
 
-  static bool Bit(const std::vector<uint64_t>& bits, uint32_t i) {
+  static bool Bit(const MatchBits& bits, uint32_t i) {
     return i / 64 < bits.size() && ((bits[i / 64] >> (i % 64)) & 1) != 0;
   }
 };
