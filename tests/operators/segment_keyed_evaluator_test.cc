@@ -18,6 +18,16 @@ namespace {
 using segtest::Changes;
 using segtest::In;
 
+// Two segments whose instants come from timers as much as from events: window expiry,
+// cooldown, absence deadline, duration.
+constexpr const char* kTimedSegments =
+    "  - id: w\n"
+    "    when: {count: {event: a, window: 7ms, at_least: 2}}\n"
+    "    membership: {cooldown: 3ms}\n"
+    "  - id: ab\n"
+    "    when: {absence: {after: {event: a}, missing: {event: b}, within: 5ms}}\n"
+    "    membership: {duration: 4ms}\n";
+
 class SegmentKeyedEvaluatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -120,13 +130,7 @@ TEST_F(SegmentKeyedEvaluatorTest, FinishMergesPartitionsInTimeThenUserOrder) {
 }
 
 TEST_F(SegmentKeyedEvaluatorTest, StreamingEqualsBoundedForAnyPartitioning) {
-  JobSpec job = segtest::ParseJob(
-      "  - id: w\n"
-      "    when: {count: {event: a, window: 7ms, at_least: 2}}\n"
-      "    membership: {cooldown: 3ms}\n"
-      "  - id: ab\n"
-      "    when: {absence: {after: {event: a}, missing: {event: b}, within: 5ms}}\n"
-      "    membership: {duration: 4ms}\n");
+  JobSpec job = segtest::ParseJob(kTimedSegments);
   auto program = segtest::Compile(job);
   ASSERT_TRUE(program);
   std::mt19937_64 rng(5);
@@ -176,13 +180,7 @@ TEST_F(SegmentKeyedEvaluatorTest, StreamingEqualsBoundedForAnyPartitioning) {
 // than the user count evicts and reloads states all the time; the changes must not differ
 // from the in-memory store's by a single record.
 TEST_F(SegmentKeyedEvaluatorTest, RocksDbStoreWithATinyCacheChangesNothing) {
-  JobSpec job = segtest::ParseJob(
-      "  - id: w\n"
-      "    when: {count: {event: a, window: 7ms, at_least: 2}}\n"
-      "    membership: {cooldown: 3ms}\n"
-      "  - id: ab\n"
-      "    when: {absence: {after: {event: a}, missing: {event: b}, within: 5ms}}\n"
-      "    membership: {duration: 4ms}\n"
+  JobSpec job = segtest::ParseJob(std::string(kTimedSegments) +
       "  - id: seq\n"
       "    when: {sequence: {steps: [{event: a}, {event: b}], within: 6ms}}\n");
   auto program = segtest::Compile(job);
@@ -236,13 +234,7 @@ TEST_F(SegmentKeyedEvaluatorTest, RocksDbStoreWithATinyCacheChangesNothing) {
 // Operator snapshot/restore: stop half way, snapshot the keyed state, restore it into a
 // new backend and a fresh evaluator, go on. The changes must equal an uninterrupted run's.
 TEST_F(SegmentKeyedEvaluatorTest, RestoredFromASnapshotContinuesExactly) {
-  JobSpec job = segtest::ParseJob(
-      "  - id: w\n"
-      "    when: {count: {event: a, window: 7ms, at_least: 2}}\n"
-      "    membership: {cooldown: 3ms}\n"
-      "  - id: ab\n"
-      "    when: {absence: {after: {event: a}, missing: {event: b}, within: 5ms}}\n"
-      "    membership: {duration: 4ms}\n");
+  JobSpec job = segtest::ParseJob(kTimedSegments);
   auto program = segtest::Compile(job);
   ASSERT_TRUE(program);
   constexpr uint32_t kPartitions = 3;
