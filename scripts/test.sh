@@ -10,5 +10,9 @@ for kind in release asan; do
   echo "== build ($kind)"
   scripts/build.sh "$kind"
   echo "== test ($kind)"
-  ctest --test-dir "build/$kind" --output-on-failure -j 2 --timeout 600
+  # Under ASan the declarative cases run in bounded mode only: live mode is the same
+  # engine code with more process start-ups, and doubles the sanitizer run's time.
+  skip=()
+  if [ "$kind" = asan ]; then skip=(-E 'CaseDriverTest\.Case/[^ ]*_live( |$)'); fi
+  ctest --test-dir "build/$kind" --output-on-failure -j 2 --timeout 600 "${skip[@]}"
 done
