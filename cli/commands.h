@@ -9,5 +9,6 @@ int ConsumeCommand(int argc, char** argv);
 int RunCommand(int argc, char** argv);
 int AudienceCommand(int argc, char** argv);
 int GenCommand(int argc, char** argv);
+int ExplainCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

@@ -18,6 +18,7 @@ const Subcommand kSubcommands[] = {
     {"consume", segflow::cli::ConsumeCommand, "print a log topic as JSON lines"},
     {"run", segflow::cli::RunCommand, "run a job on the embedded default (bounded or live)"},
     {"audience", segflow::cli::AudienceCommand, "list a segment's members as of a time"},
+    {"explain", segflow::cli::ExplainCommand, "why a user is or is not in a segment at a time"},
     {"gen", segflow::cli::GenCommand, "generate scenario events (media, cart, fintech) as JSON lines"},
 };
 

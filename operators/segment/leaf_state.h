@@ -34,9 +34,10 @@ class CountState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // The count as kept: exact up to `cap`, which is all the bounds can tell apart.
+  uint64_t Count(const LeafPlan& p) const { return p.window_ms ? ts_.size() : lifetime_; }
 
  private:
-  uint64_t Count(const LeafPlan& p) const { return p.window_ms ? ts_.size() : lifetime_; }
   TimeQueue<int64_t> ts_;  // windowed: timestamps, ascending
   uint64_t lifetime_ = 0;  // lifetime: count, saturating at cap
 };
@@ -49,6 +50,9 @@ class SumState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // Introspection (explain): the sum of the values in the window and how many there are.
+  double Sum() const { return sum_.Value(); }
+  uint64_t Size(const LeafPlan& p) const { return p.window_ms ? values_.size() : lifetime_n_; }
 
  private:
   TimeQueue<std::pair<int64_t, double>> values_;  // windowed
@@ -64,6 +68,9 @@ class ExtremeState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // Introspection (explain): the extreme, if any value was seen (in the window).
+  bool Has(const LeafPlan& p) const { return p.window_ms ? !mono_.empty() : has_; }
+  double Extreme(const LeafPlan& p) const { return p.window_ms ? mono_.front().second : value_; }
 
  private:
   TimeQueue<std::pair<int64_t, double>> mono_;  // windowed: candidates, front is the extreme
@@ -79,6 +86,8 @@ class DistinctState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // Introspection (explain): the number of distinct keys as kept (lifetime: up to `cap`).
+  size_t Size(const LeafPlan& p) const { return p.window_ms ? latest_.size() : keys_.size(); }
 
  private:
   void DropStaleFront();
@@ -96,6 +105,8 @@ class AbsenceState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // Introspection (explain): the earliest uncancelled after event's ts, or kNoTime.
+  int64_t earliest_after() const { return earliest_after_; }
 
  private:
   int64_t earliest_after_ = kNoTime;
@@ -113,6 +124,8 @@ class SequenceState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
+  // Introspection (explain): the end (last step's ts) of the latest complete chain, or kNoTime.
+  int64_t latest_end() const { return latest_end_; }
 
  private:
   std::vector<int64_t> start_;  // [j]: latest start of a chain matching steps 0..j (j < k-1)

@@ -11,11 +11,6 @@
 #include "operators/segment/user_state.h"
 
 namespace segflow {
-namespace {
-
-bool AnyBit(const MatchBits& bits) {
-  return std::any_of(bits.begin(), bits.end(), [](uint64_t w) { return w != 0; });
-}
 
 bool AllPredicatesHold(const std::vector<std::pair<std::string, Predicate>>& preds,
                        const Value& object) {
@@ -23,6 +18,44 @@ bool AllPredicatesHold(const std::vector<std::pair<std::string, Predicate>>& pre
     if (!EvaluatePredicate(pred, object.FindPath(path))) return false;
   }
   return true;
+}
+
+bool ConsentGranted(const ProgramPlan& plan, const UserStateData& s) {
+  if (plan.consent_event.empty()) return true;
+  return s.consent < 0 ? plan.consent_default : s.consent == 1;
+}
+
+bool LeafHolds(const ProgramPlan& plan, const UserStateData& s, uint32_t i, int64_t t) {
+  const LeafPlan& p = plan.leaves[i];
+  const LeafState& st = s.leaves[i];
+  switch (p.kind) {
+    case Condition::Kind::kCount:
+      return std::get<CountState>(st).Holds(p);
+    case Condition::Kind::kSum:
+    case Condition::Kind::kAvg:
+      return std::get<SumState>(st).Holds(p);
+    case Condition::Kind::kMin:
+    case Condition::Kind::kMax:
+      return std::get<ExtremeState>(st).Holds(p);
+    case Condition::Kind::kDistinct:
+      return std::get<DistinctState>(st).Holds(p);
+    case Condition::Kind::kAbsence:
+      return std::get<AbsenceState>(st).Holds(p, t);
+    case Condition::Kind::kSequence:
+      return std::get<SequenceState>(st).Holds(p, t);
+    case Condition::Kind::kProfile:
+      return AllPredicatesHold(p.profile, s.profile);
+    case Condition::Kind::kSegment:
+      return s.members[p.segment].member;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+bool AnyBit(const MatchBits& bits) {
+  return std::any_of(bits.begin(), bits.end(), [](uint64_t w) { return w != 0; });
 }
 
 // Distinct key (spec §9): numbers by numeric value (1 and 1.0 one key), strings apart from
@@ -58,11 +91,6 @@ bool DistinctKey(const Value& v, std::string* key) {
     default:
       return false;
   }
-}
-
-bool ConsentGranted(const ProgramPlan& plan, const UserStateData& s) {
-  if (plan.consent_event.empty()) return true;
-  return s.consent < 0 ? plan.consent_default : s.consent == 1;
 }
 
 void ApplyProfile(const ProjectedEvent& e, UserStateData* s) {
@@ -121,35 +149,14 @@ class InstantEvaluator {
  private:
   bool Leaf(uint32_t i) {
     const LeafPlan& p = plan_.leaves[i];
-    LeafState& st = s_->leaves[i];
-    switch (p.kind) {
-      case Condition::Kind::kCount:
-        return std::get<CountState>(st).Holds(p);
-      case Condition::Kind::kSum:
-      case Condition::Kind::kAvg:
-        return std::get<SumState>(st).Holds(p);
-      case Condition::Kind::kMin:
-      case Condition::Kind::kMax:
-        return std::get<ExtremeState>(st).Holds(p);
-      case Condition::Kind::kDistinct:
-        return std::get<DistinctState>(st).Holds(p);
-      case Condition::Kind::kAbsence:
-        return std::get<AbsenceState>(st).Holds(p, t_);
-      case Condition::Kind::kSequence:
-        return std::get<SequenceState>(st).Holds(p, t_);
-      case Condition::Kind::kProfile: {
-        auto& cache = std::get<ProfileLeafState>(st);
-        if (cache.version != s_->profile_version) {
-          cache.holds = AllPredicatesHold(p.profile, s_->profile);
-          cache.version = s_->profile_version;
-        }
-        return cache.holds;
-      }
-      case Condition::Kind::kSegment:
-        return s_->members[p.segment].member;
-      default:
-        return false;
+    if (p.kind != Condition::Kind::kProfile) return LeafHolds(plan_, *s_, i, t_);
+    // Profile truth is cached per profile version.
+    auto& cache = std::get<ProfileLeafState>(s_->leaves[i]);
+    if (cache.version != s_->profile_version) {
+      cache.holds = AllPredicatesHold(p.profile, s_->profile);
+      cache.version = s_->profile_version;
     }
+    return cache.holds;
   }
 
   const ProgramPlan& plan_;

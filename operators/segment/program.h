@@ -60,6 +60,9 @@ struct MembershipChange {
 
 // Per-user evaluation state: condition state, membership, buffered events. Opaque: only
 // the program that made it reads it (complete here so unique_ptr<UserState> works anywhere).
+struct ExplainEvent;        // operators/segment/explain.h
+struct SegmentExplanation;  // operators/segment/explain.h
+
 class UserState {
  public:
   virtual ~UserState() = default;
@@ -87,6 +90,13 @@ class SegmentProgram {
 
   // Membership as of the last processed instant.
   bool IsMember(const UserState& state, uint32_t segment) const;
+
+  // Introspection for `segflow explain` (see explain.h): the condition tree of `segment`
+  // with each node's truth and evidence, read from the same leaf and membership state
+  // ProcessInstant keeps. `state` has processed every instant <= t; `history` holds the
+  // user's on-time events with ts <= t (the evidence is picked from them by matcher bits).
+  void Explain(const UserState& state, uint32_t segment, int64_t t,
+               const std::vector<ExplainEvent>& history, SegmentExplanation* out) const;
 
   // State persistence (keyed state backend, snapshots). Deserialize refuses corrupt input.
   void Serialize(const UserState& state, std::string* out) const;

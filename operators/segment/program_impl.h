@@ -22,4 +22,12 @@ class UserStateData;
 // a new event (window expiry, absence deadline, duration end, cooldown end), or kNoTime.
 int64_t ComputeNextTimer(const ProgramPlan& plan, const UserStateData& s, int64_t t);
 
+// The evaluation primitives ProcessInstant uses, shared with explain.cc (one evaluator):
+// every predicate of `preds` holds on `object`; consent allows membership (spec §5);
+// leaf i of the plan holds at t (after the instants <= t were applied to `s`).
+bool AllPredicatesHold(const std::vector<std::pair<std::string, Predicate>>& preds,
+                       const Value& object);
+bool ConsentGranted(const ProgramPlan& plan, const UserStateData& s);
+bool LeafHolds(const ProgramPlan& plan, const UserStateData& s, uint32_t leaf, int64_t t);
+
 }  // namespace segflow

@@ -1,0 +1,125 @@
+#include "operators/sink/explain_query.h"
+
+#include <limits>
+#include <utility>
+
+#include "engine/common/key_group.h"
+#include "engine/log/log.h"
+#include "engine/value/time_format.h"
+#include "operators/sink/audience_store.h"
+
+namespace segflow {
+namespace {
+
+constexpr size_t kPollRecords = 4096;
+
+// The user's on-time records of one source topic partition, projected. Lateness is the
+// source task's rule (spec §2): per partition, in log order, a record is late when its ts
+// is below the largest ts read before it minus max_out_of_orderness.
+Status ReadUserEvents(const JobSpec& job, const SegmentProgram& program, const std::string& topic,
+                      uint32_t partition, const std::string& user, std::vector<ExplainEvent>* out,
+                      size_t* late) {
+  const int64_t ooo = job.source.max_out_of_orderness_ms;
+  constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  int64_t max_prev = kNone;
+  auto reader = log::PartitionReader::Open(job.log_dir, topic, partition, 0);
+  if (!reader.ok()) return reader.status();
+  std::vector<log::LogRecord> records;
+  for (;;) {
+    records.clear();
+    auto n = (*reader)->Poll(kPollRecords, &records);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    for (auto& r : records) {
+      const int64_t ts = r.event.ts;
+      const bool is_late = max_prev != kNone && ts < max_prev - ooo;
+      if (ts > max_prev) max_prev = ts;
+      if (r.event.user != user) continue;
+      if (is_late) {
+        ++*late;
+        continue;
+      }
+      ExplainEvent e;
+      program.Project(r.event, r.offset, &e.projected);
+      e.event = std::move(r.event);
+      out->push_back(std::move(e));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<ExplainReport> ExplainFromLog(const JobSpec& job, const std::string& segment,
+                                     const std::string& user, std::optional<int64_t> at) {
+  uint32_t seg = 0;
+  while (seg < job.segments.size() && job.segments[seg].id != segment) ++seg;
+  if (seg == job.segments.size()) {
+    std::string known;
+    for (const auto& s : job.segments) known += (known.empty() ? "" : ", ") + s.id;
+    return Status::NotFound("job " + job.name + " has no segment \"" + segment +
+                            "\" (segments: " + known + ")");
+  }
+  auto program = SegmentProgram::Compile(job);
+  if (!program.ok()) return program.status();
+
+  auto store = AudienceStore::OpenForRead(job.output.audience_dir);
+  if (!store.ok()) return store.status();
+  auto evaluated = (*store)->EvaluatedThrough();
+  if (!evaluated.ok()) return evaluated.status();
+  if (!evaluated->has_value()) {
+    return Status::OutOfRange("job " + job.name + " has not evaluated any instant yet");
+  }
+  ExplainReport report;
+  report.user = user;
+  report.evaluated_through = **evaluated;
+  if (at && *at > report.evaluated_through) {
+    return Status::OutOfRange("time " + FormatRfc3339Millis(*at) + " (" + std::to_string(*at) +
+                              ") is not evaluated yet: job " + job.name + " has evaluated through " +
+                              FormatRfc3339Millis(report.evaluated_through) + " (" +
+                              std::to_string(report.evaluated_through) + ")");
+  }
+  const int64_t t = at.value_or(report.evaluated_through);
+
+  // The user's partition: every source topic has the job's partition count.
+  auto meta = log::ReadTopicMeta(job.log_dir, job.source.topics.at(0));
+  if (!meta.ok()) return meta.status();
+  report.partition = PartitionFor(HashUser(user), meta->partitions);
+  std::vector<ExplainEvent> history;
+  for (const std::string& topic : job.source.topics) {
+    SEGFLOW_RETURN_IF_ERROR(
+        ReadUserEvents(job, **program, topic, report.partition, user, &history, &report.late_records));
+  }
+  for (const ExplainEvent& e : history) report.events += e.event.ts <= t ? 1 : 0;
+  report.explanation = ExplainUser(**program, std::move(history), seg, t);
+
+  // The changelog: the sink writes every record of a user to one partition, but read all.
+  auto cmeta = log::ReadTopicMeta(job.log_dir, job.output.changelog);
+  if (!cmeta.ok()) return cmeta.status();
+  std::vector<log::LogRecord> records;
+  for (uint32_t p = 0; p < cmeta->partitions; ++p) {
+    auto reader = log::PartitionReader::Open(job.log_dir, job.output.changelog, p, 0);
+    if (!reader.ok()) return reader.status();
+    for (;;) {
+      records.clear();
+      auto n = (*reader)->Poll(kPollRecords, &records);
+      if (!n.ok()) return n.status();
+      if (*n == 0) break;
+      for (const auto& r : records) {
+        if (r.event.user != user || r.event.ts > t) continue;
+        const Value* s = r.event.props.Find("segment");
+        if (s == nullptr || !s->is_string() || s->as_string() != segment) continue;
+        report.changelog.push_back({r.event.ts, r.event.type == "entered"});
+      }
+    }
+  }
+  const auto& changes = report.explanation.changes;
+  report.changelog_agrees = changes.size() == report.changelog.size();
+  for (size_t i = 0; report.changelog_agrees && i < changes.size(); ++i) {
+    report.changelog_agrees = changes[i].at == report.changelog[i].at &&
+                              changes[i].entered == report.changelog[i].entered;
+  }
+  return report;
+}
+
+}  // namespace segflow
