@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 
 #include "cli/commands.h"
+#include "cli/job_command_line.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_query.h"
@@ -23,24 +24,8 @@ int AudienceCommand(int argc, char** argv) {
       "RFC 3339.\n\noptions");
   opts.add_options()("help,h", "show this help")("segment", po::value<std::string>(), "segment id")(
       "at", po::value<std::string>(), "membership after every instant <= TIME")("count", "print only the number of members");
-  po::options_description hidden;
-  hidden.add_options()("job", po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("job", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "segflow audience: " << e.what() << "\n" << opts << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto done = ParseJobCommandLine("audience", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job") || !vm.count("segment")) {
     std::cerr << "segflow audience: needs JOB.yaml and --segment ID\n" << opts << "\n";
     return 2;

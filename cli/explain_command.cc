@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include "cli/commands.h"
+#include "cli/job_command_line.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/explain_query.h"
@@ -168,24 +169,8 @@ int ExplainCommand(int argc, char** argv) {
       "user", po::value<std::string>(), "user id")("at", po::value<std::string>(),
                                                    "explain after every instant <= TIME")(
       "json", "print one JSON object (for tools)");
-  po::options_description hidden;
-  hidden.add_options()("job", po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("job", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "segflow explain: " << e.what() << "\n" << opts << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto done = ParseJobCommandLine("explain", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job") || !vm.count("segment") || !vm.count("user")) {
     std::cerr << "segflow explain: needs JOB.yaml, --segment ID and --user U\n" << opts << "\n";
     return 2;

@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include "cli/commands.h"
+#include "cli/job_command_line.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/runtime/local_job_runner.h"
@@ -37,24 +38,8 @@ int RunCommand(int argc, char** argv) {
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME (default: the largest ts read)")(
       "workers", po::value<int>(), "number of worker processes (the multi-process runtime is not built yet)")(
       "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)");
-  po::options_description hidden;
-  hidden.add_options()("job", po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("job", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "segflow run: " << e.what() << "\n" << opts << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto done = ParseJobCommandLine("run", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
     std::cerr << "segflow run: missing JOB.yaml\n" << opts << "\n";
     return 2;

@@ -1,0 +1,33 @@
+#include "cli/job_command_line.h"
+
+#include <iostream>
+#include <string>
+
+namespace segflow::cli {
+
+namespace po = boost::program_options;
+
+std::optional<int> ParseJobCommandLine(const char* command, int argc, char** argv,
+                                       const po::options_description& opts,
+                                       po::variables_map* vm) {
+  po::options_description hidden;
+  hidden.add_options()("job", po::value<std::string>());
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("job", 1);
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    std::cerr << "segflow " << command << ": " << e.what() << "\n" << opts << "\n";
+    return 2;
+  }
+  if (vm->count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace segflow::cli
