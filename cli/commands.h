@@ -10,5 +10,11 @@ int RunCommand(int argc, char** argv);
 int AudienceCommand(int argc, char** argv);
 int GenCommand(int argc, char** argv);
 int ExplainCommand(int argc, char** argv);
+int CoordinatorCommand(int argc, char** argv);
+int WorkerCommand(int argc, char** argv);
+int SubmitCommand(int argc, char** argv);
+int JobsCommand(int argc, char** argv);
+int StatusCommand(int argc, char** argv);
+int CancelCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

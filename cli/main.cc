@@ -20,11 +20,17 @@ const Subcommand kSubcommands[] = {
     {"audience", segflow::cli::AudienceCommand, "list a segment's members as of a time"},
     {"explain", segflow::cli::ExplainCommand, "why a user is or is not in a segment at a time"},
     {"gen", segflow::cli::GenCommand, "generate scenario events (media, cart, fintech) as JSON lines"},
+    {"coordinator", segflow::cli::CoordinatorCommand, "run a cluster's coordinator"},
+    {"worker", segflow::cli::WorkerCommand, "run a worker that registers with a coordinator"},
+    {"submit", segflow::cli::SubmitCommand, "submit a job to a cluster"},
+    {"jobs", segflow::cli::JobsCommand, "list a cluster's jobs and workers"},
+    {"status", segflow::cli::StatusCommand, "a job's state and per-task metrics"},
+    {"cancel", segflow::cli::CancelCommand, "stop a job on a cluster"},
 };
 
 void PrintUsage(FILE* out) {
   std::fprintf(out, "usage: segflow <command> [options]   (segflow <command> --help for its options)\n\ncommands:\n");
-  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
 }
 
 }  // namespace

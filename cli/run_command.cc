@@ -1,18 +1,25 @@
-// segflow run JOB.yaml [--bounded [--until TIME]]: the embedded default (spec §8).
+// segflow run JOB.yaml [--bounded [--until TIME]] [--workers N]: the embedded default
+// (spec §8). With N >= 1 (default 2) it starts a local cluster (a coordinator in this
+// process, N worker processes on 127.0.0.1), submits the job, follows it and shuts the
+// cluster down; with --workers 0 every task runs as a thread of this process.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include <boost/program_options.hpp>
 
+#include "cli/cluster_job.h"
 #include "cli/commands.h"
+#include "cli/embedded_cluster.h"
 #include "cli/job_command_line.h"
+#include "cli/job_summary.h"
 #include "engine/value/time_format.h"
+#include "jobs/execution_graph.h"
 #include "jobs/job_parser.h"
 #include "operators/runtime/local_job_runner.h"
-#include "operators/sink/audience_store.h"
 
 namespace po = boost::program_options;
 
@@ -23,20 +30,59 @@ std::atomic<bool> g_stop{false};
 
 extern "C" void HandleStopSignal(int) { g_stop.store(true); }
 
-std::string FormatTime(int64_t ms) { return FormatRfc3339Millis(ms) + " (" + std::to_string(ms) + ")"; }
+int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers) {
+  const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
+  // Beside the state folder, not in it: each attempt resets the state folder.
+  const std::string cluster_dir = state_dir + ".cluster";
+  std::error_code ec;
+  std::filesystem::remove_all(cluster_dir, ec);
+  const uint32_t slots = static_cast<uint32_t>(job.parallelism);  // any one worker can take the whole job
+  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir);
+  if (!cluster.ok()) {
+    std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
+    return 1;
+  }
+  auto client = ClusterClient::Connect((*cluster)->address());
+  if (!client.ok()) {
+    std::cerr << "segflow run: " << client.status().message() << "\n";
+    return 1;
+  }
+  SubmitRequest req;
+  req.bounded = options.bounded;
+  req.has_until = options.has_until;
+  req.until = options.until;
+  req.state_dir = state_dir;
+  auto id = SubmitJob(client->get(), path, req);
+  if (!id.ok()) {
+    std::cerr << "segflow run: " << id.status().message() << "\n";
+    return 1;
+  }
+  auto outcome = FollowJob(client->get(), *id, &g_stop, !options.bounded);
+  if (!outcome.ok()) {
+    std::cerr << "segflow run: job " << job.name << ": " << outcome.status().message() << "\n";
+    return 1;
+  }
+  if (outcome->state == wire::JobState::FAILED) {
+    std::cerr << "segflow run: job " << job.name << " failed: " << outcome->reason << "\n";
+    return 1;
+  }
+  cluster->reset();  // workers exit before the summary reads the audience store
+  return PrintJobSummary(job, outcome->report);
+}
 
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow run JOB.yaml [--bounded [--until TIME]]\n\n"
-      "Runs a job on the embedded default: its log, state and audience store on local disk,\n"
-      "`parallelism` keyed tasks as threads of this process. Each run starts fresh from the\n"
+      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N]\n\n"
+      "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
+      "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
+      "job's log, state and audience store on local disk. Each run starts fresh from the\n"
       "beginning of the log and replaces the job's changelog and audience. Without --bounded\n"
       "it keeps evaluating new records until SIGINT/SIGTERM. TIME: epoch ms or RFC 3339.\n\noptions");
   opts.add_options()("help,h", "show this help")("bounded", "replay the log up to its end at start, then exit")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME (default: the largest ts read)")(
-      "workers", po::value<int>(), "number of worker processes (the multi-process runtime is not built yet)")(
+      "workers", po::value<int>()->default_value(2), "worker processes (0: run in this process)")(
       "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("run", argc, argv, opts, &vm)) return *done;
@@ -44,9 +90,9 @@ int RunCommand(int argc, char** argv) {
     std::cerr << "segflow run: missing JOB.yaml\n" << opts << "\n";
     return 2;
   }
-  if (vm.count("workers")) {
-    std::cerr << "segflow run: --workers: the multi-process runtime (coordinator + workers) is not built yet;"
-                 " run without --workers to execute in this process with the job's parallelism\n";
+  const int workers = vm["workers"].as<int>();
+  if (workers < 0 || workers > 64) {
+    std::cerr << "segflow run: --workers must be 0..64 (0: run in this process)\n";
     return 2;
   }
   RunOptions options;
@@ -77,41 +123,19 @@ int RunCommand(int argc, char** argv) {
 
   std::signal(SIGINT, HandleStopSignal);
   std::signal(SIGTERM, HandleStopSignal);
+  std::signal(SIGPIPE, SIG_IGN);
   if (!options.bounded) {
     std::cerr << "job " << job.name << ": running live (Ctrl-C or SIGTERM stops it)\n";
   }
+  if (workers > 0) return RunOnCluster(path, job, options, workers);
+
   RunReport report;
   Status s = RunJobLocally(job, options, &g_stop, &report);
   if (!s.ok()) {
     std::cerr << "segflow run: job " << job.name << " failed: " << s.ToString() << "\n";
     return 1;
   }
-  const double rate = report.seconds > 0 ? report.records_in / report.seconds : 0;
-  std::printf("job %s: %s in %.2f s: %llu records (%.0f records/s), %llu late (topic %s.late)\n",
-              job.name.c_str(), report.finished ? "finished" : "stopped", report.seconds,
-              static_cast<unsigned long long>(report.records_in), rate,
-              static_cast<unsigned long long>(report.late_records), job.name.c_str());
-  if (report.has_evaluated) {
-    std::printf("evaluated through %s\n", FormatTime(report.evaluated_through).c_str());
-  } else {
-    std::printf("no instant evaluated yet\n");
-  }
-  auto store = AudienceStore::OpenForRead(job.output.audience_dir);
-  if (!store.ok()) {
-    std::cerr << "segflow run: " << store.status().ToString() << "\n";
-    return 1;
-  }
-  for (const auto& seg : job.segments) {
-    auto n = (*store)->CountMembers(seg.id);
-    if (!n.ok()) {
-      std::cerr << "segflow run: " << n.status().ToString() << "\n";
-      return 1;
-    }
-    std::printf("  segment %-24s %8llu members\n", seg.id.c_str(), static_cast<unsigned long long>(*n));
-  }
-  std::printf("changelog: %llu entered, %llu exited (topic %s)\n", static_cast<unsigned long long>(report.entered),
-              static_cast<unsigned long long>(report.exited), job.output.changelog.c_str());
-  return 0;
+  return PrintJobSummary(job, report);
 }
 
 }  // namespace segflow::cli

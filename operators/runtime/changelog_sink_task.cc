@@ -17,8 +17,9 @@ constexpr auto kCommitInterval = std::chrono::milliseconds(200);
 
 }  // namespace
 
-ChangelogSinkTask::ChangelogSinkTask(JobContext* ctx, BoundedChannel<SinkMessage>* input, SinkResult* result)
-    : ctx_(ctx), input_(input), result_(result) {}
+ChangelogSinkTask::ChangelogSinkTask(JobContext* ctx, BoundedChannel<SinkMessage>* input, SinkResult* result,
+                                     TaskCounters* counters)
+    : ctx_(ctx), input_(input), result_(result), counters_(counters) {}
 
 Status ChangelogSinkTask::Run() {
   const JobSpec& job = *ctx_->job;
@@ -53,6 +54,7 @@ Status ChangelogSinkTask::Run() {
       e.props = Value::Object({{"segment", Value::String(job.segments[c.segment].id)}});
       writers[p]->Append(e);
       (c.entered ? result_->entered : result_->exited)++;
+      counters_->records_out.fetch_add(1, std::memory_order_relaxed);
       store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at});
     }
   };
@@ -84,7 +86,10 @@ Status ChangelogSinkTask::Run() {
       if (w->buffered() > 0 || sync) SEGFLOW_RETURN_IF_ERROR(w->Flush(sync));
     }
     if (through && last_evaluated && *through <= *last_evaluated) through.reset();
-    if (through) last_evaluated = through;
+    if (through) {
+      last_evaluated = through;
+      counters_->watermark.store(*through, std::memory_order_relaxed);
+    }
     SEGFLOW_RETURN_IF_ERROR((*store)->Apply(store_changes, through, sync));
     store_changes.clear();
     return Status::OK();
@@ -95,6 +100,7 @@ Status ChangelogSinkTask::Run() {
     auto msg = input_->PopFor(std::chrono::milliseconds(50));
     if (msg) {
       if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
+        counters_->records_in.fetch_add(b->changes.size(), std::memory_order_relaxed);
         merger.Add(b->partition, std::move(b->changes));
       } else if (auto* pr = std::get_if<PartitionProgress>(&msg->body)) {
         merger.Progress(msg->from, pr->partition, pr->frontier, pr->idle);
@@ -129,6 +135,7 @@ Status ChangelogSinkTask::Run() {
   result_->finished = finished;
   result_->has_evaluated = last_evaluated.has_value();
   if (last_evaluated) result_->evaluated_through = *last_evaluated;
+  counters_->done.store(true);
   return Status::OK();
 }
 

@@ -10,6 +10,7 @@
 #include "engine/runtime/channel.h"
 #include "operators/runtime/job_context.h"
 #include "operators/runtime/messages.h"
+#include "operators/runtime/task_counters.h"
 
 namespace segflow {
 
@@ -23,13 +24,15 @@ struct SinkResult {
 
 class ChangelogSinkTask {
  public:
-  ChangelogSinkTask(JobContext* ctx, BoundedChannel<SinkMessage>* input, SinkResult* result);
+  ChangelogSinkTask(JobContext* ctx, BoundedChannel<SinkMessage>* input, SinkResult* result,
+                    TaskCounters* counters);
   Status Run();
 
  private:
   JobContext* ctx_;
   BoundedChannel<SinkMessage>* input_;
   SinkResult* result_;
+  TaskCounters* counters_;
 };
 
 }  // namespace segflow

@@ -17,8 +17,9 @@ constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 }  // namespace
 
 KeyedSegmentTask::KeyedSegmentTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
-                                   BoundedChannel<KeyedInput>* input, BoundedChannel<SinkMessage>* output)
-    : ctx_(ctx), index_(index), source_tasks_(source_tasks), input_(input), output_(output) {}
+                                   BoundedChannel<KeyedInput>* input, BoundedChannel<SinkMessage>* output,
+                                   TaskCounters* counters)
+    : ctx_(ctx), index_(index), source_tasks_(source_tasks), input_(input), output_(output), counters_(counters) {}
 
 Status KeyedSegmentTask::Run() {
   const uint32_t partitions = ctx_->partitions;
@@ -52,7 +53,8 @@ Status KeyedSegmentTask::Run() {
       batch.changes.push_back({c.change.at, std::move(c.user), c.change.segment, c.change.entered});
     }
     changes.clear();
-    return output_->Push(SinkMessage{index_, SinkInput(std::move(batch))});
+    counters_->records_out.fetch_add(batch.changes.size(), std::memory_order_relaxed);
+    return counters_->Push(output_, SinkMessage{index_, SinkInput(std::move(batch))});
   };
 
   uint32_t ends = 0;
@@ -63,6 +65,7 @@ Status KeyedSegmentTask::Run() {
     auto msg = input_->Pop();
     if (!msg) return Status::Cancelled("keyed task: input closed before every source ended");
     if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
+      counters_->records_in.fetch_add(batch->records.size(), std::memory_order_relaxed);
       for (auto& r : batch->records) {
         SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));
       }
@@ -80,8 +83,10 @@ Status KeyedSegmentTask::Run() {
         SEGFLOW_RETURN_IF_ERROR(evaluator.AdvanceWatermark(p, w, &changes));
         SEGFLOW_RETURN_IF_ERROR(send_changes(p));
       }
+      counters_->watermark.store(*std::min_element(partition_wm.begin(), partition_wm.end()),
+                                 std::memory_order_relaxed);
       SEGFLOW_RETURN_IF_ERROR(
-          output_->Push(SinkMessage{index_, SinkInput(PartitionProgress{p, partition_wm[p], idle})}));
+          counters_->Push(output_, SinkMessage{index_, SinkInput(PartitionProgress{p, partition_wm[p], idle})}));
     } else if (auto* end = std::get_if<SourceEnd>(&*msg)) {
       ++ends;
       finish = finish && end->finish;
@@ -114,8 +119,11 @@ Status KeyedSegmentTask::Run() {
     }
     done.finished = until != kNoTime;
     done.evaluated_through = until;
+    if (done.finished) counters_->watermark.store(until, std::memory_order_relaxed);
   }
-  return output_->Push(SinkMessage{index_, SinkInput(done)});
+  SEGFLOW_RETURN_IF_ERROR(counters_->Push(output_, SinkMessage{index_, SinkInput(done)}));
+  counters_->done.store(true);
+  return Status::OK();
 }
 
 }  // namespace segflow

@@ -13,13 +13,14 @@
 #include "engine/runtime/channel.h"
 #include "operators/runtime/job_context.h"
 #include "operators/runtime/messages.h"
+#include "operators/runtime/task_counters.h"
 
 namespace segflow {
 
 class KeyedSegmentTask {
  public:
   KeyedSegmentTask(JobContext* ctx, uint32_t index, uint32_t source_tasks, BoundedChannel<KeyedInput>* input,
-                   BoundedChannel<SinkMessage>* output);
+                   BoundedChannel<SinkMessage>* output, TaskCounters* counters);
   Status Run();
 
  private:
@@ -28,6 +29,7 @@ class KeyedSegmentTask {
   uint32_t source_tasks_;
   BoundedChannel<KeyedInput>* input_;
   BoundedChannel<SinkMessage>* output_;
+  TaskCounters* counters_;
 };
 
 }  // namespace segflow

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/common/status.h"
+#include "jobs/execution_graph.h"
 #include "jobs/job_spec.h"
 #include "operators/runtime/job_context.h"
 
@@ -27,9 +28,6 @@ struct RunReport {
   int64_t evaluated_through = 0;
   double seconds = 0;
 };
-
-// Default working-state folder of a job: "<dir of log>/state/<job>".
-std::string DefaultStateDir(const JobSpec& job);
 
 // Runs until the bounded input is consumed, or (live) until `*stop` becomes true.
 Status RunJobLocally(const JobSpec& job, RunOptions options, std::atomic<bool>* stop, RunReport* report);

@@ -1,5 +1,6 @@
 #include "operators/runtime/source_task.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <thread>
@@ -25,6 +26,7 @@ struct Input {
   bool watermark_dirty = false;
   bool idle = false;
   std::chrono::steady_clock::time_point last_record;
+  PartitionCounters* counters = nullptr;
 };
 
 int64_t WatermarkOf(int64_t max_prev, int64_t out_of_orderness) {
@@ -35,10 +37,10 @@ int64_t WatermarkOf(int64_t max_prev, int64_t out_of_orderness) {
 }  // namespace
 
 SourceTask::SourceTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
-                       std::vector<BoundedChannel<KeyedInput>*> outputs)
-    : ctx_(ctx), index_(index), source_tasks_(source_tasks), outputs_(std::move(outputs)) {}
+                       std::vector<BoundedChannel<KeyedInput>*> outputs, TaskCounters* counters)
+    : ctx_(ctx), index_(index), source_tasks_(source_tasks), outputs_(std::move(outputs)), counters_(counters) {}
 
-Status SourceTask::Run() {
+Status SourceTask::Run(const CancellationToken* cancel) {
   const JobSpec& job = *ctx_->job;
   const int64_t ooo = job.source.max_out_of_orderness_ms;
   const auto idle_timeout = std::chrono::milliseconds(job.source.idle_timeout_ms);
@@ -59,9 +61,15 @@ Status SourceTask::Run() {
         in.done = in.end_offset == 0;
       }
       in.last_record = std::chrono::steady_clock::now();
+      in.counters = &counters_->partitions.emplace_back();
+      in.counters->topic = t;
+      in.counters->partition = p;
+      in.counters->end_offset = in.end_offset;
       inputs.push_back(std::move(in));
     }
   }
+
+  counters_->partitions_ready.store(true, std::memory_order_release);
 
   // Late records keep their partition in the late topic; this task owns those partitions.
   std::vector<std::unique_ptr<log::PartitionWriter>> late_writers(ctx_->partitions);
@@ -81,13 +89,15 @@ Status SourceTask::Run() {
     KeyedBatch b;
     b.records.reserve(kBatchRecords);
     std::swap(b, out[k]);
-    return outputs_[k]->Push(KeyedInput(std::move(b)));
+    counters_->records_out.fetch_add(b.records.size(), std::memory_order_relaxed);
+    return counters_->Push(outputs_[k], KeyedInput(std::move(b)));
   };
 
   std::vector<log::LogRecord> records;
   int64_t max_ts = kNoTime;
   bool stopped = false;
   for (;;) {
+    if (cancel != nullptr && cancel->cancelled()) return Status::Cancelled("source task canceled");
     if (ctx_->stop != nullptr && ctx_->stop->load(std::memory_order_relaxed)) {
       stopped = true;
       break;
@@ -113,6 +123,7 @@ Status SourceTask::Run() {
           if (!w.ok()) return w.status();
           (*w)->Append(r.event);
           ctx_->late_records.fetch_add(1, std::memory_order_relaxed);
+          counters_->late_records.fetch_add(1, std::memory_order_relaxed);
         } else {
           const uint64_t h = HashUser(r.event.user);
           const uint32_t k = SubtaskForKeyGroup(KeyGroupFor(h, job.max_parallelism), job.max_parallelism, keyed);
@@ -131,6 +142,8 @@ Status SourceTask::Run() {
         if (ts > max_ts) max_ts = ts;
       }
       ctx_->records_in.fetch_add(*n, std::memory_order_relaxed);
+      counters_->records_in.fetch_add(*n, std::memory_order_relaxed);
+      in.counters->offset.store(in.reader->position(), std::memory_order_relaxed);
       if (*n > 0) {
         in.last_record = now;
         if (in.idle) {
@@ -145,11 +158,19 @@ Status SourceTask::Run() {
     }
     // Records before the watermarks that cover them: flush batches first.
     for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
+    bool any_dirty = false;
     for (auto& in : inputs) {
       if (!in.watermark_dirty) continue;
       in.watermark_dirty = false;
+      any_dirty = true;
       PartitionWatermark wm{in.topic, in.partition, WatermarkOf(in.max_prev, ooo), in.idle};
-      for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(outputs_[k]->Push(KeyedInput(wm)));
+      in.counters->watermark.store(wm.time, std::memory_order_relaxed);
+      for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(counters_->Push(outputs_[k], KeyedInput(wm)));
+    }
+    if (any_dirty) {
+      int64_t low = std::numeric_limits<int64_t>::max();
+      for (auto& in : inputs) low = std::min(low, WatermarkOf(in.max_prev, ooo));
+      counters_->watermark.store(inputs.empty() ? kNoTime : low, std::memory_order_relaxed);
     }
     if (all_done) break;
     if (read == 0) {
@@ -168,7 +189,8 @@ Status SourceTask::Run() {
   end.max_ts = max_ts;
   end.has_until = ctx_->options.has_until;
   end.until = ctx_->options.until;
-  for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(outputs_[k]->Push(KeyedInput(end)));
+  for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(counters_->Push(outputs_[k], KeyedInput(end)));
+  counters_->done.store(true);
   return Status::OK();
 }
 

@@ -9,23 +9,28 @@
 #include <vector>
 
 #include "engine/common/status.h"
+#include "engine/runtime/cancellation_token.h"
 #include "engine/runtime/channel.h"
 #include "operators/runtime/job_context.h"
 #include "operators/runtime/messages.h"
+#include "operators/runtime/task_counters.h"
 
 namespace segflow {
 
 class SourceTask {
  public:
+  // `outputs[k]` reaches keyed task k (a local channel, or an outbox to the network).
   SourceTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
-             std::vector<BoundedChannel<KeyedInput>*> outputs);
-  Status Run();
+             std::vector<BoundedChannel<KeyedInput>*> outputs, TaskCounters* counters);
+  // Returns Cancelled once `cancel` is (a live source may otherwise never push again).
+  Status Run(const CancellationToken* cancel = nullptr);
 
  private:
   JobContext* ctx_;
   uint32_t index_;
   uint32_t source_tasks_;
   std::vector<BoundedChannel<KeyedInput>*> outputs_;
+  TaskCounters* counters_;
 };
 
 }  // namespace segflow

@@ -1,0 +1,393 @@
+// The cluster's processes and clients (issue #4):
+//   segflow coordinator --listen HOST:PORT --dir DIR
+//   segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]
+//   segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]
+//   segflow jobs --coordinator HOST:PORT
+//   segflow status JOB_ID --coordinator HOST:PORT
+//   segflow cancel JOB_ID --coordinator HOST:PORT
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "cli/cluster_client.h"
+#include "cli/cluster_job.h"
+#include "cli/commands.h"
+#include "cli/job_command_line.h"
+#include "cli/job_summary.h"
+#include "coordinator/coordinator.h"
+#include "engine/value/time_format.h"
+#include "jobs/job_parser.h"
+#include "worker/worker.h"
+
+namespace po = boost::program_options;
+
+namespace segflow::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void HandleClusterStop(int) { g_stop.store(true); }
+
+void InstallStopHandlers() {
+  std::signal(SIGINT, HandleClusterStop);
+  std::signal(SIGTERM, HandleClusterStop);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+// Parses options with no positional argument; returns an exit code to stop with.
+std::optional<int> ParsePlain(const char* command, int argc, char** argv, const po::options_description& opts,
+                              po::variables_map* vm, const char* positional = nullptr) {
+  po::options_description hidden;
+  if (positional) hidden.add_options()(positional, po::value<std::string>());
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  if (positional) pos.add(positional, 1);
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    std::cerr << "segflow " << command << ": " << e.what() << "\n" << opts << "\n";
+    return 2;
+  }
+  if (vm->count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  return std::nullopt;
+}
+
+std::string DurationText(uint64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string WatermarkText(bool has, int64_t wm) { return has ? FormatTimeWithMs(wm) : "none"; }
+
+const char* KindName(wire::TaskKind k) {
+  switch (k) {
+    case wire::TaskKind::SOURCE: return "source";
+    case wire::TaskKind::KEYED: return "keyed";
+    case wire::TaskKind::SINK: return "sink";
+  }
+  return "?";
+}
+
+}  // namespace
+
+int CoordinatorCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow coordinator --listen HOST:PORT --dir DIR [options]\n\n"
+      "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
+      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\noptions");
+  opts.add_options()("help,h", "show this help")("listen", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "address to listen on")(
+      "dir", po::value<std::string>(), "the coordinator's folder (one coordinator at a time)")(
+      "heartbeat-timeout", po::value<int>()->default_value(5000), "ms without a heartbeat before a worker is dead")(
+      "heartbeat-interval", po::value<int>()->default_value(500), "ms between a worker's heartbeats")(
+      "max-restarts", po::value<int>()->default_value(3), "restarts of a failed job before it is failed for good")(
+      "slot-wait", po::value<int>()->default_value(30), "seconds a job waits for enough free slots");
+  po::variables_map vm;
+  if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
+  if (!vm.count("dir")) {
+    std::cerr << "segflow coordinator: missing --dir DIR\n" << opts << "\n";
+    return 2;
+  }
+  auto listen = net::ParseHostPort(vm["listen"].as<std::string>());
+  if (!listen.ok()) {
+    std::cerr << "segflow coordinator: --listen: " << listen.status().message() << "\n";
+    return 2;
+  }
+  const int timeout = vm["heartbeat-timeout"].as<int>(), interval = vm["heartbeat-interval"].as<int>();
+  if (timeout <= 0 || interval <= 0 || interval >= timeout || vm["max-restarts"].as<int>() < 0 ||
+      vm["slot-wait"].as<int>() < 0) {
+    std::cerr << "segflow coordinator: need 0 < --heartbeat-interval < --heartbeat-timeout, and "
+                 "--max-restarts, --slot-wait >= 0\n";
+    return 2;
+  }
+  coordinator::CoordinatorOptions options;
+  options.listen = *listen;
+  options.dir = vm["dir"].as<std::string>();
+  options.heartbeat_timeout = std::chrono::milliseconds(timeout);
+  options.heartbeat_interval = std::chrono::milliseconds(interval);
+  options.max_restarts = static_cast<uint32_t>(vm["max-restarts"].as<int>());
+  options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
+  InstallStopHandlers();
+  coordinator::Coordinator coord(options);
+  Status s = coord.Start();
+  if (!s.ok()) {
+    std::cerr << "segflow coordinator: " << s.message() << "\n";
+    return 1;
+  }
+  std::printf("coordinator listening on %s\n", coord.address().ToString().c_str());
+  std::fflush(stdout);
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  coord.Shutdown();
+  return 0;
+}
+
+namespace {
+void PrintRegistered(uint32_t id, const std::string& data) {
+  std::printf("worker %u registered; data on %s\n", id, data.c_str());
+  std::fflush(stdout);
+}
+}  // namespace
+
+int WorkerCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n\n"
+      "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
+      "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
+      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>(), "the coordinator's address")(
+      "slots", po::value<int>()->default_value(1), "task slots (a job takes one per keyed task)")(
+      "dir", po::value<std::string>(), "the worker's folder (keyed state)")(
+      "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
+      "connect-attempts", po::value<int>()->default_value(10), "tries to reach the coordinator at start")(
+      "reconnect-window", po::value<int>()->default_value(30), "seconds to keep trying after losing the coordinator");
+  po::variables_map vm;
+  if (auto done = ParsePlain("worker", argc, argv, opts, &vm)) return *done;
+  if (!vm.count("coordinator") || !vm.count("dir")) {
+    std::cerr << "segflow worker: --coordinator and --dir are required\n" << opts << "\n";
+    return 2;
+  }
+  worker::WorkerOptions options;
+  auto coord = net::ParseHostPort(vm["coordinator"].as<std::string>());
+  auto listen = net::ParseHostPort(vm["listen"].as<std::string>());
+  if (!coord.ok() || !listen.ok()) {
+    std::cerr << "segflow worker: " << (!coord.ok() ? "--coordinator: " + coord.status().message()
+                                                    : "--listen: " + listen.status().message())
+              << "\n";
+    return 2;
+  }
+  if (vm["slots"].as<int>() < 1 || vm["connect-attempts"].as<int>() < 1 || vm["reconnect-window"].as<int>() < 0) {
+    std::cerr << "segflow worker: --slots and --connect-attempts must be >= 1, --reconnect-window >= 0\n";
+    return 2;
+  }
+  options.coordinator = *coord;
+  options.listen = *listen;
+  options.slots = static_cast<uint32_t>(vm["slots"].as<int>());
+  options.dir = vm["dir"].as<std::string>();
+  options.connect_attempts = vm["connect-attempts"].as<int>();
+  options.reconnect_window = std::chrono::seconds(vm["reconnect-window"].as<int>());
+  options.stop = &g_stop;
+  options.on_registered = PrintRegistered;
+  InstallStopHandlers();
+  Status s = worker::RunWorker(options);
+  if (!s.ok()) {
+    std::cerr << "segflow worker: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int SubmitCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]\n\n"
+      "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
+      "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
+      "and prints what `segflow run` prints (SIGINT cancels it).\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "the coordinator's address")(
+      "bounded", "replay the log up to its end at start, then finish")(
+      "until", po::value<std::string>(), "bounded: evaluate instants up to TIME")(
+      "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
+      "wait", "wait for the job to end and print its summary");
+  po::variables_map vm;
+  if (auto done = ParseJobCommandLine("submit", argc, argv, opts, &vm)) return *done;
+  if (!vm.count("job")) {
+    std::cerr << "segflow submit: missing JOB.yaml\n" << opts << "\n";
+    return 2;
+  }
+  SubmitRequest req;
+  req.bounded = vm.count("bounded") > 0;
+  if (vm.count("until")) {
+    if (!req.bounded) {
+      std::cerr << "segflow submit: --until needs --bounded\n";
+      return 2;
+    }
+    auto t = ParseTimeArg(vm["until"].as<std::string>());
+    if (!t.ok()) {
+      std::cerr << "segflow submit: --until: " << t.status().message() << "\n";
+      return 2;
+    }
+    req.has_until = true;
+    req.until = *t;
+  }
+  if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
+  const std::string path = vm["job"].as<std::string>();
+  // Validate here too: the same errors, without a round trip, and the summary needs the spec.
+  JobParseResult parsed = ParseJobFile(path);
+  if (!parsed.ok()) {
+    std::cerr << parsed.ErrorText();
+    std::cerr << "segflow submit: " << parsed.errors.size() << " error(s) in " << path << "; nothing was deployed\n";
+    return 1;
+  }
+  auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
+  if (!client.ok()) {
+    std::cerr << "segflow submit: " << client.status().message() << "\n";
+    return 1;
+  }
+  auto id = SubmitJob(client->get(), path, req);
+  if (!id.ok()) {
+    std::cerr << "segflow submit: " << id.status().message() << "\n";
+    return 1;
+  }
+  std::printf("%s\n", id->c_str());
+  std::fflush(stdout);
+  if (!vm.count("wait")) return 0;
+  InstallStopHandlers();
+  auto outcome = FollowJob(client->get(), *id, &g_stop, true);
+  if (!outcome.ok()) {
+    std::cerr << "segflow submit: " << outcome.status().message() << "\n";
+    return 1;
+  }
+  if (outcome->state == wire::JobState::FAILED) {
+    std::cerr << "segflow submit: job " << *id << " failed: " << outcome->reason << "\n";
+    return 1;
+  }
+  return PrintJobSummary(parsed.job, outcome->report);
+}
+
+int JobsCommand(int argc, char** argv) {
+  po::options_description opts("usage: segflow jobs --coordinator HOST:PORT\n\nLists the cluster's jobs and workers.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "the coordinator's address");
+  po::variables_map vm;
+  if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
+  auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
+  if (!client.ok()) {
+    std::cerr << "segflow jobs: " << client.status().message() << "\n";
+    return 1;
+  }
+  auto reply = (*client)->Status("");
+  if (!reply.ok()) {
+    std::cerr << "segflow jobs: " << reply.status().message() << "\n";
+    return 1;
+  }
+  auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+  std::printf("%-32s %-11s %-8s %12s  %s\n", "JOB ID", "STATE", "ATTEMPT", "RECORDS IN", "REASON");
+  for (auto j : sr.getJobs()) {
+    std::printf("%-32s %-11s %-8u %12llu  %s\n", j.getJobId().cStr(), JobStateName(j.getState()), j.getAttempt(),
+                static_cast<unsigned long long>(j.getRecordsIn()), j.getReason().cStr());
+  }
+  std::printf("\nworkers:\n");
+  for (auto w : sr.getWorkers()) {
+    std::printf("  worker %-3u %-22s pid %-7d %u/%u slots free  %s\n", w.getWorkerId(), w.getAddress().cStr(),
+                w.getPid(), w.getFreeSlots(), w.getSlots(), w.getAlive() ? "alive" : "lost");
+  }
+  return 0;
+}
+
+int StatusCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow status JOB_ID --coordinator HOST:PORT\n\n"
+      "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
+      "watermark, records in/out and time blocked by backpressure.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "the coordinator's address");
+  po::variables_map vm;
+  if (auto done = ParsePlain("status", argc, argv, opts, &vm, "id")) return *done;
+  if (!vm.count("id")) {
+    std::cerr << "segflow status: missing JOB_ID (segflow jobs lists them)\n";
+    return 2;
+  }
+  auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
+  if (!client.ok()) {
+    std::cerr << "segflow status: " << client.status().message() << "\n";
+    return 1;
+  }
+  auto reply = (*client)->Status(vm["id"].as<std::string>());
+  if (!reply.ok()) {
+    std::cerr << "segflow status: " << reply.status().message() << "\n";
+    return 1;
+  }
+  auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+  if (!sr.getOk()) {
+    std::cerr << "segflow status: " << sr.getError().cStr() << "\n";
+    return 1;
+  }
+  auto j = sr.getJobs()[0];
+  std::printf("job %s (%s, %s): %s, attempt %u, %u restart(s), %s\n", j.getJobId().cStr(), j.getName().cStr(),
+              j.getJobFile().cStr(), JobStateName(j.getState()), j.getAttempt(), j.getRestarts(),
+              j.getBounded() ? "bounded" : "live");
+  if (j.getReason().size() > 0) std::printf("  reason: %s\n", j.getReason().cStr());
+  std::printf("  records in %llu, late %llu, evaluated through %s\n",
+              static_cast<unsigned long long>(j.getRecordsIn()), static_cast<unsigned long long>(j.getLateRecords()),
+              WatermarkText(j.getHasEvaluated(), j.getEvaluatedThrough()).c_str());
+  if (IsTerminal(j.getState()) && j.getState() != wire::JobState::FAILED) {
+    std::printf("  changelog: %llu entered, %llu exited\n", static_cast<unsigned long long>(j.getEntered()),
+                static_cast<unsigned long long>(j.getExited()));
+  }
+  std::printf("tasks:\n");
+  for (auto t : j.getTasks()) {
+    auto m = t.getMetrics();
+    std::string what = KindName(m.getKind());
+    if (m.getKind() != wire::TaskKind::SINK) what += " " + std::to_string(m.getIndex());
+    std::printf("  %-9s worker %u (%s)%s: in %llu, out %llu, blocked %s, watermark %s\n", what.c_str(),
+                t.getWorker(), t.getWorkerAddress().cStr(), m.getDone() ? " done" : "",
+                static_cast<unsigned long long>(m.getRecordsIn()), static_cast<unsigned long long>(m.getRecordsOut()),
+                DurationText(m.getBlockedNs()).c_str(), WatermarkText(m.getHasWatermark(), m.getWatermark()).c_str());
+    if (m.getKind() == wire::TaskKind::KEYED) {
+      std::printf("            key groups %u-%u\n", m.getKeyGroupFirst(), m.getKeyGroupLast());
+    }
+    for (auto p : m.getPartitions()) {
+      std::printf("            topic %u partition %u: offset %llu%s, watermark %s\n", p.getTopic(), p.getPartition(),
+                  static_cast<unsigned long long>(p.getOffset()),
+                  j.getBounded() ? (" of " + std::to_string(p.getEndOffset())).c_str() : "",
+                  WatermarkText(p.getHasWatermark(), p.getWatermark()).c_str());
+    }
+  }
+  return 0;
+}
+
+int CancelCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow cancel JOB_ID --coordinator HOST:PORT [--wait]\n\n"
+      "Stops a job: its sources stop, and what it evaluated so far is committed.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "the coordinator's address")("wait", "wait until it has stopped");
+  po::variables_map vm;
+  if (auto done = ParsePlain("cancel", argc, argv, opts, &vm, "id")) return *done;
+  if (!vm.count("id")) {
+    std::cerr << "segflow cancel: missing JOB_ID (segflow jobs lists them)\n";
+    return 2;
+  }
+  auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
+  if (!client.ok()) {
+    std::cerr << "segflow cancel: " << client.status().message() << "\n";
+    return 1;
+  }
+  const std::string id = vm["id"].as<std::string>();
+  capnp::MallocMessageBuilder msg;
+  msg.initRoot<wire::ControlMessage>().initCancelJob().setJobId(id);
+  auto reply = (*client)->Call(msg);
+  if (!reply.ok()) {
+    std::cerr << "segflow cancel: " << reply.status().message() << "\n";
+    return 1;
+  }
+  auto cr = (*reply)->Root<wire::ControlMessage>().getCancelReply();
+  if (!cr.getOk()) {
+    std::cerr << "segflow cancel: " << cr.getError().cStr() << "\n";
+    return 1;
+  }
+  if (vm.count("wait")) {
+    auto outcome = FollowJob(client->get(), id, nullptr, false);
+    if (!outcome.ok()) {
+      std::cerr << "segflow cancel: " << outcome.status().message() << "\n";
+      return 1;
+    }
+    std::printf("job %s: %s\n", id.c_str(), JobStateName(outcome->state));
+  } else {
+    std::printf("job %s: cancel requested\n", id.c_str());
+  }
+  return 0;
+}
+
+}  // namespace segflow::cli

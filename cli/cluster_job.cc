@@ -1,0 +1,90 @@
+#include "cli/cluster_job.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "cli/job_summary.h"
+
+namespace segflow::cli {
+
+Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read job file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  request.job_file = std::filesystem::absolute(path, ec).lexically_normal().string();
+  request.job_text = text.str();
+  capnp::MallocMessageBuilder msg;
+  auto submit = msg.initRoot<wire::ControlMessage>().initSubmit();
+  submit.setJobFile(request.job_file);
+  submit.setJobText(request.job_text);
+  submit.setBounded(request.bounded);
+  submit.setHasUntil(request.has_until);
+  submit.setUntil(request.until);
+  submit.setStateDir(request.state_dir);
+  auto reply = client->Call(msg);
+  if (!reply.ok()) return reply.status();
+  auto r = (*reply)->Root<wire::ControlMessage>().getSubmitReply();
+  if (!r.getOk()) return Status::InvalidArgument(r.getError().cStr());
+  return std::string(r.getJobId().cStr());
+}
+
+Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, std::atomic<bool>* stop,
+                             bool progress) {
+  const auto started = std::chrono::steady_clock::now();
+  auto last_progress = started;
+  bool cancel_sent = false;
+  std::string last_line;
+  for (;;) {
+    if (stop != nullptr && stop->load() && !cancel_sent) {
+      capnp::MallocMessageBuilder msg;
+      msg.initRoot<wire::ControlMessage>().initCancelJob().setJobId(job_id);
+      auto reply = client->Call(msg);
+      if (!reply.ok()) return reply.status();
+      cancel_sent = true;
+    }
+    auto reply = client->Status(job_id);
+    if (!reply.ok()) return reply.status();
+    auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+    if (!sr.getOk()) return Status::NotFound(sr.getError().cStr());
+    auto js = sr.getJobs()[0];
+    const auto state = js.getState();
+    const auto now = std::chrono::steady_clock::now();
+    if (progress) {
+      std::string line = std::string("job ") + job_id + ": " + JobStateName(state);
+      if (js.getAttempt() > 1) line += " (attempt " + std::to_string(js.getAttempt()) + ")";
+      if (js.getReason().size() > 0) line += ": " + std::string(js.getReason().cStr());
+      if (line != last_line) {
+        std::cerr << line << "\n";
+        last_line = line;
+      } else if (state == wire::JobState::RUNNING && now - last_progress >= std::chrono::seconds(5)) {
+        std::cerr << "job " << job_id << ": " << js.getRecordsIn() << " records in"
+                  << (js.getHasEvaluated() ? ", evaluated through " + FormatTimeWithMs(js.getEvaluatedThrough()) : "")
+                  << "\n";
+        last_progress = now;
+      }
+    }
+    if (IsTerminal(state)) {
+      JobOutcome out;
+      out.state = state;
+      out.reason = js.getReason().cStr();
+      out.report.records_in = js.getRecordsIn();
+      out.report.late_records = js.getLateRecords();
+      out.report.entered = js.getEntered();
+      out.report.exited = js.getExited();
+      out.report.finished = js.getFinished();
+      out.report.has_evaluated = js.getHasEvaluated();
+      out.report.evaluated_through = js.getEvaluatedThrough();
+      out.report.seconds = std::chrono::duration<double>(now - started).count();
+      return out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace segflow::cli

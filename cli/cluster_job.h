@@ -1,0 +1,40 @@
+// Submitting a job to a coordinator and following it to its end: shared by
+// `segflow submit` and `segflow run` (which submits to its embedded cluster).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "cli/cluster_client.h"
+#include "engine/common/status.h"
+#include "operators/runtime/local_job_runner.h"
+
+namespace segflow::cli {
+
+struct SubmitRequest {
+  std::string job_file;  // absolute: workers resolve the job's relative paths against it
+  std::string job_text;
+  bool bounded = false;
+  bool has_until = false;
+  int64_t until = 0;
+  std::string state_dir;  // empty: the job's default
+};
+
+// Reads the job file and submits it. A job the coordinator refuses (validation errors,
+// a missing topic) is InvalidArgument with the coordinator's full text.
+Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request);
+
+struct JobOutcome {
+  wire::JobState state = wire::JobState::SCHEDULING;
+  std::string reason;
+  RunReport report;
+};
+
+// Polls the job until it ends. `*stop` (SIGINT/SIGTERM) cancels it and waits for the
+// cancellation. With `progress`, state changes and a progress line every few seconds
+// go to stderr.
+Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, std::atomic<bool>* stop,
+                             bool progress);
+
+}  // namespace segflow::cli

@@ -1,0 +1,101 @@
+#include "cli/embedded_cluster.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fcntl.h>
+#include <filesystem>
+#include <thread>
+
+#include "cli/cluster_client.h"
+
+namespace segflow::cli {
+namespace {
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("segflow") : p.string();
+}
+
+// Waits for `pid` up to `timeout`; true once it has exited (reaped).
+bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, status, WNOHANG);
+    if (r == pid || r < 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir) {
+  std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
+  coordinator::CoordinatorOptions options;
+  options.listen = net::HostPort{"127.0.0.1", 0};
+  options.dir = dir + "/coordinator";
+  cluster->coordinator_ = std::make_unique<coordinator::Coordinator>(options);
+  SEGFLOW_RETURN_IF_ERROR(cluster->coordinator_->Start());
+  const std::string exe = SelfExe();
+  const std::string address = cluster->address();
+  const pid_t parent = ::getpid();
+  for (int i = 0; i < workers; ++i) {
+    const std::string wdir = dir + "/worker-" + std::to_string(i);
+    const std::string slots_arg = std::to_string(slots);
+    const pid_t pid = ::fork();
+    if (pid < 0) return Status::FromErrno("fork a worker", errno);
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      const int devnull = ::open("/dev/null", O_WRONLY);
+      if (devnull >= 0) ::dup2(devnull, STDOUT_FILENO);
+      const char* argv[] = {exe.c_str(), "worker", "--coordinator", address.c_str(), "--slots", slots_arg.c_str(),
+                            "--dir", wdir.c_str(), "--listen", "127.0.0.1:0", nullptr};
+      ::execv(exe.c_str(), const_cast<char* const*>(argv));
+      ::_exit(127);
+    }
+    cluster->pids_.push_back(pid);
+  }
+  // Every worker registered, or the reason one did not.
+  auto client = ClusterClient::Connect(address);
+  if (!client.ok()) return client.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto reply = (*client)->Status("");
+    if (!reply.ok()) return reply.status();
+    int alive = 0;
+    for (auto w : (*reply)->Root<wire::ControlMessage>().getStatusReply().getWorkers()) alive += w.getAlive();
+    if (alive >= workers) break;
+    for (pid_t pid : cluster->pids_) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        return Status::Internal("worker process " + std::to_string(pid) + " exited before registering (status " +
+                                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
+                                "; its error is above)");
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Internal("only " + std::to_string(alive) + " of " + std::to_string(workers) +
+                              " workers registered within 30 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cluster;
+}
+
+EmbeddedCluster::~EmbeddedCluster() {
+  coordinator_->Shutdown();  // asks every worker to exit
+  for (pid_t pid : pids_) {
+    int status = 0;
+    if (WaitExit(pid, std::chrono::seconds(10), &status)) continue;
+    ::kill(pid, SIGKILL);
+    WaitExit(pid, std::chrono::seconds(5), &status);
+  }
+}
+
+}  // namespace segflow::cli

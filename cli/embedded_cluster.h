@@ -1,0 +1,34 @@
+// The embedded default cluster of `segflow run`: a coordinator in this process and N
+// worker processes (this same binary, `segflow worker`) on 127.0.0.1, each with its own
+// --dir. The workers die with this process (PR_SET_PDEATHSIG), so a killed `run`
+// leaves nothing behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/coordinator.h"
+#include "engine/common/status.h"
+
+namespace segflow::cli {
+
+class EmbeddedCluster {
+ public:
+  // Starts the coordinator on 127.0.0.1 (a free port) and `workers` workers with `slots`
+  // slots each under `dir`, and waits until every worker has registered.
+  static Result<std::unique_ptr<EmbeddedCluster>> Start(int workers, uint32_t slots, const std::string& dir);
+  // Shuts the workers down (SIGKILL after a grace period) and the coordinator.
+  ~EmbeddedCluster();
+
+  std::string address() const { return coordinator_->address().ToString(); }
+
+ private:
+  EmbeddedCluster() = default;
+  std::unique_ptr<coordinator::Coordinator> coordinator_;
+  std::vector<pid_t> pids_;
+};
+
+}  // namespace segflow::cli

@@ -1,0 +1,806 @@
+#include "coordinator/coordinator.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "engine/common/key_group.h"
+#include "engine/net/connection.h"
+#include "engine/schema/cluster.capnp.h"
+#include "jobs/execution_graph.h"
+#include "jobs/job_parser.h"
+
+namespace segflow::coordinator {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr auto kMonitorTick = std::chrono::milliseconds(100);
+
+struct PartitionSnapshot {
+  uint32_t topic = 0, partition = 0;
+  uint64_t offset = 0, end_offset = 0;
+  bool has_watermark = false;
+  int64_t watermark = 0;
+};
+
+// The last metrics a task reported.
+struct TaskSnapshot {
+  wire::TaskKind kind = wire::TaskKind::SOURCE;
+  uint32_t index = 0;
+  uint64_t records_in = 0, records_out = 0, blocked_ns = 0, late = 0;
+  bool has_watermark = false;
+  int64_t watermark = 0;
+  uint32_t kg_first = 0, kg_last = 0;
+  bool done = false;
+  std::vector<PartitionSnapshot> partitions;
+};
+
+TaskSnapshot SnapshotOf(wire::TaskMetrics::Reader m) {
+  TaskSnapshot t;
+  t.kind = m.getKind();
+  t.index = m.getIndex();
+  t.records_in = m.getRecordsIn();
+  t.records_out = m.getRecordsOut();
+  t.blocked_ns = m.getBlockedNs();
+  t.late = m.getLateRecords();
+  t.has_watermark = m.getHasWatermark();
+  t.watermark = m.getWatermark();
+  t.kg_first = m.getKeyGroupFirst();
+  t.kg_last = m.getKeyGroupLast();
+  t.done = m.getDone();
+  for (auto p : m.getPartitions()) {
+    t.partitions.push_back({p.getTopic(), p.getPartition(), p.getOffset(), p.getEndOffset(), p.getHasWatermark(),
+                            p.getWatermark()});
+  }
+  return t;
+}
+
+struct WorkerEntry {
+  uint32_t id = 0;
+  std::shared_ptr<net::Connection> conn;
+  uint32_t slots = 0;
+  uint32_t used = 0;
+  std::string host;
+  uint16_t port = 0;
+  int32_t pid = 0;
+  std::string dir;
+  Clock::time_point last_seen;
+  bool alive = true;
+  std::string Address() const { return host + ":" + std::to_string(port); }
+};
+
+struct JobEntry {
+  std::string id, name, file, text, state_dir;
+  bool bounded = false, has_until = false;
+  int64_t until = 0;
+  uint32_t max_parallelism = kDefaultMaxParallelism;
+  GraphShape shape;
+  wire::JobState state = wire::JobState::SCHEDULING;
+  std::string reason;
+  uint32_t attempt = 0, restarts = 0;
+  int64_t submitted_ms = 0, ended_ms = 0;
+  Clock::time_point waiting_since, restart_at;
+  bool cancel_requested = false;
+
+  // The current attempt.
+  std::vector<uint32_t> source_worker, keyed_worker;
+  uint32_t sink_worker = 0;
+  std::map<uint32_t, uint32_t> slots_held;  // worker -> slots
+  std::set<uint32_t> pending_done;          // workers whose tasks have not ended yet
+  bool preparing = false;
+  bool deployed = false;
+  bool failing = false;
+  std::string failure;
+  Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
+  std::map<std::pair<int, uint32_t>, TaskSnapshot> tasks;  // (kind, index)
+  bool has_result = false, finished = false, has_evaluated = false;
+  int64_t evaluated_through = 0;
+  uint64_t entered = 0, exited = 0;
+
+  bool terminal() const {
+    return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
+  }
+  bool attempt_active() const { return preparing || deployed; }
+};
+
+}  // namespace
+
+class Coordinator::Impl {
+ public:
+  explicit Impl(CoordinatorOptions options) : options_(std::move(options)) {}
+  ~Impl() { Shutdown(); }
+
+  Status Start();
+  void Shutdown();
+  net::HostPort address() const { return listener_->local(); }
+
+ private:
+  void AcceptLoop();
+  void Serve(std::shared_ptr<net::Connection> conn);
+  void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
+  void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
+  void MonitorLoop();
+
+  // With mu_ held.
+  void OnWorkerMessage(uint32_t worker, wire::ControlMessage::Reader msg);
+  void WorkerLost(uint32_t worker, const std::string& reason);
+  void TrySchedule(JobEntry& job);
+  void OnPrepared(uint32_t worker, wire::AttemptPrepared::Reader p);
+  void OnDone(uint32_t worker, wire::AttemptDone::Reader d);
+  void FailAttempt(JobEntry& job, const std::string& reason);
+  void AttemptEnded(JobEntry& job);
+  void EndJob(JobEntry& job, wire::JobState state, const std::string& reason);
+  void SendToWorker(uint32_t worker, capnp::MallocMessageBuilder& msg);
+  void SendCancel(JobEntry& job, uint32_t worker, bool abort);
+  void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
+  void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
+  void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
+
+  CoordinatorOptions options_;
+  int lock_fd_ = -1;
+  std::unique_ptr<net::Listener> listener_;
+  std::thread accept_thread_;
+  std::thread monitor_thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_ = false;
+  uint32_t next_worker_ = 1;
+  uint32_t next_job_ = 1;
+  std::map<uint32_t, WorkerEntry> workers_;
+  std::map<std::string, JobEntry> jobs_;
+  std::vector<std::shared_ptr<net::Connection>> connections_;
+  std::vector<std::thread> threads_;
+};
+
+Status Coordinator::Impl::Start() {
+  if (!options_.dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.dir, ec);
+    if (ec) return Status::IOError("cannot create --dir " + options_.dir + ": " + ec.message());
+    const std::string path = options_.dir + "/coordinator.lock";
+    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) return Status::FromErrno("open " + path, errno);
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::Busy("--dir " + options_.dir + " is in use by another coordinator");
+    }
+  }
+  auto listener = net::Listener::Bind(options_.listen);
+  if (!listener.ok()) return listener.status().Annotate("coordinator");
+  listener_ = std::move(listener).value();
+  accept_thread_ = std::thread([this] { AcceptLoop(); });
+  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  return Status::OK();
+}
+
+void Coordinator::Impl::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_ || !listener_) return;
+    shutdown_ = true;
+    for (auto& [id, w] : workers_) {
+      if (!w.alive) continue;
+      capnp::MallocMessageBuilder msg;
+      msg.initRoot<wire::ControlMessage>().setShutdown();
+      (void)w.conn->Send(msg);
+    }
+    for (auto& c : connections_) c->Close();
+  }
+  cv_.notify_all();
+  listener_->Close();
+  if (accept_thread_.joinable()) accept_thread_.join();
+  if (monitor_thread_.joinable()) monitor_thread_.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+}
+
+void Coordinator::Impl::AcceptLoop() {
+  for (;;) {
+    auto conn = listener_->Accept(std::chrono::milliseconds(10000));
+    if (!conn.ok()) return;
+    std::shared_ptr<net::Connection> shared = std::move(conn).value();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) {
+      shared->Close();
+      return;
+    }
+    connections_.push_back(shared);
+    threads_.emplace_back([this, shared] { Serve(shared); });
+  }
+}
+
+void Coordinator::Impl::Serve(std::shared_ptr<net::Connection> conn) {
+  auto first = conn->Receive();
+  if (!first.ok()) return;
+  try {
+    auto root = (*first)->Root<wire::ControlMessage>();
+    if (root.which() != wire::ControlMessage::HELLO) {
+      conn->Close();
+      return;
+    }
+    auto hello = root.getHello();
+    capnp::MallocMessageBuilder reply_msg;
+    auto reply = reply_msg.initRoot<wire::ControlMessage>().initHelloReply();
+    reply.setVersion(wire::PROTOCOL_VERSION);
+    if (hello.getVersion() != wire::PROTOCOL_VERSION) {
+      reply.setOk(false);
+      reply.setError("protocol version " + std::to_string(hello.getVersion()) + " does not match the coordinator's " +
+                     std::to_string(wire::PROTOCOL_VERSION) + ": run the same segflow build on every machine");
+      (void)conn->Send(reply_msg);
+      conn->Close();
+      return;
+    }
+    reply.setOk(true);
+    if (!conn->Send(reply_msg).ok()) return;
+    auto next = conn->Receive();
+    if (!next.ok()) return;
+    auto msg = (*next)->Root<wire::ControlMessage>();
+    if (hello.getRole() == wire::Role::WORKER) {
+      if (msg.which() != wire::ControlMessage::REGISTER_WORKER) {
+        conn->Close();
+        return;
+      }
+      ServeWorker(conn, msg.getRegisterWorker());
+    } else {
+      ServeClient(conn, next->get());
+    }
+  } catch (const kj::Exception& e) {
+    conn->Close();
+  }
+}
+
+void Coordinator::Impl::ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg) {
+  uint32_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_worker_++;
+    WorkerEntry& w = workers_[id];
+    w.id = id;
+    w.conn = conn;
+    w.slots = std::max<uint32_t>(1, reg.getSlots());
+    w.host = reg.getDataHost().cStr();
+    w.port = reg.getDataPort();
+    w.pid = reg.getPid();
+    w.dir = reg.getDir().cStr();
+    w.last_seen = Clock::now();
+    capnp::MallocMessageBuilder msg;
+    auto r = msg.initRoot<wire::ControlMessage>().initRegisterReply();
+    r.setWorkerId(id);
+    r.setHeartbeatIntervalMs(static_cast<uint32_t>(options_.heartbeat_interval.count()));
+    if (!conn->Send(msg).ok()) {
+      w.alive = false;
+      return;
+    }
+  }
+  cv_.notify_all();
+  std::string reason;
+  for (;;) {
+    auto msg = conn->Receive();
+    if (!msg.ok()) {
+      reason = msg.status().code() == Status::Code::kNotFound ? "connection closed (process gone)" : msg.status().message();
+      break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(id);
+    if (it == workers_.end() || !it->second.alive) return;
+    it->second.last_seen = Clock::now();
+    try {
+      OnWorkerMessage(id, (*msg)->Root<wire::ControlMessage>());
+    } catch (const kj::Exception& e) {
+      reason = std::string("bad message: ") + e.getDescription().cStr();
+      break;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerLost(id, reason);
+}
+
+void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::Reader msg) {
+  switch (msg.which()) {
+    case wire::ControlMessage::PREPARED:
+      OnPrepared(worker, msg.getPrepared());
+      break;
+    case wire::ControlMessage::DONE:
+      OnDone(worker, msg.getDone());
+      break;
+    case wire::ControlMessage::REPORT: {
+      auto r = msg.getReport();
+      auto it = jobs_.find(r.getJobId().cStr());
+      if (it == jobs_.end() || it->second.attempt != r.getAttempt() || !it->second.deployed) break;
+      for (auto m : r.getTasks()) {
+        TaskSnapshot t = SnapshotOf(m);
+        it->second.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
+      }
+      break;
+    }
+    default:
+      break;  // heartbeats: last_seen is enough
+  }
+}
+
+void Coordinator::Impl::WorkerLost(uint32_t worker, const std::string& reason) {
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || !it->second.alive) return;
+  WorkerEntry& w = it->second;
+  w.alive = false;
+  w.conn->Close();
+  const std::string why = "worker " + std::to_string(worker) + " (" + w.Address() + ", pid " + std::to_string(w.pid) +
+                          ") lost: " + reason;
+  for (auto& [id, job] : jobs_) {
+    if (job.terminal() || !job.attempt_active()) continue;
+    if (!job.slots_held.count(worker)) continue;
+    if (job.preparing && job.sink_worker == worker) {
+      job.preparing = false;
+      FailAttempt(job, why);
+      AttemptEnded(job);
+      continue;
+    }
+    if (job.pending_done.erase(worker) == 0) continue;
+    FailAttempt(job, why);
+    if (job.pending_done.empty()) AttemptEnded(job);
+  }
+  cv_.notify_all();
+}
+
+void Coordinator::Impl::SendToWorker(uint32_t worker, capnp::MallocMessageBuilder& msg) {
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || !it->second.alive) return;
+  Status s = it->second.conn->Send(msg);
+  if (!s.ok()) it->second.conn->Close();  // its session ends and reports it lost
+}
+
+void Coordinator::Impl::SendCancel(JobEntry& job, uint32_t worker, bool abort) {
+  capnp::MallocMessageBuilder msg;
+  auto c = msg.initRoot<wire::ControlMessage>().initCancelAttempt();
+  c.setJobId(job.id);
+  c.setAttempt(job.attempt);
+  c.setAbort(abort);
+  SendToWorker(worker, msg);
+}
+
+void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec) {
+  spec.setJobId(job.id);
+  spec.setAttempt(job.attempt);
+  spec.setJobFile(job.file);
+  spec.setJobText(job.text);
+  spec.setBounded(job.bounded);
+  spec.setHasUntil(job.has_until);
+  spec.setUntil(job.until);
+  spec.setPartitions(job.shape.partitions);
+  spec.setSources(job.shape.sources);
+  spec.setKeyed(job.shape.keyed);
+  spec.setStateDir(job.state_dir);
+  auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
+  unsigned i = 0;
+  for (uint32_t s = 0; s < job.shape.sources; ++s) {
+    placements[i].setKind(wire::TaskKind::SOURCE);
+    placements[i].setIndex(s);
+    placements[i++].setWorker(job.source_worker[s]);
+  }
+  for (uint32_t k = 0; k < job.shape.keyed; ++k) {
+    placements[i].setKind(wire::TaskKind::KEYED);
+    placements[i].setIndex(k);
+    placements[i++].setWorker(job.keyed_worker[k]);
+  }
+  placements[i].setKind(wire::TaskKind::SINK);
+  placements[i].setIndex(0);
+  placements[i].setWorker(job.sink_worker);
+  auto addrs = spec.initWorkers(static_cast<unsigned>(job.slots_held.size()));
+  unsigned a = 0;
+  for (const auto& [wid, n] : job.slots_held) {
+    const WorkerEntry& w = workers_.at(wid);
+    addrs[a].setWorkerId(wid);
+    addrs[a].setHost(w.host);
+    addrs[a++].setPort(w.port);
+  }
+}
+
+void Coordinator::Impl::TrySchedule(JobEntry& job) {
+  const auto now = Clock::now();
+  std::vector<uint32_t> ids;
+  uint32_t free_total = 0;
+  for (auto& [id, w] : workers_) {
+    if (!w.alive || w.used >= w.slots) continue;
+    ids.push_back(id);
+    free_total += w.slots - w.used;
+  }
+  const uint32_t need = job.shape.keyed;
+  if (free_total < need) {
+    job.reason = "waiting for " + std::to_string(need) + " free slot(s); the cluster has " +
+                 std::to_string(free_total) + " (start more workers, or give them more --slots)";
+    if (now - job.waiting_since >= options_.slot_wait) {
+      EndJob(job, wire::JobState::FAILED,
+             "not enough slots: the job needs " + std::to_string(need) + " (its parallelism), the cluster had " +
+                 std::to_string(free_total) + " free for " + std::to_string(options_.slot_wait.count() / 1000) + " s");
+    }
+    return;
+  }
+  // Spread keyed tasks round-robin over the workers with free slots; source s runs
+  // beside keyed task s, the sink beside keyed task 0.
+  std::map<uint32_t, uint32_t> free;
+  for (uint32_t id : ids) free[id] = workers_[id].slots - workers_[id].used;
+  std::vector<uint32_t> order;
+  while (order.size() < need) {
+    for (uint32_t id : ids) {
+      if (order.size() < need && free[id] > 0) {
+        order.push_back(id);
+        --free[id];
+      }
+    }
+  }
+  job.attempt++;
+  job.keyed_worker = order;
+  job.source_worker.assign(order.begin(), order.begin() + job.shape.sources);
+  job.sink_worker = order[0];
+  job.slots_held.clear();
+  for (uint32_t id : order) {
+    job.slots_held[id]++;
+    workers_[id].used++;
+  }
+  job.pending_done.clear();
+  job.tasks.clear();
+  job.failing = false;
+  job.failure.clear();
+  job.has_result = false;
+  job.deployed = false;
+  job.preparing = true;
+  job.state = wire::JobState::SCHEDULING;
+  job.reason = "attempt " + std::to_string(job.attempt) + ": preparing outputs on worker " +
+               std::to_string(job.sink_worker);
+  capnp::MallocMessageBuilder msg;
+  FillSpec(job, msg.initRoot<wire::ControlMessage>().initPrepare().initSpec());
+  SendToWorker(job.sink_worker, msg);
+}
+
+void Coordinator::Impl::OnPrepared(uint32_t worker, wire::AttemptPrepared::Reader p) {
+  auto it = jobs_.find(p.getJobId().cStr());
+  if (it == jobs_.end()) return;
+  JobEntry& job = it->second;
+  if (job.attempt != p.getAttempt() || !job.preparing || worker != job.sink_worker) return;
+  job.preparing = false;
+  if (!p.getOk()) {
+    FailAttempt(job, std::string("preparing outputs failed: ") + p.getError().cStr());
+    AttemptEnded(job);
+    return;
+  }
+  job.deployed = true;
+  for (const auto& [wid, n] : job.slots_held) job.pending_done.insert(wid);
+  capnp::MallocMessageBuilder msg;
+  FillSpec(job, msg.initRoot<wire::ControlMessage>().initDeploy().initSpec());
+  for (const auto& [wid, n] : job.slots_held) SendToWorker(wid, msg);
+  if (job.cancel_requested) {
+    job.state = wire::JobState::CANCELING;
+    for (uint32_t wid : job.pending_done) SendCancel(job, wid, false);
+  } else {
+    job.state = wire::JobState::RUNNING;
+    job.reason.clear();
+  }
+}
+
+void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
+  auto it = jobs_.find(d.getJobId().cStr());
+  if (it == jobs_.end()) return;
+  JobEntry& job = it->second;
+  if (job.attempt != d.getAttempt() || !job.deployed || !job.pending_done.count(worker)) return;
+  for (auto m : d.getTasks()) {
+    TaskSnapshot t = SnapshotOf(m);
+    job.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
+  }
+  if (d.getHasSink()) {
+    job.has_result = true;
+    job.finished = d.getFinished();
+    job.has_evaluated = d.getHasEvaluated();
+    job.evaluated_through = d.getEvaluatedThrough();
+    job.entered = d.getEntered();
+    job.exited = d.getExited();
+  }
+  job.pending_done.erase(worker);
+  if (!d.getOk()) {
+    FailAttempt(job, "worker " + std::to_string(worker) + ": " + d.getError().cStr());
+  }
+  if (job.pending_done.empty()) AttemptEnded(job);
+}
+
+void Coordinator::Impl::FailAttempt(JobEntry& job, const std::string& reason) {
+  if (job.failing) return;
+  job.failing = true;
+  job.failure = reason;
+  job.abort_deadline = Clock::now() + options_.heartbeat_timeout * 2;
+  if (!job.cancel_requested) {
+    job.state = wire::JobState::RESTARTING;
+    job.reason = reason;
+  }
+  for (uint32_t wid : job.pending_done) SendCancel(job, wid, true);
+}
+
+void Coordinator::Impl::AttemptEnded(JobEntry& job) {
+  for (const auto& [wid, n] : job.slots_held) {
+    auto w = workers_.find(wid);
+    if (w != workers_.end()) w->second.used -= std::min(w->second.used, n);
+  }
+  job.slots_held.clear();
+  job.deployed = false;
+  job.preparing = false;
+  if (job.cancel_requested) {
+    EndJob(job, wire::JobState::CANCELED, "canceled by the user");
+  } else if (job.failing) {
+    if (job.restarts < options_.max_restarts) {
+      job.restarts++;
+      job.state = wire::JobState::RESTARTING;
+      job.reason = "attempt " + std::to_string(job.attempt) + " failed (" + job.failure + "); restarting from the " +
+                   "beginning of the log (restart " + std::to_string(job.restarts) + " of at most " +
+                   std::to_string(options_.max_restarts) + ")";
+      job.restart_at = Clock::now() + options_.restart_delay;
+      job.waiting_since = job.restart_at;
+    } else {
+      EndJob(job, wire::JobState::FAILED,
+             job.failure + " (gave up after " + std::to_string(job.restarts) + " restart(s))");
+    }
+  } else if (job.bounded && !(job.has_result && job.finished)) {
+    EndJob(job, wire::JobState::FAILED, "the tasks ended before the bounded input was evaluated");
+  } else {
+    EndJob(job, job.bounded ? wire::JobState::FINISHED : wire::JobState::CANCELED,
+           job.bounded ? "" : "stopped");
+  }
+  cv_.notify_all();
+}
+
+void Coordinator::Impl::EndJob(JobEntry& job, wire::JobState state, const std::string& reason) {
+  job.state = state;
+  job.reason = reason;
+  job.ended_ms = NowMs();
+  cv_.notify_all();
+}
+
+void Coordinator::Impl::MonitorLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_) {
+    cv_.wait_for(lock, kMonitorTick);
+    if (shutdown_) break;
+    const auto now = Clock::now();
+    std::vector<uint32_t> silent;
+    for (auto& [id, w] : workers_) {
+      if (w.alive && now - w.last_seen > options_.heartbeat_timeout) silent.push_back(id);
+    }
+    for (uint32_t id : silent) {
+      WorkerLost(id, "no heartbeat for " + std::to_string(options_.heartbeat_timeout.count()) + " ms (hung or partitioned)");
+    }
+    for (auto& [id, job] : jobs_) {
+      if (job.failing && job.deployed && now > job.abort_deadline) {
+        const std::set<uint32_t> stuck = job.pending_done;
+        for (uint32_t w : stuck) {
+          WorkerLost(w, "did not stop the tasks of " + job.id + " within " +
+                            std::to_string(2 * options_.heartbeat_timeout.count()) + " ms of being told to");
+        }
+      }
+    }
+    for (auto& [id, job] : jobs_) {
+      if (job.terminal() || job.attempt_active()) continue;
+      if (job.cancel_requested) {
+        EndJob(job, wire::JobState::CANCELED, "canceled by the user");
+        continue;
+      }
+      if (job.state == wire::JobState::RESTARTING && now < job.restart_at) continue;
+      TrySchedule(job);
+    }
+  }
+}
+
+void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply) {
+  const std::string file = req.getJobFile().cStr();
+  const std::string text = req.getJobText().cStr();
+  JobParseResult parsed = ParseJobText(text, file);
+  if (!parsed.ok()) {
+    reply.setOk(false);
+    reply.setError(parsed.ErrorText() + std::to_string(parsed.errors.size()) + " error(s) in " + file +
+                   "; nothing was deployed");
+    return;
+  }
+  auto shape = PlanGraph(parsed.job);
+  if (!shape.ok()) {
+    reply.setOk(false);
+    reply.setError(shape.status().message() + "; nothing was deployed");
+    return;
+  }
+  const std::string id = parsed.job.name + "-" + std::to_string(next_job_++);
+  JobEntry& job = jobs_[id];
+  job.id = id;
+  job.name = parsed.job.name;
+  job.file = file;
+  job.text = text;
+  job.bounded = req.getBounded();
+  job.has_until = req.getHasUntil();
+  job.until = req.getUntil();
+  job.state_dir = req.getStateDir().size() > 0 ? std::string(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  job.max_parallelism = parsed.job.max_parallelism;
+  job.shape = *shape;
+  job.submitted_ms = NowMs();
+  job.waiting_since = Clock::now();
+  TrySchedule(job);
+  reply.setOk(true);
+  reply.setJobId(id);
+}
+
+void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    reply.setOk(false);
+    reply.setError("no job " + id + " (segflow jobs lists them)");
+    return;
+  }
+  JobEntry& job = it->second;
+  if (job.terminal()) {
+    reply.setOk(false);
+    reply.setError("job " + id + " has already ended");
+    return;
+  }
+  reply.setOk(true);
+  if (job.cancel_requested) return;
+  job.cancel_requested = true;
+  if (job.deployed) {
+    job.state = wire::JobState::CANCELING;
+    // Failing attempts are being aborted already; a running one stops cleanly.
+    if (!job.failing) {
+      for (uint32_t wid : job.pending_done) SendCancel(job, wid, false);
+    }
+  } else if (!job.preparing) {
+    EndJob(job, wire::JobState::CANCELED, "canceled by the user");
+  }
+}
+
+void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out) {
+  out.setJobId(job.id);
+  out.setName(job.name);
+  out.setJobFile(job.file);
+  out.setState(job.state);
+  out.setReason(job.reason);
+  out.setAttempt(job.attempt);
+  out.setRestarts(job.restarts);
+  out.setBounded(job.bounded);
+  out.setSubmittedAtMs(job.submitted_ms);
+  out.setEndedAtMs(job.ended_ms);
+  uint64_t in = 0, late = 0;
+  for (const auto& [key, t] : job.tasks) {
+    if (t.kind == wire::TaskKind::SOURCE) {
+      in += t.records_in;
+      late += t.late;
+    }
+  }
+  out.setRecordsIn(in);
+  out.setLateRecords(late);
+  if (job.has_result) {
+    out.setEntered(job.entered);
+    out.setExited(job.exited);
+    out.setHasEvaluated(job.has_evaluated);
+    out.setEvaluatedThrough(job.evaluated_through);
+    out.setFinished(job.finished);
+  } else {
+    auto sink = job.tasks.find({static_cast<int>(wire::TaskKind::SINK), 0});
+    if (sink != job.tasks.end() && sink->second.has_watermark) {
+      out.setHasEvaluated(true);
+      out.setEvaluatedThrough(sink->second.watermark);
+    }
+  }
+  if (!with_tasks) return;
+  auto list = out.initTasks(static_cast<unsigned>(job.tasks.size()));
+  unsigned i = 0;
+  for (const auto& [key, t] : job.tasks) {
+    auto ts = list[i++];
+    uint32_t worker = 0;
+    if (t.kind == wire::TaskKind::SOURCE && t.index < job.source_worker.size()) worker = job.source_worker[t.index];
+    if (t.kind == wire::TaskKind::KEYED && t.index < job.keyed_worker.size()) worker = job.keyed_worker[t.index];
+    if (t.kind == wire::TaskKind::SINK) worker = job.sink_worker;
+    ts.setWorker(worker);
+    auto w = workers_.find(worker);
+    if (w != workers_.end()) ts.setWorkerAddress(w->second.Address());
+    auto m = ts.initMetrics();
+    m.setKind(t.kind);
+    m.setIndex(t.index);
+    m.setRecordsIn(t.records_in);
+    m.setRecordsOut(t.records_out);
+    m.setBlockedNs(t.blocked_ns);
+    m.setLateRecords(t.late);
+    m.setHasWatermark(t.has_watermark);
+    m.setWatermark(t.watermark);
+    m.setKeyGroupFirst(t.kg_first);
+    m.setKeyGroupLast(t.kg_last);
+    m.setDone(t.done);
+    auto parts = m.initPartitions(static_cast<unsigned>(t.partitions.size()));
+    for (unsigned p = 0; p < t.partitions.size(); ++p) {
+      const auto& ps = t.partitions[p];
+      parts[p].setTopic(ps.topic);
+      parts[p].setPartition(ps.partition);
+      parts[p].setOffset(ps.offset);
+      parts[p].setEndOffset(ps.end_offset);
+      parts[p].setHasWatermark(ps.has_watermark);
+      parts[p].setWatermark(ps.watermark);
+    }
+  }
+}
+
+void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first) {
+  std::unique_ptr<net::InMessage> next;
+  net::InMessage* msg = first;
+  for (;;) {
+    capnp::MallocMessageBuilder out;
+    auto root = out.initRoot<wire::ControlMessage>();
+    {
+      auto in = msg->Root<wire::ControlMessage>();
+      std::lock_guard<std::mutex> lock(mu_);
+      switch (in.which()) {
+        case wire::ControlMessage::SUBMIT:
+          Submit(in.getSubmit(), root.initSubmitReply());
+          break;
+        case wire::ControlMessage::STATUS: {
+          auto reply = root.initStatusReply();
+          const std::string id = in.getStatus().getJobId().cStr();
+          if (id.empty()) {
+            reply.setOk(true);
+            auto list = reply.initJobs(static_cast<unsigned>(jobs_.size()));
+            unsigned i = 0;
+            for (const auto& [jid, job] : jobs_) FillStatus(job, false, list[i++]);
+          } else if (auto it = jobs_.find(id); it != jobs_.end()) {
+            reply.setOk(true);
+            FillStatus(it->second, true, reply.initJobs(1)[0]);
+          } else {
+            reply.setOk(false);
+            reply.setError("no job " + id + " (segflow jobs lists them)");
+          }
+          auto workers = reply.initWorkers(static_cast<unsigned>(workers_.size()));
+          unsigned i = 0;
+          for (const auto& [wid, w] : workers_) {
+            auto wi = workers[i++];
+            wi.setWorkerId(wid);
+            wi.setAddress(w.Address());
+            wi.setSlots(w.slots);
+            wi.setFreeSlots(w.alive ? w.slots - std::min(w.slots, w.used) : 0);
+            wi.setAlive(w.alive);
+            wi.setPid(w.pid);
+          }
+          break;
+        }
+        case wire::ControlMessage::CANCEL_JOB:
+          CancelJob(in.getCancelJob().getJobId().cStr(), root.initCancelReply());
+          break;
+        default:
+          return;
+      }
+    }
+    cv_.notify_all();
+    if (!conn->Send(out).ok()) return;
+    auto received = conn->Receive();
+    if (!received.ok()) return;
+    next = std::move(received).value();
+    msg = next.get();
+  }
+}
+
+Coordinator::Coordinator(CoordinatorOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Coordinator::~Coordinator() = default;
+Status Coordinator::Start() { return impl_->Start(); }
+net::HostPort Coordinator::address() const { return impl_->address(); }
+void Coordinator::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace segflow::coordinator

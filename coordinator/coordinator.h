@@ -1,0 +1,49 @@
+// The coordinator process (`segflow coordinator`): accepts workers and clients on one
+// port (Cap'n Proto over TCP, engine/schema/cluster.capnp), compiles submitted jobs into
+// their execution graph, assigns key-group ranges and log partitions to worker slots,
+// deploys attempts, tracks each job to FINISHED / FAILED / CANCELED, detects dead or hung
+// workers by heartbeat and restarts their jobs from the beginning of the log on the
+// workers that remain (a failed attempt's output is reset before the next one starts).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/common/status.h"
+#include "engine/net/host_port.h"
+
+namespace segflow::coordinator {
+
+struct CoordinatorOptions {
+  net::HostPort listen{"127.0.0.1", 7000};
+  std::string dir;                                     // held by one coordinator (lock file)
+  std::chrono::milliseconds heartbeat_interval{500};   // asked of the workers
+  std::chrono::milliseconds heartbeat_timeout{5000};   // silent this long: the worker is dead
+  std::chrono::milliseconds slot_wait{30000};          // a job waits this long for free slots
+  std::chrono::milliseconds restart_delay{500};
+  uint32_t max_restarts = 3;                           // attempts after the first, per job
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(CoordinatorOptions options);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Takes the dir lock, binds the port (a port in use is a clear error) and starts serving.
+  Status Start();
+  // The bound address (the real port when listening on port 0).
+  net::HostPort address() const;
+  // Asks every worker to exit when idle, stops serving and joins every thread.
+  void Shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace segflow::coordinator

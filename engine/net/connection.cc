@@ -1,0 +1,232 @@
+#include "engine/net/connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace segflow::net {
+namespace {
+
+// Sync socket operations never run the context; one serves the whole process.
+asio::io_context& SyncContext() {
+  static asio::io_context context;
+  return context;
+}
+
+void SetSendTimeout(int fd, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+std::string EndpointText(const asio::ip::tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+InMessage::InMessage(std::vector<capnp::word> words) : words_(std::move(words)) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = kMaxFrameBytes / sizeof(capnp::word) * 2;
+  reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
+      kj::ArrayPtr<const capnp::word>(words_.data(), words_.size()), options);
+}
+
+Connection::Connection(int fd, std::string peer, std::chrono::milliseconds send_timeout)
+    : fd_(fd), peer_(std::move(peer)) {
+  SetSendTimeout(fd_, send_timeout);
+}
+
+Connection::~Connection() {
+  Close();
+  ::close(fd_);
+}
+
+Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to, const ConnectOptions& options) {
+  std::string last;
+  auto backoff = options.first_backoff;
+  for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
+    asio::error_code ec;
+    asio::ip::tcp::resolver resolver(SyncContext());
+    auto endpoints = resolver.resolve(to.host, std::to_string(to.port), ec);
+    if (!ec) {
+      asio::ip::tcp::socket socket(SyncContext());
+      asio::connect(socket, endpoints, ec);
+      if (!ec) {
+        const std::string peer = EndpointText(socket.remote_endpoint(ec));
+        const int fd = socket.release(ec);
+        if (!ec) return std::make_unique<Connection>(fd, peer, options.send_timeout);
+      }
+    }
+    last = ec.message();
+    if (attempt < options.attempts) {
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, options.max_backoff);
+    }
+  }
+  return Status::IOError("cannot connect to " + to.ToString() + " after " + std::to_string(options.attempts) +
+                         " attempt(s): " + last);
+}
+
+Status Connection::Send(capnp::MessageBuilder& message) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  const auto bytes = words.asBytes();
+  if (bytes.size() > kMaxFrameBytes) return Status::InvalidArgument("message too large to send");
+  uint8_t header[4];
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  for (int i = 0; i < 4; ++i) header[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::lock_guard<std::mutex> lock(send_mu_);
+  iovec parts[2] = {{header, 4}, {const_cast<kj::byte*>(bytes.begin()), bytes.size()}};
+  size_t total = 4 + bytes.size();
+  size_t sent = 0;
+  while (sent < total) {
+    msghdr msg{};
+    iovec iov[2];
+    int count = 0;
+    size_t skip = sent;
+    for (auto& p : parts) {
+      if (skip >= p.iov_len) {
+        skip -= p.iov_len;
+        continue;
+      }
+      iov[count].iov_base = static_cast<char*>(p.iov_base) + skip;
+      iov[count].iov_len = p.iov_len - skip;
+      skip = 0;
+      ++count;
+    }
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return Status::IOError("send to " + peer_ + " timed out (the peer is not reading)");
+      }
+      return Status::FromErrno("send to " + peer_, errno);
+    }
+    sent += static_cast<size_t>(w);
+  }
+  return Status::OK();
+}
+
+Status Connection::ReadFully(void* buf, size_t n, bool* clean_eof) {
+  size_t got = 0;
+  auto* p = static_cast<char*>(buf);
+  while (got < n) {
+    const ssize_t r = ::recv(fd_, p + got, n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("receive from " + peer_, errno);
+    }
+    if (r == 0) {
+      if (got == 0 && clean_eof != nullptr) *clean_eof = true;
+      return Status::NotFound("connection closed by " + peer_);
+    }
+    got += static_cast<size_t>(r);
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<InMessage>> Connection::Receive() {
+  uint8_t header[4];
+  bool clean = false;
+  Status s = ReadFully(header, 4, &clean);
+  if (!s.ok()) return s;
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(header[i]) << (8 * i);
+  if (n == 0 || n % sizeof(capnp::word) != 0 || n > kMaxFrameBytes) {
+    return Status::Corruption("bad frame of " + std::to_string(n) + " bytes from " + peer_ +
+                              " (not a Segflow peer, or a different protocol)");
+  }
+  std::vector<capnp::word> words(n / sizeof(capnp::word));
+  s = ReadFully(words.data(), n, nullptr);
+  if (!s.ok()) return s.code() == Status::Code::kNotFound ? Status::IOError("connection to " + peer_ + " closed mid-frame") : s;
+  try {
+    return std::make_unique<InMessage>(std::move(words));
+  } catch (const kj::Exception& e) {
+    return Status::Corruption("undecodable message from " + peer_ + ": " + e.getDescription().cStr());
+  }
+}
+
+void Connection::Close() {
+  std::lock_guard<std::mutex> lock(close_mu_);
+  if (closed_) return;
+  closed_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
+std::string Connection::LocalHost() const {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "127.0.0.1";
+  asio::ip::tcp::endpoint ep;
+  std::memcpy(ep.data(), &addr, std::min<size_t>(len, ep.capacity()));
+  ep.resize(len);
+  return ep.address().to_string();
+}
+
+Result<std::unique_ptr<Listener>> Listener::Bind(const HostPort& at) {
+  asio::error_code ec;
+  asio::ip::tcp::resolver resolver(SyncContext());
+  auto endpoints = resolver.resolve(at.host, std::to_string(at.port), ec);
+  if (ec) return Status::InvalidArgument("cannot resolve " + at.host + ": " + ec.message());
+  asio::ip::tcp::acceptor acceptor(SyncContext());
+  const auto ep = endpoints.begin()->endpoint();
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (ec == asio::error::address_in_use) {
+    return Status::Busy("cannot listen on " + at.ToString() +
+                        ": address already in use (another process has that port: pick another, or port 0)");
+  }
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + at.ToString() + ": " + ec.message());
+  const auto local = acceptor.local_endpoint(ec);
+  HostPort bound{at.host, local.port()};
+  const int fd = acceptor.release(ec);
+  if (ec) return Status::IOError("listen on " + at.ToString() + ": " + ec.message());
+  return std::unique_ptr<Listener>(new Listener(fd, bound));
+}
+
+Listener::~Listener() {
+  Close();
+  ::close(fd_);
+}
+
+Result<std::unique_ptr<Connection>> Listener::Accept(std::chrono::milliseconds send_timeout) {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+    if (closed_.load()) {
+      if (fd >= 0) ::close(fd);
+      return Status::Cancelled("listener closed");
+    }
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return Status::FromErrno("accept on " + local_.ToString(), errno);
+    }
+    asio::ip::tcp::endpoint ep;
+    std::memcpy(ep.data(), &addr, std::min<size_t>(len, ep.capacity()));
+    ep.resize(len);
+    return std::make_unique<Connection>(fd, EndpointText(ep), send_timeout);
+  }
+}
+
+void Listener::Close() {
+  if (closed_.exchange(true)) return;
+  ::shutdown(fd_, SHUT_RDWR);  // wakes a blocked accept(2)
+}
+
+}  // namespace segflow::net

@@ -1,0 +1,101 @@
+// Connection: one TCP connection carrying framed Cap'n Proto messages (the only contract
+// between Segflow processes, engine/schema/cluster.capnp). A frame is a u32 little-endian
+// byte length followed by the message in Cap'n Proto's flat format.
+//
+// Asio opens, connects and accepts sockets; frames move with plain blocking send/recv on
+// the socket so that a send to a hung peer fails after `send_timeout` instead of hanging,
+// and Close() from another thread wakes a blocked Receive at once (shutdown(2)).
+// Send is thread-safe (one writer at a time); one thread receives.
+#pragma once
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/common/status.h"
+#include "engine/net/host_port.h"
+
+namespace segflow::net {
+
+// Frames above this are refused as corrupt (a batch of 1024 records is well below 1 MiB).
+constexpr uint32_t kMaxFrameBytes = 256u << 20;
+
+// One received message; Root<T>() reads it in place.
+class InMessage {
+ public:
+  explicit InMessage(std::vector<capnp::word> words);
+  template <typename T>
+  typename T::Reader Root() {
+    return reader_->getRoot<T>();
+  }
+
+ private:
+  std::vector<capnp::word> words_;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
+};
+
+struct ConnectOptions {
+  int attempts = 1;                                   // >= 1
+  std::chrono::milliseconds first_backoff{100};       // doubles per attempt ...
+  std::chrono::milliseconds max_backoff{2000};        // ... up to this
+  std::chrono::milliseconds send_timeout{10000};
+};
+
+class Connection {
+ public:
+  // Takes ownership of a connected socket's file descriptor.
+  Connection(int fd, std::string peer, std::chrono::milliseconds send_timeout);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects to `to`, retrying with exponential backoff; the error names the address,
+  // the attempts and the last reason.
+  static Result<std::unique_ptr<Connection>> Connect(const HostPort& to, const ConnectOptions& options);
+
+  Status Send(capnp::MessageBuilder& message);
+  // Blocks for the next message. NotFound("connection closed by <peer>") on a clean EOF
+  // between frames; IOError/Corruption otherwise.
+  Result<std::unique_ptr<InMessage>> Receive();
+
+  // Shuts the socket down in both directions (wakes a blocked Receive); idempotent.
+  void Close();
+  const std::string& peer() const { return peer_; }
+  // The address of this end (as the peer sees it on this connection's route).
+  std::string LocalHost() const;
+
+ private:
+  Status ReadFully(void* buf, size_t n, bool* clean_eof);
+  int fd_;
+  std::string peer_;
+  std::mutex send_mu_;
+  std::mutex close_mu_;
+  bool closed_ = false;
+};
+
+// A listening socket. Bind reports an address in use as Busy with the address.
+class Listener {
+ public:
+  static Result<std::unique_ptr<Listener>> Bind(const HostPort& at);
+  ~Listener();
+  // The bound address (the real port when bound to port 0).
+  const HostPort& local() const { return local_; }
+  // Blocks for the next connection; Cancelled once Close() was called.
+  Result<std::unique_ptr<Connection>> Accept(std::chrono::milliseconds send_timeout);
+  void Close();
+
+ private:
+  Listener(int fd, HostPort local) : fd_(fd), local_(std::move(local)) {}
+  int fd_;
+  HostPort local_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace segflow::net

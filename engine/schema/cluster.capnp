@@ -1,0 +1,331 @@
+# The contract between Segflow processes (coordinator, workers, clients): every message
+# on every TCP connection is one of these, framed as [u32 little-endian byte length]
+# [Cap'n Proto flat message]. Add fields, never renumber; bump `protocolVersion` when a
+# change makes old peers misread new messages, and peers of another version are refused.
+@0xd3a7c19e5b2f4a60;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("segflow::wire");
+
+const protocolVersion :UInt32 = 1;
+
+enum Role {
+  worker @0;   # a worker's control connection to the coordinator
+  client @1;   # submit / jobs / status / cancel
+}
+
+# ---------------------------------------------------------------- control plane
+
+struct Hello {
+  version @0 :UInt32;
+  role @1 :Role;
+}
+
+struct HelloReply {
+  ok @0 :Bool;
+  error @1 :Text;
+  version @2 :UInt32;   # the coordinator's protocol version
+}
+
+struct RegisterWorker {
+  slots @0 :UInt32;
+  dataHost @1 :Text;    # where other workers reach this worker's data server
+  dataPort @2 :UInt16;
+  dir @3 :Text;
+  pid @4 :Int32;
+}
+
+struct RegisterReply {
+  workerId @0 :UInt32;
+  heartbeatIntervalMs @1 :UInt32;
+}
+
+struct Heartbeat {
+  sentAtMs @0 :Int64;
+}
+
+# Where a task of an attempt runs.
+struct Placement {
+  kind @0 :TaskKind;
+  index @1 :UInt32;
+  worker @2 :UInt32;   # worker id
+}
+
+enum TaskKind {
+  source @0;
+  keyed @1;
+  sink @2;
+}
+
+struct WorkerAddress {
+  workerId @0 :UInt32;
+  host @1 :Text;
+  port @2 :UInt16;
+}
+
+# One attempt of a job: every worker gets the whole plan and runs its own tasks.
+struct AttemptSpec {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  jobFile @2 :Text;      # path of the job file (relative paths in it resolve against it)
+  jobText @3 :Text;      # its YAML as submitted: every process parses the same text
+  bounded @4 :Bool;
+  hasUntil @5 :Bool;
+  until @6 :Int64;
+  partitions @7 :UInt32;
+  sources @8 :UInt32;
+  keyed @9 :UInt32;
+  placements @10 :List(Placement);
+  workers @11 :List(WorkerAddress);
+  stateDir @12 :Text;    # the job's shared working-state folder (its lock file lives beside it)
+}
+
+# Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
+struct PrepareAttempt {
+  spec @0 :AttemptSpec;
+}
+
+struct AttemptPrepared {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  ok @2 :Bool;
+  error @3 :Text;
+}
+
+struct DeployAttempt {
+  spec @0 :AttemptSpec;
+}
+
+# `abort`: stop at once, output is discarded (failover); otherwise stop the sources
+# cleanly and let the sink commit what was evaluated (a live job canceled by its user).
+struct CancelAttempt {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  abort @2 :Bool;
+}
+
+struct TaskMetrics {
+  kind @0 :TaskKind;
+  index @1 :UInt32;
+  recordsIn @2 :UInt64;
+  recordsOut @3 :UInt64;
+  blockedNs @4 :UInt64;      # time spent waiting for room downstream (backpressure)
+  lateRecords @5 :UInt64;
+  hasWatermark @6 :Bool;
+  watermark @7 :Int64;       # source: min over its partitions; keyed/sink: evaluated frontier
+  partitions @8 :List(PartitionOffset);   # source tasks: per partition
+  keyGroupFirst @9 :UInt32;  # keyed tasks
+  keyGroupLast @10 :UInt32;
+  done @11 :Bool;
+}
+
+struct PartitionOffset {
+  topic @0 :UInt32;
+  partition @1 :UInt32;
+  offset @2 :UInt64;
+  endOffset @3 :UInt64;     # bounded runs: where the source stops
+  hasWatermark @4 :Bool;
+  watermark @5 :Int64;
+}
+
+struct AttemptReport {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  tasks @2 :List(TaskMetrics);
+}
+
+# A worker's tasks of an attempt have all ended.
+struct AttemptDone {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  ok @2 :Bool;
+  error @3 :Text;
+  tasks @4 :List(TaskMetrics);
+  hasSink @5 :Bool;          # the sink ran here: its result below
+  finished @6 :Bool;
+  hasEvaluated @7 :Bool;
+  evaluatedThrough @8 :Int64;
+  entered @9 :UInt64;
+  exited @10 :UInt64;
+}
+
+struct Submit {
+  jobFile @0 :Text;
+  jobText @1 :Text;
+  bounded @2 :Bool;
+  hasUntil @3 :Bool;
+  until @4 :Int64;
+  stateDir @5 :Text;         # empty: the default <dir of log>/state/<job>
+}
+
+struct SubmitReply {
+  ok @0 :Bool;
+  jobId @1 :Text;
+  error @2 :Text;            # validation errors, one a line, or why nothing was deployed
+}
+
+enum JobState {
+  scheduling @0;   # waiting for slots or for the sink's worker to prepare
+  running @1;
+  restarting @2;   # an attempt failed; the next one starts from the beginning of the log
+  finished @3;
+  failed @4;
+  canceled @5;
+  canceling @6;
+}
+
+struct JobStatus {
+  jobId @0 :Text;
+  name @1 :Text;
+  state @2 :JobState;
+  reason @3 :Text;           # why it failed / restarted / was canceled
+  attempt @4 :UInt32;
+  restarts @5 :UInt32;
+  bounded @6 :Bool;
+  submittedAtMs @7 :Int64;
+  endedAtMs @8 :Int64;
+  tasks @9 :List(TaskStatus);
+  recordsIn @10 :UInt64;
+  lateRecords @11 :UInt64;
+  entered @12 :UInt64;
+  exited @13 :UInt64;
+  hasEvaluated @14 :Bool;
+  evaluatedThrough @15 :Int64;
+  finished @16 :Bool;
+  jobFile @17 :Text;
+}
+
+struct TaskStatus {
+  metrics @0 :TaskMetrics;
+  worker @1 :UInt32;
+  workerAddress @2 :Text;
+}
+
+struct StatusRequest {
+  jobId @0 :Text;            # empty: every job (summaries, no tasks)
+}
+
+struct StatusReply {
+  ok @0 :Bool;
+  error @1 :Text;
+  jobs @2 :List(JobStatus);
+  workers @3 :List(WorkerInfo);
+}
+
+struct WorkerInfo {
+  workerId @0 :UInt32;
+  address @1 :Text;
+  slots @2 :UInt32;
+  freeSlots @3 :UInt32;
+  alive @4 :Bool;
+  pid @5 :Int32;
+}
+
+struct CancelJob {
+  jobId @0 :Text;
+}
+
+struct CancelReply {
+  ok @0 :Bool;
+  error @1 :Text;
+}
+
+struct ControlMessage {
+  union {
+    hello @0 :Hello;
+    helloReply @1 :HelloReply;
+    registerWorker @2 :RegisterWorker;
+    registerReply @3 :RegisterReply;
+    heartbeat @4 :Heartbeat;
+    prepare @5 :PrepareAttempt;
+    prepared @6 :AttemptPrepared;
+    deploy @7 :DeployAttempt;
+    cancelAttempt @8 :CancelAttempt;
+    report @9 :AttemptReport;
+    done @10 :AttemptDone;
+    submit @11 :Submit;
+    submitReply @12 :SubmitReply;
+    status @13 :StatusRequest;
+    statusReply @14 :StatusReply;
+    cancelJob @15 :CancelJob;
+    cancelReply @16 :CancelReply;
+    shutdown @17 :Void;      # coordinator -> worker: exit when idle (embedded cluster)
+  }
+}
+
+# ---------------------------------------------------------------- data plane
+# One TCP connection per (sending worker, receiving task). The receiver grants credits:
+# the sender sends one frame per credit and the receiver returns a credit only once the
+# frame is in the receiving task's bounded input, so at most `credits` frames are in
+# flight and a slow task slows its senders (Flink's credit-based flow control).
+
+struct DataHello {
+  version @0 :UInt32;
+  jobId @1 :Text;
+  attempt @2 :UInt32;
+  target @3 :TaskKind;       # keyed or sink
+  targetIndex @4 :UInt32;
+  producers @5 :UInt32;      # local tasks multiplexed on this connection: one end each
+  fromWorker @6 :UInt32;
+}
+
+struct DataHelloReply {
+  ok @0 :Bool;
+  error @1 :Text;
+  credits @2 :UInt32;
+}
+
+struct Credit {
+  frames @0 :UInt32;
+}
+
+struct KeyedRecordWire {
+  partition @0 :UInt32;
+  userHash @1 :UInt64;
+  user @2 :Text;
+  event @3 :Data;            # SegmentProgram::SerializeEvent
+}
+
+struct WatermarkWire {
+  topic @0 :UInt32;
+  partition @1 :UInt32;
+  time @2 :Int64;
+  idle @3 :Bool;
+}
+
+struct SourceEndWire {
+  hasMaxTs @0 :Bool;
+  maxTs @1 :Int64;
+  finish @2 :Bool;
+  hasUntil @3 :Bool;
+  until @4 :Int64;
+}
+
+struct ChangeWire {
+  at @0 :Int64;
+  user @1 :Text;
+  segment @2 :UInt32;
+  entered @3 :Bool;
+}
+
+struct DataFrame {
+  from @0 :UInt32;           # sink frames: the keyed task that sent them
+  union {
+    keyedBatch @1 :List(KeyedRecordWire);
+    watermark @2 :WatermarkWire;
+    sourceEnd @3 :SourceEndWire;
+    changeBatch :group {
+      partition @4 :UInt32;
+      changes @5 :List(ChangeWire);
+    }
+    progress :group {
+      partition @6 :UInt32;
+      frontier @7 :Int64;
+      idle @8 :Bool;
+    }
+    keyedEnd :group {
+      finished @9 :Bool;
+      evaluatedThrough @10 :Int64;
+    }
+  }
+}

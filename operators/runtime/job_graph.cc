@@ -1,0 +1,82 @@
+#include "operators/runtime/job_graph.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/log/log.h"
+#include "operators/runtime/keyed_segment_task.h"
+#include "operators/runtime/source_task.h"
+#include "operators/sink/audience_store.h"
+
+namespace segflow {
+
+std::string LateTopic(const JobSpec& job) { return job.name + ".late"; }
+
+Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec& job, const std::string& state_dir,
+                                                                 uint32_t partitions) {
+  const std::string path = state_dir + ".lock";
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  std::unique_ptr<PreparedOutputs> prepared(new PreparedOutputs(fd));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Status::Busy("another run of this job is active (lock " + path + " is held)");
+    return Status::FromErrno("lock " + path, errno);
+  }
+  SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, job.output.changelog));
+  SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, LateTopic(job)));
+  SEGFLOW_RETURN_IF_ERROR(AudienceStore::Destroy(job.output.audience_dir));
+  std::filesystem::remove_all(state_dir, ec);
+  if (ec) return Status::IOError("remove state " + state_dir + ": " + ec.message());
+  log::TopicMeta changelog_meta;
+  changelog_meta.partitions = partitions;
+  changelog_meta.format = log::TopicFormat::kChangelog;
+  SEGFLOW_RETURN_IF_ERROR(log::EnsureTopic(job.log_dir, job.output.changelog, changelog_meta).status());
+  log::TopicMeta late_meta;
+  late_meta.partitions = partitions;
+  late_meta.fields = job.source.fields;
+  SEGFLOW_RETURN_IF_ERROR(log::EnsureTopic(job.log_dir, LateTopic(job), late_meta).status());
+  return prepared;
+}
+
+PreparedOutputs::~PreparedOutputs() { ::close(lock_fd_); }
+
+LocalTasks LocalTasks::All(const GraphShape& shape) {
+  LocalTasks all;
+  for (uint32_t s = 0; s < shape.sources; ++s) all.sources.push_back(s);
+  for (uint32_t k = 0; k < shape.keyed; ++k) all.keyed.push_back(k);
+  all.sink = true;
+  return all;
+}
+
+GraphCounters::GraphCounters(const GraphShape& shape) {
+  for (uint32_t s = 0; s < shape.sources; ++s) sources.push_back(std::make_unique<TaskCounters>());
+  for (uint32_t k = 0; k < shape.keyed; ++k) keyed.push_back(std::make_unique<TaskCounters>());
+}
+
+void SpawnGraphTasks(TaskGroup* group, JobContext* ctx, const GraphShape& shape, const LocalTasks& local,
+                     const GraphEndpoints& endpoints, GraphCounters* counters, SinkResult* sink_result) {
+  if (local.sink) {
+    group->Spawn("changelog sink", [=](CancellationToken&) {
+      return ChangelogSinkTask(ctx, endpoints.sink, sink_result, &counters->sink).Run();
+    });
+  }
+  for (uint32_t k : local.keyed) {
+    group->Spawn("keyed task " + std::to_string(k), [=](CancellationToken&) {
+      return KeyedSegmentTask(ctx, k, shape.sources, endpoints.keyed[k], endpoints.sink, counters->keyed[k].get())
+          .Run();
+    });
+  }
+  for (uint32_t s : local.sources) {
+    group->Spawn("source task " + std::to_string(s), [=](CancellationToken& cancel) {
+      return SourceTask(ctx, s, shape.sources, endpoints.keyed, counters->sources[s].get()).Run(&cancel);
+    });
+  }
+}
+
+}  // namespace segflow

@@ -1,0 +1,85 @@
+// Attempt: this worker's share of one attempt of a job. It runs the local tasks of the
+// plan (operators/runtime/job_graph.h) with local channels between them, an outbox and
+// a sender per remote receiving task, and a receive loop per inbound data connection,
+// all in one TaskGroup: the first failure anywhere (a task, a lost peer) stops the lot.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/common/status.h"
+#include "engine/net/connection.h"
+#include "engine/runtime/task_group.h"
+#include "engine/schema/cluster.capnp.h"
+#include "jobs/job_spec.h"
+#include "operators/runtime/job_context.h"
+#include "operators/runtime/job_graph.h"
+#include "worker/attempt_plan.h"
+
+namespace segflow::worker {
+
+class Attempt {
+ public:
+  // `work_dir`: this attempt's private folder under the worker's --dir (keyed state).
+  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir);
+  ~Attempt();
+  Attempt(const Attempt&) = delete;
+  Attempt& operator=(const Attempt&) = delete;
+
+  // Parses and compiles the job; on the sink's worker also takes the job lock and resets
+  // the outputs. Called before Start (the coordinator deploys only once prepared).
+  Status Prepare();
+  // Starts the local tasks; `on_done` runs once, on another thread, when they have all ended.
+  using DoneFn = std::function<void(const Status& status)>;
+  Status Start(DoneFn on_done);
+
+  // Clean stop (live job canceled: sources stop, the sink commits) or abort (failover:
+  // everything stops at once, output is discarded by the next attempt).
+  void Cancel(bool abort, const std::string& reason);
+
+  // An inbound data connection for a local task: its receive loop joins the group.
+  Status AdoptInbound(std::shared_ptr<net::Connection> conn, wire::TaskKind target, uint32_t index,
+                      uint32_t producers);
+
+  const AttemptPlan& plan() const { return plan_; }
+  // Every local task's counters, as wire TaskMetrics; `init(n)` makes the list.
+  void WriteMetrics(std::function<capnp::List<wire::TaskMetrics>::Builder(unsigned)> init) const;
+  bool has_sink() const { return local_.sink; }
+  bool started() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+  const SinkResult& sink_result() const { return sink_result_; }
+
+ private:
+  Status SpawnSender(uint32_t to_worker, wire::TaskKind target, uint32_t index, uint32_t producers);
+
+  AttemptPlan plan_;
+  uint32_t self_;
+  std::string work_dir_;
+  JobSpec job_;
+  JobContext ctx_;
+  LocalTasks local_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<PreparedOutputs> outputs_;
+  std::unique_ptr<GraphCounters> counters_;
+  SinkResult sink_result_;
+
+  std::vector<std::unique_ptr<BoundedChannel<KeyedInput>>> keyed_channels_;  // inboxes and outboxes
+  std::unique_ptr<BoundedChannel<SinkMessage>> sink_channel_;
+  GraphEndpoints endpoints_;
+
+  mutable std::mutex mu_;
+  bool started_ = false;
+  bool ended_ = false;
+  std::vector<std::shared_ptr<net::Connection>> connections_;  // guarded by mu_
+  TaskGroup group_;
+  std::thread waiter_;
+};
+
+}  // namespace segflow::worker

@@ -1,0 +1,55 @@
+#include "worker/attempt_plan.h"
+
+namespace segflow::worker {
+
+Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
+  AttemptPlan plan;
+  plan.job_id = spec.getJobId().cStr();
+  plan.attempt = spec.getAttempt();
+  plan.job_file = spec.getJobFile().cStr();
+  plan.job_text = spec.getJobText().cStr();
+  plan.bounded = spec.getBounded();
+  plan.has_until = spec.getHasUntil();
+  plan.until = spec.getUntil();
+  plan.shape.partitions = spec.getPartitions();
+  plan.shape.sources = spec.getSources();
+  plan.shape.keyed = spec.getKeyed();
+  plan.state_dir = spec.getStateDir().cStr();
+  if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
+    return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
+  }
+  for (auto w : spec.getWorkers()) {
+    plan.workers[w.getWorkerId()] = net::HostPort{w.getHost().cStr(), w.getPort()};
+  }
+  constexpr uint32_t kUnset = UINT32_MAX;
+  plan.source_worker.assign(plan.shape.sources, kUnset);
+  plan.keyed_worker.assign(plan.shape.keyed, kUnset);
+  plan.sink_worker = kUnset;
+  for (auto p : spec.getPlacements()) {
+    if (!plan.workers.count(p.getWorker())) {
+      return Status::InvalidArgument("attempt " + plan.Name() + ": task placed on unknown worker " +
+                                     std::to_string(p.getWorker()));
+    }
+    switch (p.getKind()) {
+      case wire::TaskKind::SOURCE:
+        if (p.getIndex() < plan.shape.sources) plan.source_worker[p.getIndex()] = p.getWorker();
+        break;
+      case wire::TaskKind::KEYED:
+        if (p.getIndex() < plan.shape.keyed) plan.keyed_worker[p.getIndex()] = p.getWorker();
+        break;
+      case wire::TaskKind::SINK:
+        plan.sink_worker = p.getWorker();
+        break;
+    }
+  }
+  for (uint32_t w : plan.source_worker) {
+    if (w == kUnset) return Status::InvalidArgument("attempt " + plan.Name() + ": a source task has no worker");
+  }
+  for (uint32_t w : plan.keyed_worker) {
+    if (w == kUnset) return Status::InvalidArgument("attempt " + plan.Name() + ": a keyed task has no worker");
+  }
+  if (plan.sink_worker == kUnset) return Status::InvalidArgument("attempt " + plan.Name() + ": the sink has no worker");
+  return plan;
+}
+
+}  // namespace segflow::worker

@@ -1,0 +1,509 @@
+#include "worker/worker.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/net/connection.h"
+#include "engine/schema/cluster.capnp.h"
+#include "worker/attempt.h"
+
+namespace segflow::worker {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// How long an inbound data connection waits for its attempt to be deployed here.
+constexpr auto kInboundWait = std::chrono::seconds(15);
+constexpr auto kReportInterval = std::chrono::milliseconds(500);
+
+// Holds "<dir>/worker.lock" (flock) with this process's pid in it.
+class DirLock {
+ public:
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Acquire(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create --dir " + dir + ": " + ec.message());
+    const std::string path = dir + "/worker.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::FromErrno("open " + path, errno);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {0};
+      const ssize_t n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
+      const std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+      return Status::Busy("--dir " + dir + " is in use by another worker (pid " + pid +
+                          "); give each worker its own --dir");
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      return Status::FromErrno("write " + path, errno);
+    }
+    return Status::OK();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class Worker {
+ public:
+  explicit Worker(const WorkerOptions& options) : options_(options) {}
+  Status Run();
+
+ private:
+  Status Register(int attempts);
+  Status ControlLoop();
+  void HandleMessage(net::InMessage* msg);
+  void Prepare(wire::PrepareAttempt::Reader req);
+  void Deploy(wire::DeployAttempt::Reader req);
+  void CancelAttempt(wire::CancelAttempt::Reader req);
+  void OnAttemptDone(const std::string& key, const Status& status);
+  void SendDone(Attempt* attempt, const Status& status);
+  void SendReports();
+  void HeartbeatLoop();
+  void AcceptLoop();
+  void ServeInbound(std::shared_ptr<net::Connection> conn);
+  void AbortAll(const std::string& reason);
+  void Reap();
+  bool stopping() const { return shutdown_.load() || (options_.stop != nullptr && options_.stop->load()); }
+  static std::string Key(const std::string& job_id, uint32_t attempt) { return job_id + "#" + std::to_string(attempt); }
+
+  WorkerOptions options_;
+  DirLock lock_;
+  std::unique_ptr<net::Listener> listener_;
+  std::string data_host_;
+  std::atomic<bool> shutdown_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<net::Connection> control_;  // guarded by mu_
+  uint32_t worker_id_ = 0;
+  std::chrono::milliseconds heartbeat_interval_{500};
+  std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // guarded by mu_
+  std::vector<std::shared_ptr<Attempt>> finished_;             // ended: destroyed off their own thread
+  std::vector<std::thread> inbound_threads_;                   // guarded by mu_
+};
+
+Status Worker::Run() {
+  SEGFLOW_RETURN_IF_ERROR(lock_.Acquire(options_.dir));
+  auto listener = net::Listener::Bind(options_.listen);
+  if (!listener.ok()) return listener.status().Annotate("worker data server");
+  listener_ = std::move(listener).value();
+  SEGFLOW_RETURN_IF_ERROR(Register(options_.connect_attempts));
+  std::thread accept_thread([this] { AcceptLoop(); });
+  std::thread heartbeat_thread([this] { HeartbeatLoop(); });
+  Status result;
+  for (;;) {
+    Status s = ControlLoop();
+    if (stopping()) break;
+    AbortAll("lost the coordinator: " + s.message());
+    // Register again, as a new worker, within the reconnect window.
+    const auto deadline = std::chrono::steady_clock::now() + options_.reconnect_window;
+    Status r;
+    while (!stopping() && std::chrono::steady_clock::now() < deadline) {
+      r = Register(1);
+      if (r.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    if (stopping()) break;
+    if (!r.ok()) {
+      result = Status::IOError("coordinator " + options_.coordinator.ToString() + " unreachable for " +
+                               std::to_string(options_.reconnect_window.count() / 1000) + " s: " + r.message());
+      break;
+    }
+  }
+  shutdown_.store(true);
+  AbortAll("worker shutting down");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (control_) control_->Close();
+  }
+  cv_.notify_all();
+  listener_->Close();
+  accept_thread.join();
+  heartbeat_thread.join();
+  std::vector<std::thread> inbound;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbound.swap(inbound_threads_);
+  }
+  for (auto& t : inbound) t.join();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return attempts_.empty(); });
+  }
+  Reap();
+  return result;
+}
+
+Status Worker::Register(int attempts) {
+  net::ConnectOptions options;
+  options.attempts = attempts;
+  auto conn_or = net::Connection::Connect(options_.coordinator, options);
+  if (!conn_or.ok()) {
+    return Status::IOError(conn_or.status().message() + " (is `segflow coordinator` running there?)");
+  }
+  std::shared_ptr<net::Connection> conn = std::move(conn_or).value();
+  {
+    capnp::MallocMessageBuilder msg;
+    auto hello = msg.initRoot<wire::ControlMessage>().initHello();
+    hello.setVersion(wire::PROTOCOL_VERSION);
+    hello.setRole(wire::Role::WORKER);
+    SEGFLOW_RETURN_IF_ERROR(conn->Send(msg));
+  }
+  auto reply = conn->Receive();
+  if (!reply.ok()) return reply.status().Annotate("handshake with coordinator " + options_.coordinator.ToString());
+  {
+    auto root = (*reply)->Root<wire::ControlMessage>();
+    if (root.which() != wire::ControlMessage::HELLO_REPLY) return Status::Corruption("coordinator sent no hello reply");
+    auto hr = root.getHelloReply();
+    if (!hr.getOk()) return Status::FailedPrecondition("coordinator refused this worker: " + std::string(hr.getError().cStr()));
+  }
+  data_host_ = options_.listen.host;
+  if (data_host_ == "0.0.0.0" || data_host_ == "::") data_host_ = conn->LocalHost();
+  {
+    capnp::MallocMessageBuilder msg;
+    auto reg = msg.initRoot<wire::ControlMessage>().initRegisterWorker();
+    reg.setSlots(options_.slots);
+    reg.setDataHost(data_host_);
+    reg.setDataPort(listener_->local().port);
+    reg.setDir(options_.dir);
+    reg.setPid(::getpid());
+    SEGFLOW_RETURN_IF_ERROR(conn->Send(msg));
+  }
+  auto reg_reply = conn->Receive();
+  if (!reg_reply.ok()) return reg_reply.status().Annotate("registering with coordinator");
+  auto root = (*reg_reply)->Root<wire::ControlMessage>();
+  if (root.which() != wire::ControlMessage::REGISTER_REPLY) return Status::Corruption("coordinator sent no register reply");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    worker_id_ = root.getRegisterReply().getWorkerId();
+    heartbeat_interval_ = std::chrono::milliseconds(std::max<uint32_t>(50, root.getRegisterReply().getHeartbeatIntervalMs()));
+    control_ = conn;
+  }
+  cv_.notify_all();
+  if (options_.on_registered) options_.on_registered(worker_id_, data_host_ + ":" + std::to_string(listener_->local().port));
+  return Status::OK();
+}
+
+Status Worker::ControlLoop() {
+  std::shared_ptr<net::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = control_;
+  }
+  for (;;) {
+    auto msg = conn->Receive();
+    if (!msg.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (control_ == conn) control_.reset();
+      return msg.status();
+    }
+    try {
+      HandleMessage(msg->get());
+    } catch (const kj::Exception& e) {
+      return Status::Corruption(std::string("bad control message: ") + e.getDescription().cStr());
+    }
+    if (shutdown_.load()) return Status::OK();
+  }
+}
+
+void Worker::HandleMessage(net::InMessage* msg) {
+  auto root = msg->Root<wire::ControlMessage>();
+  switch (root.which()) {
+    case wire::ControlMessage::PREPARE:
+      Prepare(root.getPrepare());
+      break;
+    case wire::ControlMessage::DEPLOY:
+      Deploy(root.getDeploy());
+      break;
+    case wire::ControlMessage::CANCEL_ATTEMPT:
+      CancelAttempt(root.getCancelAttempt());
+      break;
+    case wire::ControlMessage::SHUTDOWN:
+      shutdown_.store(true);
+      break;
+    default:
+      break;  // heartbeat replies and the like: nothing to do
+  }
+}
+
+void Worker::Prepare(wire::PrepareAttempt::Reader req) {
+  auto plan = AttemptPlan::FromWire(req.getSpec());
+  capnp::MallocMessageBuilder out;
+  auto prepared = out.initRoot<wire::ControlMessage>().initPrepared();
+  prepared.setJobId(req.getSpec().getJobId());
+  prepared.setAttempt(req.getSpec().getAttempt());
+  Status s = plan.status();
+  if (s.ok()) {
+    const std::string key = Key(plan->job_id, plan->attempt);
+    const std::string work = options_.dir + "/attempts/" + plan->job_id + "-" + std::to_string(plan->attempt);
+    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work);
+    s = attempt->Prepare();
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_[key] = attempt;
+    }
+    cv_.notify_all();
+  }
+  prepared.setOk(s.ok());
+  if (!s.ok()) prepared.setError(s.ToString());
+  std::shared_ptr<net::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = control_;
+  }
+  if (conn) (void)conn->Send(out);
+}
+
+void Worker::Deploy(wire::DeployAttempt::Reader req) {
+  auto plan = AttemptPlan::FromWire(req.getSpec());
+  const std::string job_id = req.getSpec().getJobId().cStr();
+  const uint32_t attempt_no = req.getSpec().getAttempt();
+  const std::string key = Key(job_id, attempt_no);
+  std::shared_ptr<Attempt> attempt;
+  Status s = plan.status();
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = attempts_.find(key);
+    if (it != attempts_.end()) attempt = it->second;
+  }
+  if (s.ok() && !attempt) {
+    const std::string work = options_.dir + "/attempts/" + job_id + "-" + std::to_string(attempt_no);
+    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work);
+    s = attempt->Prepare();
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_[key] = attempt;
+    }
+    cv_.notify_all();
+  }
+  if (s.ok()) s = attempt->Start([this, key](const Status& st) { OnAttemptDone(key, st); });
+  if (!s.ok()) {
+    if (attempt) {
+      attempt->Cancel(true, s.message());
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_.erase(key);
+      finished_.push_back(attempt);
+    }
+    if (attempt) {
+      SendDone(attempt.get(), s);
+      return;
+    }
+    capnp::MallocMessageBuilder out;
+    auto done = out.initRoot<wire::ControlMessage>().initDone();
+    done.setJobId(job_id);
+    done.setAttempt(attempt_no);
+    done.setOk(false);
+    done.setError(s.ToString());
+    std::shared_ptr<net::Connection> conn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conn = control_;
+    }
+    if (conn) (void)conn->Send(out);
+  }
+}
+
+void Worker::CancelAttempt(wire::CancelAttempt::Reader req) {
+  const std::string key = Key(req.getJobId().cStr(), req.getAttempt());
+  std::shared_ptr<Attempt> attempt;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = attempts_.find(key);
+    if (it != attempts_.end()) attempt = it->second;
+  }
+  if (attempt) attempt->Cancel(req.getAbort(), "canceled by the coordinator");
+  // A prepared attempt that never started: nothing will report it done; say so here.
+  if (attempt && !attempt->started()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_.erase(key);
+      finished_.push_back(attempt);
+    }
+    SendDone(attempt.get(), Status::Cancelled("canceled before it started"));
+  }
+}
+
+void Worker::SendDone(Attempt* attempt, const Status& status) {
+  capnp::MallocMessageBuilder out;
+  auto done = out.initRoot<wire::ControlMessage>().initDone();
+  done.setJobId(attempt->plan().job_id);
+  done.setAttempt(attempt->plan().attempt);
+  done.setOk(status.ok());
+  if (!status.ok()) done.setError(status.ToString());
+  attempt->WriteMetrics([&](unsigned n) { return done.initTasks(n); });
+  if (attempt->has_sink()) {
+    const SinkResult& r = attempt->sink_result();
+    done.setHasSink(true);
+    done.setFinished(r.finished);
+    done.setHasEvaluated(r.has_evaluated);
+    done.setEvaluatedThrough(r.evaluated_through);
+    done.setEntered(r.entered);
+    done.setExited(r.exited);
+  }
+  std::shared_ptr<net::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = control_;
+  }
+  if (conn) (void)conn->Send(out);
+}
+
+void Worker::OnAttemptDone(const std::string& key, const Status& status) {
+  // Runs on the attempt's own waiter thread: hold no owning reference here, so the
+  // attempt is never destroyed (and its waiter joined) on this thread.
+  Attempt* attempt = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = attempts_.find(key);
+    if (it == attempts_.end()) return;
+    attempt = it->second.get();
+  }
+  SendDone(attempt, status);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = attempts_.find(key);
+    if (it != attempts_.end()) {
+      finished_.push_back(std::move(it->second));  // destroyed by the heartbeat thread
+      attempts_.erase(it);
+    }
+  }
+  cv_.notify_all();
+}
+
+void Worker::SendReports() {
+  std::vector<std::shared_ptr<Attempt>> running;
+  std::shared_ptr<net::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = control_;
+    for (auto& [key, a] : attempts_) {
+      if (a->started()) running.push_back(a);
+    }
+  }
+  if (!conn) return;
+  for (auto& a : running) {
+    capnp::MallocMessageBuilder out;
+    auto report = out.initRoot<wire::ControlMessage>().initReport();
+    report.setJobId(a->plan().job_id);
+    report.setAttempt(a->plan().attempt);
+    a->WriteMetrics([&](unsigned n) { return report.initTasks(n); });
+    (void)conn->Send(out);
+  }
+}
+
+void Worker::HeartbeatLoop() {
+  auto last_report = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_.load()) {
+    cv_.wait_for(lock, heartbeat_interval_);
+    if (shutdown_.load()) break;
+    std::shared_ptr<net::Connection> conn = control_;
+    std::vector<std::shared_ptr<Attempt>> reap;
+    reap.swap(finished_);
+    lock.unlock();
+    reap.clear();  // joins their (already finished) threads
+    if (conn) {
+      capnp::MallocMessageBuilder out;
+      out.initRoot<wire::ControlMessage>().initHeartbeat().setSentAtMs(NowMs());
+      (void)conn->Send(out);
+    }
+    if (std::chrono::steady_clock::now() - last_report >= kReportInterval) {
+      SendReports();
+      last_report = std::chrono::steady_clock::now();
+    }
+    lock.lock();
+  }
+}
+
+void Worker::AcceptLoop() {
+  for (;;) {
+    auto conn = listener_->Accept(std::chrono::milliseconds(10000));
+    if (!conn.ok()) return;  // closed
+    std::shared_ptr<net::Connection> shared = std::move(conn).value();
+    std::lock_guard<std::mutex> lock(mu_);
+    inbound_threads_.emplace_back([this, shared] { ServeInbound(shared); });
+  }
+}
+
+void Worker::ServeInbound(std::shared_ptr<net::Connection> conn) {
+  auto refuse = [&](const std::string& why) {
+    capnp::MallocMessageBuilder out;
+    auto reply = out.initRoot<wire::DataHelloReply>();
+    reply.setOk(false);
+    reply.setError(why);
+    (void)conn->Send(out);
+    conn->Close();
+  };
+  auto msg = conn->Receive();
+  if (!msg.ok()) return;
+  try {
+    auto hello = (*msg)->Root<wire::DataHello>();
+    if (hello.getVersion() != wire::PROTOCOL_VERSION) {
+      return refuse("protocol version " + std::to_string(hello.getVersion()) + " is not this worker's " +
+                    std::to_string(wire::PROTOCOL_VERSION) + " (run the same segflow build everywhere)");
+    }
+    const std::string key = Key(hello.getJobId().cStr(), hello.getAttempt());
+    std::shared_ptr<Attempt> attempt;
+    {
+      // The sender's worker may have been deployed first: wait for ours.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, kInboundWait, [&] { return shutdown_.load() || attempts_.count(key) > 0; });
+      auto it = attempts_.find(key);
+      if (it != attempts_.end()) attempt = it->second;
+    }
+    if (!attempt) return refuse("attempt " + key + " is not running on this worker");
+    Status s = attempt->AdoptInbound(conn, hello.getTarget(), hello.getTargetIndex(), hello.getProducers());
+    if (!s.ok()) refuse(s.ToString());
+  } catch (const kj::Exception& e) {
+    refuse(std::string("bad data hello: ") + e.getDescription().cStr());
+  }
+}
+
+void Worker::AbortAll(const std::string& reason) {
+  std::vector<std::shared_ptr<Attempt>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, a] : attempts_) all.push_back(a);
+  }
+  for (auto& a : all) {
+    a->Cancel(true, reason);
+    if (!a->started()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_.erase(Key(a->plan().job_id, a->plan().attempt));
+      finished_.push_back(a);
+    }
+  }
+  cv_.notify_all();
+}
+
+void Worker::Reap() {
+  std::vector<std::shared_ptr<Attempt>> reap;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reap.swap(finished_);
+    for (auto& [key, a] : attempts_) reap.push_back(a);
+    attempts_.clear();
+  }
+}
+
+}  // namespace
+
+Status RunWorker(const WorkerOptions& options) { return Worker(options).Run(); }
+
+}  // namespace segflow::worker

@@ -1,0 +1,34 @@
+// The worker process (`segflow worker`): registers its slots with the coordinator, runs
+// the tasks of the attempts it is given (worker/attempt.h), serves their inbound data
+// connections, and sends heartbeats and task metrics. Its keyed state lives under --dir,
+// which one worker holds at a time (a lock file).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "engine/common/status.h"
+#include "engine/net/host_port.h"
+
+namespace segflow::worker {
+
+struct WorkerOptions {
+  net::HostPort coordinator;
+  uint32_t slots = 1;
+  std::string dir;
+  net::HostPort listen{"127.0.0.1", 0};  // data server; port 0: any free port
+  int connect_attempts = 10;              // first registration, with exponential backoff
+  // After losing the coordinator: keep trying to register again this long, then exit.
+  std::chrono::milliseconds reconnect_window{30000};
+  std::atomic<bool>* stop = nullptr;      // SIGINT/SIGTERM
+  // Called once registered (worker id, data address), e.g. to print it.
+  void (*on_registered)(uint32_t worker_id, const std::string& data_address) = nullptr;
+};
+
+// Runs until `*stop`, a shutdown from the coordinator, or the coordinator stays
+// unreachable past the reconnect window (an error naming it).
+Status RunWorker(const WorkerOptions& options);
+
+}  // namespace segflow::worker
