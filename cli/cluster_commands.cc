@@ -318,6 +318,7 @@ int StatusCommand(int argc, char** argv) {
               j.getJobFile().cStr(), JobStateName(j.getState()), j.getAttempt(), j.getRestarts(),
               j.getBounded() ? "bounded" : "live");
   if (j.getReason().size() > 0) std::printf("  reason: %s\n", j.getReason().cStr());
+  if (j.getLastFailure().size() > 0) std::printf("  last failure: %s\n", j.getLastFailure().cStr());
   std::printf("  records in %llu, late %llu, evaluated through %s\n",
               static_cast<unsigned long long>(j.getRecordsIn()), static_cast<unsigned long long>(j.getLateRecords()),
               WatermarkText(j.getHasEvaluated(), j.getEvaluatedThrough()).c_str());

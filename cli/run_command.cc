@@ -2,7 +2,12 @@
 // (spec §8). With N >= 1 (default 2) it starts a local cluster (a coordinator in this
 // process, N worker processes on 127.0.0.1), submits the job, follows it and shuts the
 // cluster down; with --workers 0 every task runs as a thread of this process.
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -30,18 +35,31 @@ std::atomic<bool> g_stop{false};
 
 extern "C" void HandleStopSignal(int) { g_stop.store(true); }
 
+// Removes "run-<pid>" folders of runs that are gone (a run killed with SIGKILL).
+void RemoveStaleClusterDirs(const std::string& parent) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("run-", 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + 4, nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers) {
   const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
-  // Beside the state folder, not in it: each attempt resets the state folder.
-  const std::string cluster_dir = state_dir + ".cluster";
-  std::error_code ec;
-  std::filesystem::remove_all(cluster_dir, ec);
+  // Beside the state folder, not in it (each attempt resets the state folder); one folder
+  // per run, so a second (refused) run of the job never touches the first one's workers.
+  const std::string cluster_dir = state_dir + ".cluster/run-" + std::to_string(::getpid());
+  RemoveStaleClusterDirs(state_dir + ".cluster");
   const uint32_t slots = static_cast<uint32_t>(job.parallelism);  // any one worker can take the whole job
   auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir);
   if (!cluster.ok()) {
     std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
     return 1;
   }
+  std::error_code ec;
   auto client = ClusterClient::Connect((*cluster)->address());
   if (!client.ok()) {
     std::cerr << "segflow run: " << client.status().message() << "\n";
@@ -67,6 +85,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
     return 1;
   }
   cluster->reset();  // workers exit before the summary reads the audience store
+  std::filesystem::remove_all(cluster_dir, ec);
   return PrintJobSummary(job, outcome->report);
 }
 

@@ -106,6 +106,7 @@ struct JobEntry {
   bool deployed = false;
   bool failing = false;
   std::string failure;
+  std::string last_failure;  // "attempt N: why", kept across restarts
   Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
   std::map<std::pair<int, uint32_t>, TaskSnapshot> tasks;  // (kind, index)
   bool has_result = false, finished = false, has_evaluated = false;
@@ -527,6 +528,7 @@ void Coordinator::Impl::FailAttempt(JobEntry& job, const std::string& reason) {
   if (job.failing) return;
   job.failing = true;
   job.failure = reason;
+  job.last_failure = "attempt " + std::to_string(job.attempt) + ": " + reason;
   job.abort_deadline = Clock::now() + options_.heartbeat_timeout * 2;
   if (!job.cancel_requested) {
     job.state = wire::JobState::RESTARTING;
@@ -681,6 +683,7 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
   out.setBounded(job.bounded);
   out.setSubmittedAtMs(job.submitted_ms);
   out.setEndedAtMs(job.ended_ms);
+  out.setLastFailure(job.last_failure);
   uint64_t in = 0, late = 0;
   for (const auto& [key, t] : job.tasks) {
     if (t.kind == wire::TaskKind::SOURCE) {

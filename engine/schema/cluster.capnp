@@ -193,6 +193,7 @@ struct JobStatus {
   evaluatedThrough @15 :Int64;
   finished @16 :Bool;
   jobFile @17 :Text;
+  lastFailure @18 :Text;     # why the last failed attempt failed (kept after a restart)
 }
 
 struct TaskStatus {

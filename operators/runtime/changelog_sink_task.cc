@@ -1,6 +1,9 @@
 #include "operators/runtime/changelog_sink_task.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -14,6 +17,13 @@ namespace {
 
 // How often a live run makes its output durable and advances the evaluated time.
 constexpr auto kCommitInterval = std::chrono::milliseconds(200);
+
+// Fault injection for backpressure tests: SEGFLOW_FAULT_SINK_DELAY_MS=N makes the sink
+// sleep N ms per message it takes in (a deliberately slow sink).
+std::chrono::milliseconds InjectedSinkDelay() {
+  const char* v = std::getenv("SEGFLOW_FAULT_SINK_DELAY_MS");
+  return std::chrono::milliseconds(v == nullptr ? 0 : std::max(0L, std::strtol(v, nullptr, 10)));
+}
 
 }  // namespace
 
@@ -95,9 +105,11 @@ Status ChangelogSinkTask::Run() {
     return Status::OK();
   };
 
+  const auto injected_delay = InjectedSinkDelay();
   auto last_commit = std::chrono::steady_clock::now();
   while (ends < ctx_->keyed_tasks) {
     auto msg = input_->PopFor(std::chrono::milliseconds(50));
+    if (msg && injected_delay.count() > 0) std::this_thread::sleep_for(injected_delay);
     if (msg) {
       if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
         counters_->records_in.fetch_add(b->changes.size(), std::memory_order_relaxed);

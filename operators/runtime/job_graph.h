@@ -23,8 +23,8 @@
 namespace segflow {
 
 // Channel capacities in elements (a batch is up to 1024 records): bounded memory.
-constexpr size_t kKeyedChannelCapacity = 64;
-constexpr size_t kSinkChannelCapacity = 256;
+constexpr size_t kKeyedChannelCapacity = 16;
+constexpr size_t kSinkChannelCapacity = 64;
 
 // Holds the job's lock ("<state dir>.lock", so two runs of one job never overlap, in one
 // process or across a cluster) after resetting its outputs: changelog and late topics,

@@ -1,0 +1,613 @@
+// The multi-process runtime as a user runs it (issue #4): a real coordinator and real
+// worker processes on 127.0.0.1 (or in network namespaces), jobs submitted with the real
+// binary, workers SIGKILLed and SIGSTOPped mid-job. Every result is compared with the
+// in-process run (`run --workers 0`) of the same job over the same log.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_test_util.h"
+#include "engine/net/connection.h"
+#include "engine/schema/cluster.capnp.h"
+
+namespace segflow {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace integration;  // NOLINT(google-build-using-namespace): the test helpers
+using Clock = std::chrono::steady_clock;
+
+std::string ShopJob(int parallelism) {
+  return R"(job: shop
+log: log
+source:
+  topics: [events]
+  max_out_of_orderness: 5s
+  idle_timeout: 1h
+consent: {event: consent, field: granted, default: granted}
+segments:
+  - id: cart_abandoned
+    when: {absence: {after: {event: add_to_cart}, missing: {event: purchase}, within: 30m}}
+    membership: {duration: 24h, exit_on: {event: purchase}}
+  - id: big_cart
+    when: {sum: {event: add_to_cart, field: price, window: 1h, gte: 150}}
+    membership: {cooldown: 1d}
+  - id: repeat_buyer
+    when: {count: {event: purchase, window: 7d, at_least: 2}}
+  - id: lost_cart
+    when: {all: [{segment: cart_abandoned}, {not: {segment: repeat_buyer}}]}
+parallelism: )" +
+         std::to_string(parallelism) + "\n";
+}
+const std::vector<std::string> kSegments = {"cart_abandoned", "big_cart", "repeat_buyer", "lost_cart"};
+
+// Polls `probe` every 20 ms until it holds or `deadline` passes.
+bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds deadline = kProcessDeadline) {
+  const auto until = Clock::now() + deadline;
+  while (Clock::now() < until) {
+    if (probe()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// What `segflow status` says of a job.
+struct JobView {
+  std::string state;
+  int attempt = 0;
+  std::string reason;
+  uint64_t records_in = 0;
+  std::optional<int64_t> evaluated;
+  std::string text;
+};
+
+JobView ParseStatus(const std::string& out) {
+  JobView v;
+  v.text = out;
+  std::smatch m;
+  static const std::regex head(R"(\): (\w+), attempt (\d+),)");
+  if (std::regex_search(out, m, head)) {
+    v.state = m[1];
+    v.attempt = std::stoi(m[2]);
+  }
+  static const std::regex reason(R"(  reason: ([^\n]*))");
+  if (std::regex_search(out, m, reason)) v.reason = m[1];
+  static const std::regex in(R"(records in (\d+), late \d+, evaluated through (none|\S+ \((-?\d+)\)))");
+  if (std::regex_search(out, m, in)) {
+    v.records_in = std::stoull(m[1]);
+    if (m[3].matched) v.evaluated = std::stoll(m[3]);
+  }
+  return v;
+}
+
+// Resident and peak memory of a process, from /proc (kB).
+uint64_t ProcStatusKb(pid_t pid, const std::string& field) {
+  const std::string text = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  std::smatch m;
+  const std::regex re(field + R"(:\s+(\d+) kB)");
+  return std::regex_search(text, m, re) ? std::stoull(m[1]) : 0;
+}
+
+// A coordinator and workers started as separate processes, killed at the end.
+class Cluster {
+ public:
+  Cluster(const std::string& scratch, int heartbeat_timeout_ms, std::vector<std::string> extra = {})
+      : scratch_(scratch) {
+    std::vector<std::string> args = {"coordinator", "--listen", "127.0.0.1:0", "--dir", scratch + "/coordinator",
+                                     "--heartbeat-timeout", std::to_string(heartbeat_timeout_ms),
+                                     "--heartbeat-interval", std::to_string(heartbeat_timeout_ms / 10)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    coordinator_ = Start(args, "", scratch, scratch, "coordinator");
+    Eventually([&] {
+      std::smatch m;
+      const std::string out = ReadFile(scratch + "/coordinator.stdout");
+      static const std::regex re(R"(coordinator listening on (\S+))");
+      if (!std::regex_search(out, m, re)) return false;
+      address_ = m[1];
+      return true;
+    }, std::chrono::seconds(10));
+  }
+  ~Cluster() {
+    for (pid_t p : workers_) KillAndReap(p);
+    KillAndReap(coordinator_);
+  }
+
+  const std::string& address() const { return address_; }
+  pid_t coordinator_pid() const { return coordinator_; }
+
+  // Starts a worker; `env` (NAME=VALUE) is set for it alone.
+  pid_t AddWorker(int slots, const std::string& env = "") {
+    const int n = static_cast<int>(workers_.size());
+    std::string name, value;
+    if (!env.empty()) {
+      name = env.substr(0, env.find('='));
+      value = env.substr(env.find('=') + 1);
+      ::setenv(name.c_str(), value.c_str(), 1);
+    }
+    const pid_t pid = Start({"worker", "--coordinator", address_, "--slots", std::to_string(slots), "--dir",
+                             scratch_ + "/worker-" + std::to_string(n)},
+                            "", scratch_, scratch_, "worker-" + std::to_string(n));
+    if (!env.empty()) ::unsetenv(name.c_str());
+    workers_.push_back(pid);
+    return pid;
+  }
+  const std::vector<pid_t>& workers() const { return workers_; }
+
+  Outcome Cli(std::vector<std::string> args) {
+    args.push_back("--coordinator");
+    args.push_back(address_);
+    return Segflow(args, "", scratch_);
+  }
+  int AliveWorkers() {
+    Outcome o = Cli({"jobs"});
+    int n = 0;
+    for (const auto& l : Lines(o.out)) n += l.find(" alive") != std::string::npos;
+    return n;
+  }
+  bool WaitForWorkers(int n) {
+    return Eventually([&] { return AliveWorkers() >= n; }, std::chrono::seconds(20));
+  }
+  JobView Status(const std::string& id) { return ParseStatus(Cli({"status", id}).out); }
+  // The pid of the worker that runs keyed task `k` of job `id`.
+  pid_t PidOfKeyedTask(const std::string& id, int k) {
+    std::smatch m;
+    const std::string status = Cli({"status", id}).out;
+    const std::regex task("keyed " + std::to_string(k) + R"(\s+worker (\d+) )");
+    if (!std::regex_search(status, m, task)) return -1;
+    const std::string worker = m[1];
+    const std::regex row("worker " + worker + R"(\s+\S+\s+pid (\d+))");
+    const std::string jobs = Cli({"jobs"}).out;
+    if (!std::regex_search(jobs, m, row)) return -1;
+    return static_cast<pid_t>(std::stol(m[1]));
+  }
+
+  static void KillAndReap(pid_t pid) {
+    int status = 0;
+    if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+  }
+
+ private:
+  std::string scratch_;
+  std::string address_;
+  pid_t coordinator_ = -1;
+  std::vector<pid_t> workers_;
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  const std::string& scratch() const { return dir_.path(); }
+  std::string log() const { return scratch() + "/log"; }
+  std::string job_path() const { return scratch() + "/job.yaml"; }
+  void WriteJob(const std::string& yaml) { WriteFile(job_path(), yaml); }
+
+  Outcome Produce(const std::string& input, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"produce", "--log", log(), "--topic", "events"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Segflow(args, input, scratch());
+  }
+  Outcome Consume(const std::string& topic) {
+    return Segflow({"consume", "--log", log(), "--topic", topic}, "", scratch());
+  }
+  Outcome Run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run", job_path(), "--bounded"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Segflow(args, "", scratch());
+  }
+  std::string Gen(int users, int events, int seed = 7) {
+    Outcome g = Segflow({"gen", "cart", "--users", std::to_string(users), "--events", std::to_string(events), "--seed",
+                         std::to_string(seed), "--late-fraction", "0.01"},
+                        "", scratch());
+    EXPECT_EQ(g.exit_code, 0) << g.err;
+    return g.out;
+  }
+  // Every output a user reads: changelog, late records, each segment's audience.
+  std::map<std::string, std::string> Outputs() {
+    std::map<std::string, std::string> out;
+    out["changelog"] = Consume("shop.memberships").out;
+    out["late"] = Consume("shop.late").out;
+    for (const auto& s : kSegments) {
+      out["audience " + s] = Segflow({"audience", job_path(), "--segment", s}, "", scratch()).out;
+    }
+    return out;
+  }
+  // The in-process run's outputs: the reference every cluster result must equal.
+  std::map<std::string, std::string> Reference() {
+    Outcome r = Run({"--workers", "0"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto out = Outputs();
+    EXPECT_GT(Lines(out["changelog"]).size(), 500u) << "a real workload";
+    return out;
+  }
+  void ExpectOutputsEqual(const std::map<std::string, std::string>& want) {
+    const auto got = Outputs();
+    for (const auto& [what, text] : want) {
+      EXPECT_TRUE(got.at(what) == text) << what << " differs: " << Lines(got.at(what)).size() << " vs "
+                                        << Lines(text).size() << " lines";
+    }
+  }
+
+  ScratchDir dir_{"segflow-cluster-test"};
+};
+
+// `run --workers N` (a local cluster of N worker processes) gives byte for byte the
+// in-process run's changelog, late records and audiences, for 1, 2 and 3 workers.
+TEST_F(ClusterTest, OneTwoAndThreeWorkersGiveTheInProcessResult) {
+  ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(3));
+  const auto reference = Reference();
+  for (int workers : {1, 2, 3}) {
+    SCOPED_TRACE(std::to_string(workers) + " workers");
+    Outcome r = Run({"--workers", std::to_string(workers)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("finished"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(": 20000 records"), std::string::npos) << r.out;
+    ExpectOutputsEqual(reference);
+  }
+}
+
+// A live job submitted to a standalone cluster, fed while it runs, then canceled: its
+// changelog is the bounded in-process run's up to the evaluated time, and `status`
+// shows every task with its worker, key groups or partition offsets, and watermark.
+TEST_F(ClusterTest, LiveJobOnAClusterMatchesTheBoundedRun) {
+  WriteJob(ShopJob(2));
+  ASSERT_EQ(Produce("", {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  ASSERT_FALSE(cluster.address().empty()) << ReadFile(scratch() + "/coordinator.stderr");
+  cluster.AddWorker(2);
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome submit = cluster.Cli({"submit", job_path()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  EXPECT_EQ(id, "shop-1");
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "running"; })) << cluster.Status(id).text;
+
+  const std::vector<std::string> lines = Lines(Gen(300, 20000));
+  for (size_t c = 0; c < 4; ++c) {
+    std::string chunk;
+    for (size_t i = c * lines.size() / 4; i < (c + 1) * lines.size() / 4; ++i) chunk += lines[i] + "\n";
+    ASSERT_EQ(Produce(chunk).exit_code, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).records_in == 20000; })) << cluster.Status(id).text;
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.evaluated.has_value() && Segflow({"audience", job_path(), "--segment", "cart_abandoned", "--at",
+                                               std::to_string(*v.evaluated)},
+                                              "", scratch())
+                                              .exit_code == 0;
+  }));
+  const JobView running = cluster.Status(id);
+  for (const char* want : {"source 0", "source 1", "keyed 0", "keyed 1", "sink", "key groups 0-63",
+                                  "key groups 64-127", "topic 0 partition 3: offset ", "blocked "}) {
+    EXPECT_NE(running.text.find(want), std::string::npos) << want << "\n" << running.text;
+  }
+  Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_NE(cancel.out.find("canceled"), std::string::npos) << cancel.out;
+  const JobView ended = cluster.Status(id);
+  ASSERT_TRUE(ended.evaluated.has_value()) << ended.text;
+  const int64_t through = *ended.evaluated;
+  const std::string live_log = Consume("shop.memberships").out;
+
+  const auto reference = Reference();
+  auto prefix = [&](const std::string& text) {
+    std::vector<std::string> out;
+    static const std::regex at(R"("at":(-?\d+))");
+    for (const auto& l : Lines(text)) {
+      std::smatch m;
+      if (std::regex_search(l, m, at) && std::stoll(m[1]) <= through) out.push_back(l);
+    }
+    return out;
+  };
+  const auto live_prefix = prefix(live_log);
+  EXPECT_GT(live_prefix.size(), 500u);
+  EXPECT_EQ(live_prefix, prefix(reference.at("changelog")));
+}
+
+// A worker SIGKILLed mid-job: the coordinator sees it at once (its connection drops),
+// restarts the job from the beginning on the workers left, and the committed changelog
+// and audiences are exactly the in-process run's: nothing of the failed attempt shows.
+TEST_F(ClusterTest, KilledWorkerIsDetectedAndTheJobRestartsOnTheOthers) {
+  ASSERT_EQ(Produce(Gen(2000, 200000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  const auto reference = Reference();
+  Cluster cluster(scratch(), 3000);
+  // A slow sink keeps the job running long enough to be killed in the middle.
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=15");
+  ASSERT_TRUE(cluster.WaitForWorkers(3));
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.state == "running" && v.records_in > 0;
+  })) << cluster.Status(id).text;
+  const pid_t victim = cluster.PidOfKeyedTask(id, 1);
+  ASSERT_GT(victim, 0) << cluster.Cli({"status", id}).out;
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  const auto killed_at = Clock::now();
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= 2; }, std::chrono::seconds(3)))
+      << cluster.Status(id).text;
+  EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(3)) << "detected within the heartbeat timeout";
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "finished"; })) << cluster.Status(id).text;
+  const JobView done = cluster.Status(id);
+  EXPECT_EQ(done.attempt, 2) << done.text;
+  EXPECT_NE(done.text.find("1 restart(s)"), std::string::npos) << done.text;
+  EXPECT_NE(done.text.find("lost: connection closed (process gone)"), std::string::npos) << done.text;
+  EXPECT_EQ(done.records_in, 200000u);
+  ExpectOutputsEqual(reference);
+  // The dead worker is reported lost; its tasks moved to the two others.
+  EXPECT_EQ(cluster.AliveWorkers(), 2);
+}
+
+// A worker that hangs (SIGSTOP) still holds its TCP connections open: only its silence
+// gives it away. The coordinator declares it dead after the heartbeat timeout, not
+// before, and restarts the job without it.
+TEST_F(ClusterTest, HungWorkerIsDetectedByItsMissingHeartbeats) {
+  ASSERT_EQ(Produce(Gen(2000, 200000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  const auto reference = Reference();
+  constexpr int kTimeoutMs = 1500;
+  Cluster cluster(scratch(), kTimeoutMs);
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=15");
+  ASSERT_TRUE(cluster.WaitForWorkers(3));
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.state == "running" && v.records_in > 0;
+  }));
+  const pid_t victim = cluster.PidOfKeyedTask(id, 1);
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(::kill(victim, SIGSTOP), 0);
+  const auto stopped_at = Clock::now();
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= 2; }, std::chrono::seconds(10)))
+      << cluster.Status(id).text;
+  const auto detected = Clock::now() - stopped_at;
+  EXPECT_GE(detected, std::chrono::milliseconds(kTimeoutMs - 200)) << "not before the timeout";
+  EXPECT_LT(detected, std::chrono::milliseconds(kTimeoutMs + 2000));
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "finished"; })) << cluster.Status(id).text;
+  const JobView done = cluster.Status(id);
+  EXPECT_NE(done.text.find("last failure: attempt 1: worker "), std::string::npos) << done.text;
+  EXPECT_NE(done.text.find("lost: no heartbeat for 1500 ms"), std::string::npos) << done.text;
+  ExpectOutputsEqual(reference);
+  ::kill(victim, SIGKILL);
+}
+
+// A deliberately slow sink: credits stop the remote senders, bounded channels stop the
+// keyed tasks and the sources, so the sources fall behind the log and spend their time
+// blocked, and no worker's memory grows with the input.
+TEST_F(ClusterTest, SlowSinkThrottlesTheSourcesAndBoundsMemory) {
+  constexpr int kEvents = 300000;
+  ASSERT_EQ(Produce(Gen(20000, kEvents, 11), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  Cluster cluster(scratch(), 5000);
+  cluster.AddWorker(1, "SEGFLOW_FAULT_SINK_DELAY_MS=200");
+  cluster.AddWorker(1, "SEGFLOW_FAULT_SINK_DELAY_MS=200");
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).records_in > 0; }));
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  const JobView v = cluster.Status(id);
+  EXPECT_EQ(v.state, "running") << v.text;
+  EXPECT_LT(v.records_in, kEvents * 6 / 10u) << "sources are held back\n" << v.text;
+  // Sources (and keyed tasks) report the time they waited for room downstream.
+  double blocked = 0;
+  std::smatch m;
+  static const std::regex source_blocked(R"(source \d+\s+worker[^\n]*blocked (\d+\.\d+) s)");
+  for (auto it = std::sregex_iterator(v.text.begin(), v.text.end(), source_blocked); it != std::sregex_iterator();
+       ++it) {
+    blocked += std::stod((*it)[1]);
+  }
+  EXPECT_GT(blocked, 4.0) << "both sources spent most of the 4 s blocked\n" << v.text;
+  for (pid_t w : cluster.workers()) {
+    const uint64_t peak_kb = ProcStatusKb(w, "VmHWM");
+    EXPECT_GT(peak_kb, 0u);
+    EXPECT_LT(peak_kb, 400u * 1024) << "worker " << w << " peak RSS";
+  }
+  // The cluster is killed here: draining a 200 ms-per-message sink would take a while.
+}
+
+// Peers of another protocol version are refused with a message that says so, by the
+// coordinator (control connections) and by workers (data connections).
+TEST_F(ClusterTest, MismatchedProtocolVersionIsRefused) {
+  Cluster cluster(scratch(), 5000);
+  ASSERT_FALSE(cluster.address().empty());
+  auto hp = net::ParseHostPort(cluster.address());
+  ASSERT_TRUE(hp.ok());
+  auto conn = net::Connection::Connect(*hp, net::ConnectOptions());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  capnp::MallocMessageBuilder hello;
+  auto h = hello.initRoot<wire::ControlMessage>().initHello();
+  h.setVersion(wire::PROTOCOL_VERSION + 1);
+  h.setRole(wire::Role::CLIENT);
+  ASSERT_TRUE((*conn)->Send(hello).ok());
+  auto reply = (*conn)->Receive();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  auto r = (*reply)->Root<wire::ControlMessage>().getHelloReply();
+  EXPECT_FALSE(r.getOk());
+  EXPECT_NE(std::string(r.getError().cStr()).find("protocol version " + std::to_string(wire::PROTOCOL_VERSION + 1)),
+            std::string::npos)
+      << r.getError().cStr();
+
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::smatch m;
+  const std::string out = ReadFile(scratch() + "/worker-0.stdout");
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(data on (\S+))"))) << out;
+  auto data_hp = net::ParseHostPort(m[1]);
+  ASSERT_TRUE(data_hp.ok());
+  auto data = net::Connection::Connect(*data_hp, net::ConnectOptions());
+  ASSERT_TRUE(data.ok());
+  capnp::MallocMessageBuilder dh;
+  dh.initRoot<wire::DataHello>().setVersion(wire::PROTOCOL_VERSION + 1);
+  ASSERT_TRUE((*data)->Send(dh).ok());
+  auto data_reply = (*data)->Receive();
+  ASSERT_TRUE(data_reply.ok());
+  auto dr = (*data_reply)->Root<wire::DataHelloReply>();
+  EXPECT_FALSE(dr.getOk());
+  EXPECT_NE(std::string(dr.getError().cStr()).find("protocol version"), std::string::npos);
+}
+
+// Mistakes and faults a user meets get a clear error and change nothing.
+TEST_F(ClusterTest, BadInputAndFaultsGetClearErrors) {
+  ASSERT_EQ(Produce(Gen(50, 500), {"--partitions", "2"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  // No coordinator there: bounded retries with backoff, then the address and what to do.
+  const std::string nobody = "127.0.0.1:1";
+  const auto before = Clock::now();
+  Outcome unreachable = Segflow({"submit", job_path(), "--coordinator", nobody}, "", scratch());
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("coordinator unreachable"), std::string::npos) << unreachable.err;
+  EXPECT_NE(unreachable.err.find("127.0.0.1:1 after 5 attempt(s)"), std::string::npos) << unreachable.err;
+  EXPECT_GT(Clock::now() - before, std::chrono::milliseconds(1000)) << "it retried with backoff";
+  Outcome worker_alone =
+      Segflow({"worker", "--coordinator", nobody, "--dir", scratch() + "/lonely", "--connect-attempts", "2"}, "",
+              scratch());
+  EXPECT_EQ(worker_alone.exit_code, 1);
+  EXPECT_NE(worker_alone.err.find("cannot connect to 127.0.0.1:1"), std::string::npos) << worker_alone.err;
+
+  Cluster cluster(scratch(), 5000, {"--slot-wait", "1"});
+  ASSERT_FALSE(cluster.address().empty());
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  // A second worker on the first one's --dir is refused.
+  Outcome same_dir = Segflow({"worker", "--coordinator", cluster.address(), "--dir", scratch() + "/worker-0"}, "",
+                             scratch());
+  EXPECT_EQ(same_dir.exit_code, 1);
+  EXPECT_NE(same_dir.err.find("is in use by another worker (pid " + std::to_string(cluster.workers()[0])),
+            std::string::npos)
+      << same_dir.err;
+  // A second coordinator on a port in use.
+  Outcome port_taken =
+      Segflow({"coordinator", "--listen", cluster.address(), "--dir", scratch() + "/coordinator-2"}, "", scratch());
+  EXPECT_EQ(port_taken.exit_code, 1);
+  EXPECT_NE(port_taken.err.find("address already in use"), std::string::npos) << port_taken.err;
+  // An invalid job: every error, nothing deployed.
+  WriteFile(scratch() + "/bad.yaml", "job: bad\nlog: log\nsource: {topics: [events]}\nsegments:\n"
+                                     "  - id: x\n    when: {cuont: {event: a, at_least: 1}}\n");
+  Outcome bad = cluster.Cli({"submit", scratch() + "/bad.yaml"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("bad.yaml:6:"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("nothing was deployed"), std::string::npos) << bad.err;
+  EXPECT_EQ(cluster.Cli({"jobs"}).out.find("bad-"), std::string::npos);
+  // More keyed tasks than the cluster has slots: the job fails after --slot-wait, saying why.
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "failed"; }, std::chrono::seconds(10)));
+  EXPECT_NE(cluster.Status(id).reason.find("not enough slots: the job needs 2"), std::string::npos)
+      << cluster.Status(id).text;
+  Outcome unknown = cluster.Cli({"status", "nope-9"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no job nope-9"), std::string::npos) << unknown.err;
+}
+
+// Workers in two network namespaces of their own (veth pairs on a bridge this test
+// creates), reaching the coordinator and each other only through the bridge: the job's
+// records cross a real network path between hosts and the result is the in-process one.
+TEST_F(ClusterTest, WorkersInSeparateNetworkNamespaces) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create network namespaces (ip netns)";
+  const std::string tag = std::to_string(::getpid() % 10000);
+  const std::string bridge = "sfbr" + tag;
+  const std::vector<std::string> ns = {"sfA" + tag, "sfB" + tag};
+  auto sh = [](const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); };
+  auto cleanup = [&] {
+    for (const auto& n : ns) sh("ip netns del " + n);
+    sh("ip link del " + bridge);
+  };
+  cleanup();
+  if (sh("ip netns add " + ns[0]) != 0) GTEST_SKIP() << "ip netns is not available here";
+  struct Cleanup {
+    std::function<void()> fn;
+    ~Cleanup() { fn(); }
+  } guard{cleanup};
+  const int subnet = 100 + static_cast<int>(::getpid() % 100);
+  const std::string base = "10.213." + std::to_string(subnet) + ".";
+  ASSERT_EQ(sh("ip link add " + bridge + " type bridge && ip addr add " + base + "1/24 dev " + bridge +
+               " && ip link set " + bridge + " up"),
+            0);
+  for (size_t i = 0; i < ns.size(); ++i) {
+    const std::string veth = "sfv" + tag + std::to_string(i);
+    if (i > 0) {
+      ASSERT_EQ(sh("ip netns add " + ns[i]), 0);
+    }
+    ASSERT_EQ(sh("ip link add " + veth + " type veth peer name " + veth + "p && ip link set " + veth + "p netns " +
+                 ns[i] + " && ip link set " + veth + " master " + bridge + " && ip link set " + veth + " up"),
+              0);
+    ASSERT_EQ(sh("ip netns exec " + ns[i] + " sh -c 'ip addr add " + base + std::to_string(i + 2) + "/24 dev " +
+                 veth + "p && ip link set " + veth + "p up && ip link set lo up'"),
+              0);
+  }
+  ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  const auto reference = Reference();
+
+  const pid_t coordinator =
+      Start({"coordinator", "--listen", base + "1:0", "--dir", scratch() + "/coordinator"}, "", scratch(), scratch(),
+            "ns-coordinator");
+  std::string address;
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string out = ReadFile(scratch() + "/ns-coordinator.stdout");
+    if (!std::regex_search(out, m, std::regex(R"(coordinator listening on (\S+))"))) return false;
+    address = m[1];
+    return true;
+  }, std::chrono::seconds(10)));
+  std::vector<pid_t> pids = {coordinator};
+  struct Reaper {
+    std::vector<pid_t>* pids;
+    ~Reaper() {
+      for (pid_t p : *pids) Cluster::KillAndReap(p);
+    }
+  } reaper{&pids};
+  for (size_t i = 0; i < ns.size(); ++i) {
+    // `ip netns exec NS segflow worker ...`: Start runs the segflow binary, so go through sh.
+    const std::string cmd = "exec ip netns exec " + ns[i] + " " + SEGFLOW_BINARY + " worker --coordinator " + address +
+                            " --slots 1 --dir " + scratch() + "/ns-worker-" + std::to_string(i) + " --listen " + base +
+                            std::to_string(i + 2) + ":0 > " + scratch() + "/ns-worker-" + std::to_string(i) +
+                            ".log 2>&1";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+      ::_exit(127);
+    }
+    pids.push_back(pid);
+  }
+  Outcome jobs;
+  ASSERT_TRUE(Eventually([&] {
+    jobs = Segflow({"jobs", "--coordinator", address}, "", scratch());
+    int alive = 0;
+    for (const auto& l : Lines(jobs.out)) alive += l.find(" alive") != std::string::npos;
+    return alive == 2;
+  }, std::chrono::seconds(20)))
+      << jobs.out << ReadFile(scratch() + "/ns-worker-0.log") << ReadFile(scratch() + "/ns-worker-1.log");
+  EXPECT_NE(jobs.out.find(base + "2:"), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find(base + "3:"), std::string::npos) << jobs.out;
+  Outcome run = Segflow({"submit", job_path(), "--bounded", "--wait", "--coordinator", address}, "", scratch());
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("finished"), std::string::npos) << run.out;
+  ExpectOutputsEqual(reference);
+}
+
+}  // namespace
+}  // namespace segflow
