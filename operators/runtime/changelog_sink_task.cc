@@ -16,7 +16,7 @@ namespace segflow {
 namespace {
 
 // How often a live run makes its output durable and advances the evaluated time.
-constexpr auto kCommitInterval = std::chrono::milliseconds(200);
+constexpr auto kCommitInterval = std::chrono::milliseconds(50);
 
 // Fault injection for backpressure tests: SEGFLOW_FAULT_SINK_DELAY_MS=N makes the sink
 // sleep N ms per message it takes in (a deliberately slow sink).
