@@ -326,6 +326,20 @@ int StatusCommand(int argc, char** argv) {
     std::printf("  changelog: %llu entered, %llu exited\n", static_cast<unsigned long long>(j.getEntered()),
                 static_cast<unsigned long long>(j.getExited()));
   }
+  {
+    auto c = j.getCheckpoints();
+    if (c.getEnabled()) {
+      std::printf("  checkpoints every %lld ms: %llu completed, %llu abandoned", static_cast<long long>(c.getIntervalMs()),
+                  static_cast<unsigned long long>(c.getCompleted()), static_cast<unsigned long long>(c.getAbandoned()));
+      if (c.getLastCompletedId() > 0) {
+        std::printf("; last %llu in %lld ms, %llu bytes (%s)", static_cast<unsigned long long>(c.getLastCompletedId()),
+                    static_cast<long long>(c.getLastDurationMs()), static_cast<unsigned long long>(c.getLastBytes()),
+                    c.getLastPath().cStr());
+      }
+      std::printf("\n");
+      if (c.getRestoredFrom().size() > 0) std::printf("  attempt restored from %s\n", c.getRestoredFrom().cStr());
+    }
+  }
   std::printf("tasks:\n");
   for (auto t : j.getTasks()) {
     auto m = t.getMetrics();

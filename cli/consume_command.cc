@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "engine/log/log.h"
+#include "engine/log/transaction.h"
 #include "engine/value/value.h"
 
 namespace po = boost::program_options;
@@ -145,8 +146,8 @@ int ConsumeCommand(int argc, char** argv) {
       "from", po::value<std::string>()->default_value("earliest"),
       "where to start: earliest, latest, or PARTITION=OFFSET,... (unlisted partitions start at the "
       "earliest)")("committed",
-                   "print only committed records. Until transactional outputs exist every flushed record "
-                   "is committed, so this changes nothing yet")(
+                   "print only committed records: for a transactional topic (a job's changelog when the "
+                   "job checkpoints) those of completed checkpoints; other topics are committed as written")(
       "follow,f", "keep printing records as they are appended, until SIGINT/SIGTERM");
   po::variables_map vm;
   try {
@@ -185,6 +186,17 @@ int ConsumeCommand(int argc, char** argv) {
     }
   }
 
+  const bool committed = vm.count("committed") > 0;
+  // Read-committed: a transactional topic is read up to its commit marker.
+  auto commit_limit = [&](uint32_t p, uint64_t end) -> Result<uint64_t> {
+    if (!committed) return end;
+    auto marker = log::ReadCommitMarker(log_dir, topic);
+    if (!marker.ok()) return marker.status();
+    if (!marker->has_value()) return end;
+    const auto& offsets = (*marker)->offsets;
+    return p < offsets.size() ? std::min(end, offsets[p]) : end;
+  };
+
   struct Input {
     std::unique_ptr<log::PartitionReader> reader;
     uint64_t end = 0;
@@ -213,7 +225,12 @@ int ConsumeCommand(int argc, char** argv) {
       return 1;
     }
     inputs[p].reader = std::move(reader).value();
-    inputs[p].end = *end;
+    auto limit = commit_limit(p, *end);
+    if (!limit.ok()) {
+      std::cerr << "segflow consume: " << limit.status().ToString() << "\n";
+      return 1;
+    }
+    inputs[p].end = *limit;
   }
 
   if (follow) {
@@ -244,9 +261,17 @@ int ConsumeCommand(int argc, char** argv) {
   // Follow: round-robin over partitions until stopped.
   while (follow && !g_stop.load()) {
     size_t got = 0;
-    for (auto& in : inputs) {
+    for (uint32_t p = 0; p < inputs.size(); ++p) {
+      auto& in = inputs[p];
       records.clear();
-      auto n = in.reader->Poll(kPollRecords, &records);
+      size_t want = kPollRecords;
+      if (committed) {
+        auto limit = commit_limit(p, UINT64_MAX);
+        if (!limit.ok()) return fail(limit.status());
+        if (*limit <= in.reader->position()) continue;
+        want = static_cast<size_t>(std::min<uint64_t>(want, *limit - in.reader->position()));
+      }
+      auto n = in.reader->Poll(want, &records);
       if (!n.ok()) return fail(n.status());
       got += *n;
       for (const auto& r : records) FormatRecord(*meta, r, &out);

@@ -9,13 +9,16 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "engine/common/key_group.h"
 #include "engine/net/connection.h"
+#include "engine/schema/checkpoint.capnp.h"
 #include "engine/schema/cluster.capnp.h"
+#include "engine/state/message_file.h"
 #include "jobs/execution_graph.h"
 #include "jobs/job_parser.h"
 
@@ -29,7 +32,9 @@ int64_t NowMs() {
       .count();
 }
 
-constexpr auto kMonitorTick = std::chrono::milliseconds(100);
+constexpr auto kMonitorTick = std::chrono::milliseconds(20);
+// Completed checkpoints kept per job (older ones are deleted).
+constexpr size_t kRetainedCheckpoints = 3;
 
 struct PartitionSnapshot {
   uint32_t topic = 0, partition = 0;
@@ -113,6 +118,32 @@ struct JobEntry {
   int64_t evaluated_through = 0;
   uint64_t entered = 0, exited = 0;
 
+  // Checkpoints (issue #5).
+  bool checkpointing = false;
+  int64_t checkpoint_interval_ms = 0;
+  std::string checkpoint_root;  // <checkpoint dir>/<job id>
+  uint64_t next_checkpoint = 1;
+  struct Pending {
+    uint64_t id = 0;
+    Clock::time_point started;
+    int64_t started_ms = 0;
+    std::set<std::pair<int, uint32_t>> acked;
+    uint64_t bytes = 0;
+  };
+  std::optional<Pending> pending_checkpoint;
+  Clock::time_point last_trigger;
+  struct Completed {
+    uint64_t id = 0;
+    std::string path;
+    int64_t duration_ms = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<Completed> completed_checkpoints;  // oldest first, at most kRetainedCheckpoints
+  std::set<uint64_t> bad_checkpoints;             // failed to restore: never tried again
+  uint64_t checkpoints_completed = 0, checkpoints_abandoned = 0;
+  std::string restored_from;                      // of the current attempt
+  uint64_t restored_id = 0;
+
   bool terminal() const {
     return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
   }
@@ -151,6 +182,12 @@ class Coordinator::Impl {
   void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
   void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
   void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  void MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now);
+  void OnAck(wire::AckCheckpoint::Reader ack);
+  void AbandonCheckpoint(JobEntry& job, const std::string& why);
+  void CompleteCheckpoint(JobEntry& job);
+  // The newest completed checkpoint whose metadata reads back, or nullopt.
+  std::optional<JobEntry::Completed> RestorePoint(JobEntry& job);
   void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
 
   CoordinatorOptions options_;
@@ -326,6 +363,9 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
     case wire::ControlMessage::DONE:
       OnDone(worker, msg.getDone());
       break;
+    case wire::ControlMessage::ACK_CHECKPOINT:
+      OnAck(msg.getAckCheckpoint());
+      break;
     case wire::ControlMessage::REPORT: {
       auto r = msg.getReport();
       auto it = jobs_.find(r.getJobId().cStr());
@@ -393,6 +433,12 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
   spec.setSources(job.shape.sources);
   spec.setKeyed(job.shape.keyed);
   spec.setStateDir(job.state_dir);
+  if (job.checkpointing) {
+    spec.setCheckpointDir(job.checkpoint_root);
+    spec.setTransactional(true);
+    spec.setRestoreFrom(job.restored_from);
+    spec.setRestoreId(job.restored_id);
+  }
   auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
   unsigned i = 0;
   for (uint32_t s = 0; s < job.shape.sources; ++s) {
@@ -452,6 +498,16 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
     }
   }
   job.attempt++;
+  job.pending_checkpoint.reset();
+  job.restored_from.clear();
+  job.restored_id = 0;
+  if (job.checkpointing) {
+    if (auto point = RestorePoint(job)) {
+      job.restored_from = point->path;
+      job.restored_id = point->id;
+    }
+  }
+  job.last_trigger = Clock::now();
   job.keyed_worker = order;
   job.source_worker.assign(order.begin(), order.begin() + job.shape.sources);
   job.sink_worker = order[0];
@@ -529,6 +585,12 @@ void Coordinator::Impl::FailAttempt(JobEntry& job, const std::string& reason) {
   job.failing = true;
   job.failure = reason;
   job.last_failure = "attempt " + std::to_string(job.attempt) + ": " + reason;
+  if (job.pending_checkpoint) AbandonCheckpoint(job, "attempt failed");
+  // An attempt that could not read its checkpoint: the next one starts from an older one.
+  if (!job.restored_from.empty() && reason.find(job.restored_from) != std::string::npos) {
+    job.bad_checkpoints.insert(job.restored_id);
+    job.last_failure += " (checkpoint " + std::to_string(job.restored_id) + " is unusable; the next attempt starts from an older one)";
+  }
   job.abort_deadline = Clock::now() + options_.heartbeat_timeout * 2;
   if (!job.cancel_requested) {
     job.state = wire::JobState::RESTARTING;
@@ -598,6 +660,7 @@ void Coordinator::Impl::MonitorLoop() {
         }
       }
     }
+    for (auto& [id, job] : jobs_) MaybeTriggerCheckpoint(job, now);
     for (auto& [id, job] : jobs_) {
       if (job.terminal() || job.attempt_active()) continue;
       if (job.cancel_requested) {
@@ -637,6 +700,9 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.until = req.getUntil();
   job.state_dir = req.getStateDir().size() > 0 ? std::string(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
   job.max_parallelism = parsed.job.max_parallelism;
+  job.checkpointing = parsed.job.checkpoint.enabled;
+  job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
+  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
   job.shape = *shape;
   job.submitted_ms = NowMs();
   job.waiting_since = Clock::now();
@@ -684,6 +750,21 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
   out.setSubmittedAtMs(job.submitted_ms);
   out.setEndedAtMs(job.ended_ms);
   out.setLastFailure(job.last_failure);
+  {
+    auto c = out.initCheckpoints();
+    c.setEnabled(job.checkpointing);
+    c.setIntervalMs(job.checkpoint_interval_ms);
+    c.setCompleted(job.checkpoints_completed);
+    c.setAbandoned(job.checkpoints_abandoned);
+    if (!job.completed_checkpoints.empty()) {
+      const auto& last = job.completed_checkpoints.back();
+      c.setLastCompletedId(last.id);
+      c.setLastDurationMs(last.duration_ms);
+      c.setLastBytes(last.bytes);
+      c.setLastPath(last.path);
+    }
+    c.setRestoredFrom(job.restored_from);
+  }
   uint64_t in = 0, late = 0;
   for (const auto& [key, t] : job.tasks) {
     if (t.kind == wire::TaskKind::SOURCE) {
@@ -741,6 +822,116 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
       parts[p].setWatermark(ps.watermark);
     }
   }
+}
+
+void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now) {
+  if (!job.checkpointing || !job.deployed || job.failing || job.cancel_requested ||
+      job.state != wire::JobState::RUNNING) {
+    return;
+  }
+  if (job.pending_checkpoint) {
+    const auto timeout = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(10 * job.checkpoint_interval_ms),
+                                                             std::chrono::seconds(10));
+    if (now - job.pending_checkpoint->started > timeout) {
+      AbandonCheckpoint(job, "timed out after " + std::to_string(timeout.count()) + " ms");
+    }
+    return;
+  }
+  if (now - job.last_trigger < std::chrono::milliseconds(job.checkpoint_interval_ms)) return;
+  // A bounded source that has ended takes no more barriers: no checkpoint after that.
+  for (const auto& [key, t] : job.tasks) {
+    if (t.kind == wire::TaskKind::SOURCE && t.done) return;
+  }
+  job.last_trigger = now;
+  JobEntry::Pending p;
+  p.id = job.next_checkpoint++;
+  p.started = now;
+  p.started_ms = NowMs();
+  job.pending_checkpoint = p;
+  capnp::MallocMessageBuilder msg;
+  auto ref = msg.initRoot<wire::ControlMessage>().initTriggerCheckpoint();
+  ref.setJobId(job.id);
+  ref.setAttempt(job.attempt);
+  ref.setCheckpointId(p.id);
+  for (const auto& [wid, n] : job.slots_held) SendToWorker(wid, msg);
+}
+
+void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why) {
+  if (!job.pending_checkpoint) return;
+  std::error_code ec;
+  std::filesystem::remove_all(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id), ec);
+  job.checkpoints_abandoned++;
+  job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
+  job.pending_checkpoint.reset();
+}
+
+void Coordinator::Impl::OnAck(wire::AckCheckpoint::Reader ack) {
+  auto it = jobs_.find(ack.getJobId().cStr());
+  if (it == jobs_.end()) return;
+  JobEntry& job = it->second;
+  if (job.attempt != ack.getAttempt() || !job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) {
+    return;
+  }
+  if (!ack.getOk()) {
+    AbandonCheckpoint(job, std::string("declined: ") + ack.getError().cStr());
+    return;
+  }
+  job.pending_checkpoint->acked.insert({static_cast<int>(ack.getKind()), ack.getIndex()});
+  job.pending_checkpoint->bytes += ack.getBytes();
+  if (job.pending_checkpoint->acked.size() == job.shape.sources + job.shape.keyed + 1) CompleteCheckpoint(job);
+}
+
+void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
+  const JobEntry::Pending p = *job.pending_checkpoint;
+  job.pending_checkpoint.reset();
+  const std::string dir = job.checkpoint_root + "/chk-" + std::to_string(p.id);
+  capnp::MallocMessageBuilder meta;
+  auto m = meta.initRoot<schema::CheckpointMetadata>();
+  m.setFormatVersion(schema::CHECKPOINT_FORMAT_VERSION);
+  m.setJobId(job.id);
+  m.setJobName(job.name);
+  m.setCheckpointId(p.id);
+  m.setAttempt(job.attempt);
+  m.setTriggeredAtMs(p.started_ms);
+  m.setCompletedAtMs(NowMs());
+  m.setPartitions(job.shape.partitions);
+  m.setSources(job.shape.sources);
+  m.setKeyed(job.shape.keyed);
+  m.setMaxParallelism(job.max_parallelism);
+  m.setBytes(p.bytes);
+  Status s = WriteMessageFile(dir + "/_metadata", meta);
+  if (!s.ok()) {
+    job.checkpoints_abandoned++;
+    job.reason = "checkpoint " + std::to_string(p.id) + " abandoned: " + s.message();
+    return;
+  }
+  job.checkpoints_completed++;
+  job.completed_checkpoints.push_back(
+      {p.id, dir, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.started).count(), p.bytes});
+  // The sink makes what the checkpoint covers visible (transactional changelog).
+  capnp::MallocMessageBuilder msg;
+  auto ref = msg.initRoot<wire::ControlMessage>().initCheckpointComplete();
+  ref.setJobId(job.id);
+  ref.setAttempt(job.attempt);
+  ref.setCheckpointId(p.id);
+  SendToWorker(job.sink_worker, msg);
+  while (job.completed_checkpoints.size() > kRetainedCheckpoints) {
+    std::error_code ec;
+    std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
+    job.completed_checkpoints.erase(job.completed_checkpoints.begin());
+  }
+}
+
+std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job) {
+  for (auto it = job.completed_checkpoints.rbegin(); it != job.completed_checkpoints.rend(); ++it) {
+    if (job.bad_checkpoints.count(it->id)) continue;
+    auto meta = MessageFile::Read(it->path + "/_metadata");
+    if (meta.ok()) return *it;
+    job.bad_checkpoints.insert(it->id);
+    job.last_failure += (job.last_failure.empty() ? "" : "; ") + std::string("checkpoint ") + std::to_string(it->id) +
+                        " skipped: " + meta.status().message();
+  }
+  return std::nullopt;
 }
 
 void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first) {

@@ -322,6 +322,7 @@ void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* o
 
 void JobReader::ReadCheckpoint(const YamlField& f, CheckpointSpec* out) {
   if (!ExpectMap(f, "a map with optional interval and dir")) return;
+  out->enabled = true;
   MapReader r(f.value, "in checkpoint", f.key.Mark(), {"interval", "dir"}, errors_);
   if (const YamlField* i = r.Get("interval")) {
     if (auto ms = ReadDuration(*i, errors_)) {

@@ -106,6 +106,7 @@ struct OutputSpec {
 };
 
 struct CheckpointSpec {
+  bool enabled = false;      // the job file has a `checkpoint` block
   int64_t interval_ms = 10000;
   std::string dir;           // absolute; default "<log>/../checkpoints/<job>"
 };

@@ -45,8 +45,8 @@ void FillTaskMetrics(const TaskCounters& c, wire::TaskKind kind, uint32_t index,
 
 }  // namespace
 
-Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir)
-    : plan_(std::move(plan)), self_(self), work_dir_(std::move(work_dir)) {
+Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, AckFn ack)
+    : plan_(std::move(plan)), self_(self), work_dir_(std::move(work_dir)), ack_(std::move(ack)) {
   const GraphShape& shape = plan_.shape;
   for (uint32_t s = 0; s < shape.sources; ++s) {
     if (plan_.source_worker[s] == self_) local_.sources.push_back(s);
@@ -97,12 +97,25 @@ Status Attempt::Prepare() {
   ctx_.keyed_tasks = plan_.shape.keyed;
   ctx_.late_topic = LateTopic(job_);
   ctx_.stop = &stop_;
+  if (!plan_.checkpoint_dir.empty()) {
+    hooks_.transactional = plan_.transactional;
+    hooks_.restore_dir = plan_.restore_from;
+    hooks_.restore_id = plan_.restore_id;
+    hooks_.requested.store(plan_.restore_id);
+    hooks_.completed.store(plan_.restore_id);
+    const std::string root = plan_.checkpoint_dir;
+    hooks_.dir = [root](uint64_t id) { return root + "/chk-" + std::to_string(id); };
+    hooks_.ack = [this](TaskKind kind, uint32_t index, uint64_t id, const Status& s, uint64_t bytes) {
+      if (ack_) ack_(plan_, kind, index, id, s, bytes);
+    };
+    ctx_.checkpoints = &hooks_;
+  }
   std::error_code ec;
   std::filesystem::remove_all(work_dir_, ec);
   std::filesystem::create_directories(work_dir_, ec);
   if (ec) return Status::IOError("create " + work_dir_ + ": " + ec.message());
   if (local_.sink) {
-    auto outputs = PreparedOutputs::Prepare(job_, plan_.state_dir, plan_.shape.partitions);
+    auto outputs = PreparedOutputs::Prepare(job_, plan_.state_dir, plan_.shape.partitions, ctx_.checkpoints);
     if (!outputs.ok()) return outputs.status();
     outputs_ = std::move(outputs).value();
   }
@@ -147,6 +160,26 @@ void Attempt::Cancel(bool abort, const std::string& reason) {
     group_.Cancel(reason);
   } else {
     stop_.store(true);
+  }
+}
+
+void Attempt::TriggerCheckpoint(uint64_t id) {
+  if (ctx_.checkpoints == nullptr) return;
+  uint64_t prev = hooks_.requested.load();
+  while (prev < id && !hooks_.requested.compare_exchange_weak(prev, id)) {
+  }
+  for (uint32_t s : local_.sources) {
+    if (counters_->sources[s]->done.load()) {
+      hooks_.ack(TaskKind::kSource, s, id, Status::FailedPrecondition("source task " + std::to_string(s) + " has ended"),
+                 0);
+    }
+  }
+}
+
+void Attempt::CompleteCheckpoint(uint64_t id) {
+  if (ctx_.checkpoints == nullptr) return;
+  uint64_t prev = hooks_.completed.load();
+  while (prev < id && !hooks_.completed.compare_exchange_weak(prev, id)) {
   }
 }
 

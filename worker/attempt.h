@@ -25,8 +25,11 @@ namespace segflow::worker {
 
 class Attempt {
  public:
+  // A task's checkpoint acknowledgement, to send to the coordinator.
+  using AckFn = std::function<void(const AttemptPlan& plan, TaskKind kind, uint32_t index, uint64_t id,
+                                   const Status& status, uint64_t bytes)>;
   // `work_dir`: this attempt's private folder under the worker's --dir (keyed state).
-  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir);
+  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, AckFn ack = nullptr);
   ~Attempt();
   Attempt(const Attempt&) = delete;
   Attempt& operator=(const Attempt&) = delete;
@@ -41,6 +44,11 @@ class Attempt {
   // Clean stop (live job canceled: sources stop, the sink commits) or abort (failover:
   // everything stops at once, output is discarded by the next attempt).
   void Cancel(bool abort, const std::string& reason);
+
+  // The coordinator triggered checkpoint `id` (local sources emit its barrier; sources
+  // that have already ended decline it), or completed it (the sink commits it).
+  void TriggerCheckpoint(uint64_t id);
+  void CompleteCheckpoint(uint64_t id);
 
   // An inbound data connection for a local task: its receive loop joins the group.
   Status AdoptInbound(std::shared_ptr<net::Connection> conn, wire::TaskKind target, uint32_t index,
@@ -66,6 +74,8 @@ class Attempt {
   JobContext ctx_;
   LocalTasks local_;
   std::atomic<bool> stop_{false};
+  CheckpointHooks hooks_;
+  AckFn ack_;
   std::unique_ptr<PreparedOutputs> outputs_;
   std::unique_ptr<GraphCounters> counters_;
   SinkResult sink_result_;

@@ -15,6 +15,10 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.shape.sources = spec.getSources();
   plan.shape.keyed = spec.getKeyed();
   plan.state_dir = spec.getStateDir().cStr();
+  plan.checkpoint_dir = spec.getCheckpointDir().cStr();
+  plan.restore_from = spec.getRestoreFrom().cStr();
+  plan.restore_id = spec.getRestoreId();
+  plan.transactional = spec.getTransactional();
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
     return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
   }

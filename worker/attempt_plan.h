@@ -28,6 +28,10 @@ struct AttemptPlan {
   uint32_t sink_worker = 0;
   std::map<uint32_t, net::HostPort> workers;  // data addresses
   std::string state_dir;                       // the job's shared state folder (lock beside it)
+  std::string checkpoint_dir;                  // empty: no checkpoints
+  std::string restore_from;                    // a completed checkpoint folder, or empty
+  uint64_t restore_id = 0;
+  bool transactional = false;
 
   // "<job id>/<attempt>", for messages.
   std::string Name() const { return job_id + " attempt " + std::to_string(attempt); }

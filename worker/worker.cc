@@ -73,6 +73,7 @@ class Worker {
   void CancelAttempt(wire::CancelAttempt::Reader req);
   void OnAttemptDone(const std::string& key, const Status& status);
   void SendDone(Attempt* attempt, const Status& status);
+  Attempt::AckFn AckFunction();
   void SendReports();
   void HeartbeatLoop();
   void AcceptLoop();
@@ -237,6 +238,20 @@ void Worker::HandleMessage(net::InMessage* msg) {
     case wire::ControlMessage::SHUTDOWN:
       shutdown_.store(true);
       break;
+    case wire::ControlMessage::TRIGGER_CHECKPOINT:
+    case wire::ControlMessage::CHECKPOINT_COMPLETE: {
+      const bool trigger = root.which() == wire::ControlMessage::TRIGGER_CHECKPOINT;
+      auto ref = trigger ? root.getTriggerCheckpoint() : root.getCheckpointComplete();
+      std::shared_ptr<Attempt> attempt;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = attempts_.find(Key(ref.getJobId().cStr(), ref.getAttempt()));
+        if (it != attempts_.end()) attempt = it->second;
+      }
+      if (attempt && trigger) attempt->TriggerCheckpoint(ref.getCheckpointId());
+      if (attempt && !trigger) attempt->CompleteCheckpoint(ref.getCheckpointId());
+      break;
+    }
     default:
       break;  // heartbeat replies and the like: nothing to do
   }
@@ -252,7 +267,7 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   if (s.ok()) {
     const std::string key = Key(plan->job_id, plan->attempt);
     const std::string work = options_.dir + "/attempts/" + plan->job_id + "-" + std::to_string(plan->attempt);
-    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work);
+    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
     s = attempt->Prepare();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -284,7 +299,7 @@ void Worker::Deploy(wire::DeployAttempt::Reader req) {
   }
   if (s.ok() && !attempt) {
     const std::string work = options_.dir + "/attempts/" + job_id + "-" + std::to_string(attempt_no);
-    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work);
+    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
     s = attempt->Prepare();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -337,6 +352,29 @@ void Worker::CancelAttempt(wire::CancelAttempt::Reader req) {
     }
     SendDone(attempt.get(), Status::Cancelled("canceled before it started"));
   }
+}
+
+Attempt::AckFn Worker::AckFunction() {
+  return [this](const AttemptPlan& plan, TaskKind kind, uint32_t index, uint64_t id, const Status& status,
+                uint64_t bytes) {
+    capnp::MallocMessageBuilder out;
+    auto ack = out.initRoot<wire::ControlMessage>().initAckCheckpoint();
+    ack.setJobId(plan.job_id);
+    ack.setAttempt(plan.attempt);
+    ack.setCheckpointId(id);
+    ack.setKind(kind == TaskKind::kSource ? wire::TaskKind::SOURCE
+                                          : kind == TaskKind::kKeyed ? wire::TaskKind::KEYED : wire::TaskKind::SINK);
+    ack.setIndex(index);
+    ack.setOk(status.ok());
+    if (!status.ok()) ack.setError(status.ToString());
+    ack.setBytes(bytes);
+    std::shared_ptr<net::Connection> conn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conn = control_;
+    }
+    if (conn) (void)conn->Send(out);
+  };
 }
 
 void Worker::SendDone(Attempt* attempt, const Status& status) {

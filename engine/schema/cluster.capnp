@@ -78,6 +78,10 @@ struct AttemptSpec {
   placements @10 :List(Placement);
   workers @11 :List(WorkerAddress);
   stateDir @12 :Text;    # the job's shared working-state folder (its lock file lives beside it)
+  checkpointDir @13 :Text;   # this attempt's checkpoints go to <checkpointDir>/chk-<id>/
+  restoreFrom @14 :Text;     # a completed checkpoint folder to start from (empty: the log's start)
+  transactional @15 :Bool;   # the changelog is committed by completed checkpoints only
+  restoreId @16 :UInt64;     # the id of restoreFrom's checkpoint
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -194,6 +198,19 @@ struct JobStatus {
   finished @16 :Bool;
   jobFile @17 :Text;
   lastFailure @18 :Text;     # why the last failed attempt failed (kept after a restart)
+  checkpoints @19 :CheckpointStats;
+}
+
+struct CheckpointStats {
+  enabled @0 :Bool;
+  intervalMs @1 :Int64;
+  completed @2 :UInt64;
+  abandoned @3 :UInt64;
+  lastCompletedId @4 :UInt64;
+  lastDurationMs @5 :Int64;
+  lastBytes @6 :UInt64;
+  lastPath @7 :Text;
+  restoredFrom @8 :Text;     # the checkpoint the current attempt started from
 }
 
 struct TaskStatus {
@@ -231,6 +248,23 @@ struct CancelReply {
   error @1 :Text;
 }
 
+struct CheckpointRef {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  checkpointId @2 :UInt64;
+}
+
+struct AckCheckpoint {
+  jobId @0 :Text;
+  attempt @1 :UInt32;
+  checkpointId @2 :UInt64;
+  kind @3 :TaskKind;
+  index @4 :UInt32;
+  ok @5 :Bool;             # false: the task declined (e.g. its input ended); the checkpoint is abandoned
+  error @6 :Text;
+  bytes @7 :UInt64;
+}
+
 struct ControlMessage {
   union {
     hello @0 :Hello;
@@ -251,6 +285,9 @@ struct ControlMessage {
     cancelJob @15 :CancelJob;
     cancelReply @16 :CancelReply;
     shutdown @17 :Void;      # coordinator -> worker: exit when idle (embedded cluster)
+    triggerCheckpoint @18 :CheckpointRef;    # coordinator -> workers with sources
+    ackCheckpoint @19 :AckCheckpoint;         # worker -> coordinator, one per task
+    checkpointComplete @20 :CheckpointRef;   # coordinator -> the sink's worker: commit it
   }
 }
 
@@ -310,7 +347,7 @@ struct ChangeWire {
 }
 
 struct DataFrame {
-  from @0 :UInt32;           # sink frames: the keyed task that sent them
+  from @0 :UInt32;           # the sending task's index (a source for keyed tasks, a keyed task for the sink)
   union {
     keyedBatch @1 :List(KeyedRecordWire);
     watermark @2 :WatermarkWire;
@@ -328,5 +365,6 @@ struct DataFrame {
       finished @9 :Bool;
       evaluatedThrough @10 :Int64;
     }
+    barrier @11 :UInt64;     # checkpoint barrier from task `from` (a source, or a keyed task)
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <cstdlib>
 #include <thread>
 #include <memory>
@@ -9,6 +10,9 @@
 #include <vector>
 
 #include "engine/log/log.h"
+#include "engine/log/transaction.h"
+#include "operators/runtime/barrier_aligner.h"
+#include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/changelog_merger.h"
 #include "operators/sink/audience_store.h"
 
@@ -53,6 +57,32 @@ Status ChangelogSinkTask::Run() {
   int64_t final_until = ChangelogMerger::kNone;
   std::optional<int64_t> last_evaluated;
 
+  CheckpointHooks* hooks = ctx_->checkpoints;
+  const bool transactional = hooks != nullptr && hooks->transactional;
+  if (hooks != nullptr && !hooks->restore_dir.empty()) {
+    // Every instant below a partition's frontier at the checkpoint is in the changelog
+    // (truncated back to the checkpoint by the attempt's preparation).
+    auto state = ReadSinkCheckpoint(hooks->restore_dir);
+    if (!state.ok()) return state.status();
+    if (state->frontiers.size() != partitions || state->idle.size() != partitions) {
+      return Status::Corruption("checkpoint " + hooks->restore_dir + " has another number of partitions");
+    }
+    for (uint32_t p = 0; p < partitions; ++p) {
+      if (state->frontiers[p] == ChangelogMerger::kNone) continue;
+      for (uint32_t k = 0; k < ctx_->keyed_tasks; ++k) merger.Progress(k, p, state->frontiers[p], state->idle[p]);
+    }
+    result_->entered = state->entered;
+    result_->exited = state->exited;
+    if (state->has_evaluated) last_evaluated = state->evaluated;
+  }
+  // Checkpoints taken but not completed yet (transactional): what they will commit.
+  struct PendingCommit {
+    uint64_t id = 0;
+    log::CommitMarker marker;
+    std::vector<AudienceStore::Change> changes;
+  };
+  std::deque<PendingCommit> pending;
+
   auto release = [&](uint32_t p) {
     released.clear();
     merger.Release(p, &released);
@@ -91,9 +121,27 @@ Status ChangelogSinkTask::Run() {
     return std::nullopt;
   };
 
+  auto offsets = [&]() {
+    std::vector<uint64_t> out;
+    for (auto& w : writers) out.push_back(w->NextOffset());
+    return out;
+  };
+  // Makes `marker`'s records visible and applies `changes` to the audience store.
+  auto publish = [&](const log::CommitMarker& marker, const std::vector<AudienceStore::Change>& changes) -> Status {
+    SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
+    return (*store)->Apply(changes, marker.evaluated, true);
+  };
   auto commit = [&](bool sync, std::optional<int64_t> through) -> Status {
     for (auto& w : writers) {
       if (w->buffered() > 0 || sync) SEGFLOW_RETURN_IF_ERROR(w->Flush(sync));
+    }
+    if (transactional) {
+      // Records are written but stay invisible until a checkpoint covering them completes.
+      if (through && (!last_evaluated || *through > *last_evaluated)) {
+        last_evaluated = through;
+        counters_->watermark.store(*through, std::memory_order_relaxed);
+      }
+      return Status::OK();
     }
     if (through && last_evaluated && *through <= *last_evaluated) through.reset();
     if (through) {
@@ -105,13 +153,68 @@ Status ChangelogSinkTask::Run() {
     return Status::OK();
   };
 
+  auto current_evaluated = [&]() {
+    // A finished keyed task's frontiers are "done": the job has evaluated through its
+    // --until at most, whatever the merger's frontiers say.
+    std::optional<int64_t> through = evaluated();
+    if (through && final_until != ChangelogMerger::kNone) through = std::min(*through, final_until);
+    return through;
+  };
+  // Checkpoint `id`, every keyed task's barrier in: all of it is released, so the
+  // changelog's ends and the partitions' frontiers are the sink's whole state.
+  auto snapshot = [&](uint64_t id) -> Status {
+    for (uint32_t p = 0; p < partitions; ++p) release(p);
+    Status s;
+    for (auto& w : writers) {
+      if (s.ok()) s = w->Flush(true);
+    }
+    SinkCheckpointState state;
+    state.offsets = offsets();
+    for (uint32_t p = 0; p < partitions; ++p) {
+      state.frontiers.push_back(merger.Frontier(p));
+      state.idle.push_back(merger.Idle(p));
+    }
+    const std::optional<int64_t> through = current_evaluated();
+    state.has_evaluated = through.has_value();
+    state.evaluated = through.value_or(0);
+    state.entered = result_->entered;
+    state.exited = result_->exited;
+    if (s.ok()) s = WriteSinkCheckpoint(hooks->dir(id), state);
+    hooks->ack(TaskKind::kSink, 0, id, s, 0);
+    if (s.ok() && transactional) {
+      PendingCommit c;
+      c.id = id;
+      c.marker.checkpoint = id;
+      c.marker.evaluated = through;
+      c.marker.offsets = state.offsets;
+      c.changes = std::move(store_changes);
+      store_changes.clear();
+      pending.push_back(std::move(c));
+    }
+    return Status::OK();
+  };
+  BarrierAligner<SinkMessage> aligner(ctx_->keyed_tasks);
+
   const auto injected_delay = InjectedSinkDelay();
   auto last_commit = std::chrono::steady_clock::now();
   while (ends < ctx_->keyed_tasks) {
-    auto msg = input_->PopFor(std::chrono::milliseconds(50));
+    if (transactional) {
+      const uint64_t completed = hooks->completed.load(std::memory_order_acquire);
+      while (!pending.empty() && pending.front().id <= completed) {
+        SEGFLOW_RETURN_IF_ERROR(publish(pending.front().marker, pending.front().changes));
+        pending.pop_front();
+      }
+    }
+    auto msg = aligner.NextFor(input_, std::chrono::milliseconds(50));
     if (msg && injected_delay.count() > 0) std::this_thread::sleep_for(injected_delay);
+    if (msg && aligner.Hold(msg->from, *msg)) continue;
     if (msg) {
-      if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
+      if (auto* barrier = std::get_if<KeyedBarrier>(&msg->body)) {
+        if (aligner.OnBarrier(msg->from, barrier->id) == BarrierAligner<SinkMessage>::Barrier::kAligned) {
+          SEGFLOW_RETURN_IF_ERROR(snapshot(barrier->id));
+          aligner.Release();
+        }
+      } else if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
         counters_->records_in.fetch_add(b->changes.size(), std::memory_order_relaxed);
         merger.Add(b->partition, std::move(b->changes));
       } else if (auto* pr = std::get_if<PartitionProgress>(&msg->body)) {
@@ -123,6 +226,10 @@ Status ChangelogSinkTask::Run() {
         if (end->finished) final_until = end->evaluated_through;
         if (end->finished) merger.Finish(msg->from);
         for (uint32_t p = 0; p < partitions; ++p) touched[p] = true;
+        if (aligner.OnEnd(msg->from)) {
+          SEGFLOW_RETURN_IF_ERROR(snapshot(aligner.aligning()));
+          aligner.Release();
+        }
       }
     } else if (input_->closed()) {
       return Status::Cancelled("changelog sink: input closed before every keyed task ended");
@@ -135,15 +242,27 @@ Status ChangelogSinkTask::Run() {
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_commit >= kCommitInterval) {
-      SEGFLOW_RETURN_IF_ERROR(commit(false, evaluated()));
+      SEGFLOW_RETURN_IF_ERROR(commit(false, current_evaluated()));
       last_commit = now;
     }
   }
   for (uint32_t p = 0; p < partitions; ++p) release(p);
   std::optional<int64_t> through = finished && final_until != ChangelogMerger::kNone
                                        ? std::optional<int64_t>(final_until)
-                                       : evaluated();
+                                       : current_evaluated();
   SEGFLOW_RETURN_IF_ERROR(commit(true, through));
+  if (transactional) {
+    // Every task ended cleanly (a bounded job finished, or a live one was stopped): what
+    // was evaluated is final, so it commits, as a final checkpoint would.
+    std::vector<AudienceStore::Change> all;
+    for (auto& c : pending) all.insert(all.end(), c.changes.begin(), c.changes.end());
+    all.insert(all.end(), store_changes.begin(), store_changes.end());
+    log::CommitMarker marker;
+    marker.checkpoint = pending.empty() ? hooks->completed.load() : pending.back().id;
+    marker.evaluated = last_evaluated;
+    marker.offsets = offsets();
+    SEGFLOW_RETURN_IF_ERROR(publish(marker, all));
+  }
   result_->finished = finished;
   result_->has_evaluated = last_evaluated.has_value();
   if (last_evaluated) result_->evaluated_through = *last_evaluated;

@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/common/status.h"
 #include "jobs/job_spec.h"
 #include "operators/segment/program.h"
 
@@ -21,6 +23,22 @@ struct RunOptions {
   int64_t poll_interval_ms = 10;  // live: how often a caught-up source polls again
 };
 
+enum class TaskKind { kSource, kKeyed, kSink };
+
+// Checkpointing of a job on a cluster (issue #5), shared by its tasks. The coordinator
+// raises `requested`; each source emits a barrier for every id up to it; keyed tasks and
+// the sink align barriers, snapshot into dir(id), and ack. The sink commits the
+// changelog (transactional) once `completed` reaches a checkpoint it took.
+struct CheckpointHooks {
+  std::atomic<uint64_t> requested{0};
+  std::atomic<uint64_t> completed{0};
+  std::function<std::string(uint64_t id)> dir;
+  std::function<void(TaskKind kind, uint32_t index, uint64_t id, const Status& status, uint64_t bytes)> ack;
+  bool transactional = false;  // the changelog commits only with completed checkpoints
+  std::string restore_dir;     // a completed checkpoint to start from; empty: the log's start
+  uint64_t restore_id = 0;
+};
+
 struct JobContext {
   const JobSpec* job = nullptr;
   std::shared_ptr<const SegmentProgram> program;
@@ -31,6 +49,7 @@ struct JobContext {
   std::atomic<bool>* stop = nullptr;       // set by SIGINT/SIGTERM: stop a live run cleanly
   std::atomic<uint64_t> late_records{0};   // counter (spec §2)
   std::atomic<uint64_t> records_in{0};
+  CheckpointHooks* checkpoints = nullptr;  // null: no checkpoints (in-process runs)
 };
 
 }  // namespace segflow

@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "engine/log/log.h"
+#include "engine/log/transaction.h"
+#include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/keyed_segment_task.h"
 #include "operators/runtime/source_task.h"
 #include "operators/sink/audience_store.h"
@@ -16,8 +18,39 @@ namespace segflow {
 
 std::string LateTopic(const JobSpec& job) { return job.name + ".late"; }
 
+namespace {
+
+// The audience store as the committed changelog implies it (idempotent: rebuilt whole).
+Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker) {
+  SEGFLOW_RETURN_IF_ERROR(AudienceStore::Destroy(job.output.audience_dir));
+  auto store = AudienceStore::OpenForWrite(job.output.audience_dir);
+  if (!store.ok()) return store.status();
+  std::vector<AudienceStore::Change> changes;
+  std::vector<log::LogRecord> records;
+  for (uint32_t p = 0; p < marker.offsets.size(); ++p) {
+    auto reader = log::PartitionReader::Open(job.log_dir, job.output.changelog, p, 0);
+    if (!reader.ok()) return reader.status();
+    while ((*reader)->position() < marker.offsets[p]) {
+      records.clear();
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(4096, marker.offsets[p] - (*reader)->position()));
+      auto n = (*reader)->Poll(want, &records);
+      if (!n.ok()) return n.status();
+      if (*n == 0) return Status::Corruption("changelog partition " + std::to_string(p) + " ends before its commit point");
+      for (auto& r : records) {
+        const Value* seg = r.event.props.Find("segment");
+        if (seg == nullptr || !seg->is_string()) continue;
+        changes.push_back({seg->as_string(), std::move(r.event.user), r.event.type == "entered", r.event.ts});
+      }
+    }
+  }
+  return (*store)->Apply(changes, marker.evaluated, true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec& job, const std::string& state_dir,
-                                                                 uint32_t partitions) {
+                                                                 uint32_t partitions,
+                                                                 const CheckpointHooks* checkpoints) {
   const std::string path = state_dir + ".lock";
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
@@ -27,6 +60,31 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return Status::Busy("another run of this job is active (lock " + path + " is held)");
     return Status::FromErrno("lock " + path, errno);
+  }
+  if (checkpoints != nullptr && !checkpoints->restore_dir.empty()) {
+    const std::string& from = checkpoints->restore_dir;
+    auto sink = ReadSinkCheckpoint(from);
+    if (!sink.ok()) return sink.status();
+    auto sources = ReadSourceCheckpoints(from);
+    if (!sources.ok()) return sources.status();
+    if (sink->offsets.size() != partitions) {
+      return Status::Corruption("checkpoint " + from + " has " + std::to_string(sink->offsets.size()) +
+                                " changelog partitions, the job " + std::to_string(partitions));
+    }
+    for (uint32_t p = 0; p < partitions; ++p) {
+      SEGFLOW_RETURN_IF_ERROR(log::TruncatePartition(job.log_dir, job.output.changelog, p, sink->offsets[p]));
+    }
+    for (const auto& [p, offset] : sources->late_offsets) {
+      SEGFLOW_RETURN_IF_ERROR(log::TruncatePartition(job.log_dir, LateTopic(job), p, offset));
+    }
+    log::CommitMarker marker;
+    marker.checkpoint = checkpoints->restore_id;
+    if (sink->has_evaluated) marker.evaluated = sink->evaluated;
+    marker.offsets = sink->offsets;
+    SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
+    SEGFLOW_RETURN_IF_ERROR(RebuildAudienceStore(job, marker));
+    std::filesystem::remove_all(state_dir, ec);
+    return prepared;
   }
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, job.output.changelog));
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, LateTopic(job)));
@@ -41,6 +99,11 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
   late_meta.partitions = partitions;
   late_meta.fields = job.source.fields;
   SEGFLOW_RETURN_IF_ERROR(log::EnsureTopic(job.log_dir, LateTopic(job), late_meta).status());
+  if (checkpoints != nullptr && checkpoints->transactional) {
+    log::CommitMarker empty;
+    empty.offsets.assign(partitions, 0);
+    SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, empty));
+  }
   return prepared;
 }
 

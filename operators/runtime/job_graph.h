@@ -27,12 +27,18 @@ constexpr size_t kKeyedChannelCapacity = 16;
 constexpr size_t kSinkChannelCapacity = 64;
 
 // Holds the job's lock ("<state dir>.lock", so two runs of one job never overlap, in one
-// process or across a cluster) after resetting its outputs: changelog and late topics,
-// audience store and `state_dir`. Created by whoever runs the sink, before any task starts.
+// process or across a cluster) after preparing its outputs, by whoever runs the sink,
+// before any task starts:
+//  * fresh: the changelog and late topics, audience store and `state_dir` are reset; a
+//    transactional changelog starts with an empty commit marker (nothing visible);
+//  * restoring from a checkpoint: the changelog and late topics are truncated back to the
+//    checkpoint (aborting what a failed attempt wrote after it), the commit marker is the
+//    checkpoint's, and the audience store is rebuilt from the committed changelog.
 class PreparedOutputs {
  public:
   static Result<std::unique_ptr<PreparedOutputs>> Prepare(const JobSpec& job, const std::string& state_dir,
-                                                         uint32_t partitions);
+                                                         uint32_t partitions,
+                                                         const CheckpointHooks* checkpoints = nullptr);
   ~PreparedOutputs();
   PreparedOutputs(const PreparedOutputs&) = delete;
   PreparedOutputs& operator=(const PreparedOutputs&) = delete;

@@ -6,6 +6,9 @@
 
 #include "engine/common/key_group.h"
 #include "engine/state/keyed_state_backend.h"
+#include "engine/state/message_file.h"
+#include "operators/runtime/barrier_aligner.h"
+#include "operators/runtime/checkpoint_state.h"
 #include "operators/segment/cached_user_state_store.h"
 #include "operators/segment/keyed_evaluator.h"
 
@@ -28,9 +31,19 @@ Status KeyedSegmentTask::Run() {
   const uint32_t max_parallelism = ctx_->job->max_parallelism;
   KeyedStateOptions state_options;
   state_options.max_parallelism = max_parallelism;
-  auto backend = KeyedStateBackend::Open(
-      ctx_->options.state_dir + "/keyed-" + std::to_string(index_),
-      KeyGroupRange::ForSubtask(index_, max_parallelism, ctx_->keyed_tasks), state_options);
+  const KeyGroupRange range = KeyGroupRange::ForSubtask(index_, max_parallelism, ctx_->keyed_tasks);
+  const std::string working = ctx_->options.state_dir + "/keyed-" + std::to_string(index_);
+  CheckpointHooks* hooks = ctx_->checkpoints;
+  const bool restoring = hooks != nullptr && !hooks->restore_dir.empty();
+  Result<std::unique_ptr<KeyedStateBackend>> backend = Status::OK();
+  if (restoring) {
+    // Any number of keyed tasks wrote the checkpoint: take our key groups from all of them.
+    auto dirs = KeyedSnapshotDirs(hooks->restore_dir);
+    if (!dirs.ok()) return dirs.status();
+    backend = KeyedStateBackend::Restore(*dirs, working, range, state_options);
+  } else {
+    backend = KeyedStateBackend::Open(working, range, state_options);
+  }
   if (!backend.ok()) return backend.status();
   auto store = CachedUserStateStore::Open(ctx_->program, backend->get(),
                                           ctx_->options.state_cache_entries);
@@ -42,6 +55,39 @@ Status KeyedSegmentTask::Run() {
   std::vector<std::vector<bool>> topic_idle(partitions, std::vector<bool>(topics, false));
   std::vector<int64_t> partition_wm(partitions, kNoTime);
   std::vector<bool> partition_idle(partitions, false);
+  if (restoring) {
+    auto progress = ReadKeyedProgress(hooks->restore_dir);
+    if (!progress.ok()) return progress.status();
+    for (const auto& pc : *progress) {
+      if (pc.partition >= partitions || pc.topic_watermarks.size() != topics || pc.topic_idle.size() != topics) {
+        return Status::Corruption("checkpoint " + hooks->restore_dir + " was taken with other partitions or topics");
+      }
+      topic_wm[pc.partition] = pc.topic_watermarks;
+      topic_idle[pc.partition] = pc.topic_idle;
+      partition_wm[pc.partition] = pc.watermark;
+      partition_idle[pc.partition] = pc.idle;
+    }
+    SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
+  }
+
+  // Checkpoint `id` (every source's barrier is in): the keyed state (RocksDB checkpoint:
+  // hard-linked SST files, so unchanged files are shared between checkpoints) and the
+  // partitions' progress; then the barrier goes on to the sink.
+  auto snapshot = [&](uint64_t id) -> Status {
+    const std::string dir = hooks->dir(id);
+    Status s = evaluator.Sync();
+    if (s.ok()) s = (*backend)->Snapshot(KeyedSnapshotDir(dir, index_));
+    if (s.ok()) {
+      std::vector<PartitionCheckpoint> progress(partitions);
+      for (uint32_t p = 0; p < partitions; ++p) {
+        progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
+      }
+      s = WriteKeyedCheckpoint(dir, index_, range, progress);
+    }
+    hooks->ack(TaskKind::kKeyed, index_, id, s, s.ok() ? DirectoryBytes(KeyedSnapshotDir(dir, index_)) : 0);
+    return counters_->Push(output_, SinkMessage{index_, SinkInput(KeyedBarrier{id})});
+  };
+  BarrierAligner<KeyedInput> aligner(source_tasks_);
 
   std::vector<KeyedChange> changes;
   auto send_changes = [&](uint32_t p) -> Status {
@@ -62,9 +108,15 @@ Status KeyedSegmentTask::Run() {
   bool has_max = false, has_until = false;
   int64_t max_ts = 0, until = 0;
   while (ends < source_tasks_) {
-    auto msg = input_->Pop();
+    auto msg = aligner.Next(input_);
     if (!msg) return Status::Cancelled("keyed task: input closed before every source ended");
-    if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
+    if (aligner.Hold(SourceOf(*msg), *msg)) continue;
+    if (auto* barrier = std::get_if<SourceBarrier>(&*msg)) {
+      if (aligner.OnBarrier(barrier->source, barrier->id) == BarrierAligner<KeyedInput>::Barrier::kAligned) {
+        SEGFLOW_RETURN_IF_ERROR(snapshot(barrier->id));
+        aligner.Release();
+      }
+    } else if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
       counters_->records_in.fetch_add(batch->records.size(), std::memory_order_relaxed);
       for (auto& r : batch->records) {
         SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));
@@ -89,6 +141,10 @@ Status KeyedSegmentTask::Run() {
           counters_->Push(output_, SinkMessage{index_, SinkInput(PartitionProgress{p, partition_wm[p], idle})}));
     } else if (auto* end = std::get_if<SourceEnd>(&*msg)) {
       ++ends;
+      if (aligner.OnEnd(end->source)) {
+        SEGFLOW_RETURN_IF_ERROR(snapshot(aligner.aligning()));
+        aligner.Release();
+      }
       finish = finish && end->finish;
       if (end->has_max_ts) {
         max_ts = has_max ? std::max(max_ts, end->max_ts) : end->max_ts;

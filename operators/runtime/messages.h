@@ -21,6 +21,7 @@ struct KeyedRecord {
 };
 
 struct KeyedBatch {
+  uint32_t source = 0;  // the source task that sent it
   std::vector<KeyedRecord> records;
 };
 
@@ -31,11 +32,13 @@ struct PartitionWatermark {
   uint32_t partition = 0;
   int64_t time = 0;
   bool idle = false;
+  uint32_t source = 0;
 };
 
 // A source is done. `max_ts`: the largest ts it read (bounded runs evaluate up to the
 // largest over all sources); `finish`: evaluate up to the end (bounded) or just stop (live).
 struct SourceEnd {
+  uint32_t source = 0;
   int64_t max_ts = 0;
   bool has_max_ts = false;
   bool finish = false;
@@ -43,7 +46,19 @@ struct SourceEnd {
   bool has_until = false;
 };
 
-using KeyedInput = std::variant<KeyedBatch, PartitionWatermark, SourceEnd>;
+// Checkpoint barrier (ARCHITECTURE.md invariant 5): everything `source` sent before it
+// belongs to checkpoint `id`, everything after to later ones.
+struct SourceBarrier {
+  uint32_t source = 0;
+  uint64_t id = 0;
+};
+
+using KeyedInput = std::variant<KeyedBatch, PartitionWatermark, SourceEnd, SourceBarrier>;
+
+// The source task an element came from.
+inline uint32_t SourceOf(const KeyedInput& in) {
+  return std::visit([](const auto& e) { return e.source; }, in);
+}
 
 // One changelog record (spec §6) on its way to the sink.
 struct ChangeRecord {
@@ -71,7 +86,12 @@ struct KeyedEnd {
   int64_t evaluated_through = 0;
 };
 
-using SinkInput = std::variant<ChangeBatch, PartitionProgress, KeyedEnd>;
+// A keyed task's checkpoint barrier: it has snapshotted checkpoint `id`.
+struct KeyedBarrier {
+  uint64_t id = 0;
+};
+
+using SinkInput = std::variant<ChangeBatch, PartitionProgress, KeyedEnd, KeyedBarrier>;
 
 struct SinkMessage {
   uint32_t from = 0;  // keyed task index

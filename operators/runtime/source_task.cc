@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
+#include "operators/runtime/checkpoint_state.h"
 
 namespace segflow {
 namespace {
@@ -45,20 +47,42 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   const int64_t ooo = job.source.max_out_of_orderness_ms;
   const auto idle_timeout = std::chrono::milliseconds(job.source.idle_timeout_ms);
 
+  CheckpointHooks* hooks = ctx_->checkpoints;
+  // Restoring: every (topic, partition) starts where the checkpoint's barrier left it.
+  std::map<std::pair<uint32_t, uint32_t>, InputCheckpoint> restored;
+  if (hooks != nullptr && !hooks->restore_dir.empty()) {
+    auto state = ReadSourceCheckpoints(hooks->restore_dir);
+    if (!state.ok()) return state.status();
+    for (const auto& in : state->inputs) restored[{in.topic, in.partition}] = in;
+  }
+  int64_t max_ts = kNoTime;
+
   std::vector<Input> inputs;
   for (uint32_t t = 0; t < job.source.topics.size(); ++t) {
     for (uint32_t p = index_; p < ctx_->partitions; p += source_tasks_) {
       Input in;
       in.topic = t;
       in.partition = p;
-      auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, 0);
+      uint64_t start = 0;
+      if (auto it = restored.find({t, p}); it != restored.end()) {
+        start = it->second.offset;
+        if (it->second.has_max_prev) {
+          in.max_prev = it->second.max_prev;
+          max_ts = std::max(max_ts, in.max_prev);
+          in.watermark_dirty = true;
+        }
+      } else if (!restored.empty()) {
+        return Status::Corruption("checkpoint " + hooks->restore_dir + " has no position for topic \"" +
+                                  job.source.topics[t] + "\" partition " + std::to_string(p));
+      }
+      auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, start);
       if (!reader.ok()) return reader.status();
       in.reader = std::move(reader).value();
       if (ctx_->options.bounded) {
         auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
         if (!end.ok()) return end.status();
         in.end_offset = *end;
-        in.done = in.end_offset == 0;
+        in.done = start >= in.end_offset;
       }
       in.last_record = std::chrono::steady_clock::now();
       in.counters = &counters_->partitions.emplace_back();
@@ -84,20 +108,57 @@ Status SourceTask::Run(const CancellationToken* cancel) {
 
   const uint32_t keyed = static_cast<uint32_t>(outputs_.size());
   std::vector<KeyedBatch> out(keyed);
+  for (auto& b : out) b.source = index_;
   auto flush_batch = [&](uint32_t k) -> Status {
     if (out[k].records.empty()) return Status::OK();
     KeyedBatch b;
+    b.source = index_;
     b.records.reserve(kBatchRecords);
     std::swap(b, out[k]);
     counters_->records_out.fetch_add(b.records.size(), std::memory_order_relaxed);
     return counters_->Push(outputs_[k], KeyedInput(std::move(b)));
   };
 
+  // A checkpoint barrier: everything sent so far (and every late record written so far)
+  // belongs to checkpoint `id`. Snapshot the positions, then the barrier goes downstream.
+  uint64_t last_barrier = hooks != nullptr ? hooks->restore_id : 0;
+  auto checkpoint = [&](uint64_t id) -> Status {
+    for (uint32_t k = 0; k < outputs_.size(); ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
+    Status s;
+    SourceCheckpointState state;
+    for (const auto& in : inputs) {
+      state.inputs.push_back({in.topic, in.partition, in.reader->position(), in.max_prev != kNoTime,
+                              in.max_prev == kNoTime ? 0 : in.max_prev});
+      if (in.topic != 0) continue;
+      if (late_writers[in.partition]) {
+        s = late_writers[in.partition]->Flush(true);
+        if (!s.ok()) break;
+        state.late_offsets[in.partition] = late_writers[in.partition]->NextOffset();
+      } else {
+        auto end = log::EndOffset(job.log_dir, ctx_->late_topic, in.partition);
+        if (!end.ok()) {
+          s = end.status();
+          break;
+        }
+        state.late_offsets[in.partition] = *end;
+      }
+    }
+    if (s.ok()) s = WriteSourceCheckpoint(hooks->dir(id), index_, state);
+    hooks->ack(TaskKind::kSource, index_, id, s, 0);
+    for (uint32_t k = 0; k < outputs_.size(); ++k) {
+      SEGFLOW_RETURN_IF_ERROR(counters_->Push(outputs_[k], KeyedInput(SourceBarrier{index_, id})));
+    }
+    return Status::OK();
+  };
+
   std::vector<log::LogRecord> records;
-  int64_t max_ts = kNoTime;
   bool stopped = false;
   for (;;) {
     if (cancel != nullptr && cancel->cancelled()) return Status::Cancelled("source task canceled");
+    if (hooks != nullptr) {
+      const uint64_t requested = hooks->requested.load(std::memory_order_acquire);
+      while (last_barrier < requested) SEGFLOW_RETURN_IF_ERROR(checkpoint(++last_barrier));
+    }
     if (ctx_->stop != nullptr && ctx_->stop->load(std::memory_order_relaxed)) {
       stopped = true;
       break;
@@ -163,7 +224,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       if (!in.watermark_dirty) continue;
       in.watermark_dirty = false;
       any_dirty = true;
-      PartitionWatermark wm{in.topic, in.partition, WatermarkOf(in.max_prev, ooo), in.idle};
+      PartitionWatermark wm{in.topic, in.partition, WatermarkOf(in.max_prev, ooo), in.idle, index_};
       in.counters->watermark.store(wm.time, std::memory_order_relaxed);
       for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(counters_->Push(outputs_[k], KeyedInput(wm)));
     }
@@ -184,6 +245,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
   }
   SourceEnd end;
+  end.source = index_;
   end.finish = ctx_->options.bounded && !stopped;
   end.has_max_ts = max_ts != kNoTime;
   end.max_ts = max_ts;

@@ -6,6 +6,7 @@
 namespace segflow {
 
 void EncodeKeyedInput(const KeyedInput& in, wire::DataFrame::Builder out) {
+  out.setFrom(SourceOf(in));
   if (auto* b = std::get_if<KeyedBatch>(&in)) {
     auto list = out.initKeyedBatch(static_cast<unsigned>(b->records.size()));
     std::string event;
@@ -25,6 +26,8 @@ void EncodeKeyedInput(const KeyedInput& in, wire::DataFrame::Builder out) {
     w.setPartition(wm->partition);
     w.setTime(wm->time);
     w.setIdle(wm->idle);
+  } else if (auto* barrier = std::get_if<SourceBarrier>(&in)) {
+    out.setBarrier(barrier->id);
   } else {
     const auto& e = std::get<SourceEnd>(in);
     auto w = out.initSourceEnd();
@@ -37,9 +40,11 @@ void EncodeKeyedInput(const KeyedInput& in, wire::DataFrame::Builder out) {
 }
 
 Status DecodeKeyedInput(wire::DataFrame::Reader in, KeyedInput* out) {
+  const uint32_t from = in.getFrom();
   switch (in.which()) {
     case wire::DataFrame::KEYED_BATCH: {
       KeyedBatch batch;
+      batch.source = from;
       auto list = in.getKeyedBatch();
       batch.records.resize(list.size());
       for (unsigned i = 0; i < list.size(); ++i) {
@@ -57,12 +62,13 @@ Status DecodeKeyedInput(wire::DataFrame::Reader in, KeyedInput* out) {
     }
     case wire::DataFrame::WATERMARK: {
       auto w = in.getWatermark();
-      *out = PartitionWatermark{w.getTopic(), w.getPartition(), w.getTime(), w.getIdle()};
+      *out = PartitionWatermark{w.getTopic(), w.getPartition(), w.getTime(), w.getIdle(), from};
       return Status::OK();
     }
     case wire::DataFrame::SOURCE_END: {
       auto w = in.getSourceEnd();
       SourceEnd e;
+      e.source = from;
       e.has_max_ts = w.getHasMaxTs();
       e.max_ts = w.getMaxTs();
       e.finish = w.getFinish();
@@ -71,6 +77,9 @@ Status DecodeKeyedInput(wire::DataFrame::Reader in, KeyedInput* out) {
       *out = e;
       return Status::OK();
     }
+    case wire::DataFrame::BARRIER:
+      *out = SourceBarrier{from, in.getBarrier()};
+      return Status::OK();
     default:
       return Status::Corruption("data frame for a keyed task carries a sink message");
   }
@@ -95,6 +104,8 @@ void EncodeSinkMessage(const SinkMessage& in, wire::DataFrame::Builder out) {
     g.setPartition(p->partition);
     g.setFrontier(p->frontier);
     g.setIdle(p->idle);
+  } else if (auto* barrier = std::get_if<KeyedBarrier>(&in.body)) {
+    out.setBarrier(barrier->id);
   } else {
     const auto& e = std::get<KeyedEnd>(in.body);
     auto g = out.initKeyedEnd();
@@ -129,6 +140,9 @@ Status DecodeSinkMessage(wire::DataFrame::Reader in, SinkMessage* out) {
       out->body = KeyedEnd{g.getFinished(), g.getEvaluatedThrough()};
       return Status::OK();
     }
+    case wire::DataFrame::BARRIER:
+      out->body = KeyedBarrier{in.getBarrier()};
+      return Status::OK();
     default:
       return Status::Corruption("data frame for the sink carries a keyed-task message");
   }

@@ -1,8 +1,10 @@
 #include "operators/sink/audience_query.h"
 
+#include <algorithm>
 #include <set>
 
 #include "engine/log/log.h"
+#include "engine/log/transaction.h"
 #include "engine/value/time_format.h"
 #include "operators/sink/audience_store.h"
 
@@ -29,14 +31,21 @@ Result<std::vector<std::string>> AudienceAt(const JobSpec& job, const std::strin
   }
   auto meta = log::ReadTopicMeta(job.log_dir, job.output.changelog);
   if (!meta.ok()) return meta.status();
+  // A transactional changelog is read up to its commit point only (the store above is
+  // only ever updated with committed changes).
+  auto marker = log::ReadCommitMarker(job.log_dir, job.output.changelog);
+  if (!marker.ok()) return marker.status();
   std::set<std::string> members;
   std::vector<log::LogRecord> records;
   for (uint32_t p = 0; p < meta->partitions; ++p) {
     auto reader = log::PartitionReader::Open(job.log_dir, job.output.changelog, p, 0);
     if (!reader.ok()) return reader.status();
+    const uint64_t limit =
+        marker->has_value() && p < (*marker)->offsets.size() ? (*marker)->offsets[p] : UINT64_MAX;
     for (;;) {
       records.clear();
-      auto n = (*reader)->Poll(4096, &records);
+      if ((*reader)->position() >= limit) break;
+      auto n = (*reader)->Poll(static_cast<size_t>(std::min<uint64_t>(4096, limit - (*reader)->position())), &records);
       if (!n.ok()) return n.status();
       if (*n == 0) break;
       for (const auto& r : records) {

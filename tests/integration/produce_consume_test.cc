@@ -311,7 +311,7 @@ TEST_F(ProduceConsumeTest, UsageErrors) {
   Outcome chelp = Segflow({"consume", "--help"}, "", scratch());
   EXPECT_EQ(chelp.exit_code, 0);
   EXPECT_NE(chelp.out.find("--committed"), std::string::npos);
-  EXPECT_NE(chelp.out.find("every flushed record"), std::string::npos);
+  EXPECT_NE(chelp.out.find("those of completed checkpoints"), std::string::npos);
   EXPECT_EQ(Segflow({"produce", "--topic", "t"}, "", scratch()).exit_code, 2);
   EXPECT_EQ(Segflow({"produce", "--log", log(), "--topic", "bad/name"}, "", scratch()).exit_code, 2);
   EXPECT_EQ(Segflow({"produce", "--log", log(), "--topic", "t", "--partitions", "0"}, "", scratch()).exit_code, 2);
