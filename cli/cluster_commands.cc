@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -189,16 +190,21 @@ int WorkerCommand(int argc, char** argv) {
 
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]\n\n"
+      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]\n"
+      "                      [--from-savepoint PATH] [--end-with-savepoint]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
-      "and prints what `segflow run` prints (SIGINT cancels it).\n\noptions");
+      "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
+      "savepoint (any parallelism: key groups are redistributed); --end-with-savepoint makes a\n"
+      "bounded job end with a savepoint at the log's end, for a live job to continue from.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")(
       "bounded", "replay the log up to its end at start, then finish")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME")(
       "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
-      "wait", "wait for the job to end and print its summary");
+      "wait", "wait for the job to end and print its summary")(
+      "from-savepoint", po::value<std::string>(), "start from this savepoint folder")(
+      "end-with-savepoint", "bounded: end with a savepoint at the end offsets (backfill -> live handover)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("submit", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
@@ -221,6 +227,12 @@ int SubmitCommand(int argc, char** argv) {
     req.until = *t;
   }
   if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
+  req.end_with_savepoint = vm.count("end-with-savepoint") > 0;
+  if (req.end_with_savepoint && !req.bounded) {
+    std::cerr << "segflow submit: --end-with-savepoint needs --bounded\n";
+    return 2;
+  }
   const std::string path = vm["job"].as<std::string>();
   // Validate here too: the same errors, without a round trip, and the summary needs the spec.
   JobParseResult parsed = ParseJobFile(path);
@@ -360,6 +372,83 @@ int StatusCommand(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+int SavepointCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow savepoint JOB_ID --coordinator HOST:PORT [--stop] [--dir DIR]\n\n"
+      "Takes a savepoint of a running job (it needs a checkpoint block): a self-contained copy\n"
+      "of a checkpoint that `segflow submit --from-savepoint` starts from, with any parallelism.\n"
+      "--stop stops the job right at the savepoint. Prints the savepoint's folder.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
+                                                 "the coordinator's address")(
+      "stop", "stop the job at the savepoint")("dir", po::value<std::string>(),
+                                                "write the savepoint here (default: beside the job's checkpoints)");
+  po::variables_map vm;
+  if (auto done = ParsePlain("savepoint", argc, argv, opts, &vm, "id")) return *done;
+  if (!vm.count("id")) {
+    std::cerr << "segflow savepoint: missing JOB_ID (segflow jobs lists them)\n";
+    return 2;
+  }
+  auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
+  if (!client.ok()) {
+    std::cerr << "segflow savepoint: " << client.status().message() << "\n";
+    return 1;
+  }
+  const std::string id = vm["id"].as<std::string>();
+  auto last_savepoint = [&]() -> Result<std::pair<std::string, std::string>> {
+    auto reply = (*client)->Status(id);
+    if (!reply.ok()) return reply.status();
+    auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+    if (!sr.getOk()) return Status::NotFound(sr.getError().cStr());
+    auto c = sr.getJobs()[0].getCheckpoints();
+    if (c.getSavepointPending()) return std::make_pair(std::string("\x01pending"), std::string());
+    return std::make_pair(std::string(c.getLastSavepoint().cStr()), std::string(c.getSavepointError().cStr()));
+  };
+  auto before = last_savepoint();
+  if (!before.ok()) {
+    std::cerr << "segflow savepoint: " << before.status().message() << "\n";
+    return 1;
+  }
+  capnp::MallocMessageBuilder msg;
+  auto req = msg.initRoot<wire::ControlMessage>().initSavepoint();
+  req.setJobId(id);
+  req.setStop(vm.count("stop") > 0);
+  if (vm.count("dir")) {
+    std::error_code ec;
+    req.setDir(std::filesystem::absolute(vm["dir"].as<std::string>(), ec).lexically_normal().string());
+  }
+  auto reply = (*client)->Call(msg);
+  if (!reply.ok()) {
+    std::cerr << "segflow savepoint: " << reply.status().message() << "\n";
+    return 1;
+  }
+  auto r = (*reply)->Root<wire::ControlMessage>().getSavepointReply();
+  if (!r.getOk()) {
+    std::cerr << "segflow savepoint: " << r.getError().cStr() << "\n";
+    return 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto now = last_savepoint();
+    if (!now.ok()) {
+      std::cerr << "segflow savepoint: " << now.status().message() << "\n";
+      return 1;
+    }
+    if (now->first != "\x01pending") {
+      if (!now->second.empty()) {
+        std::cerr << "segflow savepoint: " << now->second << "\n";
+        return 1;
+      }
+      if (now->first != before->first && !now->first.empty()) {
+        std::printf("%s\n", now->first.c_str());
+        return 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::cerr << "segflow savepoint: no savepoint within 120 s (segflow status " << id << " says why)\n";
+  return 1;
 }
 
 int CancelCommand(int argc, char** argv) {

@@ -27,6 +27,8 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   submit.setHasUntil(request.has_until);
   submit.setUntil(request.until);
   submit.setStateDir(request.state_dir);
+  submit.setFromSavepoint(request.from_savepoint);
+  submit.setEndWithSavepoint(request.end_with_savepoint);
   auto reply = client->Call(msg);
   if (!reply.ok()) return reply.status();
   auto r = (*reply)->Root<wire::ControlMessage>().getSubmitReply();

@@ -19,6 +19,8 @@ struct SubmitRequest {
   bool has_until = false;
   int64_t until = 0;
   std::string state_dir;  // empty: the job's default
+  std::string from_savepoint;
+  bool end_with_savepoint = false;
 };
 
 // Reads the job file and submits it. A job the coordinator refuses (validation errors,

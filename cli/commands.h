@@ -16,5 +16,6 @@ int SubmitCommand(int argc, char** argv);
 int JobsCommand(int argc, char** argv);
 int StatusCommand(int argc, char** argv);
 int CancelCommand(int argc, char** argv);
+int SavepointCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

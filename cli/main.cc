@@ -26,6 +26,7 @@ const Subcommand kSubcommands[] = {
     {"jobs", segflow::cli::JobsCommand, "list a cluster's jobs and workers"},
     {"status", segflow::cli::StatusCommand, "a job's state and per-task metrics"},
     {"cancel", segflow::cli::CancelCommand, "stop a job on a cluster"},
+    {"savepoint", segflow::cli::SavepointCommand, "write a savepoint of a running job (optionally stopping it)"},
 };
 
 void PrintUsage(FILE* out) {

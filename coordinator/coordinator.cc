@@ -123,13 +123,24 @@ struct JobEntry {
   int64_t checkpoint_interval_ms = 0;
   std::string checkpoint_root;  // <checkpoint dir>/<job id>
   uint64_t next_checkpoint = 1;
+  struct SavepointWanted {
+    bool stop = false;
+    std::string dir;
+  };
   struct Pending {
     uint64_t id = 0;
     Clock::time_point started;
     int64_t started_ms = 0;
     std::set<std::pair<int, uint32_t>> acked;
     uint64_t bytes = 0;
+    std::optional<SavepointWanted> savepoint;
   };
+  std::optional<SavepointWanted> savepoint_wanted;
+  std::string last_savepoint, savepoint_error;
+  bool stopped_with_savepoint = false;
+  bool end_with_savepoint = false;
+  std::string initial_restore;  // --from-savepoint
+  uint64_t initial_restore_id = 0;
   std::optional<Pending> pending_checkpoint;
   Clock::time_point last_trigger;
   struct Completed {
@@ -438,6 +449,7 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     spec.setTransactional(true);
     spec.setRestoreFrom(job.restored_from);
     spec.setRestoreId(job.restored_id);
+    spec.setEndWithSavepoint(job.end_with_savepoint);
   }
   auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
   unsigned i = 0;
@@ -505,6 +517,9 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
     if (auto point = RestorePoint(job)) {
       job.restored_from = point->path;
       job.restored_id = point->id;
+    } else if (!job.initial_restore.empty()) {
+      job.restored_from = job.initial_restore;
+      job.restored_id = job.initial_restore_id;
     }
   }
   job.last_trigger = Clock::now();
@@ -609,6 +624,8 @@ void Coordinator::Impl::AttemptEnded(JobEntry& job) {
   job.preparing = false;
   if (job.cancel_requested) {
     EndJob(job, wire::JobState::CANCELED, "canceled by the user");
+  } else if (job.stopped_with_savepoint && !job.failing) {
+    EndJob(job, wire::JobState::FINISHED, "stopped with savepoint " + job.last_savepoint);
   } else if (job.failing) {
     if (job.restarts < options_.max_restarts) {
       job.restarts++;
@@ -703,6 +720,55 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.checkpointing = parsed.job.checkpoint.enabled;
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
   job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
+  job.end_with_savepoint = req.getEndWithSavepoint();
+  if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
+    const std::string why = "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError(why + "; nothing was deployed");
+    return;
+  }
+  if (job.end_with_savepoint && !job.bounded) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError("--end-with-savepoint needs --bounded; nothing was deployed");
+    return;
+  }
+  if (req.getFromSavepoint().size() > 0) {
+    const std::string from = std::filesystem::absolute(std::string(req.getFromSavepoint().cStr())).lexically_normal().string();
+    auto meta = MessageFile::Read(from + "/_metadata");
+    std::string why;
+    if (!meta.ok()) {
+      why = meta.status().message() + " (not a savepoint or completed checkpoint folder?)";
+    } else {
+      try {
+        auto m = (*meta)->Root<schema::CheckpointMetadata>();
+        if (m.getFormatVersion() != schema::CHECKPOINT_FORMAT_VERSION) {
+          why = "savepoint format " + std::to_string(m.getFormatVersion()) + " is not this build's";
+        } else if (std::string(m.getJobName().cStr()) != job.name) {
+          why = "savepoint " + from + " is of job \"" + m.getJobName().cStr() + "\", not \"" + job.name + "\"";
+        } else if (m.getPartitions() != shape->partitions) {
+          why = "savepoint " + from + " was taken over " + std::to_string(m.getPartitions()) +
+                " partitions; the source topics now have " + std::to_string(shape->partitions);
+        } else if (m.getMaxParallelism() != job.max_parallelism) {
+          why = "savepoint " + from + " has max_parallelism " + std::to_string(m.getMaxParallelism()) +
+                " (the number of key groups), the job " + std::to_string(job.max_parallelism) + ": keep it unchanged";
+        } else {
+          job.initial_restore = from;
+          job.initial_restore_id = m.getCheckpointId();
+          job.next_checkpoint = m.getCheckpointId() + 1;
+        }
+      } catch (const kj::Exception& e) {
+        why = "corrupt savepoint metadata " + from + "/_metadata";
+      }
+    }
+    if (!why.empty()) {
+      jobs_.erase(id);
+      reply.setOk(false);
+      reply.setError(why + "; nothing was deployed");
+      return;
+    }
+  }
   job.shape = *shape;
   job.submitted_ms = NowMs();
   job.waiting_since = Clock::now();
@@ -764,6 +830,10 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
       c.setLastPath(last.path);
     }
     c.setRestoredFrom(job.restored_from);
+    c.setLastSavepoint(job.last_savepoint);
+    c.setSavepointPending(job.savepoint_wanted.has_value() ||
+                          (job.pending_checkpoint && job.pending_checkpoint->savepoint.has_value()));
+    c.setSavepointError(job.savepoint_error);
   }
   uint64_t in = 0, late = 0;
   for (const auto& [key, t] : job.tasks) {
@@ -837,7 +907,19 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
     }
     return;
   }
-  if (now - job.last_trigger < std::chrono::milliseconds(job.checkpoint_interval_ms)) return;
+  // A bounded job that ends with a savepoint: once every source is at its end offsets.
+  if (job.end_with_savepoint && !job.savepoint_wanted && !job.stopped_with_savepoint) {
+    uint32_t at_end = 0;
+    for (const auto& [key, t] : job.tasks) {
+      if (t.kind != wire::TaskKind::SOURCE || t.partitions.empty()) continue;
+      bool all = true;
+      for (const auto& p : t.partitions) all = all && p.offset >= p.end_offset;
+      at_end += all;
+    }
+    if (at_end == job.shape.sources) job.savepoint_wanted = JobEntry::SavepointWanted{true, ""};
+  }
+  if (!job.savepoint_wanted && now - job.last_trigger < std::chrono::milliseconds(job.checkpoint_interval_ms)) return;
+  if (job.stopped_with_savepoint) return;
   // A bounded source that has ended takes no more barriers: no checkpoint after that.
   for (const auto& [key, t] : job.tasks) {
     if (t.kind == wire::TaskKind::SOURCE && t.done) return;
@@ -847,12 +929,15 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
   p.id = job.next_checkpoint++;
   p.started = now;
   p.started_ms = NowMs();
+  p.savepoint = job.savepoint_wanted;
+  job.savepoint_wanted.reset();
   job.pending_checkpoint = p;
   capnp::MallocMessageBuilder msg;
   auto ref = msg.initRoot<wire::ControlMessage>().initTriggerCheckpoint();
   ref.setJobId(job.id);
   ref.setAttempt(job.attempt);
   ref.setCheckpointId(p.id);
+  ref.setStop(p.savepoint && p.savepoint->stop);
   for (const auto& [wid, n] : job.slots_held) SendToWorker(wid, msg);
 }
 
@@ -862,6 +947,7 @@ void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why)
   std::filesystem::remove_all(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id), ec);
   job.checkpoints_abandoned++;
   job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
+  if (job.pending_checkpoint->savepoint) job.savepoint_error = "savepoint abandoned: " + why;
   job.pending_checkpoint.reset();
 }
 
@@ -915,6 +1001,31 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   ref.setAttempt(job.attempt);
   ref.setCheckpointId(p.id);
   SendToWorker(job.sink_worker, msg);
+  if (p.savepoint) {
+    // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
+    // retention may delete later.
+    const std::string target = !p.savepoint->dir.empty()
+                                   ? p.savepoint->dir
+                                   : std::filesystem::path(job.checkpoint_root).parent_path().string() +
+                                         "/savepoints/" + job.id + "-" + std::to_string(p.id);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
+    std::filesystem::copy(dir, target,
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
+                          ec);
+    if (ec) {
+      ec.clear();
+      std::filesystem::remove_all(target, ec);
+      std::filesystem::copy(dir, target, std::filesystem::copy_options::recursive, ec);
+    }
+    if (ec) {
+      job.savepoint_error = "cannot write savepoint " + target + ": " + ec.message();
+    } else {
+      job.last_savepoint = target;
+      job.savepoint_error.clear();
+      if (p.savepoint->stop) job.stopped_with_savepoint = true;
+    }
+  }
   while (job.completed_checkpoints.size() > kRetainedCheckpoints) {
     std::error_code ec;
     std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
@@ -972,6 +1083,25 @@ void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::
             wi.setFreeSlots(w.alive ? w.slots - std::min(w.slots, w.used) : 0);
             wi.setAlive(w.alive);
             wi.setPid(w.pid);
+          }
+          break;
+        }
+        case wire::ControlMessage::SAVEPOINT: {
+          auto req = in.getSavepoint();
+          auto reply = root.initSavepointReply();
+          auto it = jobs_.find(req.getJobId().cStr());
+          if (it == jobs_.end()) {
+            reply.setError("no job " + std::string(req.getJobId().cStr()) + " (segflow jobs lists them)");
+          } else if (!it->second.checkpointing) {
+            reply.setError("job " + it->second.id + " has no checkpoint block; savepoints need one "
+                           "(e.g. checkpoint: {interval: 10s})");
+          } else if (it->second.state != wire::JobState::RUNNING) {
+            reply.setError("job " + it->second.id + " is " + "not running (state " +
+                           std::to_string(static_cast<int>(it->second.state)) + ")");
+          } else {
+            it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), req.getDir().cStr()};
+            it->second.savepoint_error.clear();
+            reply.setOk(true);
           }
           break;
         }

@@ -101,6 +101,7 @@ Status Attempt::Prepare() {
     hooks_.transactional = plan_.transactional;
     hooks_.restore_dir = plan_.restore_from;
     hooks_.restore_id = plan_.restore_id;
+    hooks_.end_with_savepoint = plan_.end_with_savepoint;
     hooks_.requested.store(plan_.restore_id);
     hooks_.completed.store(plan_.restore_id);
     const std::string root = plan_.checkpoint_dir;
@@ -163,8 +164,9 @@ void Attempt::Cancel(bool abort, const std::string& reason) {
   }
 }
 
-void Attempt::TriggerCheckpoint(uint64_t id) {
+void Attempt::TriggerCheckpoint(uint64_t id, bool stop) {
   if (ctx_.checkpoints == nullptr) return;
+  if (stop) hooks_.stop_at.store(id);
   uint64_t prev = hooks_.requested.load();
   while (prev < id && !hooks_.requested.compare_exchange_weak(prev, id)) {
   }

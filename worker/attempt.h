@@ -47,7 +47,7 @@ class Attempt {
 
   // The coordinator triggered checkpoint `id` (local sources emit its barrier; sources
   // that have already ended decline it), or completed it (the sink commits it).
-  void TriggerCheckpoint(uint64_t id);
+  void TriggerCheckpoint(uint64_t id, bool stop = false);
   void CompleteCheckpoint(uint64_t id);
 
   // An inbound data connection for a local task: its receive loop joins the group.

@@ -19,6 +19,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.restore_from = spec.getRestoreFrom().cStr();
   plan.restore_id = spec.getRestoreId();
   plan.transactional = spec.getTransactional();
+  plan.end_with_savepoint = spec.getEndWithSavepoint();
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
     return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
   }

@@ -32,6 +32,7 @@ struct AttemptPlan {
   std::string restore_from;                    // a completed checkpoint folder, or empty
   uint64_t restore_id = 0;
   bool transactional = false;
+  bool end_with_savepoint = false;
 
   // "<job id>/<attempt>", for messages.
   std::string Name() const { return job_id + " attempt " + std::to_string(attempt); }

@@ -248,7 +248,7 @@ void Worker::HandleMessage(net::InMessage* msg) {
         auto it = attempts_.find(Key(ref.getJobId().cStr(), ref.getAttempt()));
         if (it != attempts_.end()) attempt = it->second;
       }
-      if (attempt && trigger) attempt->TriggerCheckpoint(ref.getCheckpointId());
+      if (attempt && trigger) attempt->TriggerCheckpoint(ref.getCheckpointId(), ref.getStop());
       if (attempt && !trigger) attempt->CompleteCheckpoint(ref.getCheckpointId());
       break;
     }

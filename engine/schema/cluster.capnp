@@ -82,6 +82,7 @@ struct AttemptSpec {
   restoreFrom @14 :Text;     # a completed checkpoint folder to start from (empty: the log's start)
   transactional @15 :Bool;   # the changelog is committed by completed checkpoints only
   restoreId @16 :UInt64;     # the id of restoreFrom's checkpoint
+  endWithSavepoint @17 :Bool;  # bounded: at the end offsets, wait for a stop-with-savepoint
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -160,6 +161,8 @@ struct Submit {
   hasUntil @3 :Bool;
   until @4 :Int64;
   stateDir @5 :Text;         # empty: the default <dir of log>/state/<job>
+  fromSavepoint @6 :Text;    # start from this savepoint (or retained checkpoint) folder
+  endWithSavepoint @7 :Bool; # bounded: end with a savepoint at the end offsets, ready for a live job to continue
 }
 
 struct SubmitReply {
@@ -211,6 +214,9 @@ struct CheckpointStats {
   lastBytes @6 :UInt64;
   lastPath @7 :Text;
   restoredFrom @8 :Text;     # the checkpoint the current attempt started from
+  lastSavepoint @9 :Text;    # the folder of the last savepoint written
+  savepointPending @10 :Bool;
+  savepointError @11 :Text;  # why the last savepoint request failed
 }
 
 struct TaskStatus {
@@ -252,6 +258,18 @@ struct CheckpointRef {
   jobId @0 :Text;
   attempt @1 :UInt32;
   checkpointId @2 :UInt64;
+  stop @3 :Bool;           # a stop-with-savepoint: sources stop right after this barrier
+}
+
+struct SavepointRequest {
+  jobId @0 :Text;
+  stop @1 :Bool;
+  dir @2 :Text;            # empty: <checkpoint dir>/savepoints/<job id>-<checkpoint id>
+}
+
+struct SavepointReply {
+  ok @0 :Bool;
+  error @1 :Text;
 }
 
 struct AckCheckpoint {
@@ -288,6 +306,8 @@ struct ControlMessage {
     triggerCheckpoint @18 :CheckpointRef;    # coordinator -> workers with sources
     ackCheckpoint @19 :AckCheckpoint;         # worker -> coordinator, one per task
     checkpointComplete @20 :CheckpointRef;   # coordinator -> the sink's worker: commit it
+    savepoint @21 :SavepointRequest;          # client -> coordinator
+    savepointReply @22 :SavepointReply;
   }
 }
 

@@ -37,6 +37,11 @@ struct CheckpointHooks {
   bool transactional = false;  // the changelog commits only with completed checkpoints
   std::string restore_dir;     // a completed checkpoint to start from; empty: the log's start
   uint64_t restore_id = 0;
+  // Stop-with-savepoint: sources stop right after emitting this barrier (0: none).
+  std::atomic<uint64_t> stop_at{0};
+  // Bounded: at their end offsets sources wait (for a stop-with-savepoint) instead of
+  // finishing, so a live job can continue from exactly there.
+  bool end_with_savepoint = false;
 };
 
 struct JobContext {

@@ -158,6 +158,11 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     if (hooks != nullptr) {
       const uint64_t requested = hooks->requested.load(std::memory_order_acquire);
       while (last_barrier < requested) SEGFLOW_RETURN_IF_ERROR(checkpoint(++last_barrier));
+      const uint64_t stop_at = hooks->stop_at.load(std::memory_order_acquire);
+      if (stop_at != 0 && last_barrier >= stop_at) {
+        stopped = true;  // stop-with-savepoint: nothing after the savepoint's barrier
+        break;
+      }
     }
     if (ctx_->stop != nullptr && ctx_->stop->load(std::memory_order_relaxed)) {
       stopped = true;
@@ -233,7 +238,12 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       for (auto& in : inputs) low = std::min(low, WatermarkOf(in.max_prev, ooo));
       counters_->watermark.store(inputs.empty() ? kNoTime : low, std::memory_order_relaxed);
     }
-    if (all_done) break;
+    if (all_done && !(hooks != nullptr && hooks->end_with_savepoint)) break;
+    if (all_done) {
+      // At the end offsets: wait for the stop-with-savepoint that hands over to a live job.
+      std::this_thread::sleep_for(std::chrono::milliseconds(ctx_->options.poll_interval_ms));
+      continue;
+    }
     if (read == 0) {
       for (auto& w : late_writers) {
         if (w && w->buffered() > 0) SEGFLOW_RETURN_IF_ERROR(w->Flush(false));
