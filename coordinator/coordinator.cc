@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -141,6 +143,7 @@ struct JobEntry {
   bool end_with_savepoint = false;
   std::string initial_restore;  // --from-savepoint
   uint64_t initial_restore_id = 0;
+  std::string from_savepoint_arg;
   std::optional<Pending> pending_checkpoint;
   Clock::time_point last_trigger;
   struct Completed {
@@ -193,6 +196,9 @@ class Coordinator::Impl {
   void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
   void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
   void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  // <dir>/jobs/<id>: the job as a restarted coordinator needs it.
+  void Persist(const JobEntry& job);
+  Status LoadJobs();
   void MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now);
   void OnAck(wire::AckCheckpoint::Reader ack);
   void AbandonCheckpoint(JobEntry& job, const std::string& why);
@@ -230,6 +236,7 @@ Status Coordinator::Impl::Start() {
       return Status::Busy("--dir " + options_.dir + " is in use by another coordinator");
     }
   }
+  SEGFLOW_RETURN_IF_ERROR(LoadJobs());
   auto listener = net::Listener::Bind(options_.listen);
   if (!listener.ok()) return listener.status().Annotate("coordinator");
   listener_ = std::move(listener).value();
@@ -541,6 +548,7 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
   job.state = wire::JobState::SCHEDULING;
   job.reason = "attempt " + std::to_string(job.attempt) + ": preparing outputs on worker " +
                std::to_string(job.sink_worker);
+  Persist(job);
   capnp::MallocMessageBuilder msg;
   FillSpec(job, msg.initRoot<wire::ControlMessage>().initPrepare().initSpec());
   SendToWorker(job.sink_worker, msg);
@@ -635,6 +643,7 @@ void Coordinator::Impl::AttemptEnded(JobEntry& job) {
                    std::to_string(options_.max_restarts) + ")";
       job.restart_at = Clock::now() + options_.restart_delay;
       job.waiting_since = job.restart_at;
+      Persist(job);
     } else {
       EndJob(job, wire::JobState::FAILED,
              job.failure + " (gave up after " + std::to_string(job.restarts) + " restart(s))");
@@ -652,6 +661,7 @@ void Coordinator::Impl::EndJob(JobEntry& job, wire::JobState state, const std::s
   job.state = state;
   job.reason = reason;
   job.ended_ms = NowMs();
+  Persist(job);
   cv_.notify_all();
 }
 
@@ -772,6 +782,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.shape = *shape;
   job.submitted_ms = NowMs();
   job.waiting_since = Clock::now();
+  job.from_savepoint_arg = req.getFromSavepoint().cStr();
+  Persist(job);
   TrySchedule(job);
   reply.setOk(true);
   reply.setJobId(id);
@@ -1031,6 +1043,7 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
     std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
     job.completed_checkpoints.erase(job.completed_checkpoints.begin());
   }
+  Persist(job);
 }
 
 std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job) {
@@ -1043,6 +1056,128 @@ std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job
                         " skipped: " + meta.status().message();
   }
   return std::nullopt;
+}
+
+void Coordinator::Impl::Persist(const JobEntry& job) {
+  if (options_.dir.empty()) return;
+  capnp::MallocMessageBuilder msg;
+  auto p = msg.initRoot<wire::PersistedJob>();
+  p.setJobId(job.id);
+  auto sub = p.initSubmit();
+  sub.setJobFile(job.file);
+  sub.setJobText(job.text);
+  sub.setBounded(job.bounded);
+  sub.setHasUntil(job.has_until);
+  sub.setUntil(job.until);
+  sub.setStateDir(job.state_dir);
+  sub.setFromSavepoint(job.from_savepoint_arg);
+  sub.setEndWithSavepoint(job.end_with_savepoint);
+  p.setState(job.state);
+  p.setReason(job.reason);
+  p.setAttempt(job.attempt);
+  p.setRestarts(job.restarts);
+  p.setSubmittedAtMs(job.submitted_ms);
+  p.setEndedAtMs(job.ended_ms);
+  auto list = p.initCheckpoints(static_cast<unsigned>(job.completed_checkpoints.size()));
+  for (unsigned i = 0; i < job.completed_checkpoints.size(); ++i) {
+    const auto& c = job.completed_checkpoints[i];
+    list[i].setId(c.id);
+    list[i].setPath(c.path);
+    list[i].setDurationMs(c.duration_ms);
+    list[i].setBytes(c.bytes);
+  }
+  p.setNextCheckpoint(job.next_checkpoint);
+  p.setCompleted(job.checkpoints_completed);
+  p.setAbandoned(job.checkpoints_abandoned);
+  p.setLastSavepoint(job.last_savepoint);
+  p.setStoppedWithSavepoint(job.stopped_with_savepoint);
+  p.setInitialRestore(job.initial_restore);
+  p.setInitialRestoreId(job.initial_restore_id);
+  p.setLastFailure(job.last_failure);
+  Status s = WriteMessageFile(options_.dir + "/jobs/" + job.id, msg);
+  if (!s.ok()) std::fprintf(stderr, "segflow coordinator: cannot persist job %s: %s\n", job.id.c_str(), s.ToString().c_str());
+}
+
+Status Coordinator::Impl::LoadJobs() {
+  if (options_.dir.empty()) return Status::OK();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir + "/jobs", ec)) {
+    const std::string path = entry.path().string();
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".tmp") == 0) continue;
+    auto file = MessageFile::Read(path);
+    if (!file.ok()) return file.status().Annotate("coordinator --dir " + options_.dir);
+    try {
+      auto p = (*file)->Root<wire::PersistedJob>();
+      auto sub = p.getSubmit();
+      JobParseResult parsed = ParseJobText(sub.getJobText().cStr(), sub.getJobFile().cStr());
+      if (!parsed.ok()) return Status::Corruption(path + ": its job text no longer parses");
+      JobEntry& job = jobs_[p.getJobId().cStr()];
+      job.id = p.getJobId().cStr();
+      job.name = parsed.job.name;
+      job.file = sub.getJobFile().cStr();
+      job.text = sub.getJobText().cStr();
+      job.bounded = sub.getBounded();
+      job.has_until = sub.getHasUntil();
+      job.until = sub.getUntil();
+      job.state_dir = sub.getStateDir().cStr();
+      job.from_savepoint_arg = sub.getFromSavepoint().cStr();
+      job.end_with_savepoint = sub.getEndWithSavepoint();
+      job.max_parallelism = parsed.job.max_parallelism;
+      job.checkpointing = parsed.job.checkpoint.enabled;
+      job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
+      job.checkpoint_root = parsed.job.checkpoint.dir + "/" + job.id;
+      job.state = p.getState();
+      job.reason = p.getReason().cStr();
+      job.attempt = p.getAttempt();
+      job.restarts = p.getRestarts();
+      job.submitted_ms = p.getSubmittedAtMs();
+      job.ended_ms = p.getEndedAtMs();
+      for (auto c : p.getCheckpoints()) {
+        job.completed_checkpoints.push_back({c.getId(), c.getPath().cStr(), c.getDurationMs(), c.getBytes()});
+      }
+      job.next_checkpoint = p.getNextCheckpoint();
+      job.checkpoints_completed = p.getCompleted();
+      job.checkpoints_abandoned = p.getAbandoned();
+      job.last_savepoint = p.getLastSavepoint().cStr();
+      job.stopped_with_savepoint = p.getStoppedWithSavepoint();
+      job.initial_restore = p.getInitialRestore().cStr();
+      job.initial_restore_id = p.getInitialRestoreId();
+      job.last_failure = p.getLastFailure().cStr();
+      // Checkpoints completed after the last persist (the coordinator died in between)
+      // are found on disk: a folder with its _metadata is complete.
+      for (const auto& chk : std::filesystem::directory_iterator(job.checkpoint_root, ec)) {
+        const std::string name = chk.path().filename().string();
+        if (name.rfind("chk-", 0) != 0) continue;
+        const uint64_t cid = std::strtoull(name.c_str() + 4, nullptr, 10);
+        const bool known = std::any_of(job.completed_checkpoints.begin(), job.completed_checkpoints.end(),
+                                       [&](const JobEntry::Completed& c) { return c.id == cid; });
+        if (known || !MessageFile::Read(chk.path().string() + "/_metadata").ok()) continue;
+        job.completed_checkpoints.push_back({cid, chk.path().string(), 0, 0});
+        job.next_checkpoint = std::max(job.next_checkpoint, cid + 1);
+      }
+      std::sort(job.completed_checkpoints.begin(), job.completed_checkpoints.end(),
+                [](const JobEntry::Completed& a, const JobEntry::Completed& b) { return a.id < b.id; });
+      auto shape = PlanGraph(parsed.job);
+      if (shape.ok()) job.shape = *shape;
+      const size_t dash = job.id.rfind('-');
+      if (dash != std::string::npos) {
+        next_job_ = std::max<uint32_t>(next_job_, static_cast<uint32_t>(std::strtoul(job.id.c_str() + dash + 1, nullptr, 10)) + 1);
+      }
+      if (!job.terminal()) {
+        // Its attempt died with the old coordinator: start again from the last checkpoint.
+        job.state = wire::JobState::RESTARTING;
+        job.reason = "the coordinator restarted; resuming from the last completed checkpoint";
+        job.last_failure = "attempt " + std::to_string(job.attempt) + ": the coordinator was restarted";
+        job.restart_at = Clock::now() + options_.restart_delay;
+        job.waiting_since = job.restart_at;
+        job.cancel_requested = false;
+        if (!shape.ok()) EndJob(job, wire::JobState::FAILED, shape.status().message());
+      }
+    } catch (const kj::Exception& e) {
+      return Status::Corruption(path + ": " + e.getDescription().cStr());
+    }
+  }
+  return Status::OK();
 }
 
 void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first) {

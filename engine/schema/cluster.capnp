@@ -388,3 +388,34 @@ struct DataFrame {
     barrier @11 :UInt64;     # checkpoint barrier from task `from` (a source, or a keyed task)
   }
 }
+
+# ---------------------------------------------------------------- coordinator --dir
+# <dir>/jobs/<job id>: what the coordinator must know to resume a job after its own
+# restart (rewritten atomically on every change that matters).
+
+struct PersistedCheckpoint {
+  id @0 :UInt64;
+  path @1 :Text;
+  durationMs @2 :Int64;
+  bytes @3 :UInt64;
+}
+
+struct PersistedJob {
+  jobId @0 :Text;
+  submit @1 :Submit;
+  state @2 :JobState;
+  reason @3 :Text;
+  attempt @4 :UInt32;
+  restarts @5 :UInt32;
+  submittedAtMs @6 :Int64;
+  endedAtMs @7 :Int64;
+  checkpoints @8 :List(PersistedCheckpoint);
+  nextCheckpoint @9 :UInt64;
+  completed @10 :UInt64;
+  abandoned @11 :UInt64;
+  lastSavepoint @12 :Text;
+  stoppedWithSavepoint @13 :Bool;
+  initialRestore @14 :Text;
+  initialRestoreId @15 :UInt64;
+  lastFailure @16 :Text;
+}

@@ -107,14 +107,25 @@ class Cluster {
  public:
   Cluster(const std::string& scratch, int heartbeat_timeout_ms, std::vector<std::string> extra = {})
       : scratch_(scratch) {
-    std::vector<std::string> args = {"coordinator", "--listen", "127.0.0.1:0", "--dir", scratch + "/coordinator",
-                                     "--heartbeat-timeout", std::to_string(heartbeat_timeout_ms),
-                                     "--heartbeat-interval", std::to_string(heartbeat_timeout_ms / 10)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    coordinator_ = Start(args, "", scratch, scratch, "coordinator");
+    args_ = {"coordinator", "--dir", scratch + "/coordinator", "--heartbeat-timeout",
+             std::to_string(heartbeat_timeout_ms), "--heartbeat-interval", std::to_string(heartbeat_timeout_ms / 10)};
+    args_.insert(args_.end(), extra.begin(), extra.end());
+    StartCoordinator("127.0.0.1:0");
+  }
+  // SIGKILLs the coordinator and starts a new one on the same address and --dir.
+  void RestartCoordinator() {
+    KillAndReap(coordinator_);
+    StartCoordinator(address_);
+  }
+  void StartCoordinator(const std::string& listen) {
+    std::vector<std::string> args = args_;
+    args.push_back("--listen");
+    args.push_back(listen);
+    const std::string tag = "coordinator-" + std::to_string(starts_++);
+    coordinator_ = Start(args, "", scratch_, scratch_, tag);
     Eventually([&] {
       std::smatch m;
-      const std::string out = ReadFile(scratch + "/coordinator.stdout");
+      const std::string out = ReadFile(scratch_ + "/" + tag + ".stdout");
       static const std::regex re(R"(coordinator listening on (\S+))");
       if (!std::regex_search(out, m, re)) return false;
       address_ = m[1];
@@ -186,6 +197,8 @@ class Cluster {
  private:
   std::string scratch_;
   std::string address_;
+  std::vector<std::string> args_;
+  int starts_ = 0;
   pid_t coordinator_ = -1;
   std::vector<pid_t> workers_;
 };
@@ -269,7 +282,7 @@ TEST_F(ClusterTest, LiveJobOnAClusterMatchesTheBoundedRun) {
   WriteJob(ShopJob(2));
   ASSERT_EQ(Produce("", {"--partitions", "4"}).exit_code, 0);
   Cluster cluster(scratch(), 5000);
-  ASSERT_FALSE(cluster.address().empty()) << ReadFile(scratch() + "/coordinator.stderr");
+  ASSERT_FALSE(cluster.address().empty()) << ReadFile(scratch() + "/coordinator-0.stderr");
   cluster.AddWorker(2);
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(2));
@@ -876,6 +889,67 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("nothing was deployed"), std::string::npos) << wrong.err;
 
+  const auto reference = Reference();
+  auto prefix = [&](const std::string& t) {
+    std::vector<std::string> out;
+    static const std::regex at(R"("at":(-?\d+))");
+    for (const auto& l : Lines(t)) {
+      std::smatch mm;
+      if (std::regex_search(l, mm, at) && std::stoll(mm[1]) <= *through) out.push_back(l);
+    }
+    return out;
+  };
+  EXPECT_GT(prefix(live).size(), 1000u);
+  EXPECT_EQ(prefix(live), prefix(reference.at("changelog")));
+}
+
+
+// The coordinator SIGKILLed under a checkpointing live job, twice: the new coordinator on
+// the same address reloads the job and its completed checkpoints from --dir, the workers
+// register again, and the job resumes from the last checkpoint. The committed changelog is
+// the failure-free in-process run's.
+TEST_F(ClusterTest, KilledCoordinatorResumesItsJobsFromCheckpoints) {
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 200ms}\n");
+  const std::vector<std::string> lines = Lines(Gen(500, 30000, 13));
+  auto part = [&](int i) {
+    std::string chunk;
+    for (size_t l = i * lines.size() / 3; l < (i + 1) * lines.size() / 3; ++l) chunk += lines[l] + "\n";
+    return chunk;
+  };
+  ASSERT_EQ(Produce(part(0), {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 3000);
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome submit = cluster.Cli({"submit", job_path()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  for (int round = 1; round <= 2; ++round) {
+    ASSERT_TRUE(Eventually([&] {
+      const std::string text = cluster.Cli({"status", id}).out;
+      return text.find("running") != std::string::npos && text.find(" 0 completed") == std::string::npos;
+    }, std::chrono::seconds(30))) << cluster.Cli({"status", id}).out;
+    cluster.RestartCoordinator();
+    ASSERT_EQ(Produce(part(round)).exit_code, 0);
+    ASSERT_TRUE(Eventually([&] {
+      const JobView v = cluster.Status(id);
+      return v.state == "running" && v.attempt >= round + 1;
+    }, std::chrono::seconds(40))) << cluster.Cli({"status", id}).out << cluster.Cli({"jobs"}).out;
+    EXPECT_NE(cluster.Cli({"status", id}).out.find("attempt restored from "), std::string::npos);
+  }
+  std::optional<int64_t> through, last;
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string text = ReadFile(log() + "/shop.memberships/COMMITTED");
+    if (!std::regex_search(text, m, std::regex(R"(evaluated (-?\d+))"))) return false;
+    through = std::stoll(m[1]);
+    const bool stable = last == through;
+    last = through;
+    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    return stable;
+  }, std::chrono::seconds(40)));
+  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
+  const std::string live = Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
+                                   scratch()).out;
   const auto reference = Reference();
   auto prefix = [&](const std::string& t) {
     std::vector<std::string> out;
