@@ -335,6 +335,50 @@ TEST_F(ClusterTest, LiveJobOnAClusterMatchesTheBoundedRun) {
   EXPECT_EQ(live_prefix, prefix(reference.at("changelog")));
 }
 
+// Live runs on an embedded cluster of 1 and of 3 workers (`run --workers N`, stopped by
+// SIGTERM once they have evaluated what their watermarks allow) commit exactly the
+// in-process bounded run's changelog up to their evaluated time.
+TEST_F(ClusterTest, LiveRunsOnOneAndThreeWorkersMatchTheBoundedRun) {
+  ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(3));
+  const auto reference = Reference();
+  for (int workers : {1, 3}) {
+    SCOPED_TRACE(std::to_string(workers) + " workers");
+    const std::string tag = "live-" + std::to_string(workers);
+    const pid_t live = Start({"run", job_path(), "--workers", std::to_string(workers)}, "", scratch(), scratch(), tag);
+    std::optional<int64_t> last, through;
+    ASSERT_TRUE(Eventually([&] {
+      Outcome a = Segflow({"audience", job_path(), "--segment", "big_cart", "--count"}, "", scratch());
+      if (a.exit_code != 0) return false;
+      std::smatch m;
+      Outcome probe = Segflow({"audience", job_path(), "--segment", "big_cart", "--at", "9999999999999"}, "", scratch());
+      if (!std::regex_search(probe.err, m, std::regex(R"(evaluated through \S+ \((-?\d+)\))"))) return false;
+      through = std::stoll(m[1]);
+      const bool stable = last == through;
+      last = through;
+      if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      return stable;
+    })) << ReadFile(scratch() + "/" + tag + ".stderr");
+    ASSERT_EQ(::kill(live, SIGTERM), 0);
+    Outcome stopped = Wait(live, scratch(), tag);
+    ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+    EXPECT_NE(stopped.out.find(": 20000 records"), std::string::npos) << stopped.out;
+    auto prefix = [&](const std::string& text) {
+      std::vector<std::string> out;
+      static const std::regex at(R"("at":(-?\d+))");
+      for (const auto& l : Lines(text)) {
+        std::smatch m;
+        if (std::regex_search(l, m, at) && std::stoll(m[1]) <= *through) out.push_back(l);
+      }
+      return out;
+    };
+    const auto live_prefix = prefix(Consume("shop.memberships").out);
+    EXPECT_GT(live_prefix.size(), 500u);
+    EXPECT_EQ(live_prefix, prefix(reference.at("changelog")));
+    EXPECT_EQ(Consume("shop.late").out, reference.at("late"));
+  }
+}
+
 // A worker SIGKILLed mid-job: the coordinator sees it at once (its connection drops),
 // restarts the job from the beginning on the workers left, and the committed changelog
 // and audiences are exactly the in-process run's: nothing of the failed attempt shows.
