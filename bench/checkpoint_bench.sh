@@ -37,7 +37,7 @@ YAML
 # Duration (ms) and bytes of every retained checkpoint under $1.
 checkpoint_stats() {
   for m in $(find "$1" -name _metadata -path '*chk-*' 2>/dev/null); do
-    tail -c +9 "$m" | capnp decode -I/usr/include "$SCHEMA" CheckpointMetadata 2>/dev/null | \
+    tail -c +9 "$m" | capnp decode -I/usr/include "$SCHEMA" CheckpointMetadata 2>/dev/null | tr -d '\n' | \
       sed -n 's/.*triggeredAtMs = \([0-9]*\).*completedAtMs = \([0-9]*\).*bytes = \([0-9]*\).*/\1 \2 \3/p' | \
       awk '{print $2 - $1, $3}'
   done
@@ -88,25 +88,36 @@ for USERS in "$USERS_A" "$USERS_B"; do
     job live "checkpoint: {interval: 2s}" | sed 's/^job: live/job: recover/' > "$WORK/recover.yaml"
     ID=$("$SEGFLOW" submit "$WORK/recover.yaml" --coordinator "$ADDR")
     marker="$WORK/log/recover.memberships/COMMITTED"
-    wait_stable() {  # the committed evaluated time stops moving (caught up); prints it
-      local last="" now
-      for _ in $(seq 600); do
+    # Caught up: every record read and the committed evaluated time unchanged across 3
+    # checkpoint intervals (the commit marker moves only when a checkpoint completes).
+    wait_caught_up() {
+      local last="" now same=0
+      for _ in $(seq 1200); do
         now=$(sed -n 's/^evaluated //p' "$marker" 2>/dev/null || true)
-        if [ -n "$now" ] && [ "$now" != none ] && [ "$now" = "$last" ]; then echo "$now"; return 0; fi
-        last=$now; sleep 1
+        if [ -n "$now" ] && [ "$now" != none ] && [ "$now" = "$last" ]; then
+          same=$((same + 1))
+          if [ "$same" -ge 12 ]; then echo "$now"; return 0; fi
+        else
+          same=0
+        fi
+        last=$now; sleep 0.5
       done
       return 1
     }
-    before=$(wait_stable)
+    before=$(wait_caught_up)
     keyed1=$("$SEGFLOW" status "$ID" --coordinator "$ADDR" | sed -n 's/.*keyed 1 *worker \([0-9]*\).*/\1/p')
     victim=$("$SEGFLOW" jobs --coordinator "$ADDR" | awk -v w="$keyed1" '$1=="worker" && $2==w {print $5}')
+    chk_before=$(sed -n 's/^checkpoint //p' "$marker")
     start=$(date +%s.%N)
     kill -9 "$victim"
-    until [ "$("$SEGFLOW" status "$ID" --coordinator "$ADDR" | sed -n 's/.*attempt \([0-9]*\),.*/\1/p' | head -1)" -ge 2 ] 2>/dev/null; do sleep 0.05; done
+    until "$SEGFLOW" status "$ID" --coordinator "$ADDR" | grep -q "running, attempt 2"; do sleep 0.05; done
     detected=$(date +%s.%N)
+    # Caught up again: a checkpoint of the new attempt (id past the last one before the
+    # kill) has committed everything that was committed before it.
     for _ in $(seq 6000); do
       now=$(sed -n 's/^evaluated //p' "$marker")
-      [ "$now" != none ] && [ "$now" -ge "$before" ] && break
+      chk=$(sed -n 's/^checkpoint //p' "$marker")
+      [ "$now" != none ] && [ "$now" -ge "$before" ] && [ "$chk" -gt "$chk_before" ] && break
       sleep 0.05
     done
     done_at=$(date +%s.%N)
