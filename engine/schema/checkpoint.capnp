@@ -17,6 +17,8 @@ struct InputPosition {
   offset @2 :UInt64;       # next offset to read
   hasMaxPrev @3 :Bool;
   maxPrev @4 :Int64;       # largest ts read so far (spec §2 lateness)
+  hasEndOffset @5 :Bool;   # bounded runs: where the source stops (fixed at the first attempt's start)
+  endOffset @6 :UInt64;
 }
 
 struct LateOffset {

@@ -67,6 +67,8 @@ Status WriteSourceCheckpoint(const std::string& dir, uint32_t source, const Sour
     inputs[i].setOffset(in.offset);
     inputs[i].setHasMaxPrev(in.has_max_prev);
     inputs[i].setMaxPrev(in.max_prev);
+    inputs[i].setHasEndOffset(in.has_end_offset);
+    inputs[i].setEndOffset(in.end_offset);
   }
   auto late = root.initLate(static_cast<unsigned>(state.late_offsets.size()));
   unsigned i = 0;
@@ -84,7 +86,8 @@ Result<SourceCheckpointState> ReadSourceCheckpoints(const std::string& dir) {
   for (const auto& path : files) {
     SEGFLOW_RETURN_IF_ERROR(ReadRoot<schema::SourceCheckpoint>(path, [&](schema::SourceCheckpoint::Reader r) {
       for (auto in : r.getInputs()) {
-        merged.inputs.push_back({in.getTopic(), in.getPartition(), in.getOffset(), in.getHasMaxPrev(), in.getMaxPrev()});
+        merged.inputs.push_back({in.getTopic(), in.getPartition(), in.getOffset(), in.getHasMaxPrev(), in.getMaxPrev(),
+                                 in.getHasEndOffset(), in.getEndOffset()});
       }
       for (auto l : r.getLate()) merged.late_offsets[l.getPartition()] = l.getOffset();
       return Status::OK();

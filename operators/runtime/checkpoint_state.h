@@ -20,6 +20,8 @@ struct InputCheckpoint {
   uint64_t offset = 0;
   bool has_max_prev = false;
   int64_t max_prev = 0;
+  bool has_end_offset = false;  // bounded: the end the first attempt saw at its start
+  uint64_t end_offset = 0;
 };
 
 struct SourceCheckpointState {

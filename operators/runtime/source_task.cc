@@ -79,9 +79,16 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       if (!reader.ok()) return reader.status();
       in.reader = std::move(reader).value();
       if (ctx_->options.bounded) {
-        auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
-        if (!end.ok()) return end.status();
-        in.end_offset = *end;
+        // A restored bounded run stops where the first attempt would have, whatever was
+        // appended since.
+        auto it = restored.find({t, p});
+        if (it != restored.end() && it->second.has_end_offset) {
+          in.end_offset = it->second.end_offset;
+        } else {
+          auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
+          if (!end.ok()) return end.status();
+          in.end_offset = *end;
+        }
         in.done = start >= in.end_offset;
       }
       in.last_record = std::chrono::steady_clock::now();
@@ -128,7 +135,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     SourceCheckpointState state;
     for (const auto& in : inputs) {
       state.inputs.push_back({in.topic, in.partition, in.reader->position(), in.max_prev != kNoTime,
-                              in.max_prev == kNoTime ? 0 : in.max_prev});
+                              in.max_prev == kNoTime ? 0 : in.max_prev, ctx_->options.bounded, in.end_offset});
       if (in.topic != 0) continue;
       if (late_writers[in.partition]) {
         s = late_writers[in.partition]->Flush(true);
