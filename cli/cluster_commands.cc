@@ -40,27 +40,10 @@ void InstallStopHandlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-// Parses options with no positional argument; returns an exit code to stop with.
+// Options plus at most one positional argument; an exit code when the command must stop.
 std::optional<int> ParsePlain(const char* command, int argc, char** argv, const po::options_description& opts,
                               po::variables_map* vm, const char* positional = nullptr) {
-  po::options_description hidden;
-  if (positional) hidden.add_options()(positional, po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  if (positional) pos.add(positional, 1);
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), *vm);
-    po::notify(*vm);
-  } catch (const po::error& e) {
-    std::cerr << "segflow " << command << ": " << e.what() << "\n" << opts << "\n";
-    return 2;
-  }
-  if (vm->count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  return std::nullopt;
+  return ParseCommandLine(command, argc, argv, opts, vm, positional);
 }
 
 std::string DurationText(uint64_t ns) {

@@ -10,12 +10,17 @@ namespace po = boost::program_options;
 std::optional<int> ParseJobCommandLine(const char* command, int argc, char** argv,
                                        const po::options_description& opts,
                                        po::variables_map* vm) {
+  return ParseCommandLine(command, argc, argv, opts, vm, "job");
+}
+
+std::optional<int> ParseCommandLine(const char* command, int argc, char** argv, const po::options_description& opts,
+                                    po::variables_map* vm, const char* positional) {
   po::options_description hidden;
-  hidden.add_options()("job", po::value<std::string>());
+  if (positional != nullptr) hidden.add_options()(positional, po::value<std::string>());
   po::options_description all;
   all.add(opts).add(hidden);
   po::positional_options_description pos;
-  pos.add("job", 1);
+  if (positional != nullptr) pos.add(positional, 1);
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), *vm);
     po::notify(*vm);

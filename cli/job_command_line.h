@@ -16,4 +16,9 @@ std::optional<int> ParseJobCommandLine(const char* command, int argc, char** arg
                                        const boost::program_options::options_description& opts,
                                        boost::program_options::variables_map* vm);
 
+// The same with one positional argument stored as `positional` (nullptr: none).
+std::optional<int> ParseCommandLine(const char* command, int argc, char** argv,
+                                    const boost::program_options::options_description& opts,
+                                    boost::program_options::variables_map* vm, const char* positional);
+
 }  // namespace segflow::cli

@@ -36,13 +36,6 @@ std::string EndpointText(const asio::ip::tcp::endpoint& ep) {
 
 }  // namespace
 
-InMessage::InMessage(std::vector<capnp::word> words) : words_(std::move(words)) {
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = kMaxFrameBytes / sizeof(capnp::word) * 2;
-  reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
-      kj::ArrayPtr<const capnp::word>(words_.data(), words_.size()), options);
-}
-
 Connection::Connection(int fd, std::string peer, std::chrono::milliseconds send_timeout)
     : fd_(fd), peer_(std::move(peer)) {
   SetSendTimeout(fd_, send_timeout);
@@ -153,7 +146,7 @@ Result<std::unique_ptr<InMessage>> Connection::Receive() {
   s = ReadFully(words.data(), n, nullptr);
   if (!s.ok()) return s.code() == Status::Code::kNotFound ? Status::IOError("connection to " + peer_ + " closed mid-frame") : s;
   try {
-    return std::make_unique<InMessage>(std::move(words));
+    return std::make_unique<InMessage>(std::move(words), kMaxFrameBytes / sizeof(capnp::word) * 2);
   } catch (const kj::Exception& e) {
     return Status::Corruption("undecodable message from " + peer_ + ": " + e.getDescription().cStr());
   }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/owned_message.h"
 #include "engine/common/status.h"
 #include "engine/net/host_port.h"
 
@@ -28,18 +29,7 @@ namespace segflow::net {
 constexpr uint32_t kMaxFrameBytes = 256u << 20;
 
 // One received message; Root<T>() reads it in place.
-class InMessage {
- public:
-  explicit InMessage(std::vector<capnp::word> words);
-  template <typename T>
-  typename T::Reader Root() {
-    return reader_->getRoot<T>();
-  }
-
- private:
-  std::vector<capnp::word> words_;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
-};
+using InMessage = OwnedMessage;
 
 struct ConnectOptions {
   int attempts = 1;                                   // >= 1

@@ -36,7 +36,7 @@ Status WriteMessageFile(const std::string& path, capnp::MessageBuilder& message)
   return log::SyncDir(dir);
 }
 
-Result<std::unique_ptr<MessageFile>> MessageFile::Read(const std::string& path) {
+Result<std::unique_ptr<OwnedMessage>> MessageFile::Read(const std::string& path) {
   auto fd = log::OpenFile(path, O_RDONLY);
   if (!fd.ok()) return Status::NotFound("missing checkpoint file " + path + ": " + fd.status().message());
   auto size = log::FileSize(fd->get(), path);
@@ -47,22 +47,19 @@ Result<std::unique_ptr<MessageFile>> MessageFile::Read(const std::string& path) 
   uint32_t header[2];
   auto h = log::PreadFull(fd->get(), header, kHeaderBytes, 0, path);
   if (!h.ok()) return h.status();
-  std::unique_ptr<MessageFile> file(new MessageFile());
   const size_t body = *size - kHeaderBytes;
-  file->words_.resize(body / sizeof(capnp::word));
-  auto n = log::PreadFull(fd->get(), file->words_.data(), body, kHeaderBytes, path);
+  std::vector<capnp::word> words(body / sizeof(capnp::word));
+  auto n = log::PreadFull(fd->get(), words.data(), body, kHeaderBytes, path);
   if (!n.ok()) return n.status();
   if (header[0] != kMagic || *n != body ||
-      header[1] != log::Crc32c(reinterpret_cast<const char*>(file->words_.data()), body)) {
+      header[1] != log::Crc32c(reinterpret_cast<const char*>(words.data()), body)) {
     return Status::Corruption("corrupt checkpoint file " + path + " (bad magic or checksum)");
   }
   try {
-    file->reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
-        kj::ArrayPtr<const capnp::word>(file->words_.data(), file->words_.size()));
+    return std::make_unique<OwnedMessage>(std::move(words));
   } catch (const kj::Exception& e) {
     return Status::Corruption("corrupt checkpoint file " + path + ": " + e.getDescription().cStr());
   }
-  return file;
 }
 
 uint64_t DirectoryBytes(const std::string& dir) {

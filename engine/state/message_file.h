@@ -10,24 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/owned_message.h"
 #include "engine/common/status.h"
 
 namespace segflow {
 
 Status WriteMessageFile(const std::string& path, capnp::MessageBuilder& message);
 
-// A message read back; Root<T>() reads it in place. Corruption names the file.
+// A message read back (whole and checksum-verified); Root<T>() reads it in place.
 class MessageFile {
  public:
-  static Result<std::unique_ptr<MessageFile>> Read(const std::string& path);
-  template <typename T>
-  typename T::Reader Root() {
-    return reader_->getRoot<T>();
-  }
-
- private:
-  std::vector<capnp::word> words_;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
+  // NotFound or Corruption naming the file.
+  static Result<std::unique_ptr<OwnedMessage>> Read(const std::string& path);
 };
 
 // Bytes of every file below `dir` (0 if missing).

@@ -256,6 +256,40 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // The changelog lines with "at" <= t, in order.
+  static std::vector<std::string> LinesThrough(const std::string& text, int64_t t) {
+    std::vector<std::string> out;
+    static const std::regex at(R"("at":(-?\d+))");
+    for (const auto& l : Lines(text)) {
+      std::smatch m;
+      if (std::regex_search(l, m, at) && std::stoll(m[1]) <= t) out.push_back(l);
+    }
+    return out;
+  }
+  // The evaluated time in the changelog's commit marker (nullopt: none yet).
+  std::optional<int64_t> CommittedEvaluated() const {
+    std::smatch m;
+    const std::string text = ReadFile(log() + "/shop.memberships/COMMITTED");
+    if (!std::regex_search(text, m, std::regex(R"(evaluated (-?\d+))"))) return std::nullopt;
+    return std::stoll(m[1]);
+  }
+  // Waits until the committed evaluated time stops moving: the job has caught up with the
+  // log. Returns it (nullopt if it never settled).
+  std::optional<int64_t> WaitCaughtUp() const {
+    std::optional<int64_t> last, now;
+    const bool settled = Eventually([&] {
+      now = CommittedEvaluated();
+      const bool stable = now.has_value() && last == now;
+      last = now;
+      if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      return stable;
+    }, std::chrono::seconds(40));
+    return settled ? now : std::nullopt;
+  }
+  std::string ConsumeCommitted() {
+    return Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch()).out;
+  }
+
   ScratchDir dir_{"segflow-cluster-test"};
 };
 
@@ -321,18 +355,9 @@ TEST_F(ClusterTest, LiveJobOnAClusterMatchesTheBoundedRun) {
   const std::string live_log = Consume("shop.memberships").out;
 
   const auto reference = Reference();
-  auto prefix = [&](const std::string& text) {
-    std::vector<std::string> out;
-    static const std::regex at(R"("at":(-?\d+))");
-    for (const auto& l : Lines(text)) {
-      std::smatch m;
-      if (std::regex_search(l, m, at) && std::stoll(m[1]) <= through) out.push_back(l);
-    }
-    return out;
-  };
-  const auto live_prefix = prefix(live_log);
+  const auto live_prefix = LinesThrough(live_log, through);
   EXPECT_GT(live_prefix.size(), 500u);
-  EXPECT_EQ(live_prefix, prefix(reference.at("changelog")));
+  EXPECT_EQ(live_prefix, LinesThrough(reference.at("changelog"), through));
 }
 
 // Live runs on an embedded cluster of 1 and of 3 workers (`run --workers N`, stopped by
@@ -363,18 +388,9 @@ TEST_F(ClusterTest, LiveRunsOnOneAndThreeWorkersMatchTheBoundedRun) {
     Outcome stopped = Wait(live, scratch(), tag);
     ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
     EXPECT_NE(stopped.out.find(": 20000 records"), std::string::npos) << stopped.out;
-    auto prefix = [&](const std::string& text) {
-      std::vector<std::string> out;
-      static const std::regex at(R"("at":(-?\d+))");
-      for (const auto& l : Lines(text)) {
-        std::smatch m;
-        if (std::regex_search(l, m, at) && std::stoll(m[1]) <= *through) out.push_back(l);
-      }
-      return out;
-    };
-    const auto live_prefix = prefix(Consume("shop.memberships").out);
+    const auto live_prefix = LinesThrough(Consume("shop.memberships").out, *through);
     EXPECT_GT(live_prefix.size(), 500u);
-    EXPECT_EQ(live_prefix, prefix(reference.at("changelog")));
+    EXPECT_EQ(live_prefix, LinesThrough(reference.at("changelog"), *through));
     EXPECT_EQ(Consume("shop.late").out, reference.at("late"));
   }
 }
@@ -724,29 +740,14 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
     const JobView v = cluster.Status(id);
     return v.state == "running" && v.text.find("attempt restored from") != std::string::npos;
   })) << cluster.Status(id).text;
-  const auto committed_marker = [&]() -> std::optional<int64_t> {
-    std::smatch m;
-    const std::string text = ReadFile(log() + "/shop.memberships/COMMITTED");
-    if (!std::regex_search(text, m, std::regex(R"(evaluated (-?\d+))"))) return std::nullopt;
-    return std::stoll(m[1]);
-  };
-  // Quiet for a while: the committed time stops moving once all records are evaluated.
-  std::optional<int64_t> last;
-  ASSERT_TRUE(Eventually([&] {
-    const auto now = committed_marker();
-    const bool stable = now.has_value() && last == now;
-    last = now;
-    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(700));
-    return stable;
-  }, std::chrono::seconds(40)));
+  ASSERT_TRUE(WaitCaughtUp().has_value());
   Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   const JobView ended = cluster.Status(id);
   EXPECT_GE(ended.attempt, kills + 1) << ended.text;
-  const std::optional<int64_t> through = committed_marker();
+  const std::optional<int64_t> through = CommittedEvaluated();
   ASSERT_TRUE(through.has_value());
-  const std::string live = Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
-                                   scratch()).out;
+  const std::string live = ConsumeCommitted();
   std::map<std::string, std::string> live_audiences;
   for (const auto& seg : kSegments) {
     live_audiences[seg] = Segflow({"audience", job_path(), "--segment", seg, "--at", std::to_string(*through)}, "",
@@ -754,18 +755,9 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
   }
 
   const auto reference = Reference();
-  auto prefix = [&](const std::string& text) {
-    std::vector<std::string> out;
-    static const std::regex at(R"("at":(-?\d+))");
-    for (const auto& l : Lines(text)) {
-      std::smatch m;
-      if (std::regex_search(l, m, at) && std::stoll(m[1]) <= *through) out.push_back(l);
-    }
-    return out;
-  };
-  const auto live_prefix = prefix(live);
+  const auto live_prefix = LinesThrough(live, *through);
   EXPECT_GT(live_prefix.size(), 1000u);
-  EXPECT_EQ(live_prefix, prefix(reference.at("changelog"))) << "the committed changelog, record for record";
+  EXPECT_EQ(live_prefix, LinesThrough(reference.at("changelog"), *through)) << "the committed changelog, record for record";
   std::set<std::string> unique(live_prefix.begin(), live_prefix.end());
   EXPECT_EQ(unique.size(), live_prefix.size()) << "no record twice";
   for (const auto& seg : kSegments) {
@@ -798,8 +790,7 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
   }, std::chrono::seconds(30)));
   // Read-committed sees at most what the commit marker says; a plain read sees all.
   const std::string all = Consume("shop.memberships").out;
-  const std::string committed =
-      Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch()).out;
+  const std::string committed = ConsumeCommitted();
   EXPECT_LE(Lines(committed).size(), Lines(all).size());
   EXPECT_EQ(all.compare(0, committed.size(), committed), 0) << "committed records are a prefix";
 
@@ -828,32 +819,13 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
   EXPECT_EQ(after.find("attempt restored from " + newest + "\n"), std::string::npos) << after;
 
   // It catches up to the end and its committed output is the in-process run's.
-  std::optional<int64_t> through;
-  ASSERT_TRUE(Eventually([&] {
-    std::smatch mm;
-    const std::string marker = ReadFile(log() + "/shop.memberships/COMMITTED");
-    if (!std::regex_search(marker, mm, std::regex(R"(evaluated (-?\d+))"))) return false;
-    const int64_t now = std::stoll(mm[1]);
-    const bool stable = through == now;
-    through = now;
-    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(700));
-    return stable;
-  }, std::chrono::seconds(30)));
+  const std::optional<int64_t> through = WaitCaughtUp();
+  ASSERT_TRUE(through.has_value());
   ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
-  const std::string live =
-      Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch()).out;
+  const std::string live = ConsumeCommitted();
   const auto reference = Reference();
-  auto prefix = [&](const std::string& t) {
-    std::vector<std::string> out;
-    static const std::regex at(R"("at":(-?\d+))");
-    for (const auto& l : Lines(t)) {
-      std::smatch mm;
-      if (std::regex_search(l, mm, at) && std::stoll(mm[1]) <= *through) out.push_back(l);
-    }
-    return out;
-  };
-  EXPECT_GT(prefix(live).size(), 500u);
-  EXPECT_EQ(prefix(live), prefix(reference.at("changelog")));
+  EXPECT_GT(LinesThrough(live, *through).size(), 500u);
+  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
 }
 
 
@@ -875,22 +847,7 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   Cluster cluster(scratch(), 5000);
   for (int i = 0; i < 3; ++i) cluster.AddWorker(3);
   ASSERT_TRUE(cluster.WaitForWorkers(3));
-  auto committed_evaluated = [&]() -> std::optional<int64_t> {
-    std::smatch m;
-    const std::string text = ReadFile(log() + "/shop.memberships/COMMITTED");
-    if (!std::regex_search(text, m, std::regex(R"(evaluated (-?\d+))"))) return std::nullopt;
-    return std::stoll(m[1]);
-  };
-  auto wait_caught_up = [&] {
-    std::optional<int64_t> last;
-    return Eventually([&] {
-      const auto now = committed_evaluated();
-      const bool stable = now.has_value() && last == now;
-      last = now;
-      if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
-      return stable;
-    }, std::chrono::seconds(40));
-  };
+  auto wait_caught_up = [&] { return WaitCaughtUp().has_value(); };
 
   job_with(2);
   Outcome backfill = cluster.Cli({"submit", job_path(), "--bounded", "--end-with-savepoint"});
@@ -924,27 +881,17 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   const std::string id1 = Lines(live1.out).at(0);
   ASSERT_TRUE(wait_caught_up());
   ASSERT_EQ(cluster.Cli({"cancel", id1, "--wait"}).exit_code, 0);
-  const std::optional<int64_t> through = committed_evaluated();
+  const std::optional<int64_t> through = CommittedEvaluated();
   ASSERT_TRUE(through.has_value());
-  const std::string live = Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
-                                   scratch()).out;
+  const std::string live = ConsumeCommitted();
   // A savepoint of another job, or a folder that is not one, is refused before anything runs.
   Outcome wrong = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch()});
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("nothing was deployed"), std::string::npos) << wrong.err;
 
   const auto reference = Reference();
-  auto prefix = [&](const std::string& t) {
-    std::vector<std::string> out;
-    static const std::regex at(R"("at":(-?\d+))");
-    for (const auto& l : Lines(t)) {
-      std::smatch mm;
-      if (std::regex_search(l, mm, at) && std::stoll(mm[1]) <= *through) out.push_back(l);
-    }
-    return out;
-  };
-  EXPECT_GT(prefix(live).size(), 1000u);
-  EXPECT_EQ(prefix(live), prefix(reference.at("changelog")));
+  EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
+  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
 }
 
 
@@ -980,32 +927,13 @@ TEST_F(ClusterTest, KilledCoordinatorResumesItsJobsFromCheckpoints) {
     }, std::chrono::seconds(40))) << cluster.Cli({"status", id}).out << cluster.Cli({"jobs"}).out;
     EXPECT_NE(cluster.Cli({"status", id}).out.find("attempt restored from "), std::string::npos);
   }
-  std::optional<int64_t> through, last;
-  ASSERT_TRUE(Eventually([&] {
-    std::smatch m;
-    const std::string text = ReadFile(log() + "/shop.memberships/COMMITTED");
-    if (!std::regex_search(text, m, std::regex(R"(evaluated (-?\d+))"))) return false;
-    through = std::stoll(m[1]);
-    const bool stable = last == through;
-    last = through;
-    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
-    return stable;
-  }, std::chrono::seconds(40)));
+  const std::optional<int64_t> through = WaitCaughtUp();
+  ASSERT_TRUE(through.has_value());
   ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
-  const std::string live = Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
-                                   scratch()).out;
+  const std::string live = ConsumeCommitted();
   const auto reference = Reference();
-  auto prefix = [&](const std::string& t) {
-    std::vector<std::string> out;
-    static const std::regex at(R"("at":(-?\d+))");
-    for (const auto& l : Lines(t)) {
-      std::smatch mm;
-      if (std::regex_search(l, mm, at) && std::stoll(mm[1]) <= *through) out.push_back(l);
-    }
-    return out;
-  };
-  EXPECT_GT(prefix(live).size(), 1000u);
-  EXPECT_EQ(prefix(live), prefix(reference.at("changelog")));
+  EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
+  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
 }
 
 }  // namespace
