@@ -76,7 +76,9 @@ int CoordinatorCommand(int argc, char** argv) {
       "heartbeat-timeout", po::value<int>()->default_value(5000), "ms without a heartbeat before a worker is dead")(
       "heartbeat-interval", po::value<int>()->default_value(500), "ms between a worker's heartbeats")(
       "max-restarts", po::value<int>()->default_value(3), "restarts of a failed job before it is failed for good")(
-      "slot-wait", po::value<int>()->default_value(30), "seconds a job waits for enough free slots");
+      "slot-wait", po::value<int>()->default_value(30), "seconds a job waits for enough free slots")(
+      "checkpoint-timeout", po::value<int>()->default_value(0),
+      "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -102,6 +104,7 @@ int CoordinatorCommand(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(interval);
   options.max_restarts = static_cast<uint32_t>(vm["max-restarts"].as<int>());
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
+  options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();

@@ -912,8 +912,10 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
     return;
   }
   if (job.pending_checkpoint) {
-    const auto timeout = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(10 * job.checkpoint_interval_ms),
-                                                             std::chrono::seconds(10));
+    const auto timeout = options_.checkpoint_timeout.count() > 0
+                             ? options_.checkpoint_timeout
+                             : std::max<std::chrono::milliseconds>(
+                                   std::chrono::milliseconds(10 * job.checkpoint_interval_ms), std::chrono::seconds(10));
     if (now - job.pending_checkpoint->started > timeout) {
       AbandonCheckpoint(job, "timed out after " + std::to_string(timeout.count()) + " ms");
     }

@@ -25,6 +25,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds slot_wait{30000};          // a job waits this long for free slots
   std::chrono::milliseconds restart_delay{500};
   uint32_t max_restarts = 3;                           // attempts after the first, per job
+  // A checkpoint not completed this long after its trigger is abandoned (0: 10 x the
+  // job's interval, at least 10 s).
+  std::chrono::milliseconds checkpoint_timeout{0};
 };
 
 class Coordinator {

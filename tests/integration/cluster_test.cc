@@ -936,5 +936,42 @@ TEST_F(ClusterTest, KilledCoordinatorResumesItsJobsFromCheckpoints) {
   EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
 }
 
+
+// A checkpoint that cannot complete in time (a deliberately slow sink holds the barriers
+// back) is abandoned and counted, and does not block the next ones: once the backlog has
+// drained, checkpoints complete again, and the committed output is still exact.
+TEST_F(ClusterTest, TimedOutCheckpointsAreAbandonedAndTheNextOnesComplete) {
+  ASSERT_EQ(Produce(Gen(2000, 60000, 17), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 100ms}\n");
+  Cluster cluster(scratch(), 5000, {"--checkpoint-timeout", "300"});
+  cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=40");
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  Outcome submit = cluster.Cli({"submit", job_path()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  auto counts = [&](uint64_t* completed, uint64_t* abandoned) {
+    std::smatch m;
+    const std::string text = cluster.Cli({"status", id}).out;
+    if (!std::regex_search(text, m, std::regex(R"((\d+) completed, (\d+) abandoned)"))) return false;
+    *completed = std::stoull(m[1]);
+    *abandoned = std::stoull(m[2]);
+    return true;
+  };
+  uint64_t completed = 0, abandoned = 0;
+  ASSERT_TRUE(Eventually([&] { return counts(&completed, &abandoned) && abandoned >= 1; }, std::chrono::seconds(30)))
+      << cluster.Cli({"status", id}).out;
+  const uint64_t completed_then = completed;
+  ASSERT_TRUE(Eventually([&] { return counts(&completed, &abandoned) && completed >= completed_then + 2; },
+                         std::chrono::seconds(60)))
+      << cluster.Cli({"status", id}).out;
+  const std::optional<int64_t> through = WaitCaughtUp();
+  ASSERT_TRUE(through.has_value());
+  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
+  const std::string live = ConsumeCommitted();
+  const auto reference = Reference();
+  EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
+  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
+}
+
 }  // namespace
 }  // namespace segflow
