@@ -177,12 +177,15 @@ int WorkerCommand(int argc, char** argv) {
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]\n"
+      "                      [--from earliest|latest|time:T|offsets:P=O,...]\n"
       "                      [--from-savepoint PATH] [--end-with-savepoint]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
       "savepoint (any parallelism: key groups are redistributed); --end-with-savepoint makes a\n"
-      "bounded job end with a savepoint at the log's end, for a live job to continue from.\n\noptions");
+      "bounded job end with a savepoint at the log's end, for a live job to continue from.\n"
+      "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
+      "there, with state built from the range's records only.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")(
       "bounded", "replay the log up to its end at start, then finish")(
@@ -190,6 +193,8 @@ int SubmitCommand(int argc, char** argv) {
       "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
       "wait", "wait for the job to end and print its summary")(
       "from-savepoint", po::value<std::string>(), "start from this savepoint folder")(
+      "from", po::value<std::string>(),
+      "reprocess from earliest | latest | time:T | offsets:P=O,... (state starts empty there)")(
       "end-with-savepoint", "bounded: end with a savepoint at the end offsets (backfill -> live handover)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("submit", argc, argv, opts, &vm)) return *done;
@@ -214,6 +219,7 @@ int SubmitCommand(int argc, char** argv) {
   }
   if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
   if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
+  if (vm.count("from")) req.from = vm["from"].as<std::string>();
   req.end_with_savepoint = vm.count("end-with-savepoint") > 0;
   if (req.end_with_savepoint && !req.bounded) {
     std::cerr << "segflow submit: --end-with-savepoint needs --bounded\n";

@@ -21,6 +21,7 @@ struct SubmitRequest {
   std::string state_dir;  // empty: the job's default
   std::string from_savepoint;
   bool end_with_savepoint = false;
+  std::string from;  // earliest | latest | time:T | offsets:P=O,...
 };
 
 // Reads the job file and submits it. A job the coordinator refuses (validation errors,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,8 @@
 #include "engine/schema/cluster.capnp.h"
 #include "engine/state/message_file.h"
 #include "jobs/execution_graph.h"
+#include "engine/log/log.h"
+#include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 
 namespace segflow::coordinator {
@@ -144,6 +148,8 @@ struct JobEntry {
   std::string initial_restore;  // --from-savepoint
   uint64_t initial_restore_id = 0;
   std::string from_savepoint_arg;
+  std::string from_arg;                                   // --from as given
+  std::vector<std::array<uint64_t, 3>> start_offsets;     // {topic, partition, offset}
   std::optional<Pending> pending_checkpoint;
   Clock::time_point last_trigger;
   struct Completed {
@@ -163,6 +169,84 @@ struct JobEntry {
   }
   bool attempt_active() const { return preparing || deployed; }
 };
+
+// Where a job submitted with --from starts reading: every (topic, partition) at an offset.
+// earliest (or empty): nothing to say; latest: the ends now; time:T: the first record with
+// ts >= T (a scan); offsets:P=O,...: those partitions of every source topic.
+Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, const GraphShape& shape,
+                                                          const std::string& from) {
+  std::vector<std::array<uint64_t, 3>> out;
+  if (from.empty() || from == "earliest") return out;
+  const auto topics = static_cast<uint32_t>(job.source.topics.size());
+  auto end_of = [&](uint32_t t, uint32_t p) { return log::EndOffset(job.log_dir, job.source.topics[t], p); };
+  if (from == "latest") {
+    for (uint32_t t = 0; t < topics; ++t) {
+      for (uint32_t p = 0; p < shape.partitions; ++p) {
+        auto end = end_of(t, p);
+        if (!end.ok()) return end.status();
+        out.push_back({t, p, *end});
+      }
+    }
+    return out;
+  }
+  if (from.rfind("time:", 0) == 0) {
+    auto t_ms = ParseTimeArg(from.substr(5));
+    if (!t_ms.ok()) return t_ms.status().Annotate("--from " + from);
+    std::vector<log::LogRecord> records;
+    for (uint32_t t = 0; t < topics; ++t) {
+      for (uint32_t p = 0; p < shape.partitions; ++p) {
+        auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, 0);
+        if (!reader.ok()) return reader.status();
+        std::optional<uint64_t> found;
+        while (!found) {
+          records.clear();
+          auto n = (*reader)->Poll(4096, &records);
+          if (!n.ok()) return n.status();
+          if (*n == 0) break;
+          for (const auto& r : records) {
+            if (r.event.ts >= *t_ms) {
+              found = r.offset;
+              break;
+            }
+          }
+        }
+        out.push_back({t, p, found ? *found : (*reader)->position()});
+      }
+    }
+    return out;
+  }
+  if (from.rfind("offsets:", 0) == 0) {
+    std::stringstream items(from.substr(8));
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      const size_t eq = item.find('=');
+      char* end_p = nullptr;
+      char* end_o = nullptr;
+      const unsigned long p = eq == std::string::npos ? 0 : std::strtoul(item.c_str(), &end_p, 10);
+      const unsigned long long o = eq == std::string::npos ? 0 : std::strtoull(item.c_str() + eq + 1, &end_o, 10);
+      if (eq == std::string::npos || end_p != item.c_str() + eq || *end_o != '\0' || eq + 1 == item.size()) {
+        return Status::InvalidArgument("--from " + from + ": \"" + item + "\" is not PARTITION=OFFSET");
+      }
+      if (p >= shape.partitions) {
+        return Status::InvalidArgument("--from " + from + ": the source topics have " +
+                                       std::to_string(shape.partitions) + " partitions; there is no partition " +
+                                       std::to_string(p));
+      }
+      for (uint32_t t = 0; t < topics; ++t) {
+        auto end = end_of(t, static_cast<uint32_t>(p));
+        if (!end.ok()) return end.status();
+        if (o > *end) {
+          return Status::InvalidArgument("--from " + from + ": offset " + std::to_string(o) +
+                                         " is past the end of partition " + std::to_string(p) + " of topic \"" +
+                                         job.source.topics[t] + "\" (" + std::to_string(*end) + ")");
+        }
+        out.push_back({t, static_cast<uint64_t>(p), o});
+      }
+    }
+    return out;
+  }
+  return Status::InvalidArgument("--from \"" + from + "\": expected earliest, latest, time:T or offsets:P=O,...");
+}
 
 }  // namespace
 
@@ -457,6 +541,12 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     spec.setRestoreFrom(job.restored_from);
     spec.setRestoreId(job.restored_id);
     spec.setEndWithSavepoint(job.end_with_savepoint);
+  }
+  auto starts = spec.initStartOffsets(static_cast<unsigned>(job.start_offsets.size()));
+  for (unsigned i = 0; i < job.start_offsets.size(); ++i) {
+    starts[i].setTopic(static_cast<uint32_t>(job.start_offsets[i][0]));
+    starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
+    starts[i].setOffset(job.start_offsets[i][2]);
   }
   auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
   unsigned i = 0;
@@ -783,6 +873,21 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.submitted_ms = NowMs();
   job.waiting_since = Clock::now();
   job.from_savepoint_arg = req.getFromSavepoint().cStr();
+  job.from_arg = req.getFrom().cStr();
+  if (!job.from_arg.empty() && !job.from_savepoint_arg.empty()) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError("--from and --from-savepoint exclude each other (a savepoint has its own offsets); nothing was deployed");
+    return;
+  }
+  auto start = ResolveStart(parsed.job, *shape, job.from_arg);
+  if (!start.ok()) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError(start.status().message() + "; nothing was deployed");
+    return;
+  }
+  job.start_offsets = std::move(start).value();
   Persist(job);
   TrySchedule(job);
   reply.setOk(true);
@@ -1096,6 +1201,13 @@ void Coordinator::Impl::Persist(const JobEntry& job) {
   p.setInitialRestore(job.initial_restore);
   p.setInitialRestoreId(job.initial_restore_id);
   p.setLastFailure(job.last_failure);
+  sub.setFrom(job.from_arg);
+  auto starts = p.initStartOffsets(static_cast<unsigned>(job.start_offsets.size()));
+  for (unsigned i = 0; i < job.start_offsets.size(); ++i) {
+    starts[i].setTopic(static_cast<uint32_t>(job.start_offsets[i][0]));
+    starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
+    starts[i].setOffset(job.start_offsets[i][2]);
+  }
   Status s = WriteMessageFile(options_.dir + "/jobs/" + job.id, msg);
   if (!s.ok()) std::fprintf(stderr, "segflow coordinator: cannot persist job %s: %s\n", job.id.c_str(), s.ToString().c_str());
 }
@@ -1145,6 +1257,8 @@ Status Coordinator::Impl::LoadJobs() {
       job.initial_restore = p.getInitialRestore().cStr();
       job.initial_restore_id = p.getInitialRestoreId();
       job.last_failure = p.getLastFailure().cStr();
+      job.from_arg = sub.getFrom().cStr();
+      for (auto so : p.getStartOffsets()) job.start_offsets.push_back({so.getTopic(), so.getPartition(), so.getOffset()});
       // Checkpoints completed after the last persist (the coordinator died in between)
       // are found on disk: a folder with its _metadata is complete.
       for (const auto& chk : std::filesystem::directory_iterator(job.checkpoint_root, ec)) {

@@ -20,6 +20,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.restore_id = spec.getRestoreId();
   plan.transactional = spec.getTransactional();
   plan.end_with_savepoint = spec.getEndWithSavepoint();
+  for (auto so : spec.getStartOffsets()) plan.start_offsets[{so.getTopic(), so.getPartition()}] = so.getOffset();
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
     return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
   }

@@ -33,6 +33,7 @@ struct AttemptPlan {
   uint64_t restore_id = 0;
   bool transactional = false;
   bool end_with_savepoint = false;
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;  // reprocessing (--from)
 
   // "<job id>/<attempt>", for messages.
   std::string Name() const { return job_id + " attempt " + std::to_string(attempt); }

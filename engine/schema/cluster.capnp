@@ -83,6 +83,7 @@ struct AttemptSpec {
   transactional @15 :Bool;   # the changelog is committed by completed checkpoints only
   restoreId @16 :UInt64;     # the id of restoreFrom's checkpoint
   endWithSavepoint @17 :Bool;  # bounded: at the end offsets, wait for a stop-with-savepoint
+  startOffsets @18 :List(PartitionOffset);  # reprocessing: where sources start (offset field)
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -163,6 +164,7 @@ struct Submit {
   stateDir @5 :Text;         # empty: the default <dir of log>/state/<job>
   fromSavepoint @6 :Text;    # start from this savepoint (or retained checkpoint) folder
   endWithSavepoint @7 :Bool; # bounded: end with a savepoint at the end offsets, ready for a live job to continue
+  from @8 :Text;             # reprocessing start: earliest | latest | time:T | offsets:P=O,...
 }
 
 struct SubmitReply {
@@ -418,4 +420,5 @@ struct PersistedJob {
   initialRestore @14 :Text;
   initialRestoreId @15 :UInt64;
   lastFailure @16 :Text;
+  startOffsets @17 :List(PartitionOffset);  # resolved from Submit.from once, at submission
 }

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +23,9 @@ struct RunOptions {
   std::string state_dir;  // per-job working state (RocksDB per keyed task)
   size_t state_cache_entries = 1u << 20;  // users' states cached in memory, per keyed task
   int64_t poll_interval_ms = 10;  // live: how often a caught-up source polls again
+  // Reprocessing: where each (topic, partition) starts when not restoring a checkpoint
+  // (absent: offset 0). State starts empty there: only the range's records count.
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;
 };
 
 enum class TaskKind { kSource, kKeyed, kSink };

@@ -74,6 +74,8 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       } else if (!restored.empty()) {
         return Status::Corruption("checkpoint " + hooks->restore_dir + " has no position for topic \"" +
                                   job.source.topics[t] + "\" partition " + std::to_string(p));
+      } else if (auto so = ctx_->options.start_offsets.find({t, p}); so != ctx_->options.start_offsets.end()) {
+        start = so->second;
       }
       auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, start);
       if (!reader.ok()) return reader.status();
