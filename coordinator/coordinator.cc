@@ -27,6 +27,7 @@
 #include "engine/log/log.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
+#include "jobs/state_compatibility.h"
 
 namespace segflow::coordinator {
 namespace {
@@ -853,6 +854,10 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
         } else if (m.getMaxParallelism() != job.max_parallelism) {
           why = "savepoint " + from + " has max_parallelism " + std::to_string(m.getMaxParallelism()) +
                 " (the number of key groups), the job " + std::to_string(job.max_parallelism) + ": keep it unchanged";
+        } else if (std::string changed = StateIncompatibility(m.getJobText().cStr(), text); !changed.empty()) {
+          why = "savepoint " + from + " holds state of other segment definitions (" + changed +
+                "): a savepoint restores only unchanged segments, profile, consent and source fields "
+                "(parallelism may change); replay the log for the new definitions instead";
         } else {
           job.initial_restore = from;
           job.initial_restore_id = m.getCheckpointId();
@@ -1104,6 +1109,7 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   m.setKeyed(job.shape.keyed);
   m.setMaxParallelism(job.max_parallelism);
   m.setBytes(p.bytes);
+  m.setJobText(job.text);
   Status s = WriteMessageFile(dir + "/_metadata", meta);
   if (!s.ok()) {
     job.checkpoints_abandoned++;

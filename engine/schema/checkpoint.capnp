@@ -74,4 +74,5 @@ struct CheckpointMetadata {
   maxParallelism @10 :UInt32;
   files @11 :List(Text);         # every task file, relative to the folder
   bytes @12 :UInt64;             # their size (the RocksDB snapshots' files included)
+  jobText @13 :Text;             # the job file the state was built by
 }

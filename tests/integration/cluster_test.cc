@@ -885,10 +885,17 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   const std::optional<int64_t> through = CommittedEvaluated();
   ASSERT_TRUE(through.has_value());
   const std::string live = ConsumeCommitted();
-  // A savepoint of another job, or a folder that is not one, is refused before anything runs.
+  // A folder that is not a savepoint, or a savepoint of other segment definitions, is
+  // refused before anything runs.
   Outcome wrong = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch()});
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("nothing was deployed"), std::string::npos) << wrong.err;
+  const std::string shop = ReadFile(job_path());
+  WriteJob(std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3"));
+  Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch() + "/sp-3"});
+  EXPECT_EQ(edited.exit_code, 1);
+  EXPECT_NE(edited.err.find("segment repeat_buyer changed"), std::string::npos) << edited.err;
+  WriteJob(shop);
 
   const auto reference = Reference();
   EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
