@@ -85,10 +85,16 @@ Status AudienceStore::Apply(const std::vector<Change>& changes, std::optional<in
     }
   }
   if (evaluated_through) batch.Put(kEvaluatedKey, EncodeI64(*evaluated_through));
-  if (batch.Count() == 0) return Status::OK();
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return FromRocks(db_->Write(wo, &batch), "write audience store");
+  if (batch.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  }
+  if (!sync) return Status::OK();
+  // A durable commit also moves the memtable into an SST, so the WAL becomes obsolete:
+  // RocksDB replays every live WAL on each open, read-only opens included, and a run's
+  // changes (hundreds of thousands of puts and deletes) would be replayed by every reader.
+  return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush audience store");
 }
 
 Result<std::vector<std::string>> AudienceStore::Members(const std::string& segment) const {

@@ -35,7 +35,9 @@ class AudienceStore {
     bool entered = false;
     int64_t at = 0;
   };
-  // Applies changes and the new evaluated time atomically; fsync when `sync`.
+  // Applies changes and the new evaluated time atomically. When `sync` (a run's final
+  // commit), fsyncs and flushes the memtable to an SST, so that opening the store (for
+  // reading, too) does not replay the write-ahead log.
   Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through, bool sync);
 
   // Current members of a segment, sorted.
