@@ -34,7 +34,7 @@ for i in $(seq "$RUNS"); do
 done
 replay=(); rss=()
 for i in $(seq "$RUNS"); do
-  /usr/bin/time -f "%M" -o "$WORK/rss" "$SEGFLOW" run "$WORK/count.yaml" --bounded > "$WORK/run.out"
+  /usr/bin/time -f "%M" -o "$WORK/rss" "$SEGFLOW" run "$WORK/count.yaml" --bounded --workers 0 > "$WORK/run.out"
   replay+=("$(sed -n 's/.*records (\([0-9]*\) records\/s).*/\1/p' "$WORK/run.out")")
   rss+=("$(cat "$WORK/rss")")
 done

@@ -9,6 +9,9 @@
 #   RUN_TIMEOUT=S     limit per replay run in seconds (default 1200)
 #   PERF=1            after the timed runs, one `perf record -g` run per scenario
 #                     (reports in BENCH_DIR/perf-<scenario>.txt)
+#   REUSE_DATA=1      keep the logs a previous invocation produced in BENCH_DIR (same
+#                     EVENTS and USERS) instead of generating them again
+# Every run is in-process (`--workers 0`), as issue #3 measures it.
 # Runs are interleaved (count, cart, fintech, count, cart, ...) so that background load
 # hits every scenario alike. Printed: each job's median events/s and its ratio to the
 # count-window median, the ratio per round (run i / count run i) and their median, wall
@@ -25,7 +28,11 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-1200}
 [ -x "$SEGFLOW" ] || { echo "no segflow binary at $SEGFLOW (scripts/build.sh release, or set SEGFLOW)" >&2; exit 2; }
 WORK=${BENCH_DIR:-/tmp/segflow-scenario-bench}
 case "$WORK" in /|"") echo "refusing BENCH_DIR=$WORK" >&2; exit 2 ;; esac
-rm -rf "$WORK" && mkdir -p "$WORK/runs"
+if [ "${REUSE_DATA:-0}" = 1 ]; then
+  rm -rf "$WORK/runs" && mkdir -p "$WORK/runs"
+else
+  rm -rf "$WORK" && mkdir -p "$WORK/runs"
+fi
 SCENARIOS=(count cart fintech)
 declare -A GEN=([count]=media [cart]=cart [fintech]=fintech)
 
@@ -96,11 +103,17 @@ echo "segflow: $SEGFLOW ($(stat -c '%y' "$SEGFLOW"), sha256 $(sha256sum "$SEGFLO
 echo "repo commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in "${SCENARIOS[@]}"; do
+  if [ "${REUSE_DATA:-0}" = 1 ] && [ -f "$WORK/$s/produced" ] && [ "$(cat "$WORK/$s/produced")" = "$EVENTS $USERS" ]; then
+    echo "== $s: reusing the log in $WORK/$s/log ($EVENTS events, $USERS users)"
+    continue
+  fi
+  rm -rf "$WORK/$s/log" "$WORK/$s/produced"
   echo "== $s: generating $EVENTS ${GEN[$s]} events for $USERS users, producing into 4 partitions"
   "$SEGFLOW" gen "${GEN[$s]}" --users "$USERS" --events "$EVENTS" --seed 7 --out "$WORK/$s/events.jsonl" 2>&1
   echo "   $(( $(stat -c %s "$WORK/$s/events.jsonl") / 1024 / 1024 )) MiB of JSON lines"
   "$SEGFLOW" produce --log "$WORK/$s/log" --topic events --partitions 4 < "$WORK/$s/events.jsonl" 2>&1 | tail -2
   rm -f "$WORK/$s/events.jsonl"
+  echo "$EVENTS $USERS" > "$WORK/$s/produced"
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -111,7 +124,7 @@ for i in $(seq "$RUNS"); do
     echo "== run $i: $s (load $(cut -d' ' -f1 /proc/loadavg))"
     rc=0
     timeout "$RUN_TIMEOUT" /usr/bin/time -f "%M %e %U %S" -o "$WORK/runs/$s-$i.time" \
-      "$SEGFLOW" run "$WORK/$s/job.yaml" --bounded > "$out" 2> "$WORK/runs/$s-$i.err" || rc=$?
+      "$SEGFLOW" run "$WORK/$s/job.yaml" --bounded --workers 0 > "$out" 2> "$WORK/runs/$s-$i.err" || rc=$?
     cat "$out"
     if [ "$rc" -ne 0 ]; then
       echo "!! $s run $i failed (exit $rc; 124 = timed out after ${RUN_TIMEOUT}s):"; tail -5 "$WORK/runs/$s-$i.err"
@@ -172,7 +185,7 @@ if [ "${PERF:-0}" = 1 ]; then
   set +o pipefail   # head closes the pipe early
   for s in "${SCENARIOS[@]}"; do
     echo "== perf: $s"
-    perf record -F 999 -g -o "$WORK/perf-$s.data" -- "$SEGFLOW" run "$WORK/$s/job.yaml" --bounded \
+    perf record -F 999 -g -o "$WORK/perf-$s.data" -- "$SEGFLOW" run "$WORK/$s/job.yaml" --bounded --workers 0 \
       > "$WORK/runs/$s-perf.out" 2> "$WORK/runs/$s-perf.err" || { echo "perf record failed"; continue; }
     head -1 "$WORK/runs/$s-perf.out"
     { perf report -i "$WORK/perf-$s.data" --no-children --sort symbol --stdio 2>/dev/null \
