@@ -203,11 +203,11 @@ class Explainer {
         }, out);
         if (p.kind == Condition::Kind::kSum || p.kind == Condition::Kind::kAvg) {
           const auto& sum = std::get<SumState>(st);
-          const uint64_t n = sum.Size(p);
+          const uint64_t n = sum.Size(p, t_);
           Fact(out, "values", Value::Int(static_cast<int64_t>(n)));
-          Fact(out, "sum", Value::Double(sum.Sum()));
+          Fact(out, "sum", Value::Double(sum.Sum(p, t_)));
           if (p.kind == Condition::Kind::kAvg) {
-            Fact(out, "avg", n == 0 ? Value::Null() : Value::Double(sum.Sum() / static_cast<double>(n)));
+            Fact(out, "avg", n == 0 ? Value::Null() : Value::Double(sum.Sum(p, t_) / static_cast<double>(n)));
           }
         } else {
           const auto& ext = std::get<ExtremeState>(st);

@@ -23,17 +23,20 @@ bool InBounds(const LeafPlan& p, uint64_t n) {
   return true;
 }
 
+bool MeetsBound(CmpOp op, double x, double v) {
+  switch (op) {
+    case CmpOp::kGt: return v > x;
+    case CmpOp::kGte: return v >= x;
+    case CmpOp::kLt: return v < x;
+    case CmpOp::kLte: return v <= x;
+    case CmpOp::kEq: return v == x;
+  }
+  return false;
+}
+
 bool MeetsBounds(const LeafPlan& p, double v) {
   for (const auto& [op, x] : p.bounds) {
-    bool ok = false;
-    switch (op) {
-      case CmpOp::kGt: ok = v > x; break;
-      case CmpOp::kGte: ok = v >= x; break;
-      case CmpOp::kLt: ok = v < x; break;
-      case CmpOp::kLte: ok = v <= x; break;
-      case CmpOp::kEq: ok = v == x; break;
-    }
-    if (!ok) return false;
+    if (!MeetsBound(op, x, v)) return false;
   }
   return true;
 }
@@ -162,18 +165,30 @@ void SumState::Apply(const LeafPlan& p, int64_t t, InstantEvents events) {
     if (!Matches(e, p.matcher)) continue;
     const ProjectedEvent::FieldValue* f = Field(e, p.extractor);
     if (f == nullptr || f->kind != ProjectedEvent::FieldValue::Kind::kNumber) continue;
-    sum_.Add(f->number);
     if (p.window_ms) {
-      values_.push_back({t, f->number});
+      Push(t, f->number);
     } else {
+      sum_.Add(f->number);
       ++lifetime_n_;
     }
   }
   if (!p.window_ms) return;
-  while (!values_.empty() && Expired(values_.front().first, *p.window_ms, t)) {
-    sum_.Remove(values_.front().second);
-    values_.pop_front();
-  }
+  while (!values_.empty() && Expired(values_.front().first, *p.window_ms, t)) PopFront();
+}
+
+void SumState::Push(int64_t t, double v) {
+  sum_.Add(v);
+  values_.push_back({t, v});
+  negatives_ += v < 0 ? 1 : 0;
+  positives_ += v > 0 ? 1 : 0;
+}
+
+void SumState::PopFront() {
+  const double v = values_.front().second;
+  sum_.Remove(v);
+  negatives_ -= v < 0 ? 1 : 0;
+  positives_ -= v > 0 ? 1 : 0;
+  values_.pop_front();
 }
 
 bool SumState::Holds(const LeafPlan& p) const {
@@ -188,7 +203,35 @@ bool SumState::Holds(const LeafPlan& p) const {
 
 int64_t SumState::NextChange(const LeafPlan& p, int64_t /*t*/) const {
   if (!p.window_ms || values_.empty()) return kNoTime;
+  if (p.kind == Condition::Kind::kSum && (negatives_ == 0 || positives_ == 0)) {
+    // Until the next event the exact sum, and so its rounding, only falls (no negative
+    // values) or only rises (no positive ones). A lower bound it fails now (an upper
+    // bound, when it rises) then fails until the next event, and so does the condition.
+    const bool falls = negatives_ == 0;
+    const double v = sum_.Value();
+    for (const auto& [op, x] : p.bounds) {
+      const bool lower = op == CmpOp::kGt || op == CmpOp::kGte;
+      const bool upper = op == CmpOp::kLt || op == CmpOp::kLte;
+      if ((falls ? lower : upper) && !MeetsBound(op, x, v)) return kNoTime;
+    }
+  }
   return SatAdd(values_.front().first, *p.window_ms);
+}
+
+double SumState::Sum(const LeafPlan& p, int64_t t) const {
+  if (!p.window_ms) return sum_.Value();
+  ExactSum in_window;
+  for (const auto& [ts, v] : values_) {
+    if (!Expired(ts, *p.window_ms, t)) in_window.Add(v);
+  }
+  return in_window.Value();
+}
+
+uint64_t SumState::Size(const LeafPlan& p, int64_t t) const {
+  if (!p.window_ms) return lifetime_n_;
+  uint64_t n = 0;
+  for (const auto& [ts, v] : values_) n += Expired(ts, *p.window_ms, t) ? 0 : 1;
+  return n;
 }
 
 void SumState::Serialize(std::string* out) const {
@@ -205,7 +248,11 @@ bool SumState::Deserialize(const LeafPlan& p, ByteReader* in) {
     if (lifetime_n_ != 0) return false;
     // The window's sum is a function of its values: rebuild it rather than trust it.
     sum_.Clear();
-    for (const auto& [ts, v] : values_) sum_.Add(v);
+    for (const auto& [ts, v] : values_) {
+      sum_.Add(v);
+      negatives_ += v < 0 ? 1 : 0;
+      positives_ += v > 0 ? 1 : 0;
+    }
   } else if (!values_.empty()) {
     return false;
   }

@@ -43,6 +43,8 @@ class CountState {
 };
 
 // sum / avg: an exact sum of the numeric values in the window and how many there are.
+// Expiries only remove values, so while the window's values share a sign the sum moves
+// one way until the next event, and an expiry that cannot flip the bounds wakes nobody.
 class SumState {
  public:
   void Apply(const LeafPlan& p, int64_t t, InstantEvents events);
@@ -50,14 +52,20 @@ class SumState {
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
-  // Introspection (explain): the sum of the values in the window and how many there are.
-  double Sum() const { return sum_.Value(); }
-  uint64_t Size(const LeafPlan& p) const { return p.window_ms ? values_.size() : lifetime_n_; }
+  // Introspection (explain): the sum of the values in the window at t and how many there
+  // are (values that expired at an instant nobody was woken for are left out here).
+  double Sum(const LeafPlan& p, int64_t t) const;
+  uint64_t Size(const LeafPlan& p, int64_t t) const;
 
  private:
+  void Push(int64_t t, double v);
+  void PopFront();
+
   TimeQueue<std::pair<int64_t, double>> values_;  // windowed
   ExactSum sum_;
   uint64_t lifetime_n_ = 0;
+  uint64_t negatives_ = 0;  // windowed: values < 0 in the window
+  uint64_t positives_ = 0;  // windowed: values > 0 in the window
 };
 
 // min / max: a monotonic queue (windowed) or the running extreme (lifetime).

@@ -110,6 +110,24 @@ TEST(ExplainTest, CountWindowTruthCountAndEvents) {
   EXPECT_EQ(x.changes.size(), 2u);
 }
 
+// Values that left the window at an instant nobody was woken for (the sum was below its
+// lower bound, so the expiry could not change the truth) are not in the facts.
+TEST(ExplainTest, SumFactsLeaveOutExpiredValues) {
+  Fixture f = Make("  - id: s\n    when: {sum: {event: pay, field: amount, window: 10s, gt: 100}}\n",
+                   {{"u", "pay", 1000, R"({"amount":60})"}, {"u", "pay", 5000, R"({"amount":30})"}});
+  SegmentExplanation x = f.Explain("s", "u", 6000);
+  EXPECT_EQ(FactOf(x.root, "sum")->as_number(), 90);
+  EXPECT_EQ(FactOf(x.root, "values")->as_int(), 2);
+  x = f.Explain("s", "u", 12000);
+  EXPECT_FALSE(x.root.holds);
+  EXPECT_EQ(FactOf(x.root, "sum")->as_number(), 30);
+  EXPECT_EQ(FactOf(x.root, "values")->as_int(), 1);
+  EXPECT_EQ(EvidenceTimes(x.root), (std::vector<int64_t>{5000}));
+  x = f.Explain("s", "u", 20000);
+  EXPECT_EQ(FactOf(x.root, "sum")->as_number(), 0);
+  EXPECT_EQ(FactOf(x.root, "values")->as_int(), 0);
+}
+
 TEST(ExplainTest, EvidenceCarriesTheKeyProperties) {
   Fixture f = Make("  - id: s\n    when: {sum: {event: pay, field: amount, window: 1h, gte: 100, where: {currency: EUR}}}\n",
                    {{"u", "pay", 1000, R"({"amount":60,"currency":"EUR","note":"x"})"},

@@ -102,6 +102,48 @@ TEST(SegmentWindowTest, SeveralBoundsMustAllHold) {
             (Changes{"s u +2", "s u -3"}));
 }
 
+// An expiry wakes the user only if it can flip the bounds: the sum falls while every value
+// in the window is >= 0 and rises while every value is <= 0 (SumState::NextChange).
+TEST(SegmentWindowTest, SumExpiryFlipsTheBoundsWhicheverWayTheValuesGo) {
+  // Mixed signs: the negative value leaving the window lifts the sum over the bound.
+  JobSpec gt = OneSegment("{sum: {event: buy, field: p, window: 10ms, gt: 0}}");
+  EXPECT_EQ(Evaluate(gt, {{"u", "buy", 100, R"({"p":-10})"}, {"u", "buy", 105, R"({"p":5})"}}, 200),
+            (Changes{"s u +110", "s u -115"}));
+  // Only negative values: the sum rises as they expire, through an upper bound.
+  JobSpec lt = OneSegment("{sum: {event: buy, field: p, window: 10ms, lt: -5}}");
+  EXPECT_EQ(Evaluate(lt, {{"u", "buy", 100, R"({"p":-3})"}, {"u", "buy", 105, R"({"p":-4})"}}, 200),
+            (Changes{"s u +105", "s u -110"}));
+  // Only positive values under an upper bound: expiries bring the sum back under it.
+  JobSpec lte = OneSegment("{sum: {event: buy, field: p, window: 10ms, lte: 5}}");
+  EXPECT_EQ(Evaluate(lte, {{"u", "buy", 100, R"({"p":3})"}, {"u", "buy", 105, R"({"p":4})"}}, 200),
+            (Changes{"s u +100", "s u -105", "s u +110"}));
+  // Between: too high falls into the range on expiry; too low stays too low.
+  JobSpec between = OneSegment("{sum: {event: buy, field: p, window: 10ms, gt: 2, lt: 6}}");
+  EXPECT_EQ(Evaluate(between, {{"u", "buy", 100, R"({"p":4})"}, {"u", "buy", 105, R"({"p":3})"}}, 200),
+            (Changes{"s u +100", "s u -105", "s u +110", "s u -115"}));
+}
+
+TEST(SegmentWindowTest, SumBelowALowerBoundWakesNobodyAtExpiry) {
+  JobSpec job = OneSegment("{sum: {event: buy, field: p, window: 10ms, gt: 100}}");
+  auto program = segtest::Compile(job);
+  ASSERT_NE(program, nullptr);
+  std::unique_ptr<UserState> state = program->NewUserState();
+  ProjectedEvent e;
+  program->Project(segtest::MakeEvent({"u", "buy", 100, R"({"p":7})"}), 0, &e);
+  program->AddEvent(state.get(), std::move(e));
+  std::vector<MembershipChange> changes;
+  program->ProcessInstant(state.get(), 100, &changes);
+  // 7 leaving the window cannot make the sum exceed 100: no instant at 110.
+  EXPECT_EQ(program->NextInstant(*state), std::nullopt);
+  // Over the bound, the expiry matters.
+  program->Project(segtest::MakeEvent({"u", "buy", 105, R"({"p":200})"}), 1, &e);
+  program->AddEvent(state.get(), std::move(e));
+  program->ProcessInstant(state.get(), 105, &changes);
+  EXPECT_EQ(program->NextInstant(*state), std::optional<int64_t>(110));
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].entered);
+}
+
 TEST(SegmentWindowTest, SumIsExactAndOrderIndependent) {
   // 1e16 + 1 + 1 - 1e16 is 2 exactly; naive left-to-right double sums give 0 or 2
   // depending on the order of the three events at one instant.
