@@ -29,6 +29,7 @@
 #include "engine/common/status.h"
 #include "engine/value/event.h"
 #include "jobs/job_spec.h"
+#include "operators/segment/field_values.h"
 #include "operators/segment/match_bits.h"
 
 namespace segflow {
@@ -40,12 +41,8 @@ struct ProjectedEvent {
   uint64_t seq = 0;                 // log offset within the user's partition
   MatchBits match_bits;  // bit i: matcher i holds
   // Per extractor: a numeric field value (aggregates) or a distinct key (distinct).
-  struct FieldValue {
-    enum class Kind : uint8_t { kMissing, kNumber, kKey } kind = Kind::kMissing;
-    double number = 0;
-    std::string key;  // canonical encoding: 1 and 1.0 share one key, "1" another
-  };
-  std::vector<FieldValue> fields;
+  using FieldValue = segflow::FieldValue;
+  FieldValues fields;
   bool is_profile = false;          // carries a profile update
   Value profile_update;             // object: top-level properties this event sets
   int8_t consent = -1;              // -1 not a (valid) consent event, 0 denied, 1 granted
