@@ -53,17 +53,19 @@ double RoundPartials(const std::vector<double>& p) {
 void ExactSum::Add(double x) {
   if (x == 0.0 || std::isnan(x)) return;
   if (std::fabs(x) >= kBigThreshold) {
-    AddPartial(x * kScaleDown, &big_);
+    if (big_ == nullptr) big_ = std::make_unique<std::vector<double>>();
+    AddPartial(x * kScaleDown, big_.get());
+    if (big_->empty()) big_.reset();
   } else {
     AddPartial(x, &small_);
   }
 }
 
 double ExactSum::Value() const {
-  if (big_.empty()) return RoundPartials(small_);
+  if (big_ == nullptr) return RoundPartials(small_);
   // Beyond 2^896 in magnitude the small values only matter in exact ties; merge them
   // scaled (exact except for values below 2^-958, which cannot change such a sum).
-  std::vector<double> merged = big_;
+  std::vector<double> merged = *big_;
   for (double s : small_) AddPartial(s * kScaleDown, &merged);
   return RoundPartials(merged) * kScaleUp;
 }
@@ -71,12 +73,15 @@ double ExactSum::Value() const {
 void ExactSum::Serialize(std::string* out) const {
   PutVarint(small_.size(), out);
   for (double d : small_) PutDouble(d, out);
-  PutVarint(big_.size(), out);
-  for (double d : big_) PutDouble(d, out);
+  PutVarint(big_ ? big_->size() : 0, out);
+  if (big_) {
+    for (double d : *big_) PutDouble(d, out);
+  }
 }
 
 bool ExactSum::Deserialize(ByteReader* in) {
-  for (std::vector<double>* v : {&small_, &big_}) {
+  std::vector<double> big;
+  for (std::vector<double>* v : {&small_, &big}) {
     size_t n;
     if (!in->GetCount(8, &n)) return false;
     v->resize(n);
@@ -84,6 +89,7 @@ bool ExactSum::Deserialize(ByteReader* in) {
       if (!in->GetDouble(&d) || !std::isfinite(d) || d == 0.0) return false;
     }
   }
+  big_ = big.empty() ? nullptr : std::make_unique<std::vector<double>>(std::move(big));
   return true;
 }
 

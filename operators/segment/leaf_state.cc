@@ -311,60 +311,82 @@ bool ExtremeState::Deserialize(const LeafPlan& p, ByteReader* in) {
 
 // ---- distinct ----
 
+DistinctState::DistinctState(const DistinctState& o)
+    : keys_(o.keys_ ? std::make_unique<Keys>(*o.keys_) : nullptr) {}
+
+DistinctState& DistinctState::operator=(const DistinctState& o) {
+  if (this != &o) keys_ = o.keys_ ? std::make_unique<Keys>(*o.keys_) : nullptr;
+  return *this;
+}
+
+DistinctState::Keys& DistinctState::keys() {
+  if (keys_ == nullptr) keys_ = std::make_unique<Keys>();
+  return *keys_;
+}
+
 void DistinctState::Apply(const LeafPlan& p, int64_t t, InstantEvents events) {
   for (const ProjectedEvent& e : events) {
     if (!Matches(e, p.matcher)) continue;
     const ProjectedEvent::FieldValue* f = Field(e, p.extractor);
     if (f == nullptr || f->kind != ProjectedEvent::FieldValue::Kind::kKey) continue;
+    Keys& k = keys();
     if (!p.window_ms) {
-      if (keys_.size() < p.cap) keys_.insert(f->key);
+      if (k.lifetime.size() < p.cap) k.lifetime.insert(f->key);
       continue;
     }
-    auto [it, inserted] = latest_.try_emplace(f->key, t);
+    auto [it, inserted] = k.latest.try_emplace(f->key, t);
     if (!inserted && it->second == t) continue;  // already seen at this instant
     it->second = t;
-    order_.push_back({t, f->key});
+    k.order.push_back({t, f->key});
   }
-  if (!p.window_ms) return;
-  while (!order_.empty() && Expired(order_.front().first, *p.window_ms, t)) {
-    auto it = latest_.find(order_.front().second);
-    if (it != latest_.end() && it->second == order_.front().first) latest_.erase(it);
-    order_.pop_front();
+  if (!p.window_ms || keys_ == nullptr) return;
+  Keys& k = *keys_;
+  while (!k.order.empty() && Expired(k.order.front().first, *p.window_ms, t)) {
+    auto it = k.latest.find(k.order.front().second);
+    if (it != k.latest.end() && it->second == k.order.front().first) k.latest.erase(it);
+    k.order.pop_front();
   }
   DropStaleFront();
 }
 
 void DistinctState::DropStaleFront() {
-  while (!order_.empty()) {
-    auto it = latest_.find(order_.front().second);
-    if (it != latest_.end() && it->second == order_.front().first) return;
-    order_.pop_front();
+  if (keys_ == nullptr) return;
+  Keys& k = *keys_;
+  while (!k.order.empty()) {
+    auto it = k.latest.find(k.order.front().second);
+    if (it != k.latest.end() && it->second == k.order.front().first) return;
+    k.order.pop_front();
   }
 }
 
-bool DistinctState::Holds(const LeafPlan& p) const {
-  return InBounds(p, p.window_ms ? latest_.size() : keys_.size());
+size_t DistinctState::Size(const LeafPlan& p) const {
+  if (keys_ == nullptr) return 0;
+  return p.window_ms ? keys_->latest.size() : keys_->lifetime.size();
 }
 
+bool DistinctState::Holds(const LeafPlan& p) const { return InBounds(p, Size(p)); }
+
 int64_t DistinctState::NextChange(const LeafPlan& p, int64_t /*t*/) const {
-  if (!p.window_ms || order_.empty()) return kNoTime;
-  return SatAdd(order_.front().first, *p.window_ms);
+  if (!p.window_ms || keys_ == nullptr || keys_->order.empty()) return kNoTime;
+  return SatAdd(keys_->order.front().first, *p.window_ms);
 }
 
 void DistinctState::Serialize(std::string* out) const {
-  PutVarint(order_.size(), out);
+  static const Keys kNone;
+  const Keys& k = keys_ ? *keys_ : kNone;
+  PutVarint(k.order.size(), out);
   TimeWriter w(out);
-  for (const auto& [ts, key] : order_) {
+  for (const auto& [ts, key] : k.order) {
     w.Put(ts);
     PutBytes(key, out);
   }
   // Lifetime keys sorted, so equal states serialize equally.
   std::vector<const std::string*> keys;
-  keys.reserve(keys_.size());
-  for (const std::string& k : keys_) keys.push_back(&k);
+  keys.reserve(k.lifetime.size());
+  for (const std::string& key : k.lifetime) keys.push_back(&key);
   std::sort(keys.begin(), keys.end(), [](const auto* a, const auto* b) { return *a < *b; });
   PutVarint(keys.size(), out);
-  for (const std::string* k : keys) PutBytes(*k, out);
+  for (const std::string* key : keys) PutBytes(*key, out);
 }
 
 bool DistinctState::Deserialize(const LeafPlan& p, ByteReader* in) {
@@ -376,15 +398,16 @@ bool DistinctState::Deserialize(const LeafPlan& p, ByteReader* in) {
     int64_t ts;
     std::string key;
     if (!r.Get(&ts) || !in->GetBytes(&key)) return false;
-    latest_[key] = ts;  // ascending: the last occurrence wins
-    order_.push_back({ts, std::move(key)});
+    Keys& k = keys();
+    k.latest[key] = ts;  // ascending: the last occurrence wins
+    k.order.push_back({ts, std::move(key)});
   }
   DropStaleFront();
   if (!in->GetCount(1, &n) || n > p.cap || (n > 0 && p.window_ms)) return false;
   for (size_t i = 0; i < n; ++i) {
     std::string key;
     if (!in->GetBytes(&key)) return false;
-    keys_.insert(std::move(key));
+    keys().lifetime.insert(std::move(key));
   }
   return true;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -89,19 +90,31 @@ class ExtremeState {
 // distinct: per key its latest occurrence (windowed), or the keys seen up to `cap`.
 class DistinctState {
  public:
+  DistinctState() = default;
+  DistinctState(const DistinctState& o);
+  DistinctState& operator=(const DistinctState& o);
+  DistinctState(DistinctState&&) noexcept = default;
+  DistinctState& operator=(DistinctState&&) noexcept = default;
+
   void Apply(const LeafPlan& p, int64_t t, InstantEvents events);
   bool Holds(const LeafPlan& p) const;
   int64_t NextChange(const LeafPlan& p, int64_t t) const;
   void Serialize(std::string* out) const;
   bool Deserialize(const LeafPlan& p, ByteReader* in);
   // Introspection (explain): the number of distinct keys as kept (lifetime: up to `cap`).
-  size_t Size(const LeafPlan& p) const { return p.window_ms ? latest_.size() : keys_.size(); }
+  size_t Size(const LeafPlan& p) const;
 
  private:
+  // Allocated with the first key: the containers are large, and a job keeps a leaf state
+  // for each of its leaves for each of millions of users.
+  struct Keys {
+    std::unordered_map<std::string, int64_t> latest;   // windowed: key -> latest ts
+    TimeQueue<std::pair<int64_t, std::string>> order;  // windowed: occurrences, ascending
+    std::unordered_set<std::string> lifetime;          // lifetime
+  };
+  Keys& keys();
   void DropStaleFront();
-  std::unordered_map<std::string, int64_t> latest_;  // windowed: key -> latest ts
-  TimeQueue<std::pair<int64_t, std::string>> order_;  // windowed: occurrences, ascending
-  std::unordered_set<std::string> keys_;              // lifetime
+  std::unique_ptr<Keys> keys_;
 };
 
 // absence: a missing event cancels every after event at or before it, so only the
