@@ -439,7 +439,7 @@ TEST_F(ClusterTest, HungWorkerIsDetectedByItsMissingHeartbeats) {
   ASSERT_EQ(Produce(Gen(2000, 200000), {"--partitions", "4"}).exit_code, 0);
   WriteJob(ShopJob(2));
   const auto reference = Reference();
-  constexpr int kTimeoutMs = 1500;
+  constexpr int kTimeoutMs = 2500;
   Cluster cluster(scratch(), kTimeoutMs);
   for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=15");
   ASSERT_TRUE(cluster.WaitForWorkers(3));
@@ -454,15 +454,17 @@ TEST_F(ClusterTest, HungWorkerIsDetectedByItsMissingHeartbeats) {
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(victim, SIGSTOP), 0);
   const auto stopped_at = Clock::now();
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= 2; }, std::chrono::seconds(10)))
-      << cluster.Status(id).text;
+  JobView restarted;
+  ASSERT_TRUE(Eventually([&] {
+    restarted = cluster.Status(id);
+    return restarted.attempt >= 2;
+  }, std::chrono::seconds(15))) << cluster.Status(id).text;
   const auto detected = Clock::now() - stopped_at;
   EXPECT_GE(detected, std::chrono::milliseconds(kTimeoutMs - 200)) << "not before the timeout";
-  EXPECT_LT(detected, std::chrono::milliseconds(kTimeoutMs + 2000));
+  EXPECT_LT(detected, std::chrono::milliseconds(kTimeoutMs + 4000)) << "soon after it (a loaded machine adds delay)";
+  EXPECT_NE(restarted.text.find("last failure: attempt 1: worker "), std::string::npos) << restarted.text;
+  EXPECT_NE(restarted.text.find("lost: no heartbeat for 2500 ms"), std::string::npos) << restarted.text;
   ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "finished"; })) << cluster.Status(id).text;
-  const JobView done = cluster.Status(id);
-  EXPECT_NE(done.text.find("last failure: attempt 1: worker "), std::string::npos) << done.text;
-  EXPECT_NE(done.text.find("lost: no heartbeat for 1500 ms"), std::string::npos) << done.text;
   ExpectOutputsEqual(reference);
   ::kill(victim, SIGKILL);
 }
