@@ -1,0 +1,27 @@
+// Baseline for the capacity bench (issue #7): runs cart.sql in DuckDB (@duckdb/node-api,
+// installed by setup.sh) over a JSON-lines file and writes the members, one a line.
+//   node duckdb_cart.mjs EVENTS.jsonl OUT [THREADS]
+// Prints on stderr the members and the time of the query (reading the JSON included,
+// starting DuckDB and node not).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const [events, out, threads] = process.argv.slice(2);
+if (!events || !out) {
+  console.error('usage: node duckdb_cart.mjs EVENTS.jsonl OUT [THREADS]');
+  process.exit(2);
+}
+const literal = `'${events.replaceAll("'", "''")}'`;
+const sql = readFileSync(new URL('./cart.sql', import.meta.url), 'utf8').replaceAll(':events_file', literal);
+
+const instance = await DuckDBInstance.create(':memory:', threads ? { threads } : {});
+const connection = await instance.connect();
+const version = (await connection.runAndReadAll('SELECT version()')).getRows()[0][0];
+const used = (await connection.runAndReadAll("SELECT current_setting('threads')")).getRows()[0][0];
+const began = performance.now();
+const rows = (await connection.runAndReadAll(sql)).getRows();
+const secs = (performance.now() - began) / 1000;
+writeFileSync(out, rows.map((r) => `${r[0]}\n`).join(''));
+console.error(`duckdb_cart: ${rows.length} members of cart_abandoned; ${secs.toFixed(3)} s ` +
+              `(DuckDB ${version}, ${used} threads)`);
+connection.closeSync();
