@@ -17,5 +17,6 @@ int JobsCommand(int argc, char** argv);
 int StatusCommand(int argc, char** argv);
 int CancelCommand(int argc, char** argv);
 int SavepointCommand(int argc, char** argv);
+int BenchCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

@@ -20,6 +20,7 @@ const Subcommand kSubcommands[] = {
     {"audience", segflow::cli::AudienceCommand, "list a segment's members as of a time"},
     {"explain", segflow::cli::ExplainCommand, "why a user is or is not in a segment at a time"},
     {"gen", segflow::cli::GenCommand, "generate scenario events (media, cart, fintech) as JSON lines"},
+    {"bench", segflow::cli::BenchCommand, "replay throughput of a job on 0..N local workers (Markdown, JSON)"},
     {"coordinator", segflow::cli::CoordinatorCommand, "run a cluster's coordinator"},
     {"worker", segflow::cli::WorkerCommand, "run a worker that registers with a coordinator"},
     {"submit", segflow::cli::SubmitCommand, "submit a job to a cluster"},
