@@ -414,8 +414,8 @@ TEST_F(ClusterTest, KilledWorkerIsDetectedAndTheJobRestartsOnTheOthers) {
     const JobView v = cluster.Status(id);
     return v.state == "running" && v.records_in > 0;
   })) << cluster.Status(id).text;
-  const pid_t victim = cluster.PidOfKeyedTask(id, 1);
-  ASSERT_GT(victim, 0) << cluster.Cli({"status", id}).out;
+  pid_t victim = -1;  // once keyed task 1 has reported, its worker is known
+  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 1)) > 0; })) << cluster.Cli({"status", id}).out;
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   const auto killed_at = Clock::now();
   ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= 2; }, std::chrono::seconds(3)))
@@ -450,8 +450,8 @@ TEST_F(ClusterTest, HungWorkerIsDetectedByItsMissingHeartbeats) {
     const JobView v = cluster.Status(id);
     return v.state == "running" && v.records_in > 0;
   }));
-  const pid_t victim = cluster.PidOfKeyedTask(id, 1);
-  ASSERT_GT(victim, 0);
+  pid_t victim = -1;
+  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 1)) > 0; })) << cluster.Cli({"status", id}).out;
   ASSERT_EQ(::kill(victim, SIGSTOP), 0);
   const auto stopped_at = Clock::now();
   JobView restarted;
@@ -797,8 +797,8 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
   EXPECT_LE(Lines(committed).size(), Lines(all).size());
   EXPECT_EQ(all.compare(0, committed.size(), committed), 0) << "committed records are a prefix";
 
-  const pid_t victim = cluster.PidOfKeyedTask(id, 0);
-  ASSERT_GT(victim, 0);
+  pid_t victim = -1;
+  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 0)) > 0; })) << cluster.Cli({"status", id}).out;
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "restarting"; }, std::chrono::seconds(5)));
   // The restart waits 500 ms: damage the checkpoint it is about to restore from.
