@@ -83,6 +83,17 @@ Result<std::optional<CommitMarker>> ReadCommitMarker(const std::string& log_dir,
   return std::optional<CommitMarker>(std::move(m));
 }
 
+Result<std::vector<uint64_t>> CommittedLimits(const std::string& log_dir, const std::string& topic,
+                                              uint32_t partitions) {
+  auto marker = ReadCommitMarker(log_dir, topic);
+  if (!marker.ok()) return marker.status();
+  std::vector<uint64_t> limits(partitions, UINT64_MAX);
+  if (marker->has_value()) {
+    for (uint32_t p = 0; p < partitions && p < (*marker)->offsets.size(); ++p) limits[p] = (*marker)->offsets[p];
+  }
+  return limits;
+}
+
 Status TruncatePartition(const std::string& log_dir, const std::string& topic, uint32_t partition,
                          uint64_t offset) {
   const std::string dir = PartitionDir(log_dir, topic, partition);

@@ -27,6 +27,11 @@ Status WriteCommitMarker(const std::string& log_dir, const std::string& topic, c
 // nullopt when the topic has no marker (not transactional); Corruption for a bad one.
 Result<std::optional<CommitMarker>> ReadCommitMarker(const std::string& log_dir, const std::string& topic);
 
+// Per partition, the end of what a read-committed reader may read: the marker's offset, or
+// UINT64_MAX for a topic without a marker (everything is committed).
+Result<std::vector<uint64_t>> CommittedLimits(const std::string& log_dir, const std::string& topic,
+                                              uint32_t partitions);
+
 // Drops every record at or after `offset` in the partition (aborting an uncommitted
 // tail), under the partition's lock. `offset` must be a batch boundary (a writer's flush
 // point) at or below the end; InvalidArgument otherwise.

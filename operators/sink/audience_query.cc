@@ -33,15 +33,14 @@ Result<std::vector<std::string>> AudienceAt(const JobSpec& job, const std::strin
   if (!meta.ok()) return meta.status();
   // A transactional changelog is read up to its commit point only (the store above is
   // only ever updated with committed changes).
-  auto marker = log::ReadCommitMarker(job.log_dir, job.output.changelog);
-  if (!marker.ok()) return marker.status();
+  auto limits = log::CommittedLimits(job.log_dir, job.output.changelog, meta->partitions);
+  if (!limits.ok()) return limits.status();
   std::set<std::string> members;
   std::vector<log::LogRecord> records;
   for (uint32_t p = 0; p < meta->partitions; ++p) {
     auto reader = log::PartitionReader::Open(job.log_dir, job.output.changelog, p, 0);
     if (!reader.ok()) return reader.status();
-    const uint64_t limit =
-        marker->has_value() && p < (*marker)->offsets.size() ? (*marker)->offsets[p] : UINT64_MAX;
+    const uint64_t limit = (*limits)[p];
     for (;;) {
       records.clear();
       if ((*reader)->position() >= limit) break;

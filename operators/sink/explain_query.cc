@@ -1,10 +1,12 @@
 #include "operators/sink/explain_query.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
+#include "engine/log/transaction.h"
 #include "engine/value/time_format.h"
 #include "operators/sink/audience_store.h"
 
@@ -96,13 +98,18 @@ Result<ExplainReport> ExplainFromLog(const JobSpec& job, const std::string& segm
   // The changelog: the sink writes every record of a user to one partition, but read all.
   auto cmeta = log::ReadTopicMeta(job.log_dir, job.output.changelog);
   if (!cmeta.ok()) return cmeta.status();
+  // Committed records only (a transactional changelog's tail may still be aborted).
+  auto limits = log::CommittedLimits(job.log_dir, job.output.changelog, cmeta->partitions);
+  if (!limits.ok()) return limits.status();
   std::vector<log::LogRecord> records;
   for (uint32_t p = 0; p < cmeta->partitions; ++p) {
     auto reader = log::PartitionReader::Open(job.log_dir, job.output.changelog, p, 0);
     if (!reader.ok()) return reader.status();
     for (;;) {
       records.clear();
-      auto n = (*reader)->Poll(kPollRecords, &records);
+      if ((*reader)->position() >= (*limits)[p]) break;
+      auto n = (*reader)->Poll(
+          static_cast<size_t>(std::min<uint64_t>(kPollRecords, (*limits)[p] - (*reader)->position())), &records);
       if (!n.ok()) return n.status();
       if (*n == 0) break;
       for (const auto& r : records) {
