@@ -1,0 +1,170 @@
+// Checkpoints of running jobs: triggering, acknowledgements, completion (metadata,
+// savepoints, retention) and the restore point of the next attempt.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "coordinator/coordinator_impl.h"
+#include "engine/schema/checkpoint.capnp.h"
+#include "engine/state/message_file.h"
+
+namespace segflow::coordinator {
+
+void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now) {
+  if (!job.checkpointing || !job.deployed || job.failing || job.cancel_requested ||
+      job.state != wire::JobState::RUNNING) {
+    return;
+  }
+  if (job.pending_checkpoint) {
+    const auto timeout = options_.checkpoint_timeout.count() > 0
+                             ? options_.checkpoint_timeout
+                             : std::max<std::chrono::milliseconds>(
+                                   std::chrono::milliseconds(10 * job.checkpoint_interval_ms), std::chrono::seconds(10));
+    if (now - job.pending_checkpoint->started > timeout) {
+      AbandonCheckpoint(job, "timed out after " + std::to_string(timeout.count()) + " ms");
+    }
+    return;
+  }
+  // A bounded job that ends with a savepoint: once every source is at its end offsets.
+  if (job.end_with_savepoint && !job.savepoint_wanted && !job.stopped_with_savepoint) {
+    uint32_t at_end = 0;
+    for (const auto& [key, t] : job.tasks) {
+      if (t.kind != wire::TaskKind::SOURCE || t.partitions.empty()) continue;
+      bool all = true;
+      for (const auto& p : t.partitions) all = all && p.offset >= p.end_offset;
+      at_end += all;
+    }
+    if (at_end == job.shape.sources) job.savepoint_wanted = JobEntry::SavepointWanted{true, ""};
+  }
+  if (!job.savepoint_wanted && now - job.last_trigger < std::chrono::milliseconds(job.checkpoint_interval_ms)) return;
+  if (job.stopped_with_savepoint) return;
+  // A bounded source that has ended takes no more barriers: no checkpoint after that.
+  for (const auto& [key, t] : job.tasks) {
+    if (t.kind == wire::TaskKind::SOURCE && t.done) return;
+  }
+  job.last_trigger = now;
+  JobEntry::Pending p;
+  p.id = job.next_checkpoint++;
+  p.started = now;
+  p.started_ms = NowMs();
+  p.savepoint = job.savepoint_wanted;
+  job.savepoint_wanted.reset();
+  job.pending_checkpoint = p;
+  capnp::MallocMessageBuilder msg;
+  auto ref = msg.initRoot<wire::ControlMessage>().initTriggerCheckpoint();
+  ref.setJobId(job.id);
+  ref.setAttempt(job.attempt);
+  ref.setCheckpointId(p.id);
+  ref.setStop(p.savepoint && p.savepoint->stop);
+  for (const auto& [wid, n] : job.slots_held) SendToWorker(wid, msg);
+}
+
+void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why) {
+  if (!job.pending_checkpoint) return;
+  std::error_code ec;
+  std::filesystem::remove_all(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id), ec);
+  job.checkpoints_abandoned++;
+  job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
+  if (job.pending_checkpoint->savepoint) job.savepoint_error = "savepoint abandoned: " + why;
+  job.pending_checkpoint.reset();
+}
+
+void Coordinator::Impl::OnAck(wire::AckCheckpoint::Reader ack) {
+  auto it = jobs_.find(ack.getJobId().cStr());
+  if (it == jobs_.end()) return;
+  JobEntry& job = it->second;
+  if (job.attempt != ack.getAttempt() || !job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) {
+    return;
+  }
+  if (!ack.getOk()) {
+    AbandonCheckpoint(job, std::string("declined: ") + ack.getError().cStr());
+    return;
+  }
+  job.pending_checkpoint->acked.insert({static_cast<int>(ack.getKind()), ack.getIndex()});
+  job.pending_checkpoint->bytes += ack.getBytes();
+  if (job.pending_checkpoint->acked.size() == job.shape.sources + job.shape.keyed + 1) CompleteCheckpoint(job);
+}
+
+void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
+  const JobEntry::Pending p = *job.pending_checkpoint;
+  job.pending_checkpoint.reset();
+  const std::string dir = job.checkpoint_root + "/chk-" + std::to_string(p.id);
+  capnp::MallocMessageBuilder meta;
+  auto m = meta.initRoot<schema::CheckpointMetadata>();
+  m.setFormatVersion(schema::CHECKPOINT_FORMAT_VERSION);
+  m.setJobId(job.id);
+  m.setJobName(job.name);
+  m.setCheckpointId(p.id);
+  m.setAttempt(job.attempt);
+  m.setTriggeredAtMs(p.started_ms);
+  m.setCompletedAtMs(NowMs());
+  m.setPartitions(job.shape.partitions);
+  m.setSources(job.shape.sources);
+  m.setKeyed(job.shape.keyed);
+  m.setMaxParallelism(job.max_parallelism);
+  m.setBytes(p.bytes);
+  m.setJobText(job.text);
+  Status s = WriteMessageFile(dir + "/_metadata", meta);
+  if (!s.ok()) {
+    job.checkpoints_abandoned++;
+    job.reason = "checkpoint " + std::to_string(p.id) + " abandoned: " + s.message();
+    return;
+  }
+  job.checkpoints_completed++;
+  job.completed_checkpoints.push_back(
+      {p.id, dir, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.started).count(), p.bytes});
+  // The sink makes what the checkpoint covers visible (transactional changelog).
+  capnp::MallocMessageBuilder msg;
+  auto ref = msg.initRoot<wire::ControlMessage>().initCheckpointComplete();
+  ref.setJobId(job.id);
+  ref.setAttempt(job.attempt);
+  ref.setCheckpointId(p.id);
+  SendToWorker(job.sink_worker, msg);
+  if (p.savepoint) {
+    // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
+    // retention may delete later.
+    const std::string target = !p.savepoint->dir.empty()
+                                   ? p.savepoint->dir
+                                   : std::filesystem::path(job.checkpoint_root).parent_path().string() +
+                                         "/savepoints/" + job.id + "-" + std::to_string(p.id);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
+    std::filesystem::copy(dir, target,
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
+                          ec);
+    if (ec) {
+      ec.clear();
+      std::filesystem::remove_all(target, ec);
+      std::filesystem::copy(dir, target, std::filesystem::copy_options::recursive, ec);
+    }
+    if (ec) {
+      job.savepoint_error = "cannot write savepoint " + target + ": " + ec.message();
+    } else {
+      job.last_savepoint = target;
+      job.savepoint_error.clear();
+      if (p.savepoint->stop) job.stopped_with_savepoint = true;
+    }
+  }
+  while (job.completed_checkpoints.size() > kRetainedCheckpoints) {
+    std::error_code ec;
+    std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
+    job.completed_checkpoints.erase(job.completed_checkpoints.begin());
+  }
+  Persist(job);
+}
+
+std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job) {
+  for (auto it = job.completed_checkpoints.rbegin(); it != job.completed_checkpoints.rend(); ++it) {
+    if (job.bad_checkpoints.count(it->id)) continue;
+    auto meta = MessageFile::Read(it->path + "/_metadata");
+    if (meta.ok()) return *it;
+    job.bad_checkpoints.insert(it->id);
+    job.last_failure += (job.last_failure.empty() ? "" : "; ") + std::string("checkpoint ") + std::to_string(it->id) +
+                        " skipped: " + meta.status().message();
+  }
+  return std::nullopt;
+}
+
+
+}  // namespace segflow::coordinator

@@ -1,0 +1,400 @@
+// What clients ask of the coordinator: submit, status, cancel, savepoint.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "coordinator/coordinator_impl.h"
+#include <sstream>
+
+#include "engine/log/log.h"
+#include "engine/schema/checkpoint.capnp.h"
+#include "engine/state/message_file.h"
+#include "engine/value/time_format.h"
+#include "jobs/job_parser.h"
+#include "jobs/state_compatibility.h"
+
+namespace segflow::coordinator {
+namespace {
+
+Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, const GraphShape& shape,
+                                                          const std::string& from) {
+  std::vector<std::array<uint64_t, 3>> out;
+  if (from.empty() || from == "earliest") return out;
+  const auto topics = static_cast<uint32_t>(job.source.topics.size());
+  auto end_of = [&](uint32_t t, uint32_t p) { return log::EndOffset(job.log_dir, job.source.topics[t], p); };
+  if (from == "latest") {
+    for (uint32_t t = 0; t < topics; ++t) {
+      for (uint32_t p = 0; p < shape.partitions; ++p) {
+        auto end = end_of(t, p);
+        if (!end.ok()) return end.status();
+        out.push_back({t, p, *end});
+      }
+    }
+    return out;
+  }
+  if (from.rfind("time:", 0) == 0) {
+    auto t_ms = ParseTimeArg(from.substr(5));
+    if (!t_ms.ok()) return t_ms.status().Annotate("--from " + from);
+    std::vector<log::LogRecord> records;
+    for (uint32_t t = 0; t < topics; ++t) {
+      for (uint32_t p = 0; p < shape.partitions; ++p) {
+        auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, 0);
+        if (!reader.ok()) return reader.status();
+        std::optional<uint64_t> found;
+        while (!found) {
+          records.clear();
+          auto n = (*reader)->Poll(4096, &records);
+          if (!n.ok()) return n.status();
+          if (*n == 0) break;
+          for (const auto& r : records) {
+            if (r.event.ts >= *t_ms) {
+              found = r.offset;
+              break;
+            }
+          }
+        }
+        out.push_back({t, p, found ? *found : (*reader)->position()});
+      }
+    }
+    return out;
+  }
+  if (from.rfind("offsets:", 0) == 0) {
+    std::stringstream items(from.substr(8));
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      const size_t eq = item.find('=');
+      char* end_p = nullptr;
+      char* end_o = nullptr;
+      const unsigned long p = eq == std::string::npos ? 0 : std::strtoul(item.c_str(), &end_p, 10);
+      const unsigned long long o = eq == std::string::npos ? 0 : std::strtoull(item.c_str() + eq + 1, &end_o, 10);
+      if (eq == std::string::npos || end_p != item.c_str() + eq || *end_o != '\0' || eq + 1 == item.size()) {
+        return Status::InvalidArgument("--from " + from + ": \"" + item + "\" is not PARTITION=OFFSET");
+      }
+      if (p >= shape.partitions) {
+        return Status::InvalidArgument("--from " + from + ": the source topics have " +
+                                       std::to_string(shape.partitions) + " partitions; there is no partition " +
+                                       std::to_string(p));
+      }
+      for (uint32_t t = 0; t < topics; ++t) {
+        auto end = end_of(t, static_cast<uint32_t>(p));
+        if (!end.ok()) return end.status();
+        if (o > *end) {
+          return Status::InvalidArgument("--from " + from + ": offset " + std::to_string(o) +
+                                         " is past the end of partition " + std::to_string(p) + " of topic \"" +
+                                         job.source.topics[t] + "\" (" + std::to_string(*end) + ")");
+        }
+        out.push_back({t, static_cast<uint64_t>(p), o});
+      }
+    }
+    return out;
+  }
+  return Status::InvalidArgument("--from \"" + from + "\": expected earliest, latest, time:T or offsets:P=O,...");
+}
+
+
+}  // namespace
+
+void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply) {
+  const std::string file = req.getJobFile().cStr();
+  const std::string text = req.getJobText().cStr();
+  JobParseResult parsed = ParseJobText(text, file);
+  if (!parsed.ok()) {
+    reply.setOk(false);
+    reply.setError(parsed.ErrorText() + std::to_string(parsed.errors.size()) + " error(s) in " + file +
+                   "; nothing was deployed");
+    return;
+  }
+  auto shape = PlanGraph(parsed.job);
+  if (!shape.ok()) {
+    reply.setOk(false);
+    reply.setError(shape.status().message() + "; nothing was deployed");
+    return;
+  }
+  const std::string id = parsed.job.name + "-" + std::to_string(next_job_++);
+  JobEntry& job = jobs_[id];
+  job.id = id;
+  job.name = parsed.job.name;
+  job.file = file;
+  job.text = text;
+  job.bounded = req.getBounded();
+  job.has_until = req.getHasUntil();
+  job.until = req.getUntil();
+  job.state_dir = req.getStateDir().size() > 0 ? std::string(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  job.max_parallelism = parsed.job.max_parallelism;
+  job.checkpointing = parsed.job.checkpoint.enabled;
+  job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
+  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
+  job.end_with_savepoint = req.getEndWithSavepoint();
+  if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
+    const std::string why = "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError(why + "; nothing was deployed");
+    return;
+  }
+  if (job.end_with_savepoint && !job.bounded) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError("--end-with-savepoint needs --bounded; nothing was deployed");
+    return;
+  }
+  if (req.getFromSavepoint().size() > 0) {
+    const std::string from = std::filesystem::absolute(std::string(req.getFromSavepoint().cStr())).lexically_normal().string();
+    auto meta = MessageFile::Read(from + "/_metadata");
+    std::string why;
+    if (!meta.ok()) {
+      why = meta.status().message() + " (not a savepoint or completed checkpoint folder?)";
+    } else {
+      try {
+        auto m = (*meta)->Root<schema::CheckpointMetadata>();
+        if (m.getFormatVersion() != schema::CHECKPOINT_FORMAT_VERSION) {
+          why = "savepoint format " + std::to_string(m.getFormatVersion()) + " is not this build's";
+        } else if (std::string(m.getJobName().cStr()) != job.name) {
+          why = "savepoint " + from + " is of job \"" + m.getJobName().cStr() + "\", not \"" + job.name + "\"";
+        } else if (m.getPartitions() != shape->partitions) {
+          why = "savepoint " + from + " was taken over " + std::to_string(m.getPartitions()) +
+                " partitions; the source topics now have " + std::to_string(shape->partitions);
+        } else if (m.getMaxParallelism() != job.max_parallelism) {
+          why = "savepoint " + from + " has max_parallelism " + std::to_string(m.getMaxParallelism()) +
+                " (the number of key groups), the job " + std::to_string(job.max_parallelism) + ": keep it unchanged";
+        } else if (std::string changed = StateIncompatibility(m.getJobText().cStr(), text); !changed.empty()) {
+          why = "savepoint " + from + " holds state of other segment definitions (" + changed +
+                "): a savepoint restores only unchanged segments, profile, consent and source fields "
+                "(parallelism may change); replay the log for the new definitions instead";
+        } else {
+          job.initial_restore = from;
+          job.initial_restore_id = m.getCheckpointId();
+          job.next_checkpoint = m.getCheckpointId() + 1;
+        }
+      } catch (const kj::Exception& e) {
+        why = "corrupt savepoint metadata " + from + "/_metadata";
+      }
+    }
+    if (!why.empty()) {
+      jobs_.erase(id);
+      reply.setOk(false);
+      reply.setError(why + "; nothing was deployed");
+      return;
+    }
+  }
+  job.shape = *shape;
+  job.submitted_ms = NowMs();
+  job.waiting_since = Clock::now();
+  job.from_savepoint_arg = req.getFromSavepoint().cStr();
+  job.from_arg = req.getFrom().cStr();
+  if (!job.from_arg.empty() && !job.from_savepoint_arg.empty()) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError("--from and --from-savepoint exclude each other (a savepoint has its own offsets); nothing was deployed");
+    return;
+  }
+  auto start = ResolveStart(parsed.job, *shape, job.from_arg);
+  if (!start.ok()) {
+    jobs_.erase(id);
+    reply.setOk(false);
+    reply.setError(start.status().message() + "; nothing was deployed");
+    return;
+  }
+  job.start_offsets = std::move(start).value();
+  Persist(job);
+  TrySchedule(job);
+  reply.setOk(true);
+  reply.setJobId(id);
+}
+
+void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    reply.setOk(false);
+    reply.setError("no job " + id + " (segflow jobs lists them)");
+    return;
+  }
+  JobEntry& job = it->second;
+  if (job.terminal()) {
+    reply.setOk(false);
+    reply.setError("job " + id + " has already ended");
+    return;
+  }
+  reply.setOk(true);
+  if (job.cancel_requested) return;
+  job.cancel_requested = true;
+  if (job.deployed) {
+    job.state = wire::JobState::CANCELING;
+    // Failing attempts are being aborted already; a running one stops cleanly.
+    if (!job.failing) {
+      for (uint32_t wid : job.pending_done) SendCancel(job, wid, false);
+    }
+  } else if (!job.preparing) {
+    EndJob(job, wire::JobState::CANCELED, "canceled by the user");
+  }
+}
+
+void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out) {
+  out.setJobId(job.id);
+  out.setName(job.name);
+  out.setJobFile(job.file);
+  out.setState(job.state);
+  out.setReason(job.reason);
+  out.setAttempt(job.attempt);
+  out.setRestarts(job.restarts);
+  out.setBounded(job.bounded);
+  out.setSubmittedAtMs(job.submitted_ms);
+  out.setEndedAtMs(job.ended_ms);
+  out.setLastFailure(job.last_failure);
+  {
+    auto c = out.initCheckpoints();
+    c.setEnabled(job.checkpointing);
+    c.setIntervalMs(job.checkpoint_interval_ms);
+    c.setCompleted(job.checkpoints_completed);
+    c.setAbandoned(job.checkpoints_abandoned);
+    if (!job.completed_checkpoints.empty()) {
+      const auto& last = job.completed_checkpoints.back();
+      c.setLastCompletedId(last.id);
+      c.setLastDurationMs(last.duration_ms);
+      c.setLastBytes(last.bytes);
+      c.setLastPath(last.path);
+    }
+    c.setRestoredFrom(job.restored_from);
+    c.setLastSavepoint(job.last_savepoint);
+    c.setSavepointPending(job.savepoint_wanted.has_value() ||
+                          (job.pending_checkpoint && job.pending_checkpoint->savepoint.has_value()));
+    c.setSavepointError(job.savepoint_error);
+  }
+  uint64_t in = 0, late = 0;
+  for (const auto& [key, t] : job.tasks) {
+    if (t.kind == wire::TaskKind::SOURCE) {
+      in += t.records_in;
+      late += t.late;
+    }
+  }
+  out.setRecordsIn(in);
+  out.setLateRecords(late);
+  if (job.has_result) {
+    out.setEntered(job.entered);
+    out.setExited(job.exited);
+    out.setHasEvaluated(job.has_evaluated);
+    out.setEvaluatedThrough(job.evaluated_through);
+    out.setFinished(job.finished);
+  } else {
+    auto sink = job.tasks.find({static_cast<int>(wire::TaskKind::SINK), 0});
+    if (sink != job.tasks.end() && sink->second.has_watermark) {
+      out.setHasEvaluated(true);
+      out.setEvaluatedThrough(sink->second.watermark);
+    }
+  }
+  if (!with_tasks) return;
+  auto list = out.initTasks(static_cast<unsigned>(job.tasks.size()));
+  unsigned i = 0;
+  for (const auto& [key, t] : job.tasks) {
+    auto ts = list[i++];
+    uint32_t worker = 0;
+    if (t.kind == wire::TaskKind::SOURCE && t.index < job.source_worker.size()) worker = job.source_worker[t.index];
+    if (t.kind == wire::TaskKind::KEYED && t.index < job.keyed_worker.size()) worker = job.keyed_worker[t.index];
+    if (t.kind == wire::TaskKind::SINK) worker = job.sink_worker;
+    ts.setWorker(worker);
+    auto w = workers_.find(worker);
+    if (w != workers_.end()) ts.setWorkerAddress(w->second.Address());
+    auto m = ts.initMetrics();
+    m.setKind(t.kind);
+    m.setIndex(t.index);
+    m.setRecordsIn(t.records_in);
+    m.setRecordsOut(t.records_out);
+    m.setBlockedNs(t.blocked_ns);
+    m.setLateRecords(t.late);
+    m.setHasWatermark(t.has_watermark);
+    m.setWatermark(t.watermark);
+    m.setKeyGroupFirst(t.kg_first);
+    m.setKeyGroupLast(t.kg_last);
+    m.setDone(t.done);
+    auto parts = m.initPartitions(static_cast<unsigned>(t.partitions.size()));
+    for (unsigned p = 0; p < t.partitions.size(); ++p) {
+      const auto& ps = t.partitions[p];
+      parts[p].setTopic(ps.topic);
+      parts[p].setPartition(ps.partition);
+      parts[p].setOffset(ps.offset);
+      parts[p].setEndOffset(ps.end_offset);
+      parts[p].setHasWatermark(ps.has_watermark);
+      parts[p].setWatermark(ps.watermark);
+    }
+  }
+}
+
+void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first) {
+  std::unique_ptr<net::InMessage> next;
+  net::InMessage* msg = first;
+  for (;;) {
+    capnp::MallocMessageBuilder out;
+    auto root = out.initRoot<wire::ControlMessage>();
+    {
+      auto in = msg->Root<wire::ControlMessage>();
+      std::lock_guard<std::mutex> lock(mu_);
+      switch (in.which()) {
+        case wire::ControlMessage::SUBMIT:
+          Submit(in.getSubmit(), root.initSubmitReply());
+          break;
+        case wire::ControlMessage::STATUS: {
+          auto reply = root.initStatusReply();
+          const std::string id = in.getStatus().getJobId().cStr();
+          if (id.empty()) {
+            reply.setOk(true);
+            auto list = reply.initJobs(static_cast<unsigned>(jobs_.size()));
+            unsigned i = 0;
+            for (const auto& [jid, job] : jobs_) FillStatus(job, false, list[i++]);
+          } else if (auto it = jobs_.find(id); it != jobs_.end()) {
+            reply.setOk(true);
+            FillStatus(it->second, true, reply.initJobs(1)[0]);
+          } else {
+            reply.setOk(false);
+            reply.setError("no job " + id + " (segflow jobs lists them)");
+          }
+          auto workers = reply.initWorkers(static_cast<unsigned>(workers_.size()));
+          unsigned i = 0;
+          for (const auto& [wid, w] : workers_) {
+            auto wi = workers[i++];
+            wi.setWorkerId(wid);
+            wi.setAddress(w.Address());
+            wi.setSlots(w.slots);
+            wi.setFreeSlots(w.alive ? w.slots - std::min(w.slots, w.used) : 0);
+            wi.setAlive(w.alive);
+            wi.setPid(w.pid);
+          }
+          break;
+        }
+        case wire::ControlMessage::SAVEPOINT: {
+          auto req = in.getSavepoint();
+          auto reply = root.initSavepointReply();
+          auto it = jobs_.find(req.getJobId().cStr());
+          if (it == jobs_.end()) {
+            reply.setError("no job " + std::string(req.getJobId().cStr()) + " (segflow jobs lists them)");
+          } else if (!it->second.checkpointing) {
+            reply.setError("job " + it->second.id + " has no checkpoint block; savepoints need one "
+                           "(e.g. checkpoint: {interval: 10s})");
+          } else if (it->second.state != wire::JobState::RUNNING) {
+            reply.setError("job " + it->second.id + " is " + "not running (state " +
+                           std::to_string(static_cast<int>(it->second.state)) + ")");
+          } else {
+            it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), req.getDir().cStr()};
+            it->second.savepoint_error.clear();
+            reply.setOk(true);
+          }
+          break;
+        }
+        case wire::ControlMessage::CANCEL_JOB:
+          CancelJob(in.getCancelJob().getJobId().cStr(), root.initCancelReply());
+          break;
+        default:
+          return;
+      }
+    }
+    cv_.notify_all();
+    if (!conn->Send(out).ok()) return;
+    auto received = conn->Receive();
+    if (!received.ok()) return;
+    next = std::move(received).value();
+    msg = next.get();
+  }
+}
+
+
+}  // namespace segflow::coordinator

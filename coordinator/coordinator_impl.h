@@ -1,0 +1,229 @@
+// The coordinator's state and the members of Coordinator::Impl, shared by its source
+// files (private to coordinator/): coordinator.cc (connections, workers, failure
+// detection), scheduling.cc (attempts), checkpoint_coordinator.cc, job_store.cc
+// (persistence in --dir), client_service.cc (submit, status, cancel, savepoint).
+// Every member function runs with mu_ held unless its comment says otherwise.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coordinator/coordinator.h"
+#include "engine/common/key_group.h"
+#include "engine/net/connection.h"
+#include "engine/schema/cluster.capnp.h"
+#include "jobs/execution_graph.h"
+
+namespace segflow::coordinator {
+
+using Clock = std::chrono::steady_clock;
+
+inline int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline constexpr auto kMonitorTick = std::chrono::milliseconds(20);
+// Completed checkpoints kept per job (older ones are deleted).
+inline constexpr size_t kRetainedCheckpoints = 3;
+
+struct PartitionSnapshot {
+  uint32_t topic = 0, partition = 0;
+  uint64_t offset = 0, end_offset = 0;
+  bool has_watermark = false;
+  int64_t watermark = 0;
+};
+
+// The last metrics a task reported.
+struct TaskSnapshot {
+  wire::TaskKind kind = wire::TaskKind::SOURCE;
+  uint32_t index = 0;
+  uint64_t records_in = 0, records_out = 0, blocked_ns = 0, late = 0;
+  bool has_watermark = false;
+  int64_t watermark = 0;
+  uint32_t kg_first = 0, kg_last = 0;
+  bool done = false;
+  std::vector<PartitionSnapshot> partitions;
+};
+
+inline TaskSnapshot SnapshotOf(wire::TaskMetrics::Reader m) {
+  TaskSnapshot t;
+  t.kind = m.getKind();
+  t.index = m.getIndex();
+  t.records_in = m.getRecordsIn();
+  t.records_out = m.getRecordsOut();
+  t.blocked_ns = m.getBlockedNs();
+  t.late = m.getLateRecords();
+  t.has_watermark = m.getHasWatermark();
+  t.watermark = m.getWatermark();
+  t.kg_first = m.getKeyGroupFirst();
+  t.kg_last = m.getKeyGroupLast();
+  t.done = m.getDone();
+  for (auto p : m.getPartitions()) {
+    t.partitions.push_back({p.getTopic(), p.getPartition(), p.getOffset(), p.getEndOffset(), p.getHasWatermark(),
+                            p.getWatermark()});
+  }
+  return t;
+}
+
+struct WorkerEntry {
+  uint32_t id = 0;
+  std::shared_ptr<net::Connection> conn;
+  uint32_t slots = 0;
+  uint32_t used = 0;
+  std::string host;
+  uint16_t port = 0;
+  int32_t pid = 0;
+  std::string dir;
+  Clock::time_point last_seen;
+  bool alive = true;
+  std::string Address() const { return host + ":" + std::to_string(port); }
+};
+
+struct JobEntry {
+  std::string id, name, file, text, state_dir;
+  bool bounded = false, has_until = false;
+  int64_t until = 0;
+  uint32_t max_parallelism = kDefaultMaxParallelism;
+  GraphShape shape;
+  wire::JobState state = wire::JobState::SCHEDULING;
+  std::string reason;
+  uint32_t attempt = 0, restarts = 0;
+  int64_t submitted_ms = 0, ended_ms = 0;
+  Clock::time_point waiting_since, restart_at;
+  bool cancel_requested = false;
+
+  // The current attempt.
+  std::vector<uint32_t> source_worker, keyed_worker;
+  uint32_t sink_worker = 0;
+  std::map<uint32_t, uint32_t> slots_held;  // worker -> slots
+  std::set<uint32_t> pending_done;          // workers whose tasks have not ended yet
+  bool preparing = false;
+  bool deployed = false;
+  bool failing = false;
+  std::string failure;
+  std::string last_failure;  // "attempt N: why", kept across restarts
+  Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
+  std::map<std::pair<int, uint32_t>, TaskSnapshot> tasks;  // (kind, index)
+  bool has_result = false, finished = false, has_evaluated = false;
+  int64_t evaluated_through = 0;
+  uint64_t entered = 0, exited = 0;
+
+  // Checkpoints (issue #5).
+  bool checkpointing = false;
+  int64_t checkpoint_interval_ms = 0;
+  std::string checkpoint_root;  // <checkpoint dir>/<job id>
+  uint64_t next_checkpoint = 1;
+  struct SavepointWanted {
+    bool stop = false;
+    std::string dir;
+  };
+  struct Pending {
+    uint64_t id = 0;
+    Clock::time_point started;
+    int64_t started_ms = 0;
+    std::set<std::pair<int, uint32_t>> acked;
+    uint64_t bytes = 0;
+    std::optional<SavepointWanted> savepoint;
+  };
+  std::optional<SavepointWanted> savepoint_wanted;
+  std::string last_savepoint, savepoint_error;
+  bool stopped_with_savepoint = false;
+  bool end_with_savepoint = false;
+  std::string initial_restore;  // --from-savepoint
+  uint64_t initial_restore_id = 0;
+  std::string from_savepoint_arg;
+  std::string from_arg;                                   // --from as given
+  std::vector<std::array<uint64_t, 3>> start_offsets;     // {topic, partition, offset}
+  std::optional<Pending> pending_checkpoint;
+  Clock::time_point last_trigger;
+  struct Completed {
+    uint64_t id = 0;
+    std::string path;
+    int64_t duration_ms = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<Completed> completed_checkpoints;  // oldest first, at most kRetainedCheckpoints
+  std::set<uint64_t> bad_checkpoints;             // failed to restore: never tried again
+  uint64_t checkpoints_completed = 0, checkpoints_abandoned = 0;
+  std::string restored_from;                      // of the current attempt
+  uint64_t restored_id = 0;
+
+  bool terminal() const {
+    return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
+  }
+  bool attempt_active() const { return preparing || deployed; }
+};
+
+// Where a job submitted with --from starts reading: every (topic, partition) at an offset.
+// earliest (or empty): nothing to say; latest: the ends now; time:T: the first record with
+// ts >= T (a scan); offsets:P=O,...: those partitions of every source topic.
+
+class Coordinator::Impl {
+ public:
+  explicit Impl(CoordinatorOptions options) : options_(std::move(options)) {}
+  ~Impl() { Shutdown(); }
+
+  Status Start();
+  void Shutdown();
+  net::HostPort address() const { return listener_->local(); }
+
+ private:
+  void AcceptLoop();
+  void Serve(std::shared_ptr<net::Connection> conn);
+  void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
+  void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
+  void MonitorLoop();
+
+  // With mu_ held.
+  void OnWorkerMessage(uint32_t worker, wire::ControlMessage::Reader msg);
+  void WorkerLost(uint32_t worker, const std::string& reason);
+  void TrySchedule(JobEntry& job);
+  void OnPrepared(uint32_t worker, wire::AttemptPrepared::Reader p);
+  void OnDone(uint32_t worker, wire::AttemptDone::Reader d);
+  void FailAttempt(JobEntry& job, const std::string& reason);
+  void AttemptEnded(JobEntry& job);
+  void EndJob(JobEntry& job, wire::JobState state, const std::string& reason);
+  void SendToWorker(uint32_t worker, capnp::MallocMessageBuilder& msg);
+  void SendCancel(JobEntry& job, uint32_t worker, bool abort);
+  void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
+  void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
+  void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  // <dir>/jobs/<id>: the job as a restarted coordinator needs it.
+  void Persist(const JobEntry& job);
+  Status LoadJobs();
+  void MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now);
+  void OnAck(wire::AckCheckpoint::Reader ack);
+  void AbandonCheckpoint(JobEntry& job, const std::string& why);
+  void CompleteCheckpoint(JobEntry& job);
+  // The newest completed checkpoint whose metadata reads back, or nullopt.
+  std::optional<JobEntry::Completed> RestorePoint(JobEntry& job);
+  void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
+
+  CoordinatorOptions options_;
+  int lock_fd_ = -1;
+  std::unique_ptr<net::Listener> listener_;
+  std::thread accept_thread_;
+  std::thread monitor_thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_ = false;
+  uint32_t next_worker_ = 1;
+  uint32_t next_job_ = 1;
+  std::map<uint32_t, WorkerEntry> workers_;
+  std::map<std::string, JobEntry> jobs_;
+  std::vector<std::shared_ptr<net::Connection>> connections_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace segflow::coordinator
