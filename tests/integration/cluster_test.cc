@@ -287,8 +287,27 @@ class ClusterTest : public ::testing::Test {
     }, std::chrono::seconds(40));
     return settled ? now : std::nullopt;
   }
+  // The `i`-th third of `lines`, as JSON lines.
+  static std::string Third(const std::vector<std::string>& lines, int i) {
+    std::string chunk;
+    for (size_t l = i * lines.size() / 3; l < (i + 1) * lines.size() / 3; ++l) chunk += lines[l] + "\n";
+    return chunk;
+  }
   std::string ConsumeCommitted() {
     return Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch()).out;
+  }
+
+  // Waits for job `id` to catch up, stops it, and checks its committed changelog is the
+  // failure-free in-process run's up to the committed evaluated time (at least
+  // `min_lines` records of it: a real workload).
+  void ExpectCaughtUpCommittedOutputIsTheReference(Cluster* cluster, const std::string& id, size_t min_lines) {
+    const std::optional<int64_t> through = WaitCaughtUp();
+    ASSERT_TRUE(through.has_value());
+    ASSERT_EQ(cluster->Cli({"cancel", id, "--wait"}).exit_code, 0);
+    const std::string live = ConsumeCommitted();
+    const auto reference = Reference();
+    EXPECT_GT(LinesThrough(live, *through).size(), min_lines);
+    EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
   }
 
   ScratchDir dir_{"segflow-cluster-test"};
@@ -822,13 +841,7 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
   EXPECT_EQ(after.find("attempt restored from " + newest + "\n"), std::string::npos) << after;
 
   // It catches up to the end and its committed output is the in-process run's.
-  const std::optional<int64_t> through = WaitCaughtUp();
-  ASSERT_TRUE(through.has_value());
-  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
-  const std::string live = ConsumeCommitted();
-  const auto reference = Reference();
-  EXPECT_GT(LinesThrough(live, *through).size(), 500u);
-  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
+  ExpectCaughtUpCommittedOutputIsTheReference(&cluster, id, 500u);
 }
 
 
@@ -840,11 +853,7 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
 // record for record: no gap and no duplicate at either handover, whatever the parallelism.
 TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   const std::vector<std::string> lines = Lines(Gen(500, 30000, 9));
-  auto part = [&](int i) {
-    std::string chunk;
-    for (size_t l = i * lines.size() / 3; l < (i + 1) * lines.size() / 3; ++l) chunk += lines[l] + "\n";
-    return chunk;
-  };
+  auto part = [&](int i) { return Third(lines, i); };
   auto job_with = [&](int parallelism) { WriteJob(ShopJob(parallelism) + "checkpoint: {interval: 300ms}\n"); };
   ASSERT_EQ(Produce(part(0), {"--partitions", "4"}).exit_code, 0);
   Cluster cluster(scratch(), 5000);
@@ -912,11 +921,7 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
 TEST_F(ClusterTest, KilledCoordinatorResumesItsJobsFromCheckpoints) {
   WriteJob(ShopJob(2) + "checkpoint: {interval: 200ms}\n");
   const std::vector<std::string> lines = Lines(Gen(500, 30000, 13));
-  auto part = [&](int i) {
-    std::string chunk;
-    for (size_t l = i * lines.size() / 3; l < (i + 1) * lines.size() / 3; ++l) chunk += lines[l] + "\n";
-    return chunk;
-  };
+  auto part = [&](int i) { return Third(lines, i); };
   ASSERT_EQ(Produce(part(0), {"--partitions", "4"}).exit_code, 0);
   Cluster cluster(scratch(), 3000);
   for (int i = 0; i < 2; ++i) cluster.AddWorker(2);
@@ -937,13 +942,7 @@ TEST_F(ClusterTest, KilledCoordinatorResumesItsJobsFromCheckpoints) {
     }, std::chrono::seconds(40))) << cluster.Cli({"status", id}).out << cluster.Cli({"jobs"}).out;
     EXPECT_NE(cluster.Cli({"status", id}).out.find("attempt restored from "), std::string::npos);
   }
-  const std::optional<int64_t> through = WaitCaughtUp();
-  ASSERT_TRUE(through.has_value());
-  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
-  const std::string live = ConsumeCommitted();
-  const auto reference = Reference();
-  EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
-  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
+  ExpectCaughtUpCommittedOutputIsTheReference(&cluster, id, 1000u);
 }
 
 
@@ -974,13 +973,7 @@ TEST_F(ClusterTest, TimedOutCheckpointsAreAbandonedAndTheNextOnesComplete) {
   ASSERT_TRUE(Eventually([&] { return counts(&completed, &abandoned) && completed >= completed_then + 2; },
                          std::chrono::seconds(60)))
       << cluster.Cli({"status", id}).out;
-  const std::optional<int64_t> through = WaitCaughtUp();
-  ASSERT_TRUE(through.has_value());
-  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
-  const std::string live = ConsumeCommitted();
-  const auto reference = Reference();
-  EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
-  EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
+  ExpectCaughtUpCommittedOutputIsTheReference(&cluster, id, 1000u);
 }
 
 
@@ -989,11 +982,7 @@ TEST_F(ClusterTest, TimedOutCheckpointsAreAbandonedAndTheNextOnesComplete) {
 // range gives; bad --from values are refused before anything is deployed.
 TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
   const std::vector<std::string> lines = Lines(Gen(500, 30000, 21));
-  auto part = [&](int i) {
-    std::string chunk;
-    for (size_t l = i * lines.size() / 3; l < (i + 1) * lines.size() / 3; ++l) chunk += lines[l] + "\n";
-    return chunk;
-  };
+  auto part = [&](int i) { return Third(lines, i); };
   ASSERT_EQ(Produce(part(0), {"--partitions", "4"}).exit_code, 0);
   std::string from = "offsets:";
   for (uint32_t p = 0; p < 4; ++p) {
