@@ -34,6 +34,7 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   if (!reply.ok()) return reply.status();
   auto r = (*reply)->Root<wire::ControlMessage>().getSubmitReply();
   if (!r.getOk()) return Status::InvalidArgument(r.getError().cStr());
+  if (r.getNotice().size() > 0) std::cerr << "segflow: " << r.getNotice().cStr() << "\n";
   return std::string(r.getJobId().cStr());
 }
 

@@ -98,6 +98,7 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, co
 void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply) {
   const std::string file = req.getJobFile().cStr();
   const std::string text = req.getJobText().cStr();
+  std::string notice;  // accepted, but the user should know (a savepoint's restarted segments)
   JobParseResult parsed = ParseJobText(text, file);
   if (!parsed.ok()) {
     reply.setOk(false);
@@ -158,11 +159,14 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
         } else if (m.getMaxParallelism() != job.max_parallelism) {
           why = "savepoint " + from + " has max_parallelism " + std::to_string(m.getMaxParallelism()) +
                 " (the number of key groups), the job " + std::to_string(job.max_parallelism) + ": keep it unchanged";
-        } else if (std::string changed = StateIncompatibility(m.getJobText().cStr(), text); !changed.empty()) {
-          why = "savepoint " + from + " holds state of other segment definitions (" + changed +
-                "): a savepoint restores only unchanged segments, profile, consent and source fields "
-                "(parallelism may change); replay the log for the new definitions instead";
+        } else if (StateCarryOver carry = CompareJobState(m.getJobText().cStr(), text); !carry.refused.empty()) {
+          why = "savepoint " + from + " holds state built with other shared settings (" + carry.refused +
+                "): every segment depends on them, so replay the log instead (--from earliest)";
         } else {
+          if (!carry.identical()) {
+            notice = "savepoint " + from + ": " + carry.Describe() +
+                     " (restarted segments start with empty condition state at the savepoint's position)";
+          }
           job.initial_restore = from;
           job.initial_restore_id = m.getCheckpointId();
           job.next_checkpoint = m.getCheckpointId() + 1;
@@ -201,6 +205,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   TrySchedule(job);
   reply.setOk(true);
   reply.setJobId(id);
+  if (!notice.empty()) reply.setNotice(notice);
 }
 
 void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {

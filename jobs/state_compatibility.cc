@@ -3,76 +3,74 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
-#include <vector>
+
+#include "jobs/segment_version.h"
 
 namespace segflow {
 namespace {
 
-// A canonical text of a node: maps with sorted keys, so key order is not a change.
-std::string Emit(const YAML::Node& node) {
-  if (!node) return "";
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      std::map<std::string, std::string> items;
-      for (const auto& kv : node) items[kv.first.as<std::string>("")] = Emit(kv.second);
-      std::string out = "{";
-      for (const auto& [k, v] : items) out += k + ":" + v + ",";
-      return out + "}";
-    }
-    case YAML::NodeType::Sequence: {
-      std::string out = "[";
-      for (const auto& item : node) out += Emit(item) + ",";
-      return out + "]";
-    }
-    case YAML::NodeType::Scalar:
-      return (node.Tag() == "!" ? "'" : "") + node.Scalar();
-    default:
-      return "~";
-  }
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
 }
 
 }  // namespace
 
-std::string StateIncompatibility(const std::string& before_text, const std::string& after_text) {
+std::string StateCarryOver::Describe() const {
+  if (!refused.empty()) return "refused: " + refused;
+  std::string out = kept.empty() ? "no segment state kept" : "kept " + Join(kept);
+  if (!restarted.empty()) out += "; restarted " + Join(restarted);
+  if (!dropped.empty()) out += "; dropped " + Join(dropped);
+  return out;
+}
+
+StateCarryOver CompareJobState(const std::string& before_text, const std::string& after_text) {
+  StateCarryOver out;
   YAML::Node before, after;
   try {
     before = YAML::Load(before_text);
     after = YAML::Load(after_text);
   } catch (const YAML::Exception& e) {
-    return std::string("cannot compare the job files: ") + e.what();
+    out.refused = std::string("cannot compare the job files: ") + e.what();
+    return out;
   }
-  std::vector<std::string> changes;
+  std::vector<std::string> shared;
   for (const char* block : {"profile", "consent"}) {
-    if (Emit(before[block]) != Emit(after[block])) changes.push_back(std::string("the ") + block + " block changed");
-  }
-  for (const char* key : {"fields", "max_out_of_orderness"}) {
-    if (Emit(before["source"][key]) != Emit(after["source"][key])) changes.push_back(std::string("source.") + key + " changed");
-  }
-  std::map<std::string, std::string> old_segments, new_segments;
-  std::vector<std::string> old_order, new_order;
-  for (const auto& seg : before["segments"]) {
-    old_segments[seg["id"].as<std::string>("")] = Emit(seg);
-    old_order.push_back(seg["id"].as<std::string>(""));
-  }
-  for (const auto& seg : after["segments"]) {
-    new_segments[seg["id"].as<std::string>("")] = Emit(seg);
-    new_order.push_back(seg["id"].as<std::string>(""));
-  }
-  for (const auto& id : old_order) {
-    auto it = new_segments.find(id);
-    if (it == new_segments.end()) {
-      changes.push_back("segment " + id + " removed");
-    } else if (it->second != old_segments[id]) {
-      changes.push_back("segment " + id + " changed");
+    if (CanonicalYaml(before[block]) != CanonicalYaml(after[block])) {
+      shared.push_back(std::string("the ") + block + " block changed");
     }
   }
-  for (const auto& id : new_order) {
-    if (!old_segments.count(id)) changes.push_back("segment " + id + " added");
+  for (const char* key : {"fields", "max_out_of_orderness"}) {
+    if (CanonicalYaml(before["source"][key]) != CanonicalYaml(after["source"][key])) {
+      shared.push_back(std::string("source.") + key + " changed");
+    }
   }
-  if (changes.empty() && old_order != new_order) changes.push_back("the segments' order changed");
-  std::string text;
-  for (const auto& c : changes) text += (text.empty() ? "" : "; ") + c;
-  return text;
+  auto old_versions = SegmentVersions(before_text);
+  auto new_versions = SegmentVersions(after_text);
+  if (!old_versions.ok() || !new_versions.ok()) {
+    shared.push_back(!old_versions.ok() ? old_versions.status().message() : new_versions.status().message());
+  }
+  if (!shared.empty()) {
+    out.refused = Join(shared);
+    return out;
+  }
+  for (const auto& seg : after["segments"]) {
+    const std::string id = seg["id"].as<std::string>("");
+    auto it = old_versions->find(id);
+    if (it == old_versions->end()) {
+      out.restarted.push_back(id + " (added)");
+    } else if (it->second != new_versions->at(id)) {
+      out.restarted.push_back(id + " (changed)");
+    } else {
+      out.kept.push_back(id);
+    }
+  }
+  for (const auto& seg : before["segments"]) {
+    const std::string id = seg["id"].as<std::string>("");
+    if (!new_versions->count(id)) out.dropped.push_back(id);
+  }
+  return out;
 }
 
 }  // namespace segflow

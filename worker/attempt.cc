@@ -5,6 +5,7 @@
 #include "engine/common/key_group.h"
 #include "engine/net/credit_stream.h"
 #include "jobs/job_parser.h"
+#include "operators/runtime/restore_migration.h"
 #include "operators/runtime/wire_codec.h"
 
 namespace segflow::worker {
@@ -102,6 +103,11 @@ Status Attempt::Prepare() {
     hooks_.transactional = plan_.transactional;
     hooks_.restore_dir = plan_.restore_from;
     hooks_.restore_id = plan_.restore_id;
+    if (!plan_.restore_from.empty()) {
+      auto migration = PlanRestoreMigration(plan_.restore_from, plan_.job_text, plan_.job_file, ctx_.program);
+      if (!migration.ok()) return migration.status();
+      hooks_.restore_migration = std::move(migration).value();
+    }
     hooks_.end_with_savepoint = plan_.end_with_savepoint;
     hooks_.requested.store(plan_.restore_id);
     hooks_.completed.store(plan_.restore_id);

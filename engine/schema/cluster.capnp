@@ -171,6 +171,7 @@ struct SubmitReply {
   ok @0 :Bool;
   jobId @1 :Text;
   error @2 :Text;            # validation errors, one a line, or why nothing was deployed
+  notice @3 :Text;           # accepted, but worth telling (e.g. which segments a savepoint restarts)
 }
 
 enum JobState {

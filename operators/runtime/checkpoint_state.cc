@@ -183,3 +183,17 @@ Result<SinkCheckpointState> ReadSinkCheckpoint(const std::string& dir) {
 }
 
 }  // namespace segflow
+
+namespace segflow {
+
+Result<std::string> ReadCheckpointJobText(const std::string& dir) {
+  const std::string path = dir + "/_metadata";
+  std::string text;
+  SEGFLOW_RETURN_IF_ERROR(ReadRoot<schema::CheckpointMetadata>(path, [&](schema::CheckpointMetadata::Reader r) {
+    text = r.getJobText().cStr();
+    return Status::OK();
+  }));
+  return text;
+}
+
+}  // namespace segflow

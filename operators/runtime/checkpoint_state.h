@@ -66,4 +66,7 @@ Result<std::vector<std::string>> KeyedSnapshotDirs(const std::string& dir);
 Status WriteSinkCheckpoint(const std::string& dir, const SinkCheckpointState& state);
 Result<SinkCheckpointState> ReadSinkCheckpoint(const std::string& dir);
 
+// The job file a completed checkpoint's state was built by (its _metadata).
+Result<std::string> ReadCheckpointJobText(const std::string& dir);
+
 }  // namespace segflow

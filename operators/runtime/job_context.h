@@ -16,6 +16,8 @@
 
 namespace segflow {
 
+class StateMigration;  // operators/segment/state_migration.h
+
 struct RunOptions {
   bool bounded = false;
   bool has_until = false;
@@ -42,6 +44,9 @@ struct CheckpointHooks {
   bool transactional = false;  // the changelog commits only with completed checkpoints
   std::string restore_dir;     // a completed checkpoint to start from; empty: the log's start
   uint64_t restore_id = 0;
+  // Set when restore_dir's state was built by another job file (PlanRestoreMigration):
+  // keyed tasks rewrite their restored users' states with it before they start.
+  std::shared_ptr<const StateMigration> restore_migration;
   // Stop-with-savepoint: sources stop right after emitting this barrier (0: none).
   std::atomic<uint64_t> stop_at{0};
   // Bounded: at their end offsets sources wait (for a stop-with-savepoint) instead of

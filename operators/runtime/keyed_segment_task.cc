@@ -9,6 +9,7 @@
 #include "engine/state/message_file.h"
 #include "operators/runtime/barrier_aligner.h"
 #include "operators/runtime/checkpoint_state.h"
+#include "operators/runtime/restore_migration.h"
 #include "operators/segment/cached_user_state_store.h"
 #include "operators/segment/keyed_evaluator.h"
 
@@ -45,10 +46,6 @@ Status KeyedSegmentTask::Run() {
     backend = KeyedStateBackend::Open(working, range, state_options);
   }
   if (!backend.ok()) return backend.status();
-  auto store = CachedUserStateStore::Open(ctx_->program, backend->get(),
-                                          ctx_->options.state_cache_entries);
-  if (!store.ok()) return store.status();
-  KeyedEvaluator evaluator(ctx_->program, partitions, std::move(*store));
 
   // Per partition: each topic's watermark and idleness; the partition advances by the min.
   std::vector<std::vector<int64_t>> topic_wm(partitions, std::vector<int64_t>(topics, kNoTime));
@@ -67,8 +64,15 @@ Status KeyedSegmentTask::Run() {
       partition_wm[pc.partition] = pc.watermark;
       partition_idle[pc.partition] = pc.idle;
     }
-    SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
+    if (hooks->restore_migration) {
+      SEGFLOW_RETURN_IF_ERROR(MigrateKeyedState(*hooks->restore_migration, backend->get(), partition_wm));
+    }
   }
+  auto store = CachedUserStateStore::Open(ctx_->program, backend->get(),
+                                          ctx_->options.state_cache_entries);
+  if (!store.ok()) return store.status();
+  KeyedEvaluator evaluator(ctx_->program, partitions, std::move(*store));
+  if (restoring) SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
 
   // Checkpoint `id` (every source's barrier is in): the keyed state (RocksDB checkpoint:
   // hard-linked SST files, so unchanged files are shared between checkpoints) and the

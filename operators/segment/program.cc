@@ -196,6 +196,7 @@ int64_t ComputeNextTimer(const ProgramPlan& plan, const UserStateData& s, int64_
     if (x != kNoTime && x > t && (next == kNoTime || x < next)) next = x;
   };
   for (size_t i = 0; i < plan.leaves.size(); ++i) consider(LeafNextChange(plan.leaves[i], t, s.leaves[i]));
+  consider(s.recheck_at);
   for (size_t i = 0; i < plan.segments.size(); ++i) {
     const SegmentPlan& sp = plan.segments[i];
     const MemberState& m = s.members[i];
@@ -373,6 +374,7 @@ void SegmentProgram::ProcessInstant(UserState* opaque, int64_t t,
             [](const MembershipChange& a, const MembershipChange& b) { return a.segment < b.segment; });
   for (size_t i = 0; i < n; ++i) s->pending.pop_front();
   s->last_instant = t;
+  if (s->recheck_at <= t) s->recheck_at = kNoTime;
   s->next_timer = ComputeNextTimer(plan, *s, t);
 }
 

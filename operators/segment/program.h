@@ -104,6 +104,7 @@ class SegmentProgram {
   static Status DeserializeEvent(std::string_view* data, ProjectedEvent* out);
 
  private:
+  friend class StateMigration;  // reads both programs' plans
   struct Impl;
   explicit SegmentProgram(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

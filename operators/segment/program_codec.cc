@@ -1,4 +1,5 @@
-// Binary persistence of UserState and ProjectedEvent (format version 1).
+// Binary persistence of UserState (format version 2; 1 is read too) and ProjectedEvent
+// (format version 1).
 // Every length is checked against the remaining input; any mismatch with the program
 // (leaf kinds, counts) or broken invariant (unsorted times) is Corruption.
 #include <cmath>
@@ -11,7 +12,7 @@
 namespace segflow {
 namespace {
 
-constexpr uint8_t kStateFormat = 1;
+constexpr uint8_t kStateFormat = 2;  // 2 added recheck_at
 constexpr uint8_t kEventFormat = 1;
 
 Status Corrupt(const std::string& what) {
@@ -115,6 +116,7 @@ void SegmentProgram::Serialize(const UserState& opaque, std::string* out) const 
   out->push_back(static_cast<char>(s.consent + 1));
   PutSignedVarint(s.consent_ts, out);
   PutVarint(s.consent_seq, out);
+  PutSignedVarint(s.recheck_at, out);
   const ValueObject& profile = s.profile.as_object();
   PutVarint(profile.size(), out);
   for (size_t i = 0; i < profile.size(); ++i) {
@@ -141,7 +143,7 @@ Status SegmentProgram::Deserialize(std::string_view data, std::unique_ptr<UserSt
   ByteReader in(data);
   uint8_t format;
   if (!in.GetByte(&format)) return Corrupt("empty");
-  if (format != kStateFormat) return Corrupt("unknown format version " + std::to_string(format));
+  if (format != kStateFormat && format != 1) return Corrupt("unknown format version " + std::to_string(format));
   uint64_t leaves, segments;
   if (!in.GetVarint(&leaves) || !in.GetVarint(&segments)) return Corrupt("truncated header");
   if (leaves != plan.leaves.size() || segments != plan.segments.size()) {
@@ -152,6 +154,10 @@ Status SegmentProgram::Deserialize(std::string_view data, std::unique_ptr<UserSt
   if (!in.GetSignedVarint(&s->last_instant) || !in.GetByte(&consent) || consent > 2 ||
       !in.GetSignedVarint(&s->consent_ts) || !in.GetVarint(&s->consent_seq)) {
     return Corrupt("bad header");
+  }
+  if (format >= 2 && !in.GetSignedVarint(&s->recheck_at)) return Corrupt("bad header");
+  if (s->recheck_at != kNoTime && s->last_instant != kNoTime && s->recheck_at <= s->last_instant) {
+    return Corrupt("recheck instant not after the last instant");
   }
   s->consent = static_cast<int8_t>(static_cast<int>(consent) - 1);
   size_t n;

@@ -11,7 +11,8 @@ namespace {
 
 constexpr uint64_t kMaxCap = std::numeric_limits<uint64_t>::max();
 
-// A canonical text for an event match, so equal matches share one matcher bit.
+}  // namespace
+
 std::string MatchKey(const EventMatch& m) {
   std::string key = m.any_event ? "*" : "";
   std::vector<std::string> events = m.events;
@@ -29,6 +30,8 @@ std::string MatchKey(const EventMatch& m) {
   }
   return key;
 }
+
+namespace {
 
 class Compiler {
  public:

@@ -81,6 +81,10 @@ struct ProgramPlan {
 
 namespace segflow {
 
+// A canonical text for an event match: equal matches share one matcher bit, and state
+// migration (state_migration.h) maps matchers of two programs by it.
+std::string MatchKey(const EventMatch& m);
+
 // Compiles and checks `job`; InvalidArgument names the segment and condition it refuses.
 Result<ProgramPlan> CompilePlan(const JobSpec& job);
 

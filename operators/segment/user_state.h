@@ -29,6 +29,10 @@ class UserStateData final : public UserState {
   int64_t last_instant = kNoTime;  // none processed yet
   // Earliest instant > last_instant at which a rule can change without a new event.
   int64_t next_timer = kNoTime;
+  // An instant at which every segment is evaluated even without a new event: set when a
+  // savepoint restore restarts segments (state_migration.h) so that their new condition
+  // takes effect at the restore position. kNoTime, or > last_instant while pending.
+  int64_t recheck_at = kNoTime;
 
   // Consent: the latest valid consent event as (ts, seq) -> value; -1: none yet.
   int64_t consent_ts = kNoTime;

@@ -896,21 +896,95 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   const std::optional<int64_t> through = CommittedEvaluated();
   ASSERT_TRUE(through.has_value());
   const std::string live = ConsumeCommitted();
-  // A folder that is not a savepoint, or a savepoint of other segment definitions, is
-  // refused before anything runs.
+  // A folder that is not a savepoint, or a savepoint whose shared settings (consent,
+  // source fields) changed, is refused before anything runs.
   Outcome wrong = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch()});
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("nothing was deployed"), std::string::npos) << wrong.err;
   const std::string shop = ReadFile(job_path());
-  WriteJob(std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3"));
+  WriteJob(std::regex_replace(shop, std::regex("field: granted"), "field: ok"));
   Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch() + "/sp-3"});
   EXPECT_EQ(edited.exit_code, 1);
-  EXPECT_NE(edited.err.find("segment repeat_buyer changed"), std::string::npos) << edited.err;
+  EXPECT_NE(edited.err.find("the consent block changed"), std::string::npos) << edited.err;
+  EXPECT_NE(edited.err.find("nothing was deployed"), std::string::npos) << edited.err;
   WriteJob(shop);
 
   const auto reference = Reference();
   EXPECT_GT(LinesThrough(live, *through).size(), 1000u);
   EXPECT_EQ(LinesThrough(live, *through), LinesThrough(reference.at("changelog"), *through));
+}
+
+
+// Savepoints map state to segments by id and version: a backfill of two thirds of the log
+// ends with a savepoint; the job file is edited (repeat_buyer needs 3 purchases, so
+// lost_cart, which references it, changes too) and a live job continues from the
+// savepoint. The unchanged segments keep their state: their committed changelog is the
+// unedited failure-free run's, record for record. The changed ones restart their
+// condition state at the savepoint (users re-evaluated there), and their records stay a
+// valid changelog (entries and exits alternate per user).
+TEST_F(ClusterTest, SavepointKeepsUnchangedSegmentsOfAnEditedJob) {
+  const std::vector<std::string> lines = Lines(Gen(500, 30000, 21));
+  const std::string first_two = Third(lines, 0) + Third(lines, 1);
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
+  const std::string shop = ReadFile(job_path());
+  ASSERT_EQ(Produce(first_two, {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(3);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome backfill = cluster.Cli({"submit", job_path(), "--bounded", "--end-with-savepoint"});
+  ASSERT_EQ(backfill.exit_code, 0) << backfill.err;
+  const std::string backfill_id = Lines(backfill.out).at(0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(backfill_id).state == "finished"; }, std::chrono::seconds(30)))
+      << cluster.Status(backfill_id).text;
+  std::smatch m;
+  const std::string reason = cluster.Status(backfill_id).reason;
+  ASSERT_TRUE(std::regex_search(reason, m, std::regex(R"(stopped with savepoint (\S+))"))) << reason;
+  const std::string savepoint = m[1];
+  const std::optional<int64_t> backfilled = CommittedEvaluated();
+  ASSERT_TRUE(backfilled.has_value());
+
+  ASSERT_EQ(Produce(Third(lines, 2)).exit_code, 0);
+  WriteJob(std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3"));
+  Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", savepoint});
+  ASSERT_EQ(edited.exit_code, 0) << edited.err;
+  EXPECT_NE(edited.err.find("kept cart_abandoned, big_cart; restarted repeat_buyer (changed), lost_cart (changed)"),
+            std::string::npos)
+      << edited.err;
+  const std::string id = Lines(edited.out).at(0);
+  const std::optional<int64_t> through = WaitCaughtUp();
+  ASSERT_TRUE(through.has_value());
+  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
+  const std::string live = ConsumeCommitted();
+
+  WriteJob(shop);
+  const auto reference = Reference();
+  auto of = [&](const std::vector<std::string>& changelog, const std::vector<std::string>& segments) {
+    std::vector<std::string> out;
+    for (const auto& l : changelog) {
+      for (const auto& s : segments) {
+        if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> kept = {"cart_abandoned", "big_cart"};
+  const std::vector<std::string> changed = {"repeat_buyer", "lost_cart"};
+  EXPECT_GT(of(LinesThrough(live, *through), kept).size(), 500u);
+  EXPECT_EQ(of(LinesThrough(live, *through), kept), of(LinesThrough(reference.at("changelog"), *through), kept));
+  // Before the savepoint the changed segments' records are the backfill's, i.e. the old
+  // definition's; after it they differ (3 purchases instead of 2), and stay well formed.
+  EXPECT_EQ(of(LinesThrough(live, *backfilled), changed),
+            of(LinesThrough(reference.at("changelog"), *backfilled), changed));
+  EXPECT_NE(of(LinesThrough(live, *through), changed), of(LinesThrough(reference.at("changelog"), *through), changed));
+  std::map<std::string, bool> member;
+  static const std::regex rec(R"re("segment":"([^"]+)","user_id":"([^"]+)","change":"(entered|exited)")re");
+  for (const auto& l : Lines(live)) {
+    std::smatch r;
+    ASSERT_TRUE(std::regex_search(l, r, rec)) << l;
+    bool& in = member[r[1].str() + "/" + r[2].str()];
+    EXPECT_EQ(in, r[3] == "exited") << "entries and exits alternate: " << l;
+    in = r[3] == "entered";
+  }
 }
 
 
