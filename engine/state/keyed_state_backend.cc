@@ -293,6 +293,10 @@ Status KeyedStateBackend::FlushAll() {
 
 Status KeyedStateBackend::Snapshot(const std::string& dir) {
   SEGFLOW_RETURN_IF_ERROR(FlushAll());
+  return SnapshotStored(dir);
+}
+
+Status KeyedStateBackend::SnapshotStored(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) return Status::FailedPrecondition("snapshot directory " + dir + " exists");
   fs::create_directories(dir, ec);

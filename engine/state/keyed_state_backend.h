@@ -13,7 +13,8 @@
 // * Restore(snapshots, dir, range) builds a working copy serving `range` from one or more
 //   snapshots, whatever their key-group split: rescaling filters whole ranges.
 //
-// Threading: owned by its subtask's thread; not safe for concurrent use.
+// Threading: owned by its subtask's thread; not safe for concurrent use, except for the
+// asynchronous snapshot (SnapshotStored).
 #pragma once
 
 #include <cstdint>
@@ -141,6 +142,11 @@ class KeyedStateBackend {
 
   // Writes a snapshot to `dir`, which must not exist yet (its parent is created).
   Status Snapshot(const std::string& dir);
+  // The same without flushing the flushables first: a snapshot of what RocksDB holds.
+  // With Write, the one pair of calls that may run on another thread, while the owner
+  // thread only reads (Get/GetRaw; RocksDB is thread-safe and neither touches scratch
+  // members): the asynchronous half of a snapshot (KeyedValueCache::DrainForSnapshot).
+  Status SnapshotStored(const std::string& dir);
 
   const KeyGroupRange& key_groups() const { return key_groups_; }
   uint32_t max_parallelism() const { return max_parallelism_; }

@@ -17,6 +17,12 @@
 // * Flush writes back every dirty entry and keeps them cached. The backend calls it before
 //   a snapshot (the cache registers itself). Dirty entries not flushed when the cache is
 //   destroyed are dropped: state is durable only through snapshots.
+// * Asynchronous snapshots: DrainForSnapshot encodes every dirty entry into a batch and
+//   marks them clean without writing; the caller writes the batch and snapshots RocksDB on
+//   another thread, then calls EndSnapshotHold. In between nothing is evicted and nothing
+//   is written (the cache may grow past `capacity`): a clean entry dropped then could be
+//   read back from RocksDB older than the batch, and a write-back would leak into the
+//   snapshot. Lookups of uncached keys may read RocksDB meanwhile (none is in the batch).
 // * Serialization is the user's: `encode(const T&, std::string*)` appends the bytes,
 //   `decode(bytes, &out)` returns Corruption on bad input.
 //
@@ -126,6 +132,7 @@ class KeyedValueCache final : public StateFlushable {
   }
 
   Status Flush() override {
+    if (hold_) return Status::FailedPrecondition("flush while an asynchronous snapshot holds the cache");
     ++epoch_;
     StateWriteBatch batch(backend_);
     size_t done = 0;
@@ -142,6 +149,23 @@ class KeyedValueCache final : public StateFlushable {
     dirty_.clear();
     return Status::OK();
   }
+
+  // See the contract above. The batch holds every dirty entry; FailedPrecondition if a
+  // hold is already on.
+  Status DrainForSnapshot(StateWriteBatch* batch) {
+    if (hold_) return Status::FailedPrecondition("a snapshot already holds the cache");
+    ++epoch_;  // states handed out for update must be looked up (and marked dirty) again
+    for (Entry* e : dirty_) {
+      AddWriteBack(e, batch);
+      e->dirty = false;
+    }
+    write_backs_ += dirty_.size();
+    dirty_.clear();
+    hold_ = true;
+    return Status::OK();
+  }
+  void EndSnapshotHold() { hold_ = false; }
+  bool holding() const { return hold_; }
 
   // Every value in `key_groups` (∩ the backend's range), in key order. Flushes first.
   Status ForEach(KeyGroupRange key_groups, const Visitor& fn) {
@@ -223,7 +247,7 @@ class KeyedValueCache final : public StateFlushable {
 
   // Evicts least recently used entries until one more fits.
   Status MakeRoom() {
-    if (map_.size() < capacity_) return Status::OK();
+    if (hold_ || map_.size() < capacity_) return Status::OK();
     const size_t n = std::max<size_t>(1, capacity_ / 16);
     StateWriteBatch batch(backend_);
     size_t writes = 0;
@@ -303,6 +327,7 @@ class KeyedValueCache final : public StateFlushable {
   uint64_t evictions_ = 0;
   uint64_t epoch_ = 0;
   uint64_t write_backs_ = 0;
+  bool hold_ = false;  // an asynchronous snapshot is writing a drained batch
 };
 
 }  // namespace segflow

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "engine/common/key_group.h"
 #include "engine/state/keyed_state_backend.h"
 #include "engine/state/message_file.h"
+#include "operators/runtime/async_snapshot.h"
 #include "operators/runtime/barrier_aligner.h"
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/restore_migration.h"
@@ -71,24 +73,44 @@ Status KeyedSegmentTask::Run() {
   auto store = CachedUserStateStore::Open(ctx_->program, backend->get(),
                                           ctx_->options.state_cache_entries);
   if (!store.ok()) return store.status();
+  CachedUserStateStore* states = store->get();  // owned by the evaluator
   KeyedEvaluator evaluator(ctx_->program, partitions, std::move(*store));
+  // Declared after the backend and the evaluator: destroyed (joined) before them.
+  AsyncSnapshot async;
   if (restoring) SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
 
-  // Checkpoint `id` (every source's barrier is in): the keyed state (RocksDB checkpoint:
-  // hard-linked SST files, so unchanged files are shared between checkpoints) and the
-  // partitions' progress; then the barrier goes on to the sink.
+  // Checkpoint `id` (every source's barrier is in). Synchronous half, here: the dirty
+  // cached states are encoded into one batch (the cache then holds evictions and
+  // write-backs) and the partitions' progress copied; the barrier goes on to the sink at
+  // once. Asynchronous half (AsyncSnapshot): the batch written to RocksDB, a RocksDB
+  // checkpoint (hard-linked SST files, so unchanged files are shared between
+  // checkpoints), the task file, the ack; then the cache may evict again. A failure there
+  // fails the task (the batch's states are no longer dirty in the cache): the job
+  // restarts from the last completed checkpoint, losing nothing.
+  auto end_hold = [&](const Status& async_status) -> Status {
+    states->EndSnapshotHold();
+    return async_status;
+  };
   auto snapshot = [&](uint64_t id) -> Status {
+    if (async.running()) SEGFLOW_RETURN_IF_ERROR(end_hold(async.Wait()));
     const std::string dir = hooks->dir(id);
-    Status s = evaluator.Sync();
-    if (s.ok()) s = (*backend)->Snapshot(KeyedSnapshotDir(dir, index_));
-    if (s.ok()) {
-      std::vector<PartitionCheckpoint> progress(partitions);
-      for (uint32_t p = 0; p < partitions; ++p) {
-        progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
-      }
-      s = WriteKeyedCheckpoint(dir, index_, range, progress);
+    auto batch = std::make_shared<StateWriteBatch>(backend->get());
+    Status drained = states->DrainForSnapshot(batch.get());
+    if (!drained.ok()) {
+      hooks->ack(TaskKind::kKeyed, index_, id, drained, 0);
+      return drained;
     }
-    hooks->ack(TaskKind::kKeyed, index_, id, s, s.ok() ? DirectoryBytes(KeyedSnapshotDir(dir, index_)) : 0);
+    std::vector<PartitionCheckpoint> progress(partitions);
+    for (uint32_t p = 0; p < partitions; ++p) {
+      progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
+    }
+    async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress), db = backend->get()] {
+      Status s = db->Write(batch.get());
+      if (s.ok()) s = db->SnapshotStored(KeyedSnapshotDir(dir, index_));
+      if (s.ok()) s = WriteKeyedCheckpoint(dir, index_, range, progress);
+      hooks->ack(TaskKind::kKeyed, index_, id, s, s.ok() ? DirectoryBytes(KeyedSnapshotDir(dir, index_)) : 0);
+      return s;
+    });
     return counters_->Push(output_, SinkMessage{index_, SinkInput(KeyedBarrier{id})});
   };
   BarrierAligner<KeyedInput> aligner(source_tasks_);
@@ -112,6 +134,7 @@ Status KeyedSegmentTask::Run() {
   bool has_max = false, has_until = false;
   int64_t max_ts = 0, until = 0;
   while (ends < source_tasks_) {
+    if (auto finished = async.Poll()) SEGFLOW_RETURN_IF_ERROR(end_hold(*finished));
     auto msg = aligner.Next(input_);
     if (!msg) return Status::Cancelled("keyed task: input closed before every source ended");
     if (aligner.Hold(SourceOf(*msg), *msg)) continue;
@@ -161,6 +184,8 @@ Status KeyedSegmentTask::Run() {
     }
   }
 
+  // The last snapshot (a final or stop-with-savepoint barrier) completes before the end.
+  if (async.running()) SEGFLOW_RETURN_IF_ERROR(end_hold(async.Wait()));
   KeyedEnd done;
   if (finish) {
     // Bounded: every instant up to --until, or up to the largest ts any source read

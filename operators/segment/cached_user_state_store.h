@@ -39,6 +39,11 @@ class CachedUserStateStore final : public UserStateStore {
 
   KeyedValueCacheStats cache_stats() const { return cache_.stats(); }
 
+  // Asynchronous snapshots (see KeyedValueCache): every dirty state encoded into `batch`;
+  // no eviction or write-back until EndSnapshotHold.
+  Status DrainForSnapshot(StateWriteBatch* batch) { return cache_.DrainForSnapshot(batch); }
+  void EndSnapshotHold() { cache_.EndSnapshotHold(); }
+
  private:
   CachedUserStateStore(std::shared_ptr<const SegmentProgram> program, KeyedStateBackend* backend,
                        StateId state, size_t cache_entries);

@@ -310,5 +310,48 @@ TEST_F(KeyedValueCacheTest, MatchesMapModelUnderRandomWorkload) {
   }
 }
 
+// The synchronous half of an asynchronous snapshot: dirty entries are encoded into a
+// batch and turn clean; until the hold ends nothing is evicted or written (a snapshot
+// taken meanwhile, on another thread, is exactly the batch over what RocksDB held), and
+// values modified after the drain are dirty again for the next one.
+TEST_F(KeyedValueCacheTest, DrainForSnapshotHoldsEvictionsUntilTheBatchIsWritten) {
+  auto cache = MakeCache(4);
+  for (int i = 0; i < 4; ++i) {
+    auto p = cache->GetOrCreate(1, "u" + std::to_string(i));
+    ASSERT_TRUE(p.ok());
+    (*p)->count = i;
+  }
+  StateWriteBatch batch(backend_.get());
+  const uint64_t epoch = cache->epoch();
+  ASSERT_TRUE(cache->DrainForSnapshot(&batch).ok());
+  EXPECT_NE(cache->epoch(), epoch) << "handed-out values must be looked up (and marked dirty) again";
+  EXPECT_EQ(batch.count(), 4u);
+  EXPECT_EQ(cache->dirty(), 0u);
+  EXPECT_TRUE(cache->holding());
+  EXPECT_FALSE(cache->DrainForSnapshot(&batch).ok()) << "one snapshot at a time";
+  EXPECT_FALSE(cache->Flush().ok()) << "a write-back would leak into the snapshot";
+
+  // New users and updates while the batch is being written: the cache grows, writes nothing.
+  auto u0 = cache->GetForUpdate(1, "u0");
+  ASSERT_TRUE(u0.ok());
+  (*u0)->count = 100;
+  for (int i = 4; i < 10; ++i) ASSERT_TRUE(cache->GetOrCreate(1, "u" + std::to_string(i)).ok());
+  EXPECT_EQ(cache->size(), 10u);
+  EXPECT_EQ(cache->stats().evictions, 0u);
+  EXPECT_FALSE(Stored(1, "u0") || Stored(1, "u9"));
+
+  ASSERT_TRUE(backend_->Write(&batch).ok());  // the asynchronous half
+  EXPECT_EQ(Stored(1, "u0"), (Profile{0, ""})) << "the batch holds the values as of the drain";
+  EXPECT_EQ(Stored(1, "u3"), (Profile{3, ""}));
+  cache->EndSnapshotHold();
+
+  ASSERT_TRUE(cache->GetOrCreate(1, "u10").ok());  // evicts again, writing back dirty ones
+  EXPECT_LE(cache->size(), 10u);
+  EXPECT_GT(cache->stats().evictions, 0u);
+  ASSERT_TRUE(cache->Flush().ok());
+  EXPECT_EQ(Stored(1, "u0"), (Profile{100, ""})) << "updated after the drain: dirty again";
+  for (int i = 4; i <= 10; ++i) EXPECT_TRUE(Stored(1, "u" + std::to_string(i))) << i;
+}
+
 }  // namespace
 }  // namespace segflow
