@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "cli_test_util.h"
+#include "engine/log/log.h"
+#include "engine/log/transaction.h"
 #include "engine/value/json_event.h"
 
 namespace segflow {
@@ -144,6 +147,56 @@ TEST_F(ExplainTest, RefusesUnevaluatedTimesAndUnknownSegments) {
   o = Segflow({"explain", "--help"}, "", scratch());
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_NE(o.out.find("usage: segflow explain"), std::string::npos);
+}
+
+// A transactional changelog (a checkpointing job's): explain reads only the records below
+// the commit marker. A record an aborted attempt left past the marker — here an exit at
+// 1800 that never happened — is not surfaced; without the marker it would be.
+TEST_F(ExplainTest, ReadsOnlyTheCommittedChangelog) {
+  Outcome c = Segflow({"consume", "--log", scratch() + "/log", "--topic", "shop.memberships"}, "", scratch());
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  uint64_t through_2000 = 0;
+  static const std::regex at(R"("at":(\d+))");
+  for (const std::string& line : Lines(c.out)) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(line, m, at)) << line;
+    through_2000 += std::stoll(m[1]) <= 2000 ? 1 : 0;
+  }
+  ASSERT_GT(through_2000, 0u);
+  ASSERT_LT(through_2000, Lines(c.out).size());
+  log::CommitMarker marker;
+  marker.checkpoint = 7;
+  marker.evaluated = 2000;
+  marker.offsets = {through_2000};
+  ASSERT_TRUE(log::WriteCommitMarker(scratch() + "/log", "shop.memberships", marker).ok());
+  {  // the aborted attempt's record, written as the sink writes them
+    auto writer = log::PartitionWriter::Open(scratch() + "/log", "shop.memberships", 0);
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    Event record;
+    record.user = "u1";
+    record.type = "exited";
+    record.ts = 1800;
+    record.props = Value::Object({{"segment", Value::String("active_not_buyer")}});
+    (*writer)->Append(std::move(record));
+    ASSERT_TRUE((*writer)->Flush(true).ok());
+  }
+
+  Outcome o = Explain({"--segment", "active_not_buyer", "--user", "u1", "--at", "2000", "--json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto v = ParseJsonValue(o.out);
+  ASSERT_TRUE(v.ok()) << o.out;
+  const auto& changelog = v->Find("changelog")->as_array();
+  ASSERT_EQ(changelog.size(), 1u) << o.out;
+  EXPECT_EQ(changelog[0].Find("change")->as_string(), "entered");
+  EXPECT_TRUE(v->Find("changelog_agrees")->as_bool()) << o.out;
+
+  std::filesystem::remove(scratch() + "/log/shop.memberships/COMMITTED");
+  o = Explain({"--segment", "active_not_buyer", "--user", "u1", "--at", "2000", "--json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  v = ParseJsonValue(o.out);
+  ASSERT_TRUE(v.ok()) << o.out;
+  EXPECT_EQ(v->Find("changelog")->as_array().size(), 2u) << "not transactional: every record counts\n" << o.out;
+  EXPECT_FALSE(v->Find("changelog_agrees")->as_bool()) << o.out;
 }
 
 }  // namespace
