@@ -176,8 +176,8 @@ int WorkerCommand(int argc, char** argv) {
 
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]\n"
-      "                      [--from earliest|latest|time:T|offsets:P=O,...]\n"
+      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME|offsets:P=O,...]]\n"
+      "                      [--wait] [--from earliest|latest|time:T|offsets:P=O,...]\n"
       "                      [--from-savepoint PATH] [--end-with-savepoint]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
@@ -185,11 +185,12 @@ int SubmitCommand(int argc, char** argv) {
       "savepoint (any parallelism: key groups are redistributed); --end-with-savepoint makes a\n"
       "bounded job end with a savepoint at the log's end, for a live job to continue from.\n"
       "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
-      "there, with state built from the range's records only.\n\noptions");
+      "there, with state built from the range's records only. --until offsets:P=O,... ends a\n"
+      "bounded run before offset O of partition P (other partitions: at their end at start).\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")(
       "bounded", "replay the log up to its end at start, then finish")(
-      "until", po::value<std::string>(), "bounded: evaluate instants up to TIME")(
+      "until", po::value<std::string>(), "bounded: evaluate instants up to TIME, or stop at offsets:P=O,...")(
       "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
       "wait", "wait for the job to end and print its summary")(
       "from-savepoint", po::value<std::string>(), "start from this savepoint folder")(
@@ -209,13 +210,18 @@ int SubmitCommand(int argc, char** argv) {
       std::cerr << "segflow submit: --until needs --bounded\n";
       return 2;
     }
-    auto t = ParseTimeArg(vm["until"].as<std::string>());
-    if (!t.ok()) {
-      std::cerr << "segflow submit: --until: " << t.status().message() << "\n";
-      return 2;
+    const std::string until = vm["until"].as<std::string>();
+    if (until.rfind("offsets:", 0) == 0) {
+      req.until_offsets = until.substr(8);  // checked against the log by the coordinator
+    } else {
+      auto t = ParseTimeArg(until);
+      if (!t.ok()) {
+        std::cerr << "segflow submit: --until: " << t.status().message() << " (or offsets:P=O,...)\n";
+        return 2;
+      }
+      req.has_until = true;
+      req.until = *t;
     }
-    req.has_until = true;
-    req.until = *t;
   }
   if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
   if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();

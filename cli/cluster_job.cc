@@ -30,6 +30,7 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   submit.setFromSavepoint(request.from_savepoint);
   submit.setEndWithSavepoint(request.end_with_savepoint);
   submit.setFrom(request.from);
+  submit.setUntilOffsets(request.until_offsets);
   auto reply = client->Call(msg);
   if (!reply.ok()) return reply.status();
   auto r = (*reply)->Root<wire::ControlMessage>().getSubmitReply();

@@ -22,6 +22,7 @@ struct SubmitRequest {
   std::string from_savepoint;
   bool end_with_savepoint = false;
   std::string from;  // earliest | latest | time:T | offsets:P=O,...
+  std::string until_offsets;  // bounded: P=O,... where sources stop (--until offsets:...)
 };
 
 // Reads the job file and submits it. A job the coordinator refuses (validation errors,

@@ -17,6 +17,41 @@
 namespace segflow::coordinator {
 namespace {
 
+// PARTITION=OFFSET,... for every source topic: each offset at most the partition's end.
+Result<std::vector<std::array<uint64_t, 3>>> ResolveOffsets(const JobSpec& job, const GraphShape& shape,
+                                                            const std::string& what, const std::string& list) {
+  std::vector<std::array<uint64_t, 3>> out;
+  const auto topics = static_cast<uint32_t>(job.source.topics.size());
+  std::stringstream items(list);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    const size_t eq = item.find('=');
+    char* end_p = nullptr;
+    char* end_o = nullptr;
+    const unsigned long p = eq == std::string::npos ? 0 : std::strtoul(item.c_str(), &end_p, 10);
+    const unsigned long long o = eq == std::string::npos ? 0 : std::strtoull(item.c_str() + eq + 1, &end_o, 10);
+    if (eq == std::string::npos || end_p != item.c_str() + eq || *end_o != '\0' || eq + 1 == item.size()) {
+      return Status::InvalidArgument(what + ": \"" + item + "\" is not PARTITION=OFFSET");
+    }
+    if (p >= shape.partitions) {
+      return Status::InvalidArgument(what + ": the source topics have " + std::to_string(shape.partitions) +
+                                     " partitions; there is no partition " + std::to_string(p));
+    }
+    for (uint32_t t = 0; t < topics; ++t) {
+      auto end = log::EndOffset(job.log_dir, job.source.topics[t], static_cast<uint32_t>(p));
+      if (!end.ok()) return end.status();
+      if (o > *end) {
+        return Status::InvalidArgument(what + ": offset " + std::to_string(o) + " is past the end of partition " +
+                                       std::to_string(p) + " of topic \"" + job.source.topics[t] + "\" (" +
+                                       std::to_string(*end) + ")");
+      }
+      out.push_back({t, static_cast<uint64_t>(p), o});
+    }
+  }
+  if (out.empty()) return Status::InvalidArgument(what + ": no PARTITION=OFFSET given");
+  return out;
+}
+
 Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, const GraphShape& shape,
                                                           const std::string& from) {
   std::vector<std::array<uint64_t, 3>> out;
@@ -59,36 +94,7 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, co
     }
     return out;
   }
-  if (from.rfind("offsets:", 0) == 0) {
-    std::stringstream items(from.substr(8));
-    std::string item;
-    while (std::getline(items, item, ',')) {
-      const size_t eq = item.find('=');
-      char* end_p = nullptr;
-      char* end_o = nullptr;
-      const unsigned long p = eq == std::string::npos ? 0 : std::strtoul(item.c_str(), &end_p, 10);
-      const unsigned long long o = eq == std::string::npos ? 0 : std::strtoull(item.c_str() + eq + 1, &end_o, 10);
-      if (eq == std::string::npos || end_p != item.c_str() + eq || *end_o != '\0' || eq + 1 == item.size()) {
-        return Status::InvalidArgument("--from " + from + ": \"" + item + "\" is not PARTITION=OFFSET");
-      }
-      if (p >= shape.partitions) {
-        return Status::InvalidArgument("--from " + from + ": the source topics have " +
-                                       std::to_string(shape.partitions) + " partitions; there is no partition " +
-                                       std::to_string(p));
-      }
-      for (uint32_t t = 0; t < topics; ++t) {
-        auto end = end_of(t, static_cast<uint32_t>(p));
-        if (!end.ok()) return end.status();
-        if (o > *end) {
-          return Status::InvalidArgument("--from " + from + ": offset " + std::to_string(o) +
-                                         " is past the end of partition " + std::to_string(p) + " of topic \"" +
-                                         job.source.topics[t] + "\" (" + std::to_string(*end) + ")");
-        }
-        out.push_back({t, static_cast<uint64_t>(p), o});
-      }
-    }
-    return out;
-  }
+  if (from.rfind("offsets:", 0) == 0) return ResolveOffsets(job, shape, "--from " + from, from.substr(8));
   return Status::InvalidArgument("--from \"" + from + "\": expected earliest, latest, time:T or offsets:P=O,...");
 }
 
@@ -201,6 +207,31 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     return;
   }
   job.start_offsets = std::move(start).value();
+  if (const std::string until = req.getUntilOffsets().cStr(); !until.empty()) {
+    std::string why;
+    if (!job.bounded) why = "--until offsets: needs --bounded";
+    auto ends = why.empty() ? ResolveOffsets(parsed.job, *shape, "--until offsets:" + until, until)
+                            : Result<std::vector<std::array<uint64_t, 3>>>(Status::InvalidArgument(why));
+    if (ends.ok()) {
+      for (const auto& e : *ends) {
+        for (const auto& st : job.start_offsets) {
+          if (st[0] == e[0] && st[1] == e[1] && e[2] < st[2]) {
+            why = "--until offsets: partition " + std::to_string(e[1]) + " ends at " + std::to_string(e[2]) +
+                  ", before its start " + std::to_string(st[2]) + " (--from)";
+          }
+        }
+      }
+      job.end_offsets = std::move(ends).value();
+    } else {
+      why = ends.status().message();
+    }
+    if (!why.empty()) {
+      jobs_.erase(id);
+      reply.setOk(false);
+      reply.setError(why + "; nothing was deployed");
+      return;
+    }
+  }
   Persist(job);
   TrySchedule(job);
   reply.setOk(true);

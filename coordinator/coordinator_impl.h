@@ -144,6 +144,7 @@ struct JobEntry {
   std::string from_savepoint_arg;
   std::string from_arg;                                   // --from as given
   std::vector<std::array<uint64_t, 3>> start_offsets;     // {topic, partition, offset}
+  std::vector<std::array<uint64_t, 3>> end_offsets;       // bounded: where sources stop (--until offsets:)
   std::optional<Pending> pending_checkpoint;
   Clock::time_point last_trigger;
   struct Completed {

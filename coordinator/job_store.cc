@@ -53,6 +53,12 @@ void Coordinator::Impl::Persist(const JobEntry& job) {
     starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
     starts[i].setOffset(job.start_offsets[i][2]);
   }
+  auto ends = p.initEndOffsets(static_cast<unsigned>(job.end_offsets.size()));
+  for (unsigned i = 0; i < job.end_offsets.size(); ++i) {
+    ends[i].setTopic(static_cast<uint32_t>(job.end_offsets[i][0]));
+    ends[i].setPartition(static_cast<uint32_t>(job.end_offsets[i][1]));
+    ends[i].setOffset(job.end_offsets[i][2]);
+  }
   Status s = WriteMessageFile(options_.dir + "/jobs/" + job.id, msg);
   if (!s.ok()) std::fprintf(stderr, "segflow coordinator: cannot persist job %s: %s\n", job.id.c_str(), s.ToString().c_str());
 }
@@ -104,6 +110,7 @@ Status Coordinator::Impl::LoadJobs() {
       job.last_failure = p.getLastFailure().cStr();
       job.from_arg = sub.getFrom().cStr();
       for (auto so : p.getStartOffsets()) job.start_offsets.push_back({so.getTopic(), so.getPartition(), so.getOffset()});
+      for (auto eo : p.getEndOffsets()) job.end_offsets.push_back({eo.getTopic(), eo.getPartition(), eo.getOffset()});
       // Checkpoints completed after the last persist (the coordinator died in between)
       // are found on disk: a folder with its _metadata is complete.
       for (const auto& chk : std::filesystem::directory_iterator(job.checkpoint_root, ec)) {

@@ -34,6 +34,12 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
     starts[i].setOffset(job.start_offsets[i][2]);
   }
+  auto ends = spec.initEndOffsets(static_cast<unsigned>(job.end_offsets.size()));
+  for (unsigned i = 0; i < job.end_offsets.size(); ++i) {
+    ends[i].setTopic(static_cast<uint32_t>(job.end_offsets[i][0]));
+    ends[i].setPartition(static_cast<uint32_t>(job.end_offsets[i][1]));
+    ends[i].setOffset(job.end_offsets[i][2]);
+  }
   auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
   unsigned i = 0;
   for (uint32_t s = 0; s < job.shape.sources; ++s) {

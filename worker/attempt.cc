@@ -95,6 +95,7 @@ Status Attempt::Prepare() {
   ctx_.options.until = plan_.until;
   ctx_.options.state_dir = work_dir_;
   ctx_.options.start_offsets = plan_.start_offsets;
+  ctx_.options.end_offsets = plan_.end_offsets;
   ctx_.partitions = plan_.shape.partitions;
   ctx_.keyed_tasks = plan_.shape.keyed;
   ctx_.late_topic = LateTopic(job_);

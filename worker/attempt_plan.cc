@@ -21,6 +21,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.transactional = spec.getTransactional();
   plan.end_with_savepoint = spec.getEndWithSavepoint();
   for (auto so : spec.getStartOffsets()) plan.start_offsets[{so.getTopic(), so.getPartition()}] = so.getOffset();
+  for (auto eo : spec.getEndOffsets()) plan.end_offsets[{eo.getTopic(), eo.getPartition()}] = eo.getOffset();
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
     return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
   }

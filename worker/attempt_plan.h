@@ -34,6 +34,7 @@ struct AttemptPlan {
   bool transactional = false;
   bool end_with_savepoint = false;
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;  // reprocessing (--from)
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;    // bounded reprocessing (--until offsets:)
 
   // "<job id>/<attempt>", for messages.
   std::string Name() const { return job_id + " attempt " + std::to_string(attempt); }

@@ -84,6 +84,7 @@ struct AttemptSpec {
   restoreId @16 :UInt64;     # the id of restoreFrom's checkpoint
   endWithSavepoint @17 :Bool;  # bounded: at the end offsets, wait for a stop-with-savepoint
   startOffsets @18 :List(PartitionOffset);  # reprocessing: where sources start (offset field)
+  endOffsets @19 :List(PartitionOffset);    # bounded reprocessing: where sources stop (--until offsets:)
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -165,6 +166,7 @@ struct Submit {
   fromSavepoint @6 :Text;    # start from this savepoint (or retained checkpoint) folder
   endWithSavepoint @7 :Bool; # bounded: end with a savepoint at the end offsets, ready for a live job to continue
   from @8 :Text;             # reprocessing start: earliest | latest | time:T | offsets:P=O,...
+  untilOffsets @9 :Text;     # bounded reprocessing end: P=O,... (without the "offsets:" prefix)
 }
 
 struct SubmitReply {
@@ -422,4 +424,5 @@ struct PersistedJob {
   initialRestoreId @15 :UInt64;
   lastFailure @16 :Text;
   startOffsets @17 :List(PartitionOffset);  # resolved from Submit.from once, at submission
+  endOffsets @18 :List(PartitionOffset);    # resolved from Submit.untilOffsets
 }

@@ -28,6 +28,9 @@ struct RunOptions {
   // Reprocessing: where each (topic, partition) starts when not restoring a checkpoint
   // (absent: offset 0). State starts empty there: only the range's records count.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;
+  // Bounded: where each listed (topic, partition) ends (default: its end when the run
+  // starts). Offsets are exclusive.
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;
 };
 
 enum class TaskKind { kSource, kKeyed, kSink };

@@ -86,6 +86,8 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         auto it = restored.find({t, p});
         if (it != restored.end() && it->second.has_end_offset) {
           in.end_offset = it->second.end_offset;
+        } else if (auto eo = ctx_->options.end_offsets.find({t, p}); eo != ctx_->options.end_offsets.end()) {
+          in.end_offset = eo->second;
         } else {
           auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
           if (!end.ok()) return end.status();

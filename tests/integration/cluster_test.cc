@@ -1051,7 +1051,7 @@ TEST_F(ClusterTest, TimedOutCheckpointsAreAbandonedAndTheNextOnesComplete) {
 }
 
 
-// Reprocessing a range of the log (`submit --from`): a bounded run from explicit offsets,
+// Reprocessing a range of the log (`submit --from`, `--until offsets:`): a bounded run from explicit offsets,
 // and a live run from `latest`, each give exactly what a run over a log holding only that
 // range gives; bad --from values are refused before anything is deployed.
 TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
@@ -1065,6 +1065,12 @@ TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
     from += (p ? "," : "") + std::to_string(p) + "=" + std::to_string(*end);
   }
   ASSERT_EQ(Produce(part(1)).exit_code, 0);
+  std::string until = "offsets:";
+  for (uint32_t p = 0; p < 4; ++p) {
+    auto end = log::EndOffset(log(), "events", p);
+    ASSERT_TRUE(end.ok());
+    until += (p ? "," : "") + std::to_string(p) + "=" + std::to_string(*end);
+  }
   WriteJob(ShopJob(2));
   // The reference: the same job over a log holding only the second third.
   const std::string ref_job = scratch() + "/ref.yaml";
@@ -1093,7 +1099,14 @@ TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
     Outcome refused = cluster.Cli({"submit", job_path(), "--bounded", "--from", bad});
     EXPECT_EQ(refused.exit_code, 1) << bad;
     EXPECT_NE(refused.err.find("nothing was deployed"), std::string::npos) << bad << ": " << refused.err;
+    if (bad.rfind("offsets:", 0) != 0) continue;
+    refused = cluster.Cli({"submit", job_path(), "--bounded", "--until", bad});
+    EXPECT_EQ(refused.exit_code, 1) << bad;
+    EXPECT_NE(refused.err.find("nothing was deployed"), std::string::npos) << bad << ": " << refused.err;
   }
+  Outcome backwards = cluster.Cli({"submit", job_path(), "--bounded", "--from", until, "--until", from});
+  EXPECT_EQ(backwards.exit_code, 1);
+  EXPECT_NE(backwards.err.find("before its start"), std::string::npos) << backwards.err;
 
   // Live from the end: only what arrives afterwards.
   Outcome live = cluster.Cli({"submit", job_path(), "--from", "latest"});
@@ -1123,6 +1136,13 @@ TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
       Segflow({"consume", "--log", scratch() + "/ref-log-2", "--topic", "shop.memberships"}, "", scratch()).out;
   EXPECT_GT(LinesThrough(live_changelog, *through).size(), 300u);
   EXPECT_EQ(LinesThrough(live_changelog, *through), LinesThrough(ref2, *through));
+
+  // A closed range: the second third again, though the last third is in the log now.
+  Outcome closed = cluster.Cli({"submit", job_path(), "--bounded", "--wait", "--from", from, "--until", until});
+  ASSERT_EQ(closed.exit_code, 0) << closed.out << closed.err;
+  EXPECT_NE(closed.out.find(": " + std::to_string(Lines(part(1)).size()) + " records"), std::string::npos)
+      << closed.out;
+  EXPECT_TRUE(Consume("shop.memberships").out == ref_changelog) << "the closed offset range's changelog";
 }
 
 }  // namespace
