@@ -105,6 +105,17 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   m.setMaxParallelism(job.max_parallelism);
   m.setBytes(p.bytes);
   m.setJobText(job.text);
+  // Every file the tasks wrote (task files and the RocksDB snapshots' files), so that a
+  // restore can tell a damaged folder before it tries it.
+  std::vector<std::string> files;
+  std::error_code walk_ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, walk_ec);
+       !walk_ec && it != std::filesystem::recursive_directory_iterator(); it.increment(walk_ec)) {
+    if (it->is_regular_file(walk_ec)) files.push_back(std::filesystem::relative(it->path(), dir, walk_ec).string());
+  }
+  std::sort(files.begin(), files.end());
+  auto listed = m.initFiles(static_cast<unsigned>(files.size()));
+  for (unsigned i = 0; i < files.size(); ++i) listed.set(i, files[i]);
   Status s = WriteMessageFile(dir + "/_metadata", meta);
   if (!s.ok()) {
     job.checkpoints_abandoned++;
@@ -158,10 +169,28 @@ std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job
   for (auto it = job.completed_checkpoints.rbegin(); it != job.completed_checkpoints.rend(); ++it) {
     if (job.bad_checkpoints.count(it->id)) continue;
     auto meta = MessageFile::Read(it->path + "/_metadata");
-    if (meta.ok()) return *it;
+    std::string why;
+    if (!meta.ok()) {
+      why = meta.status().message();
+    } else {
+      // Every task file the metadata lists must still be there (each is CRC-checked when read).
+      try {
+        for (auto f : (*meta)->Root<schema::CheckpointMetadata>().getFiles()) {
+          std::error_code ec;
+          const std::string path = it->path + "/" + f.cStr();
+          if (!std::filesystem::exists(path, ec)) {
+            why = "missing checkpoint file " + path;
+            break;
+          }
+        }
+      } catch (const kj::Exception& e) {
+        why = "corrupt checkpoint metadata " + it->path + "/_metadata";
+      }
+    }
+    if (why.empty()) return *it;
     job.bad_checkpoints.insert(it->id);
     job.last_failure += (job.last_failure.empty() ? "" : "; ") + std::string("checkpoint ") + std::to_string(it->id) +
-                        " skipped: " + meta.status().message();
+                        " skipped: " + why;
   }
   return std::nullopt;
 }

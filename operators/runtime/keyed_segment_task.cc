@@ -84,9 +84,10 @@ Status KeyedSegmentTask::Run() {
   // write-backs) and the partitions' progress copied; the barrier goes on to the sink at
   // once. Asynchronous half (AsyncSnapshot): the batch written to RocksDB, a RocksDB
   // checkpoint (hard-linked SST files, so unchanged files are shared between
-  // checkpoints), the task file, the ack; then the cache may evict again. A failure there
+  // checkpoints), the task file, the ack; then the cache may evict again. A failed write
   // fails the task (the batch's states are no longer dirty in the cache): the job
-  // restarts from the last completed checkpoint, losing nothing.
+  // restarts from the last completed checkpoint, losing nothing. A failed snapshot only
+  // declines the checkpoint, as before.
   auto end_hold = [&](const Status& async_status) -> Status {
     states->EndSnapshotHold();
     return async_status;
@@ -105,11 +106,14 @@ Status KeyedSegmentTask::Run() {
       progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
     }
     async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress), db = backend->get()] {
-      Status s = db->Write(batch.get());
+      // Only a failed write is fatal (the batch's states are clean in the cache, so they
+      // would be lost); a failed snapshot just declines this checkpoint.
+      Status written = db->Write(batch.get());
+      Status s = written;
       if (s.ok()) s = db->SnapshotStored(KeyedSnapshotDir(dir, index_));
       if (s.ok()) s = WriteKeyedCheckpoint(dir, index_, range, progress);
       hooks->ack(TaskKind::kKeyed, index_, id, s, s.ok() ? DirectoryBytes(KeyedSnapshotDir(dir, index_)) : 0);
-      return s;
+      return written;
     });
     return counters_->Push(output_, SinkMessage{index_, SinkInput(KeyedBarrier{id})});
   };

@@ -789,8 +789,9 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
 }
 
 // Records written after the last completed checkpoint are invisible to read-committed
-// consumers and to `audience`; a damaged checkpoint is named in the job's last failure and
-// the job recovers from the checkpoint before it, with the same final result.
+// consumers and to `audience`; a damaged checkpoint (a corrupt, then a missing file) is
+// named in the job's last failure and the job recovers from a checkpoint before it, with
+// the same final result.
 TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) {
   ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
   WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
@@ -839,6 +840,31 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
   EXPECT_NE(after.find("is unusable"), std::string::npos) << after;
   EXPECT_NE(after.find("attempt restored from "), std::string::npos) << after;
   EXPECT_EQ(after.find("attempt restored from " + newest + "\n"), std::string::npos) << after;
+
+  // A missing file (the metadata lists every file): named, and an older checkpoint is used.
+  std::string newer;
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch n;
+    const std::string t = cluster.Cli({"status", id}).out;
+    if (!std::regex_search(t, n, std::regex(R"(\d+ bytes \(([^)]+)\))"))) return false;
+    newer = n[1];
+    return newer != newest && fs::exists(newer + "/_metadata");
+  }, std::chrono::seconds(30))) << cluster.Cli({"status", id}).out;
+  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 1)) > 0; })) << cluster.Cli({"status", id}).out;
+  const auto attempt = cluster.Status(id).attempt;
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "restarting"; }, std::chrono::seconds(5)));
+  const std::string text2 = cluster.Cli({"status", id}).out;
+  ASSERT_TRUE(std::regex_search(text2, m, std::regex(R"(\d+ bytes \(([^)]+)\))"))) << text2;
+  const std::string victim_dir = m[1];
+  ASSERT_TRUE(fs::remove(victim_dir + "/sink")) << victim_dir;
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.state == "running" && v.attempt > attempt;
+  }, std::chrono::seconds(20))) << cluster.Status(id).text;
+  const std::string after2 = cluster.Cli({"status", id}).out;
+  EXPECT_NE(after2.find("missing checkpoint file " + victim_dir + "/sink"), std::string::npos) << after2;
+  EXPECT_EQ(after2.find("attempt restored from " + victim_dir + "\n"), std::string::npos) << after2;
 
   // It catches up to the end and its committed output is the in-process run's.
   ExpectCaughtUpCommittedOutputIsTheReference(&cluster, id, 500u);
