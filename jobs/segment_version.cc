@@ -79,7 +79,8 @@ Result<std::map<std::string, std::string>> SegmentVersions(const std::string& jo
   }
   std::map<std::string, std::string> versions;
   std::set<std::string> visiting;
-  std::function<std::string(const std::string&)> version = [&](const std::string& id) -> std::string {
+  std::function<std::string(const std::string&)> version =
+      [&](const std::string& id) -> std::string {
     if (auto it = versions.find(id); it != versions.end()) return it->second;
     if (!own.count(id) || visiting.count(id)) return "?" + id;  // unknown or cyclic
     visiting.insert(id);

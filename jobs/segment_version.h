@@ -6,10 +6,10 @@
 // carries a segment's state over to a job file only if the version is unchanged.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <map>
 #include <string>
-
-#include <yaml-cpp/yaml.h>
 
 #include "engine/common/status.h"
 

@@ -49,7 +49,8 @@ StateCarryOver CompareJobState(const std::string& before_text, const std::string
   auto old_versions = SegmentVersions(before_text);
   auto new_versions = SegmentVersions(after_text);
   if (!old_versions.ok() || !new_versions.ok()) {
-    shared.push_back(!old_versions.ok() ? old_versions.status().message() : new_versions.status().message());
+    shared.push_back(!old_versions.ok() ? old_versions.status().message()
+                                        : new_versions.status().message());
   }
   if (!shared.empty()) {
     out.refused = Join(shared);

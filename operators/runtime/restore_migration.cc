@@ -16,8 +16,8 @@ Result<std::shared_ptr<const StateMigration>> PlanRestoreMigration(
   if (*old_text == job_text) return std::shared_ptr<const StateMigration>();
   StateCarryOver carry = CompareJobState(*old_text, job_text);
   if (!carry.refused.empty()) {
-    return Status::FailedPrecondition("the state in " + restore_dir + " cannot be restored into this job file: " +
-                                      carry.refused);
+    return Status::FailedPrecondition("the state in " + restore_dir +
+                                      " cannot be restored into this job file: " + carry.refused);
   }
   JobParseResult old_job = ParseJobText(*old_text, job_file);
   if (!old_job.ok()) {
@@ -45,11 +45,13 @@ Status MigrateKeyedState(const StateMigration& migration, KeyedStateBackend* bac
   std::string migrated;
   // The scan reads RocksDB's implicit snapshot, so rewriting keys under it is safe.
   SEGFLOW_RETURN_IF_ERROR(backend->ForEach(
-      *state, backend->key_groups(), [&](uint32_t key_group, std::string_view user, std::string_view value) {
+      *state, backend->key_groups(),
+      [&](uint32_t key_group, std::string_view user, std::string_view value) {
         migrated.clear();
         const uint32_t p = partitions == 0 ? 0 : PartitionFor(HashUser(user), partitions);
         Status s = migration.Migrate(value, partitions == 0 ? INT64_MIN : watermarks[p], &migrated);
-        if (!s.ok()) return Status::Corruption("user \"" + std::string(user) + "\": " + s.message());
+        if (!s.ok())
+          return Status::Corruption("user \"" + std::string(user) + "\": " + s.message());
         batch.Put(*state, key_group, user, migrated);
         if (batch.count() >= 4096) {
           SEGFLOW_RETURN_IF_ERROR(backend->Write(&batch));

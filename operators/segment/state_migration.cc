@@ -25,9 +25,9 @@ uint32_t SegmentIndex(const JobSpec& job, const std::string& id) {
 
 }  // namespace
 
-Result<std::unique_ptr<StateMigration>> StateMigration::Plan(std::shared_ptr<const SegmentProgram> from,
-                                                             std::shared_ptr<const SegmentProgram> to,
-                                                             const std::vector<std::string>& kept_ids) {
+Result<std::unique_ptr<StateMigration>> StateMigration::Plan(
+    std::shared_ptr<const SegmentProgram> from, std::shared_ptr<const SegmentProgram> to,
+    const std::vector<std::string>& kept_ids) {
   const ProgramPlan& a = from->impl_->plan;
   const ProgramPlan& b = to->impl_->plan;
   std::unique_ptr<StateMigration> m(new StateMigration());
@@ -56,8 +56,8 @@ Result<std::unique_ptr<StateMigration>> StateMigration::Plan(std::shared_ptr<con
   for (uint32_t i = 0; i < b.segments.size(); ++i) {
     m->member_from_.push_back(SegmentIndex(from->job(), to->job().segments[i].id));
   }
-  m->restarted_ = static_cast<size_t>(
-      std::count(m->segment_from_.begin(), m->segment_from_.end(), kNoIndex));
+  m->restarted_ =
+      static_cast<size_t>(std::count(m->segment_from_.begin(), m->segment_from_.end(), kNoIndex));
 
   std::map<std::string, uint32_t> old_matchers;
   for (uint32_t k = 0; k < a.matchers.size(); ++k) old_matchers[MatchKey(a.matchers[k])] = k;
@@ -79,7 +79,8 @@ Result<std::unique_ptr<StateMigration>> StateMigration::Plan(std::shared_ptr<con
   return m;
 }
 
-Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at, std::string* out) const {
+Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at,
+                               std::string* out) const {
   std::unique_ptr<UserState> decoded;
   SEGFLOW_RETURN_IF_ERROR(from_->Deserialize(from_state, &decoded));
   auto& o = static_cast<UserStateData&>(*decoded);

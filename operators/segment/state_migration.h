@@ -6,11 +6,10 @@
 // restarts its condition state but keeps its membership, so the changelog stays
 // consistent: the user is re-evaluated at the restore position and a member whose new
 // condition does not hold exits there. An added segment starts as for a new user (not a
-// member, armed) and is evaluated there too. Shared per-user state carries over: population, the last
-// evaluated instant, consent, and the profile properties the new program reads. Pending
-// (not yet evaluated) events keep the matcher bits and field values both programs know;
-// a matcher only the new program has reads as not matching them (only restarted segments
-// can use it).
+// member, armed) and is evaluated there too. Shared per-user state carries over: population, the
+// last evaluated instant, consent, and the profile properties the new program reads. Pending (not
+// yet evaluated) events keep the matcher bits and field values both programs know; a matcher only
+// the new program has reads as not matching them (only restarted segments can use it).
 #pragma once
 
 #include <cstdint>

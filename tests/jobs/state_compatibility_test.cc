@@ -30,9 +30,10 @@ std::string Edit(const std::string& from, const std::string& to, std::string s =
 using Ids = std::vector<std::string>;
 
 TEST(StateCompatibilityTest, ParallelismAndOtherSettingsMayChange) {
-  for (const std::string& after : {std::string(kJob), Edit("parallelism: 2", "parallelism: 5"),
-                                   Edit("parallelism: 2", "parallelism: 2\ncheckpoint: {interval: 1s}"),
-                                   Edit("{count: {event: x, at_least: 1}}", "{count: {at_least: 1, event: x}}")}) {
+  for (const std::string& after :
+       {std::string(kJob), Edit("parallelism: 2", "parallelism: 5"),
+        Edit("parallelism: 2", "parallelism: 2\ncheckpoint: {interval: 1s}"),
+        Edit("{count: {event: x, at_least: 1}}", "{count: {at_least: 1, event: x}}")}) {
     StateCarryOver c = CompareJobState(kJob, after);
     EXPECT_TRUE(c.identical()) << c.Describe();
     EXPECT_EQ(c.kept, (Ids{"a", "b", "c"}));
@@ -51,10 +52,12 @@ TEST(StateCompatibilityTest, EditedSegmentsRestartAndTheirDependentsWithThem) {
 }
 
 TEST(StateCompatibilityTest, AddedRemovedAndReorderedSegments) {
-  StateCarryOver c = CompareJobState(kJob, Edit("parallelism: 2", "  - id: d\n    when: {segment: a}\nparallelism: 2"));
+  StateCarryOver c = CompareJobState(
+      kJob, Edit("parallelism: 2", "  - id: d\n    when: {segment: a}\nparallelism: 2"));
   EXPECT_EQ(c.kept, (Ids{"a", "b", "c"}));
   EXPECT_EQ(c.restarted, (Ids{"d (added)"}));
-  c = CompareJobState(kJob, Edit("  - id: b\n    when: {count: {event: y, window: 1h, at_least: 2}}\n", ""));
+  c = CompareJobState(
+      kJob, Edit("  - id: b\n    when: {count: {event: y, window: 1h, at_least: 2}}\n", ""));
   EXPECT_EQ(c.kept, (Ids{"a", "c"}));
   EXPECT_EQ(c.dropped, (Ids{"b"}));
   const std::string seg_a = "  - id: a\n    when: {count: {event: x, at_least: 1}}\n";
@@ -64,8 +67,10 @@ TEST(StateCompatibilityTest, AddedRemovedAndReorderedSegments) {
 }
 
 TEST(StateCompatibilityTest, SharedBlocksRefuse) {
-  EXPECT_EQ(CompareJobState(kJob, Edit("5s", "10s")).refused, "source.max_out_of_orderness changed");
-  EXPECT_EQ(CompareJobState(kJob, Edit("field: granted", "field: ok")).refused, "the consent block changed");
+  EXPECT_EQ(CompareJobState(kJob, Edit("5s", "10s")).refused,
+            "source.max_out_of_orderness changed");
+  EXPECT_EQ(CompareJobState(kJob, Edit("field: granted", "field: ok")).refused,
+            "the consent block changed");
 }
 
 TEST(SegmentVersionTest, StableHashOfTheNormalizedDefinition) {
@@ -75,7 +80,8 @@ TEST(SegmentVersionTest, StableHashOfTheNormalizedDefinition) {
   for (const auto& [id, version] : *v) EXPECT_EQ(version.size(), 16u) << id;
   EXPECT_NE(v->at("a"), v->at("b"));
   // The same text gives the same version in every process: pinned.
-  auto again = SegmentVersions(Edit("{count: {event: x, at_least: 1}}", "{count: {at_least: 1,   event: x}}"));
+  auto again = SegmentVersions(
+      Edit("{count: {event: x, at_least: 1}}", "{count: {at_least: 1,   event: x}}"));
   EXPECT_EQ(again->at("a"), v->at("a"));
   EXPECT_FALSE(SegmentVersions("segments: 3").ok());
 }

@@ -96,7 +96,8 @@ class Driver {
   }
   void Collect(const std::vector<KeyedChange>& out) {
     for (const KeyedChange& c : out) {
-      rows_.emplace_back(c.change.at, c.user, program_->job().segments[c.change.segment].id, c.change.entered);
+      rows_.emplace_back(c.change.at, c.user, program_->job().segments[c.change.segment].id,
+                         c.change.entered);
     }
   }
 
@@ -121,7 +122,8 @@ std::string Edited(const std::string& yaml) {
     items.push_back(yaml.substr(at, next - at));
     at = next;
   }
-  std::string block = "  - {id: zz_added, when: {count: {event: '*', where: {n: {exists: true}}, at_least: 2}}}\n";
+  std::string block =
+      "  - {id: zz_added, when: {count: {event: '*', where: {n: {exists: true}}, at_least: 2}}}\n";
   for (size_t i = items.size(); i-- > 0;) block += items[i];
   return yaml.substr(0, begin) + block + yaml.substr(end);
 }
@@ -137,9 +139,10 @@ std::vector<Row> KeptRows(std::vector<Row> rows, const std::set<std::string>& ke
 
 TEST(StateMigrationTest, KeptSegmentsContinueExactlyAcrossAnEditedJob) {
   int cases = 0;
-  for (auto family : {reference::Family::kCounts, reference::Family::kMembership, reference::Family::kConsent,
-                      reference::Family::kProfile, reference::Family::kAbsence, reference::Family::kSequence,
-                      reference::Family::kSegmentRefs}) {
+  for (auto family :
+       {reference::Family::kCounts, reference::Family::kMembership, reference::Family::kConsent,
+        reference::Family::kProfile, reference::Family::kAbsence, reference::Family::kSequence,
+        reference::Family::kSegmentRefs}) {
     for (uint64_t seed = 0; seed < 8; ++seed) {
       auto made = reference::MakeRandomCase(family, seed);
       ASSERT_TRUE(made.ok()) << made.status().ToString();
@@ -168,7 +171,8 @@ TEST(StateMigrationTest, KeptSegmentsContinueExactlyAcrossAnEditedJob) {
       straight.Finish(c.until);
       migrated.Finish(c.until);
       ASSERT_EQ(KeptRows(migrated.rows(), kept), KeptRows(straight.rows(), kept))
-          << "family " << reference::FamilyName(family) << " cut " << cut << "\n" << c.Describe();
+          << "family " << reference::FamilyName(family) << " cut " << cut << "\n"
+          << c.Describe();
       ++cases;
     }
   }
@@ -177,7 +181,9 @@ TEST(StateMigrationTest, KeptSegmentsContinueExactlyAcrossAnEditedJob) {
 
 using segtest::In;
 
-LogRecord Rec(const In& in, uint64_t offset) { return LogRecord{0, offset, segtest::MakeEvent(in)}; }
+LogRecord Rec(const In& in, uint64_t offset) {
+  return LogRecord{0, offset, segtest::MakeEvent(in)};
+}
 
 TEST(StateMigrationTest, RestartedSegmentsApplyTheirNewDefinitionFromTheRestorePosition) {
   const std::string before = R"(job: t
@@ -209,22 +215,32 @@ segments:
 
   StateTestDir dir;
   Driver d(*pa, 1, dir.Sub("state"));
-  std::vector<In> events = {{"u1", "purchase", 1}, {"u1", "view", 2}, {"u1", "view", 3},
-                            {"u2", "view", 4},     {"u2", "x", 10}};
+  std::vector<In> events = {{"u1", "purchase", 1},
+                            {"u1", "view", 2},
+                            {"u1", "view", 3},
+                            {"u2", "view", 4},
+                            {"u2", "x", 10}};
   uint64_t offset = 0;
   for (const In& e : events) d.Add(Rec(e, offset++));  // watermark 10: instants < 10 done
   d.MigrateTo(*pb, carry.kept);
-  for (const In& e : std::vector<In>{{"u1", "purchase", 12}, {"u1", "purchase", 14}, {"u2", "view", 20}}) {
+  for (const In& e :
+       std::vector<In>{{"u1", "purchase", 12}, {"u1", "purchase", 14}, {"u2", "view", 20}}) {
     d.Add(Rec(e, offset++));
   }
   d.Finish(200);
   std::vector<Row> expected = {
-      {1, "u1", "buyers", true},      {3, "u1", "browsers", true},
+      {1, "u1", "buyers", true},
+      {3, "u1", "browsers", true},
       // At the restore position (10) the changed `buyers` (its count restarted) no longer
       // holds for its member u1, who exits; the added `idle` holds for both users.
-      {10, "u1", "buyers", false},    {10, "u1", "idle", true},     {10, "u2", "idle", true},
-      {12, "u1", "idle", false},      {14, "u1", "buyers", true},   {20, "u2", "browsers", true},
-      {102, "u1", "browsers", false}, {104, "u2", "browsers", false},
+      {10, "u1", "buyers", false},
+      {10, "u1", "idle", true},
+      {10, "u2", "idle", true},
+      {12, "u1", "idle", false},
+      {14, "u1", "buyers", true},
+      {20, "u2", "browsers", true},
+      {102, "u1", "browsers", false},
+      {104, "u2", "browsers", false},
   };
   std::vector<Row> rows = d.rows();
   std::sort(rows.begin(), rows.end());
@@ -233,9 +249,11 @@ segments:
 }
 
 TEST(StateMigrationTest, RefusesAKeptSegmentOfAnotherShape) {
-  auto a = SegmentProgram::Compile(segtest::ParseJob("  - id: s\n    when: {count: {event: x, at_least: 1}}\n"));
-  auto b = SegmentProgram::Compile(segtest::ParseJob(
-      "  - id: s\n    when: {all: [{count: {event: x, at_least: 1}}, {count: {event: y, at_least: 1}}]}\n"));
+  auto a = SegmentProgram::Compile(
+      segtest::ParseJob("  - id: s\n    when: {count: {event: x, at_least: 1}}\n"));
+  auto b = SegmentProgram::Compile(
+      segtest::ParseJob("  - id: s\n    when: {all: [{count: {event: x, at_least: 1}}, {count: "
+                        "{event: y, at_least: 1}}]}\n"));
   ASSERT_TRUE(a.ok() && b.ok());
   auto m = StateMigration::Plan(*a, *b, {"s"});
   EXPECT_FALSE(m.ok());
