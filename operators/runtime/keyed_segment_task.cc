@@ -119,6 +119,16 @@ Status KeyedSegmentTask::Run() {
   };
   BarrierAligner<KeyedInput> aligner(source_tasks_);
 
+  // Bounded with --until T: no instant after T is evaluated, whatever the data's
+  // watermarks say (instants < W are evaluated when a partition reaches W). Events after
+  // T cannot change an instant <= T, so they are dropped — unless the run ends with a
+  // savepoint for a live job to continue from, which needs them in state.
+  const RunOptions& run = ctx_->options;
+  const bool capped = run.bounded && run.has_until;
+  const int64_t watermark_cap =
+      run.until == std::numeric_limits<int64_t>::max() ? run.until : run.until + 1;
+  const bool drop_after_until = capped && (hooks == nullptr || !hooks->end_with_savepoint);
+
   std::vector<KeyedChange> changes;
   auto send_changes = [&](uint32_t p) -> Status {
     if (changes.empty()) return Status::OK();
@@ -150,13 +160,15 @@ Status KeyedSegmentTask::Run() {
     } else if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
       counters_->records_in.fetch_add(batch->records.size(), std::memory_order_relaxed);
       for (auto& r : batch->records) {
+        if (drop_after_until && r.event.ts > run.until) continue;
         SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));
       }
     } else if (auto* wm = std::get_if<PartitionWatermark>(&*msg)) {
       const uint32_t p = wm->partition;
       topic_wm[p][wm->topic] = std::max(topic_wm[p][wm->topic], wm->time);
       topic_idle[p][wm->topic] = wm->idle;
-      const int64_t w = *std::min_element(topic_wm[p].begin(), topic_wm[p].end());
+      int64_t w = *std::min_element(topic_wm[p].begin(), topic_wm[p].end());
+      if (capped) w = std::min(w, watermark_cap);
       const bool idle = std::all_of(topic_idle[p].begin(), topic_idle[p].end(), [](bool b) { return b; });
       const bool advanced = w > partition_wm[p];
       if (!advanced && idle == partition_idle[p]) continue;

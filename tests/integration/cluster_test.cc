@@ -24,6 +24,7 @@
 #include "engine/log/log.h"
 #include "engine/net/connection.h"
 #include "engine/schema/cluster.capnp.h"
+#include "engine/value/time_format.h"
 
 namespace segflow {
 namespace {
@@ -326,6 +327,28 @@ TEST_F(ClusterTest, OneTwoAndThreeWorkersGiveTheInProcessResult) {
     EXPECT_NE(r.out.find("finished"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(": 20000 records"), std::string::npos) << r.out;
     ExpectOutputsEqual(reference);
+  }
+}
+
+// `run --bounded --until T` evaluates no instant after T, in process and on a cluster: its
+// changelog is the full run's records with at <= T, its evaluated time T.
+TEST_F(ClusterTest, BoundedUntilEvaluatesNoInstantAfterIt) {
+  WriteJob(ShopJob(2));
+  ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
+  const auto reference = Reference();
+  const std::vector<std::string> all = Lines(reference.at("changelog"));
+  static const std::regex at(R"("at":(\d+))");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(all[all.size() / 2], m, at));
+  const int64_t t = std::stoll(m[1]);
+  const std::vector<std::string> expected = LinesThrough(reference.at("changelog"), t);
+  ASSERT_LT(expected.size(), all.size());
+  for (const char* workers : {"0", "2"}) {
+    SCOPED_TRACE(std::string("--workers ") + workers);
+    Outcome r = Run({"--workers", workers, "--until", std::to_string(t)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("evaluated through " + FormatRfc3339Millis(t)), std::string::npos) << r.out;
+    EXPECT_EQ(Lines(Outputs().at("changelog")), expected);
   }
 }
 
