@@ -9,6 +9,7 @@
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
 #include "operators/runtime/checkpoint_state.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -160,10 +161,16 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return Status::OK();
   };
 
+  // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
+  // are read past, reloaded when the ledger changes.
+  ErasureWatch erasures(LedgerPath(job));
+  SEGFLOW_RETURN_IF_ERROR(erasures.Load());
+
   std::vector<log::LogRecord> records;
   bool stopped = false;
   for (;;) {
     if (cancel != nullptr && cancel->cancelled()) return Status::Cancelled("source task canceled");
+    SEGFLOW_RETURN_IF_ERROR(erasures.Poll().status());
     if (hooks != nullptr) {
       const uint64_t requested = hooks->requested.load(std::memory_order_acquire);
       while (last_barrier < requested) SEGFLOW_RETURN_IF_ERROR(checkpoint(++last_barrier));
@@ -193,7 +200,10 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       read += *n;
       for (auto& r : records) {
         const int64_t ts = r.event.ts;
-        if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
+        if (erasures.Erased(r.event.user, ts)) {
+          // Erased: evaluated by nobody and not written as late. Its ts still moves the
+          // partition's watermark, so every other user's results stay what they were.
+        } else if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
           auto w = late_writer(in.partition);
           if (!w.ok()) return w.status();
           (*w)->Append(r.event);
