@@ -215,8 +215,9 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
     ASSERT_TRUE(std::binary_search(members.begin(), members.end(), "victim")) << s;
   }
   std::string without;
-  for (const auto& l : Lines(Consume("shop.memberships"))) {
-    if (l.find("\"user\":\"victim\"") == std::string::npos) without += l + "\n";
+  WriteFile(scratch() + "/first-changelog", Consume("shop.memberships"));
+  for (const auto& l : Lines(ReadFile(scratch() + "/first-changelog"))) {
+    if (l.find("\"user_id\":\"victim\"") == std::string::npos) without += l + "\n";
   }
   const std::string late_before = Consume("shop.late");
 
@@ -242,8 +243,10 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   // A later run (on worker processes) and a backfill into the shared store: the
   // victim's records are read past; everybody else's results are unchanged.
   ASSERT_EQ(Cli({"run", Path("f"), "--bounded"}).exit_code, 0);
-  EXPECT_EQ(Consume("shop.memberships"), without);
-  EXPECT_EQ(Consume("shop.late"), late_before) << "the victim had no late records; the others' are unchanged";
+  const std::string rerun = Consume("shop.memberships");
+  EXPECT_LT(Lines(without).size(), Lines(ReadFile(scratch() + "/first-changelog")).size());
+  EXPECT_TRUE(rerun == without) << Lines(rerun).size() << " vs " << Lines(without).size() << " lines";
+  EXPECT_TRUE(Consume("shop.late") == late_before) << "the victim had no late records; the others' are unchanged";
   ASSERT_EQ(Cli({"run", Path("g"), "--bounded"}).exit_code, 0);
   for (const auto& s : kSegments) {
     EXPECT_EQ(Cli({"audience", "--store", scratch() + "/shared", "--segment", s}).out.find("victim"),
