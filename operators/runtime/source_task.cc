@@ -9,6 +9,7 @@
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
 #include "operators/runtime/checkpoint_state.h"
+#include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
@@ -129,10 +130,28 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return counters_->Push(outputs_[k], KeyedInput(std::move(b)));
   };
 
+  // Consent events for a shared audience store (governance): the store keeps each user's
+  // latest consent, so that no other job feeding it (a backfill over a range without the
+  // withdrawal) can add back a user who withdrew. Written before each checkpoint barrier
+  // (so before the checkpoint's changes are published), every second, and at the end.
+  const bool records_consent = job.consent.has_value() && !job.output.shared_audience_dir.empty();
+  std::vector<AudienceStore::ConsentRecord> consents;
+  auto last_consent_flush = std::chrono::steady_clock::now();
+  auto flush_consents = [&]() -> Status {
+    last_consent_flush = std::chrono::steady_clock::now();
+    if (consents.empty()) return Status::OK();
+    SEGFLOW_RETURN_IF_ERROR(WithSharedStore(job.output.shared_audience_dir, 30000, [&](AudienceStore* store) {
+      return store->RecordConsents(consents).status();
+    }));
+    consents.clear();
+    return Status::OK();
+  };
+
   // A checkpoint barrier: everything sent so far (and every late record written so far)
   // belongs to checkpoint `id`. Snapshot the positions, then the barrier goes downstream.
   uint64_t last_barrier = hooks != nullptr ? hooks->restore_id : 0;
   auto checkpoint = [&](uint64_t id) -> Status {
+    SEGFLOW_RETURN_IF_ERROR(flush_consents());
     for (uint32_t k = 0; k < outputs_.size(); ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
     Status s;
     SourceCheckpointState state;
@@ -216,6 +235,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
           kr.partition = in.partition;
           kr.user_hash = h;
           ctx_->program->Project(r.event, r.offset, &kr.event);
+          if (records_consent && kr.event.consent >= 0) {
+            consents.push_back({r.event.user, kr.event.consent == 1, ts, r.offset});
+          }
           kr.user = std::move(r.event.user);
           out[k].records.push_back(std::move(kr));
           if (out[k].records.size() >= kBatchRecords) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
@@ -240,6 +262,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         in.watermark_dirty = true;
       }
       if (ctx_->options.bounded && in.reader->position() >= in.end_offset) in.done = true;
+    }
+    if (!consents.empty() && std::chrono::steady_clock::now() - last_consent_flush >= std::chrono::seconds(1)) {
+      SEGFLOW_RETURN_IF_ERROR(flush_consents());
     }
     // Records before the watermarks that cover them: flush batches first.
     for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
@@ -273,6 +298,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   for (auto& w : late_writers) {
     if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
   }
+  SEGFLOW_RETURN_IF_ERROR(flush_consents());
   SourceEnd end;
   end.source = index_;
   end.finish = ctx_->options.bounded && !stopped;

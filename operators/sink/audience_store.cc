@@ -16,7 +16,7 @@ namespace {
 
 // Keys:
 //   "m" segment \0 user -> row: [member u8][at i64][pos u64] (member 0: a tombstone)
-//   "c" user            -> latest consent: [granted u8][ts i64]
+//   "c" user            -> latest consent: [granted u8][ts i64][seq u64]
 //   "e" user            -> erasure: [erased_at i64]
 //   "#evaluated_through" -> the own job's evaluated time (i64)
 //   "#evaluated/" writer -> a feeding job's evaluated time (i64)
@@ -248,34 +248,53 @@ Status AudienceStore::Apply(const std::vector<Change>& changes, std::optional<in
   return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush audience store");
 }
 
-Result<uint64_t> AudienceStore::RecordConsent(const std::string& user, bool granted, int64_t ts) {
-  const std::string ckey = std::string(1, kConsentPrefix) + user;
-  auto prev = Read(db_.get(), ckey);
-  if (!prev.ok()) return prev.status();
-  if (*prev && Get<int64_t>((*prev)->data() + 1) >= ts) return uint64_t{0};  // not newer
+Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>& records) {
+  // The newest record per user of this batch first (later ones win ties, as in the log).
+  std::unordered_map<std::string, const ConsentRecord*> newest;
+  for (const auto& r : records) {
+    auto [it, fresh] = newest.try_emplace(r.user, &r);
+    if (!fresh && std::make_pair(r.ts, r.seq) >= std::make_pair(it->second->ts, it->second->seq)) it->second = &r;
+  }
+  std::vector<std::string> segments;
+  bool have_segments = false;
   rocksdb::WriteBatch batch;
-  std::string v;
-  Put<uint8_t>(&v, granted ? 1 : 0);
-  Put(&v, ts);
-  batch.Put(ckey, v);
   uint64_t removed = 0;
-  if (!granted) {
-    auto segments = Segments();
-    if (!segments.ok()) return segments.status();
-    for (const auto& s : *segments) {
+  for (const auto& [user, r] : newest) {
+    const std::string ckey = std::string(1, kConsentPrefix) + user;
+    auto prev = Read(db_.get(), ckey);
+    if (!prev.ok()) return prev.status();
+    if (*prev && (*prev)->size() == 17 &&
+        std::make_pair(Get<int64_t>((*prev)->data() + 1), Get<uint64_t>((*prev)->data() + 9)) >=
+            std::make_pair(r->ts, r->seq)) {
+      continue;  // not newer than the one on record
+    }
+    std::string v;
+    Put<uint8_t>(&v, r->granted ? 1 : 0);
+    Put(&v, r->ts);
+    Put(&v, r->seq);
+    batch.Put(ckey, v);
+    if (r->granted) continue;
+    if (!have_segments) {
+      auto all = Segments();
+      if (!all.ok()) return all.status();
+      segments = std::move(*all);
+      have_segments = true;
+    }
+    for (const auto& s : segments) {
       const std::string key = MemberKey(s, user);
       auto row = Read(db_.get(), key);
       if (!row.ok()) return row.status();
       if (!*row) continue;
-      auto r = DecodeRow(**row);
-      if (!r.ok()) return r.status();
-      if (!r->member) continue;
+      auto cur = DecodeRow(**row);
+      if (!cur.ok()) return cur.status();
+      if (!cur->member) continue;
       // The exit is stamped with the withdrawal, unless the row is newer (it is then a
-      // member by a newer write; the consent block below still stops further enters).
-      batch.Put(key, EncodeRow(Row{false, std::max(ts, r->at), r->pos}));
+      // member by a newer write; the consent block still stops further enters).
+      batch.Put(key, EncodeRow(Row{false, std::max(r->ts, cur->at), cur->pos}));
       ++removed;
     }
   }
+  if (batch.Count() == 0) return removed;
   rocksdb::WriteOptions wo;
   wo.sync = true;
   SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
@@ -391,7 +410,7 @@ Result<std::optional<std::pair<bool, int64_t>>> AudienceStore::Consent(const std
   auto v = Read(db_.get(), std::string(1, kConsentPrefix) + user);
   if (!v.ok()) return v.status();
   if (!*v) return std::optional<std::pair<bool, int64_t>>();
-  if ((*v)->size() != 9) return Status::Corruption("audience store: bad consent of " + user);
+  if ((*v)->size() != 17) return Status::Corruption("audience store: bad consent of " + user);
   return std::optional<std::pair<bool, int64_t>>(std::make_pair((*v)->at(0) != 0, Get<int64_t>((*v)->data() + 1)));
 }
 

@@ -83,10 +83,21 @@ class AudienceStore {
     return Apply(changes, evaluated_through, o);
   }
 
-  // Records a consent event of `user` at event time `ts` (spec §6) if newer than the
-  // one on record. A withdrawal turns every current membership of the user into a
-  // tombstone stamped `ts` (or keeps a newer one). Returns the memberships it removed.
-  Result<uint64_t> RecordConsent(const std::string& user, bool granted, int64_t ts);
+  // A consent event (spec §6): `seq` (its log offset) orders events with the same ts,
+  // the later winning, as in the engine.
+  struct ConsentRecord {
+    std::string user;
+    bool granted = false;
+    int64_t ts = 0;
+    uint64_t seq = 0;
+  };
+  // Records each consent event if newer (ts, seq) than the user's on record. A recorded
+  // withdrawal turns every current membership of the user into a tombstone stamped `ts`
+  // (or later, keeping a newer row's time). Returns the memberships it removed.
+  Result<uint64_t> RecordConsents(const std::vector<ConsentRecord>& records);
+  Result<uint64_t> RecordConsent(const std::string& user, bool granted, int64_t ts, uint64_t seq = 0) {
+    return RecordConsents({{user, granted, ts, seq}});
+  }
   // Deletes every row of `user` (members and tombstones) and records the erasure at
   // `erased_at` (ms). Returns the memberships it removed.
   Result<uint64_t> Erase(const std::string& user, int64_t erased_at);

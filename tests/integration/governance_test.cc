@@ -280,5 +280,57 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   EXPECT_EQ(Lines(ReadFile(scratch() + "/governance/ledger.jsonl")).size(), 4u);
 }
 
+// Consent at a shared store: a withdrawal removes the user from every audience and no
+// write can add them back without newer consent. The live job sees w withdraw; a batch
+// over an export of the log without the withdrawal (its range starts after it) enters w
+// again, with a newer stamp than the live job's exit: the store refuses it because the
+// user's latest consent on record is the withdrawal. A newer grant lifts it.
+TEST_F(GovernanceTest, ConsentWithdrawalBlocksABackfillThatNeverSawIt) {
+  const int64_t t0 = 1772359320000, minute = 60000;
+  auto consent = [](const std::string& user, bool granted, int64_t ts) {
+    return R"({"user_id":")" + user + R"(","event":"consent","granted":)" + (granted ? "true" : "false") +
+           R"(,"ts":)" + std::to_string(ts) + "}\n";
+  };
+  const std::string after = Event("w", "add_to_cart", t0 + 120 * minute) + Event("ticker", "page_view", t0 + 300 * minute);
+  ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events", "--partitions", "2"},
+                Event("w", "add_to_cart", t0) + consent("w", false, t0 + 60 * minute) + after)
+                .exit_code,
+            0);
+  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/range", "--topic", "events", "--partitions", "2"}, after).exit_code, 0);
+  Write("live", Job("shop", 5, "output: {shared_audience: shared}\n"));
+  Write("batch", std::regex_replace(Job("shop-range", 5, "output: {shared_audience: shared}\n"), std::regex("log: log"),
+                                    "log: range"));
+  auto shared_has_w = [&] {
+    return Cli({"audience", "--store", scratch() + "/shared", "--segment", "cart_abandoned"}).out.find("w\n") !=
+           std::string::npos;
+  };
+  ASSERT_EQ(Cli({"run", Path("live"), "--bounded"}).exit_code, 0);
+  const std::string changes = Consume("shop.memberships");
+  EXPECT_NE(changes.find(R"("user_id":"w","change":"exited","at":)" + std::to_string(t0 + 60 * minute)),
+            std::string::npos)
+      << changes;
+  EXPECT_TRUE(Audience("live", "cart_abandoned").empty());
+  EXPECT_FALSE(shared_has_w());
+
+  ASSERT_EQ(Cli({"run", Path("batch"), "--bounded"}).exit_code, 0);
+  EXPECT_EQ(Audience("batch", "cart_abandoned"), std::vector<std::string>({"w"})) << "the batch never saw the withdrawal";
+  EXPECT_FALSE(shared_has_w()) << "a write without newer consent added w back";
+  Outcome health = Cli({"health", Path("batch"), "--json"});
+  // Its one write (w entering cart_abandoned) was blocked.
+  EXPECT_NE(health.out.find(R"("shared_audience_store":{"applied":0,"duplicates":0,"stale":0,"blocked":1})"),
+            std::string::npos)
+      << health.out.substr(health.out.find("\"late\""));
+
+  // Newer consent, then a new cart: the live job enters w again, and the store takes it.
+  ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events"},
+                consent("w", true, t0 + 360 * minute) + Event("w", "add_to_cart", t0 + 420 * minute) +
+                    Event("ticker", "page_view", t0 + 540 * minute))
+                .exit_code,
+            0);
+  ASSERT_EQ(Cli({"run", Path("live"), "--bounded"}).exit_code, 0);
+  EXPECT_EQ(Audience("live", "cart_abandoned"), std::vector<std::string>({"w"}));
+  EXPECT_TRUE(shared_has_w());
+}
+
 }  // namespace
 }  // namespace segflow
