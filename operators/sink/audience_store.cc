@@ -76,8 +76,17 @@ std::string EncodeRow(const Row& r) {
   return s;
 }
 
+// A row of the layout before stamps (8 bytes: since) or a damaged one.
+Status BadRow(size_t size, const std::string& where) {
+  if (size == 8) {
+    return Status::Corruption("audience store: " + where +
+                              " holds rows of an earlier Segflow (without stamps); run the job again to rebuild it");
+  }
+  return Status::Corruption("audience store: bad row (" + std::to_string(size) + " bytes) " + where);
+}
+
 Result<Row> DecodeRow(const std::string& v) {
-  if (v.size() != 17) return Status::Corruption("audience store: bad row (" + std::to_string(v.size()) + " bytes)");
+  if (v.size() != 17) return BadRow(v.size(), "");
   return Row{v[0] != 0, Get<int64_t>(v.data() + 1), Get<uint64_t>(v.data() + 9)};
 }
 
@@ -332,7 +341,7 @@ Result<std::vector<std::string>> AudienceStore::Members(const std::string& segme
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 17) return Status::Corruption("audience store: bad row in segment " + segment);
+    if (it->value().size() != 17) return BadRow(it->value().size(), "in segment " + segment);
     if (it->value()[0] == 0) continue;  // a tombstone
     out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
   }
