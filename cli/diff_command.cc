@@ -1,13 +1,12 @@
 // segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] [--json]:
 // divergence between two audiences per segment (issue 6 item 4). Exit code 0 when every
 // compared segment is within the threshold, 1 when one is past it, 2 on an error.
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
@@ -36,7 +35,8 @@ Value Strings(const std::vector<std::string>& v, size_t limit) {
 
 int DiffCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] [--json]\n\n"
+      "usage: segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] "
+      "[--json]\n\n"
       "Compares two audiences per segment: sizes, members only in A and only in B, and the\n"
       "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
       "job's audience; with --shared, its output.shared_audience store) or audience store\n"
@@ -47,8 +47,9 @@ int DiffCommand(int argc, char** argv) {
   opts.add_options()("help,h", "show this help")("a", po::value<std::string>(), "first audience")(
       "b", po::value<std::string>(), "second audience")(
       "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
-      "threshold", po::value<double>()->default_value(5.0), "largest divergence in percent that passes")(
-      "shared", "read the job files' shared audience stores")(
+      "threshold", po::value<double>()->default_value(5.0),
+      "largest divergence in percent that passes")("shared",
+                                                   "read the job files' shared audience stores")(
       "show", po::value<size_t>()->default_value(10), "members listed per side and segment")(
       "json", "print one JSON object (for tools)");
   po::positional_options_description pos;
@@ -107,12 +108,14 @@ int DiffCommand(int argc, char** argv) {
   }
   const size_t show = vm["show"].as<size_t>();
   bool diverged = false;
-  std::string text = "A: " + a->label + " (" + a->evaluated + ")\nB: " + b->label + " (" + b->evaluated + ")\n";
+  std::string text =
+      "A: " + a->label + " (" + a->evaluated + ")\nB: " + b->label + " (" + b->evaluated + ")\n";
   ValueArray rows;
   for (const auto& s : segments) {
     // A store knows only segments with rows: a segment it lacks is empty there. A job
     // file defines its segments: one it lacks is missing (a definition differs).
-    const bool missing = (a->defines_segments && !in_a.count(s)) || (b->defines_segments && !in_b.count(s));
+    const bool missing =
+        (a->defines_segments && !in_a.count(s)) || (b->defines_segments && !in_b.count(s));
     auto ma = (*store_a)->Members(s);
     auto mb = (*store_b)->Members(s);
     if (!ma.ok() || !mb.ok()) {
@@ -122,10 +125,12 @@ int DiffCommand(int argc, char** argv) {
     SegmentDiff d = DiffMembers(s, *ma, *mb);
     const bool over = missing || d.divergence_pct > threshold;
     diverged = diverged || over;
-    text += "segment " + s + ": A " + std::to_string(d.a) + ", B " + std::to_string(d.b) + ", only in A " +
-            std::to_string(d.only_a.size()) + ", only in B " + std::to_string(d.only_b.size()) + ", divergence " +
-            Percent(d.divergence_pct) + (over ? "  DIVERGED" : "  ok") + "\n";
-    if (missing) text += "  " + std::string(in_a.count(s) ? "B" : "A") + " does not define this segment\n";
+    text += "segment " + s + ": A " + std::to_string(d.a) + ", B " + std::to_string(d.b) +
+            ", only in A " + std::to_string(d.only_a.size()) + ", only in B " +
+            std::to_string(d.only_b.size()) + ", divergence " + Percent(d.divergence_pct) +
+            (over ? "  DIVERGED" : "  ok") + "\n";
+    if (missing)
+      text += "  " + std::string(in_a.count(s) ? "B" : "A") + " does not define this segment\n";
     for (const auto& [name, list] : {std::pair{"A", &d.only_a}, std::pair{"B", &d.only_b}}) {
       if (list->empty() || show == 0) continue;
       text += std::string("  only in ") + name + ":";
@@ -133,17 +138,18 @@ int DiffCommand(int argc, char** argv) {
       if (list->size() > show) text += " ... (" + std::to_string(list->size() - show) + " more)";
       text += "\n";
     }
-    rows.push_back(Value::Object({{"segment", Value::String(s)},
-                                  {"in_a", Value::Bool(in_a.count(s) > 0)},
-                                  {"in_b", Value::Bool(in_b.count(s) > 0)},
-                                  {"a", Value::Int(static_cast<int64_t>(d.a))},
-                                  {"b", Value::Int(static_cast<int64_t>(d.b))},
-                                  {"only_a_count", Value::Int(static_cast<int64_t>(d.only_a.size()))},
-                                  {"only_b_count", Value::Int(static_cast<int64_t>(d.only_b.size()))},
-                                  {"only_a", Strings(d.only_a, show)},
-                                  {"only_b", Strings(d.only_b, show)},
-                                  {"divergence_pct", Value::Double(d.divergence_pct)},
-                                  {"diverged", Value::Bool(over)}}));
+    rows.push_back(
+        Value::Object({{"segment", Value::String(s)},
+                       {"in_a", Value::Bool(in_a.count(s) > 0)},
+                       {"in_b", Value::Bool(in_b.count(s) > 0)},
+                       {"a", Value::Int(static_cast<int64_t>(d.a))},
+                       {"b", Value::Int(static_cast<int64_t>(d.b))},
+                       {"only_a_count", Value::Int(static_cast<int64_t>(d.only_a.size()))},
+                       {"only_b_count", Value::Int(static_cast<int64_t>(d.only_b.size()))},
+                       {"only_a", Strings(d.only_a, show)},
+                       {"only_b", Strings(d.only_b, show)},
+                       {"divergence_pct", Value::Double(d.divergence_pct)},
+                       {"diverged", Value::Bool(over)}}));
   }
   text += diverged ? "diverged: a segment is past the threshold of " + Percent(threshold) + "\n"
                    : "within the threshold of " + Percent(threshold) + "\n";

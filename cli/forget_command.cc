@@ -1,5 +1,6 @@
 // segflow forget USER JOB.yaml... [--reason TEXT] [--before T]: erases a user from every
 // job on the jobs' logs (issue 6 item 5); see operators/sink/erasure_ledger.h.
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -7,8 +8,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
@@ -34,7 +33,8 @@ int ForgetCommand(int argc, char** argv) {
       "or restarted after it), every sink drops USER's changes and stores refuse writes of USER\n"
       "up to it. Running jobs pick the record up within a second. The log is not rewritten.\n"
       "TIME (default now): erase records and changes with ts <= TIME.\n\noptions");
-  opts.add_options()("help,h", "show this help")("user", po::value<std::string>(), "the user to erase")(
+  opts.add_options()("help,h", "show this help")("user", po::value<std::string>(),
+                                                 "the user to erase")(
       "job", po::value<std::vector<std::string>>(), "job file (repeatable; positional)")(
       "reason", po::value<std::string>()->default_value(""), "recorded in the audit log")(
       "before", po::value<std::string>(), "erase what is at or before TIME (epoch ms or RFC 3339)");
@@ -111,8 +111,8 @@ int ForgetCommand(int argc, char** argv) {
       std::cerr << "segflow forget: " << s.message() << "\n";
       return 1;
     }
-    std::printf("recorded the erasure of %s (records and changes at or before %s) in %s\n", user.c_str(),
-                FormatRfc3339Millis(erased_at).c_str(), ledger.c_str());
+    std::printf("recorded the erasure of %s (records and changes at or before %s) in %s\n",
+                user.c_str(), FormatRfc3339Millis(erased_at).c_str(), ledger.c_str());
   }
   // Then the stores that no running job holds; a running job's sink erases its own.
   int failures = 0;
@@ -136,7 +136,8 @@ int ForgetCommand(int argc, char** argv) {
       ++failures;
     }
     std::printf("  %s: %s\n", dir.c_str(), outcome.c_str());
-    results.push_back(Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));
+    results.push_back(
+        Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));
   }
   const std::string applied = Value::Object({{"action", Value::String("forget-applied")},
                                              {"user", Value::String(user)},
@@ -152,7 +153,8 @@ int ForgetCommand(int argc, char** argv) {
   }
   if (failures > 0) {
     std::cerr << "segflow forget: " << failures
-              << " store(s) could not be erased now; the ledger record stands and each job erases its stores when "
+              << " store(s) could not be erased now; the ledger record stands and each job erases "
+                 "its stores when "
                  "it next runs\n";
     return 1;
   }

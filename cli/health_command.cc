@@ -1,10 +1,9 @@
 // segflow health JOB.yaml [--hours N] [--json]: per segment population, entries and exits
 // per hour, change-to-audience latency percentiles; late records; reconciliation counts.
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
-
-#include <boost/program_options.hpp>
 
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
@@ -34,8 +33,12 @@ std::string Ms(const std::optional<int64_t>& v) {
   }
   return buf;
 }
-Value MsValue(const std::optional<int64_t>& v) { return v ? Value::Int(*v) : Value::Null(); }
-Value Count(uint64_t n) { return Value::Int(static_cast<int64_t>(n)); }
+Value MsValue(const std::optional<int64_t>& v) {
+  return v ? Value::Int(*v) : Value::Null();
+}
+Value Count(uint64_t n) {
+  return Value::Int(static_cast<int64_t>(n));
+}
 
 Value StatsValue(const AudienceStore::ApplyStats& s) {
   return Value::Object({{"applied", Count(s.applied)},
@@ -45,8 +48,8 @@ Value StatsValue(const AudienceStore::ApplyStats& s) {
 }
 
 std::string StatsText(const AudienceStore::ApplyStats& s) {
-  return "applied " + std::to_string(s.applied) + ", duplicates " + std::to_string(s.duplicates) + ", stale " +
-         std::to_string(s.stale) + ", blocked " + std::to_string(s.blocked);
+  return "applied " + std::to_string(s.applied) + ", duplicates " + std::to_string(s.duplicates) +
+         ", stale " + std::to_string(s.stale) + ", blocked " + std::to_string(s.blocked);
 }
 
 std::string Json(const HealthReport& r) {
@@ -71,16 +74,18 @@ std::string Json(const HealthReport& r) {
   }
   ValueArray late;
   for (const auto& [hour, n] : r.late_hourly) {
-    late.push_back(Value::Object({{"hour", Value::String(FormatRfc3339Millis(hour))}, {"hour_ms", Value::Int(hour)},
+    late.push_back(Value::Object({{"hour", Value::String(FormatRfc3339Millis(hour))},
+                                  {"hour_ms", Value::Int(hour)},
                                   {"late", Count(n)}}));
   }
-  ValueObject o{{"job", Value::String(r.job)},
-                {"evaluated_through", r.evaluated_through ? Value::Int(*r.evaluated_through) : Value::Null()},
-                {"hours", Value::Int(r.hours)},
-                {"segments", Value::Array(std::move(segments))},
-                {"late", Count(r.late)},
-                {"late_hourly", Value::Array(std::move(late))},
-                {"audience_store", StatsValue(r.store_stats)}};
+  ValueObject o{
+      {"job", Value::String(r.job)},
+      {"evaluated_through", r.evaluated_through ? Value::Int(*r.evaluated_through) : Value::Null()},
+      {"hours", Value::Int(r.hours)},
+      {"segments", Value::Array(std::move(segments))},
+      {"late", Count(r.late)},
+      {"late_hourly", Value::Array(std::move(late))},
+      {"audience_store", StatsValue(r.store_stats)}};
   if (r.has_shared) o.emplace_back("shared_audience_store", StatsValue(r.shared_stats));
   return Value::Object(std::move(o)).ToJson() + "\n";
 }
@@ -94,12 +99,14 @@ std::string Text(const HealthReport& r) {
   for (const auto& s : r.segments) {
     out += "segment " + s.segment + ": population " + std::to_string(s.population) + ", entries " +
            std::to_string(s.entries) + ", exits " + std::to_string(s.exits) + "\n";
-    out += "  change-to-audience latency (" + std::to_string(s.latency_samples) + " changes): p50 " +
-           Ms(s.latency_p50_ms) + ", p90 " + Ms(s.latency_p90_ms) + ", p99 " + Ms(s.latency_p99_ms) + "\n";
+    out += "  change-to-audience latency (" + std::to_string(s.latency_samples) +
+           " changes): p50 " + Ms(s.latency_p50_ms) + ", p90 " + Ms(s.latency_p90_ms) + ", p99 " +
+           Ms(s.latency_p99_ms) + "\n";
     out += "  per hour (last " + std::to_string(r.hours) + " of event time; entries/exits):";
     for (const auto& [hour, n] : s.hourly) {
       if (n.first == 0 && n.second == 0) continue;
-      out += "\n    " + FormatRfc3339Millis(hour) + "  +" + std::to_string(n.first) + " -" + std::to_string(n.second);
+      out += "\n    " + FormatRfc3339Millis(hour) + "  +" + std::to_string(n.first) + " -" +
+             std::to_string(n.second);
     }
     out += "\n";
   }
@@ -123,7 +130,8 @@ int HealthCommand(int argc, char** argv) {
       "this is event-to-membership latency, for a replay its lag); late records per hour; how\n"
       "many audience-store writes applied, were duplicates, stale or blocked.\n\noptions");
   opts.add_options()("help,h", "show this help")("hours", po::value<int>()->default_value(24),
-                                                 "hourly window (1..10000)")("json", "print one JSON object");
+                                                 "hourly window (1..10000)")(
+      "json", "print one JSON object");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("health", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {

@@ -35,7 +35,8 @@ SegmentDiff DiffMembers(const std::string& segment, const std::vector<std::strin
   std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(d.only_b));
   d.union_size = d.a + d.only_b.size();
   if (d.union_size > 0) {
-    d.divergence_pct = 100.0 * static_cast<double>(d.only_a.size() + d.only_b.size()) / static_cast<double>(d.union_size);
+    d.divergence_pct = 100.0 * static_cast<double>(d.only_a.size() + d.only_b.size()) /
+                       static_cast<double>(d.union_size);
   }
   return d;
 }
@@ -46,11 +47,13 @@ Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared) {
   std::string writer;
   if (IsJobFile(arg)) {
     JobParseResult parsed = ParseJobFile(arg);
-    if (!parsed.ok()) return Status::InvalidArgument(parsed.ErrorText() + arg + ": fix the job file");
+    if (!parsed.ok())
+      return Status::InvalidArgument(parsed.ErrorText() + arg + ": fix the job file");
     const JobSpec& job = parsed.job;
     if (shared && job.output.shared_audience_dir.empty()) {
-      return Status::InvalidArgument(arg + ": job " + job.name +
-                                     " has no output.shared_audience; drop --shared to compare its own audience");
+      return Status::InvalidArgument(
+          arg + ": job " + job.name +
+          " has no output.shared_audience; drop --shared to compare its own audience");
     }
     side.store_dir = shared ? job.output.shared_audience_dir : job.output.audience_dir;
     for (const auto& s : job.segments) side.segments.push_back(s.id);
@@ -76,8 +79,9 @@ Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared) {
     for (const auto& w : *writers) {
       auto t = (*store)->EvaluatedThrough(w);
       if (!t.ok()) return t.status();
-      side.evaluated += (side.evaluated.empty() ? "" : "; ") + (w.empty() ? std::string("own job") : w) +
-                        " evaluated through " + TimeText(*t);
+      side.evaluated += (side.evaluated.empty() ? "" : "; ") +
+                        (w.empty() ? std::string("own job") : w) + " evaluated through " +
+                        TimeText(*t);
     }
     if (side.evaluated.empty()) side.evaluated = "no writer yet";
   }

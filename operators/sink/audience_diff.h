@@ -12,8 +12,8 @@ namespace segflow {
 
 struct SegmentDiff {
   std::string segment;
-  uint64_t a = 0;  // members in A
-  uint64_t b = 0;  // members in B
+  uint64_t a = 0;                   // members in A
+  uint64_t b = 0;                   // members in B
   std::vector<std::string> only_a;  // sorted
   std::vector<std::string> only_b;  // sorted
   uint64_t union_size = 0;
@@ -28,7 +28,7 @@ SegmentDiff DiffMembers(const std::string& segment, const std::vector<std::strin
 // One side of a diff: a job file (its own audience store, or its shared one) or an
 // audience store folder.
 struct AudienceSide {
-  std::string label;                  // as given on the command line
+  std::string label;  // as given on the command line
   std::string store_dir;
   std::vector<std::string> segments;  // the job's segments, or the store's
   bool defines_segments = false;      // a job file: a segment it lacks is missing, not empty

@@ -79,10 +79,12 @@ std::string EncodeRow(const Row& r) {
 // A row of the layout before stamps (8 bytes: since) or a damaged one.
 Status BadRow(size_t size, const std::string& where) {
   if (size == 8) {
-    return Status::Corruption("audience store: " + where +
-                              " holds rows of an earlier Segflow (without stamps); run the job again to rebuild it");
+    return Status::Corruption(
+        "audience store: " + where +
+        " holds rows of an earlier Segflow (without stamps); run the job again to rebuild it");
   }
-  return Status::Corruption("audience store: bad row (" + std::to_string(size) + " bytes) " + where);
+  return Status::Corruption("audience store: bad row (" + std::to_string(size) + " bytes) " +
+                            where);
 }
 
 Result<Row> DecodeRow(const std::string& v) {
@@ -158,8 +160,9 @@ Status AudienceStore::Destroy(const std::string& dir) {
   return Status::OK();
 }
 
-Status AudienceStore::Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
-                            const ApplyOptions& options, ApplyStats* stats_out) {
+Status AudienceStore::Apply(const std::vector<Change>& changes,
+                            std::optional<int64_t> evaluated_through, const ApplyOptions& options,
+                            ApplyStats* stats_out) {
   rocksdb::WriteBatch batch;
   ApplyStats stats;
   // Rows, consents and erasures as this batch leaves them (a batch may touch a row twice).
@@ -240,7 +243,8 @@ Status AudienceStore::Apply(const std::vector<Change>& changes, std::optional<in
     auto prev = EvaluatedThrough(options.writer);
     if (!prev.ok()) return prev.status();
     if (!*prev || **prev < *evaluated_through) {
-      batch.Put(options.writer.empty() ? std::string(kEvaluatedKey) : kWriterEvaluatedPrefix + options.writer,
+      batch.Put(options.writer.empty() ? std::string(kEvaluatedKey)
+                                       : kWriterEvaluatedPrefix + options.writer,
                 EncodeI64(*evaluated_through));
     }
   }
@@ -262,7 +266,8 @@ Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>&
   std::unordered_map<std::string, const ConsentRecord*> newest;
   for (const auto& r : records) {
     auto [it, fresh] = newest.try_emplace(r.user, &r);
-    if (!fresh && std::make_pair(r.ts, r.seq) >= std::make_pair(it->second->ts, it->second->seq)) it->second = &r;
+    if (!fresh && std::make_pair(r.ts, r.seq) >= std::make_pair(it->second->ts, it->second->seq))
+      it->second = &r;
   }
   std::vector<std::string> segments;
   bool have_segments = false;
@@ -359,7 +364,8 @@ Result<std::vector<std::string>> AudienceStore::Segments() const {
   std::vector<std::string> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   // Skip-scan: one seek per segment ("m" segment \0 ... sorts before "m" segment \1).
-  for (it->Seek(std::string(1, kMemberPrefix)); it->Valid() && it->key().starts_with(std::string(1, kMemberPrefix));) {
+  for (it->Seek(std::string(1, kMemberPrefix));
+       it->Valid() && it->key().starts_with(std::string(1, kMemberPrefix));) {
     const rocksdb::Slice k = it->key();
     const char* nul = static_cast<const char*>(std::memchr(k.data() + 1, '\0', k.size() - 1));
     if (nul == nullptr) return Status::Corruption("audience store: bad member key");
@@ -374,7 +380,8 @@ Result<std::vector<std::string>> AudienceStore::Segments() const {
 }
 
 Result<std::optional<int64_t>> AudienceStore::EvaluatedThrough(const std::string& writer) const {
-  auto v = Read(db_.get(), writer.empty() ? std::string(kEvaluatedKey) : kWriterEvaluatedPrefix + writer);
+  auto v = Read(db_.get(),
+                writer.empty() ? std::string(kEvaluatedKey) : kWriterEvaluatedPrefix + writer);
   if (!v.ok()) return v.status();
   if (!*v) return std::optional<int64_t>();
   if ((*v)->size() != 8) return Status::Corruption("audience store: bad evaluated_through value");
@@ -385,7 +392,8 @@ Result<std::vector<std::string>> AudienceStore::Writers() const {
   std::vector<std::string> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(kStatsPrefix); it->Valid() && it->key().starts_with(kStatsPrefix); it->Next()) {
-    out.emplace_back(it->key().data() + std::strlen(kStatsPrefix), it->key().size() - std::strlen(kStatsPrefix));
+    out.emplace_back(it->key().data() + std::strlen(kStatsPrefix),
+                     it->key().size() - std::strlen(kStatsPrefix));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
   return out;
@@ -396,7 +404,8 @@ Result<AudienceStore::ApplyStats> AudienceStore::Stats(const std::string& writer
   if (!v.ok()) return v.status();
   ApplyStats s;
   if (!*v) return s;
-  if ((*v)->size() != 32) return Status::Corruption("audience store: bad stats of writer \"" + writer + "\"");
+  if ((*v)->size() != 32)
+    return Status::Corruption("audience store: bad stats of writer \"" + writer + "\"");
   const char* p = (*v)->data();
   s.applied = Get<uint64_t>(p);
   s.duplicates = Get<uint64_t>(p + 8);
@@ -410,17 +419,20 @@ Result<AudienceStore::LatencyHistogram> AudienceStore::Latency(const std::string
   if (!v.ok()) return v.status();
   LatencyHistogram h{};
   if (!*v) return h;
-  if ((*v)->size() != 8 * kLatencyBuckets) return Status::Corruption("audience store: bad latency of " + segment);
+  if ((*v)->size() != 8 * kLatencyBuckets)
+    return Status::Corruption("audience store: bad latency of " + segment);
   for (size_t i = 0; i < kLatencyBuckets; ++i) h[i] = Get<uint64_t>((*v)->data() + 8 * i);
   return h;
 }
 
-Result<std::optional<std::pair<bool, int64_t>>> AudienceStore::Consent(const std::string& user) const {
+Result<std::optional<std::pair<bool, int64_t>>> AudienceStore::Consent(
+    const std::string& user) const {
   auto v = Read(db_.get(), std::string(1, kConsentPrefix) + user);
   if (!v.ok()) return v.status();
   if (!*v) return std::optional<std::pair<bool, int64_t>>();
   if ((*v)->size() != 17) return Status::Corruption("audience store: bad consent of " + user);
-  return std::optional<std::pair<bool, int64_t>>(std::make_pair((*v)->at(0) != 0, Get<int64_t>((*v)->data() + 1)));
+  return std::optional<std::pair<bool, int64_t>>(
+      std::make_pair((*v)->at(0) != 0, Get<int64_t>((*v)->data() + 1)));
 }
 
 Result<std::optional<int64_t>> AudienceStore::ErasedAt(const std::string& user) const {
@@ -433,14 +445,17 @@ Result<std::optional<int64_t>> AudienceStore::ErasedAt(const std::string& user) 
 
 Status WithSharedStore(const std::string& dir, int64_t busy_timeout_ms,
                        const std::function<Status(AudienceStore*)>& fn) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
     auto store = AudienceStore::OpenForWrite(dir);
     if (store.ok()) return fn(store->get());
-    if (store.status().code() != Status::Code::kBusy) return store.status().Annotate("shared audience store");
+    if (store.status().code() != Status::Code::kBusy)
+      return store.status().Annotate("shared audience store");
     if (std::chrono::steady_clock::now() >= deadline) {
-      return store.status().Annotate("shared audience store " + dir + ": another writer held it for " +
+      return store.status().Annotate("shared audience store " + dir +
+                                     ": another writer held it for " +
                                      std::to_string(busy_timeout_ms) + " ms");
     }
     std::this_thread::sleep_for(backoff);
@@ -449,7 +464,8 @@ Status WithSharedStore(const std::string& dir, int64_t busy_timeout_ms,
 }
 
 Status ApplyToSharedStore(const std::string& dir, const std::vector<AudienceStore::Change>& changes,
-                          std::optional<int64_t> evaluated_through, const AudienceStore::ApplyOptions& options,
+                          std::optional<int64_t> evaluated_through,
+                          const AudienceStore::ApplyOptions& options,
                           AudienceStore::ApplyStats* stats, int64_t busy_timeout_ms) {
   return WithSharedStore(dir, busy_timeout_ms, [&](AudienceStore* store) {
     return store->Apply(changes, evaluated_through, options, stats);

@@ -77,7 +77,8 @@ class AudienceStore {
   // reading, too) does not replay the write-ahead log.
   Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
                const ApplyOptions& options, ApplyStats* stats = nullptr);
-  Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through, bool sync) {
+  Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
+               bool sync) {
     ApplyOptions o;
     o.sync = sync;
     return Apply(changes, evaluated_through, o);
@@ -95,7 +96,8 @@ class AudienceStore {
   // withdrawal turns every current membership of the user into a tombstone stamped `ts`
   // (or later, keeping a newer row's time). Returns the memberships it removed.
   Result<uint64_t> RecordConsents(const std::vector<ConsentRecord>& records);
-  Result<uint64_t> RecordConsent(const std::string& user, bool granted, int64_t ts, uint64_t seq = 0) {
+  Result<uint64_t> RecordConsent(const std::string& user, bool granted, int64_t ts,
+                                 uint64_t seq = 0) {
     return RecordConsents({{user, granted, ts, seq}});
   }
   // Deletes every row of `user` (members and tombstones) and records the erasure at
@@ -137,7 +139,9 @@ Status WithSharedStore(const std::string& dir, int64_t busy_timeout_ms,
 // opens it for this one write, retrying while another writer holds it (up to
 // `busy_timeout_ms`), applies and closes it.
 Status ApplyToSharedStore(const std::string& dir, const std::vector<AudienceStore::Change>& changes,
-                          std::optional<int64_t> evaluated_through, const AudienceStore::ApplyOptions& options,
-                          AudienceStore::ApplyStats* stats = nullptr, int64_t busy_timeout_ms = 30000);
+                          std::optional<int64_t> evaluated_through,
+                          const AudienceStore::ApplyOptions& options,
+                          AudienceStore::ApplyStats* stats = nullptr,
+                          int64_t busy_timeout_ms = 30000);
 
 }  // namespace segflow

@@ -1,11 +1,10 @@
 #include "operators/sink/erasure_ledger.h"
 
 #include <fcntl.h>
+#include <simdjson.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <simdjson.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,7 +12,8 @@
 namespace segflow {
 
 std::string LedgerPath(const JobSpec& job) {
-  return (std::filesystem::path(job.log_dir).parent_path() / "governance" / "ledger.jsonl").string();
+  return (std::filesystem::path(job.log_dir).parent_path() / "governance" / "ledger.jsonl")
+      .string();
 }
 
 Result<Erasures> LoadErasures(const std::string& path) {
@@ -29,17 +29,21 @@ Result<Erasures> LoadErasures(const std::string& path) {
     if (line.empty()) continue;
     simdjson::dom::element doc;
     auto bad = [&](const std::string& why) {
-      return Status::Corruption("erasure ledger " + path + ":" + std::to_string(n) + ": " + why +
-                                " (the ledger is append-only: restore the line from a backup, never drop it)");
+      return Status::Corruption(
+          "erasure ledger " + path + ":" + std::to_string(n) + ": " + why +
+          " (the ledger is append-only: restore the line from a backup, never drop it)");
     };
-    if (parser.parse(line).get(doc) != simdjson::SUCCESS || !doc.is_object()) return bad("not a JSON object");
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS || !doc.is_object())
+      return bad("not a JSON object");
     std::string_view action;
     if (doc["action"].get(action) != simdjson::SUCCESS) return bad("no \"action\"");
     if (action != "forget") continue;
     std::string_view user;
     int64_t erased_at = 0;
-    if (doc["user"].get(user) != simdjson::SUCCESS) return bad("forget record without a \"user\" string");
-    if (doc["erased_at"].get(erased_at) != simdjson::SUCCESS) return bad("forget record without an \"erased_at\" integer");
+    if (doc["user"].get(user) != simdjson::SUCCESS)
+      return bad("forget record without a \"user\" string");
+    if (doc["erased_at"].get(erased_at) != simdjson::SUCCESS)
+      return bad("forget record without an \"erased_at\" integer");
     auto [it, fresh] = out.try_emplace(std::string(user), erased_at);
     if (!fresh) it->second = std::max(it->second, erased_at);
   }
@@ -49,7 +53,9 @@ Result<Erasures> LoadErasures(const std::string& path) {
 Status AppendLedger(const std::string& path, const std::string& json_line) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec) return Status::IOError("create " + std::filesystem::path(path).parent_path().string() + ": " + ec.message());
+  if (ec)
+    return Status::IOError("create " + std::filesystem::path(path).parent_path().string() + ": " +
+                           ec.message());
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("open erasure ledger " + path, errno);
   Status s;

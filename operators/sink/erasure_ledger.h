@@ -37,7 +37,8 @@ Status AppendLedger(const std::string& path, const std::string& json_line);
 // `interval`. Cheap when nothing changed: one stat().
 class ErasureWatch {
  public:
-  explicit ErasureWatch(std::string path, std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
+  explicit ErasureWatch(std::string path,
+                        std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
   // Loads the ledger now (a task's start).
   Status Load();
   // Reloads if the interval passed and the file changed; true if it reloaded.

@@ -12,7 +12,9 @@ namespace {
 
 constexpr int64_t kHourMs = 3600 * 1000;
 
-int64_t HourOf(int64_t t) { return t - (((t % kHourMs) + kHourMs) % kHourMs); }
+int64_t HourOf(int64_t t) {
+  return t - (((t % kHourMs) + kHourMs) % kHourMs);
+}
 
 // Every committed record of `topic` (all of it for a topic without a commit marker).
 template <typename F>
@@ -28,7 +30,8 @@ Status ForEachCommitted(const JobSpec& job, const std::string& topic, F&& f) {
     const uint64_t limit = (*limits)[p];
     while ((*reader)->position() < limit) {
       records.clear();
-      auto n = (*reader)->Poll(static_cast<size_t>(std::min<uint64_t>(4096, limit - (*reader)->position())), &records);
+      auto n = (*reader)->Poll(
+          static_cast<size_t>(std::min<uint64_t>(4096, limit - (*reader)->position())), &records);
       if (!n.ok()) return n.status();
       if (*n == 0) break;
       for (const auto& r : records) f(r);
@@ -43,7 +46,8 @@ std::optional<int64_t> LatencyQuantile(const AudienceStore::LatencyHistogram& h,
   uint64_t total = 0;
   for (uint64_t n : h) total += n;
   if (total == 0) return std::nullopt;
-  const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
+  const uint64_t rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
   uint64_t seen = 0;
   for (size_t i = 0; i < h.size(); ++i) {
     seen += h[i];
@@ -53,7 +57,8 @@ std::optional<int64_t> LatencyQuantile(const AudienceStore::LatencyHistogram& h,
 }
 
 Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
-  if (hours < 1 || hours > 10000) return Status::InvalidArgument("hours " + std::to_string(hours) + " is not in 1..10000");
+  if (hours < 1 || hours > 10000)
+    return Status::InvalidArgument("hours " + std::to_string(hours) + " is not in 1..10000");
   HealthReport report;
   report.job = job.name;
   report.hours = hours;
@@ -109,11 +114,13 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
     SegmentHealth& h = report.segments[it->second];
     const bool entered = r.event.type == "entered";
     (entered ? h.entries : h.exits)++;
-    if (auto b = h.hourly.find(HourOf(r.event.ts)); b != h.hourly.end()) (entered ? b->second.first : b->second.second)++;
+    if (auto b = h.hourly.find(HourOf(r.event.ts)); b != h.hourly.end())
+      (entered ? b->second.first : b->second.second)++;
   }));
   SEGFLOW_RETURN_IF_ERROR(ForEachCommitted(job, LateTopic(job), [&](const log::LogRecord& r) {
     ++report.late;
-    if (auto b = report.late_hourly.find(HourOf(r.event.ts)); b != report.late_hourly.end()) ++b->second;
+    if (auto b = report.late_hourly.find(HourOf(r.event.ts)); b != report.late_hourly.end())
+      ++b->second;
   }));
   return report;
 }

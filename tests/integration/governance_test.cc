@@ -41,7 +41,8 @@ parallelism: 2
 }
 const std::vector<std::string> kSegments = {"cart_abandoned", "busy"};
 
-bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds deadline = kProcessDeadline) {
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::milliseconds deadline = kProcessDeadline) {
   const auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {
     if (probe()) return true;
@@ -59,11 +60,14 @@ class GovernanceTest : public ::testing::Test {
   Outcome Cli(const std::vector<std::string>& args, const std::string& input = "") {
     return Segflow(args, input, scratch());
   }
-  void ProduceGen(int users, int events, int seed, const std::string& before = "", const std::string& after = "") {
-    Outcome g = Cli({"gen", "cart", "--users", std::to_string(users), "--events", std::to_string(events), "--seed",
-                     std::to_string(seed), "--late-fraction", "0.01"});
+  void ProduceGen(int users, int events, int seed, const std::string& before = "",
+                  const std::string& after = "") {
+    Outcome g =
+        Cli({"gen", "cart", "--users", std::to_string(users), "--events", std::to_string(events),
+             "--seed", std::to_string(seed), "--late-fraction", "0.01"});
     ASSERT_EQ(g.exit_code, 0) << g.err;
-    Outcome p = Cli({"produce", "--log", log(), "--topic", "events", "--partitions", "4"}, before + g.out + after);
+    Outcome p = Cli({"produce", "--log", log(), "--topic", "events", "--partitions", "4"},
+                    before + g.out + after);
     ASSERT_EQ(p.exit_code, 0) << p.err;
   }
   std::vector<std::string> Audience(const std::string& job, const std::string& segment) {
@@ -79,8 +83,8 @@ class GovernanceTest : public ::testing::Test {
 };
 
 std::string Event(const std::string& user, const std::string& event, int64_t ts) {
-  return R"({"user_id":")" + user + R"(","event":")" + event + R"(","ts":)" + std::to_string(ts) + R"(,"price":10})" +
-         "\n";
+  return R"({"user_id":")" + user + R"(","event":")" + event + R"(","ts":)" + std::to_string(ts) +
+         R"(,"price":10})" + "\n";
 }
 
 // diff against the audiences themselves: B (busy at 6 views) is a subset of A (at 5), so
@@ -89,7 +93,8 @@ TEST_F(GovernanceTest, DiffComparesTwoAudiencesPerSegmentAndExitsPastTheThreshol
   ProduceGen(400, 30000, 3);
   Write("a", Job("views-a", 5));
   Write("b", Job("views-b", 6));
-  for (const char* j : {"a", "b"}) ASSERT_EQ(Cli({"run", Path(j), "--bounded", "--workers", "0"}).exit_code, 0);
+  for (const char* j : {"a", "b"})
+    ASSERT_EQ(Cli({"run", Path(j), "--bounded", "--workers", "0"}).exit_code, 0);
   const auto a = Audience("a", "busy"), b = Audience("b", "busy");
   std::vector<std::string> only_a;
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
@@ -115,7 +120,8 @@ TEST_F(GovernanceTest, DiffComparesTwoAudiencesPerSegmentAndExitsPastTheThreshol
     EXPECT_EQ(row["b"].get_int64().value(), static_cast<int64_t>(b.size()));
     EXPECT_EQ(row["only_b_count"].get_int64().value(), 0);
     std::vector<std::string> listed;
-    for (simdjson::dom::element u : row["only_a"].get_array()) listed.emplace_back(u.get_string().value());
+    for (simdjson::dom::element u : row["only_a"].get_array())
+      listed.emplace_back(u.get_string().value());
     EXPECT_EQ(listed, only_a);
     EXPECT_NEAR(row["divergence_pct"].get_double().value(), pct, 1e-9);
     EXPECT_EQ(row["diverged"].get_bool().value(), pct > 5);
@@ -126,7 +132,8 @@ TEST_F(GovernanceTest, DiffComparesTwoAudiencesPerSegmentAndExitsPastTheThreshol
   EXPECT_EQ(Cli({"diff", Path("a"), Path("b"), "--threshold", "100"}).exit_code, 0);
   Outcome strict = Cli({"diff", Path("a"), Path("b"), "--threshold", "0", "--show", "2"});
   EXPECT_EQ(strict.exit_code, 1);
-  EXPECT_NE(strict.out.find("segment busy: A " + std::to_string(a.size()) + ", B " + std::to_string(b.size())),
+  EXPECT_NE(strict.out.find("segment busy: A " + std::to_string(a.size()) + ", B " +
+                            std::to_string(b.size())),
             std::string::npos)
       << strict.out;
   EXPECT_NE(strict.out.find("DIVERGED"), std::string::npos) << strict.out;
@@ -136,10 +143,12 @@ TEST_F(GovernanceTest, DiffComparesTwoAudiencesPerSegmentAndExitsPastTheThreshol
   // Bad input: a clear error, exit code 2.
   Outcome missing = Cli({"diff", Path("a"), scratch() + "/nowhere"});
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_NE(missing.err.find("no audience store at " + scratch() + "/nowhere"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("no audience store at " + scratch() + "/nowhere"), std::string::npos)
+      << missing.err;
   Outcome unknown = Cli({"diff", Path("a"), Path("b"), "--segment", "nope"});
   EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_NE(unknown.err.find("neither side has segment \"nope\""), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("neither side has segment \"nope\""), std::string::npos)
+      << unknown.err;
   EXPECT_EQ(Cli({"diff", Path("a"), Path("b"), "--threshold", "120"}).exit_code, 2);
   // A segment only one job defines diverges.
   Write("c", std::regex_replace(Job("views-c", 5), std::regex("id: busy"), "id: busy2"));
@@ -170,7 +179,9 @@ TEST_F(GovernanceTest, HealthMatchesTheChangelogAudienceAndLateTopic) {
       (l.find("\"entered\"") != std::string::npos ? entries : exits)++;
     }
     EXPECT_GT(entries, 0) << segment;
-    EXPECT_EQ(row["population"].get_int64().value(), static_cast<int64_t>(Audience("h", segment).size())) << segment;
+    EXPECT_EQ(row["population"].get_int64().value(),
+              static_cast<int64_t>(Audience("h", segment).size()))
+        << segment;
     EXPECT_EQ(row["entries"].get_int64().value(), entries) << segment;
     EXPECT_EQ(row["exits"].get_int64().value(), exits) << segment;
     int64_t hourly_entries = 0, hourly_exits = 0;
@@ -205,7 +216,8 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   const int64_t t0 = 1780000000000;  // 2026-05-28T20:26:40Z
   std::string victim;
   for (int i = 0; i < 6; ++i) victim += Event("victim", "page_view", t0 + i * 1000);
-  victim += Event("victim", "add_to_cart", t0 + 10000) + Event("victim", "page_view", t0 + 40 * 60000);
+  victim +=
+      Event("victim", "add_to_cart", t0 + 10000) + Event("victim", "page_view", t0 + 40 * 60000);
   ProduceGen(300, 20000, 11, "", victim);
   Write("f", Job("shop", 5, "output: {shared_audience: shared}\n"));
   Write("g", Job("shop-backfill", 5, "output: {shared_audience: shared}\n"));
@@ -223,7 +235,8 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
 
   Outcome f = Cli({"forget", "victim", Path("f"), "--reason", "GDPR art. 17 request 42"});
   ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
-  EXPECT_NE(f.out.find(scratch() + "/audience/shop: erased 2 membership(s)"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find(scratch() + "/audience/shop: erased 2 membership(s)"), std::string::npos)
+      << f.out;
   EXPECT_NE(f.out.find(scratch() + "/shared: erased 2 membership(s)"), std::string::npos) << f.out;
   const auto ledger = Lines(ReadFile(scratch() + "/governance/ledger.jsonl"));
   ASSERT_EQ(ledger.size(), 2u);
@@ -233,24 +246,29 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   for (const auto& s : kSegments) {
     const auto members = Audience("f", s);
     EXPECT_FALSE(std::binary_search(members.begin(), members.end(), "victim")) << s;
-    EXPECT_EQ(Cli({"audience", "--store", scratch() + "/shared", "--segment", s}).out.find("victim"),
-              std::string::npos);
+    EXPECT_EQ(
+        Cli({"audience", "--store", scratch() + "/shared", "--segment", s}).out.find("victim"),
+        std::string::npos);
   }
   Outcome explain = Cli({"explain", Path("f"), "--segment", "busy", "--user", "victim"});
   EXPECT_EQ(explain.exit_code, 1);
-  EXPECT_NE(explain.err.find("user victim was erased by segflow forget"), std::string::npos) << explain.err;
+  EXPECT_NE(explain.err.find("user victim was erased by segflow forget"), std::string::npos)
+      << explain.err;
 
   // A later run (on worker processes) and a backfill into the shared store: the
   // victim's records are read past; everybody else's results are unchanged.
   ASSERT_EQ(Cli({"run", Path("f"), "--bounded"}).exit_code, 0);
   const std::string rerun = Consume("shop.memberships");
   EXPECT_LT(Lines(without).size(), Lines(ReadFile(scratch() + "/first-changelog")).size());
-  EXPECT_TRUE(rerun == without) << Lines(rerun).size() << " vs " << Lines(without).size() << " lines";
-  EXPECT_TRUE(Consume("shop.late") == late_before) << "the victim had no late records; the others' are unchanged";
+  EXPECT_TRUE(rerun == without) << Lines(rerun).size() << " vs " << Lines(without).size()
+                                << " lines";
+  EXPECT_TRUE(Consume("shop.late") == late_before)
+      << "the victim had no late records; the others' are unchanged";
   ASSERT_EQ(Cli({"run", Path("g"), "--bounded"}).exit_code, 0);
   for (const auto& s : kSegments) {
-    EXPECT_EQ(Cli({"audience", "--store", scratch() + "/shared", "--segment", s}).out.find("victim"),
-              std::string::npos);
+    EXPECT_EQ(
+        Cli({"audience", "--store", scratch() + "/shared", "--segment", s}).out.find("victim"),
+        std::string::npos);
   }
   EXPECT_EQ(Cli({"diff", Path("f"), scratch() + "/shared", "--threshold", "0"}).exit_code, 0);
 
@@ -258,7 +276,8 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   const pid_t live = Start({"run", Path("g")}, "", scratch(), scratch(), "live");
   ChildGuard guard(live);
   const int64_t t1 = t0 + 10 * 3600000;
-  const std::string late_user = Event("late-victim", "add_to_cart", t1) + Event("late-victim", "page_view", t1 + 3 * 3600000);
+  const std::string late_user =
+      Event("late-victim", "add_to_cart", t1) + Event("late-victim", "page_view", t1 + 3 * 3600000);
   ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events"}, late_user).exit_code, 0);
   auto in_live = [&] {
     const auto m = Audience("g", "cart_abandoned");
@@ -267,11 +286,14 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   ASSERT_TRUE(Eventually(in_live));
   Outcome f2 = Cli({"forget", "late-victim", Path("g")});
   ASSERT_EQ(f2.exit_code, 0) << f2.out << f2.err;
-  EXPECT_NE(f2.out.find(scratch() + "/audience/shop-backfill: in use by a running job"), std::string::npos) << f2.out;
+  EXPECT_NE(f2.out.find(scratch() + "/audience/shop-backfill: in use by a running job"),
+            std::string::npos)
+      << f2.out;
   EXPECT_TRUE(Eventually([&] { return !in_live(); }, std::chrono::seconds(10)));
   ::kill(live, SIGINT);
   EXPECT_EQ(Wait(live, scratch(), "live").exit_code, 0);
-  EXPECT_EQ(Cli({"audience", "--store", scratch() + "/shared", "--segment", "cart_abandoned"}).out.find("late-victim"),
+  EXPECT_EQ(Cli({"audience", "--store", scratch() + "/shared", "--segment", "cart_abandoned"})
+                .out.find("late-victim"),
             std::string::npos);
   // Bad input: no job file, a job file with errors: nothing is recorded.
   EXPECT_EQ(Cli({"forget", "someone"}).exit_code, 2);
@@ -288,45 +310,54 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
 TEST_F(GovernanceTest, ConsentWithdrawalBlocksABackfillThatNeverSawIt) {
   const int64_t t0 = 1772359320000, minute = 60000;
   auto consent = [](const std::string& user, bool granted, int64_t ts) {
-    return R"({"user_id":")" + user + R"(","event":"consent","granted":)" + (granted ? "true" : "false") +
-           R"(,"ts":)" + std::to_string(ts) + "}\n";
+    return R"({"user_id":")" + user + R"(","event":"consent","granted":)" +
+           (granted ? "true" : "false") + R"(,"ts":)" + std::to_string(ts) + "}\n";
   };
-  const std::string after = Event("w", "add_to_cart", t0 + 120 * minute) + Event("ticker", "page_view", t0 + 300 * minute);
+  const std::string after = Event("w", "add_to_cart", t0 + 120 * minute) +
+                            Event("ticker", "page_view", t0 + 300 * minute);
   ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events", "--partitions", "2"},
                 Event("w", "add_to_cart", t0) + consent("w", false, t0 + 60 * minute) + after)
                 .exit_code,
             0);
-  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/range", "--topic", "events", "--partitions", "2"}, after).exit_code, 0);
+  ASSERT_EQ(
+      Cli({"produce", "--log", scratch() + "/range", "--topic", "events", "--partitions", "2"},
+          after)
+          .exit_code,
+      0);
   Write("live", Job("shop", 5, "output: {shared_audience: shared}\n"));
-  Write("batch", std::regex_replace(Job("shop-range", 5, "output: {shared_audience: shared}\n"), std::regex("log: log"),
-                                    "log: range"));
+  Write("batch", std::regex_replace(Job("shop-range", 5, "output: {shared_audience: shared}\n"),
+                                    std::regex("log: log"), "log: range"));
   auto shared_has_w = [&] {
-    return Cli({"audience", "--store", scratch() + "/shared", "--segment", "cart_abandoned"}).out.find("w\n") !=
-           std::string::npos;
+    return Cli({"audience", "--store", scratch() + "/shared", "--segment", "cart_abandoned"})
+               .out.find("w\n") != std::string::npos;
   };
   ASSERT_EQ(Cli({"run", Path("live"), "--bounded"}).exit_code, 0);
   const std::string changes = Consume("shop.memberships");
-  EXPECT_NE(changes.find(R"("user_id":"w","change":"exited","at":)" + std::to_string(t0 + 60 * minute)),
-            std::string::npos)
+  EXPECT_NE(
+      changes.find(R"("user_id":"w","change":"exited","at":)" + std::to_string(t0 + 60 * minute)),
+      std::string::npos)
       << changes;
   EXPECT_TRUE(Audience("live", "cart_abandoned").empty());
   EXPECT_FALSE(shared_has_w());
 
   ASSERT_EQ(Cli({"run", Path("batch"), "--bounded"}).exit_code, 0);
-  EXPECT_EQ(Audience("batch", "cart_abandoned"), std::vector<std::string>({"w"})) << "the batch never saw the withdrawal";
+  EXPECT_EQ(Audience("batch", "cart_abandoned"), std::vector<std::string>({"w"}))
+      << "the batch never saw the withdrawal";
   EXPECT_FALSE(shared_has_w()) << "a write without newer consent added w back";
   Outcome health = Cli({"health", Path("batch"), "--json"});
   // Its one write (w entering cart_abandoned) was blocked.
-  EXPECT_NE(health.out.find(R"("shared_audience_store":{"applied":0,"duplicates":0,"stale":0,"blocked":1})"),
+  EXPECT_NE(health.out.find(
+                R"("shared_audience_store":{"applied":0,"duplicates":0,"stale":0,"blocked":1})"),
             std::string::npos)
       << health.out.substr(health.out.find("\"late\""));
 
   // Newer consent, then a new cart: the live job enters w again, and the store takes it.
-  ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events"},
-                consent("w", true, t0 + 360 * minute) + Event("w", "add_to_cart", t0 + 420 * minute) +
-                    Event("ticker", "page_view", t0 + 540 * minute))
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      Cli({"produce", "--log", log(), "--topic", "events"},
+          consent("w", true, t0 + 360 * minute) + Event("w", "add_to_cart", t0 + 420 * minute) +
+              Event("ticker", "page_view", t0 + 540 * minute))
+          .exit_code,
+      0);
   ASSERT_EQ(Cli({"run", Path("live"), "--bounded"}).exit_code, 0);
   EXPECT_EQ(Audience("live", "cart_abandoned"), std::vector<std::string>({"w"}));
   EXPECT_TRUE(shared_has_w());

@@ -1,12 +1,12 @@
 // DiffMembers against a std::set reference on random audiences, and its edge cases.
 #include "operators/sink/audience_diff.h"
 
+#include <gtest/gtest.h>
+
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace segflow {
 namespace {
@@ -36,7 +36,8 @@ TEST(AudienceDiffTest, MatchesASetReferenceOnRandomAudiences) {
     EXPECT_EQ(d.only_a, only_a);
     EXPECT_EQ(d.only_b, only_b);
     EXPECT_EQ(d.union_size, all.size());
-    const double want = all.empty() ? 0.0 : 100.0 * static_cast<double>(only_a.size() + only_b.size()) / all.size();
+    const double want =
+        all.empty() ? 0.0 : 100.0 * static_cast<double>(only_a.size() + only_b.size()) / all.size();
     EXPECT_DOUBLE_EQ(d.divergence_pct, want);
   }
 }
@@ -46,7 +47,8 @@ TEST(AudienceDiffTest, EmptyAndDisjointAudiences) {
   EXPECT_EQ(DiffMembers("s", {"u1"}, {}).divergence_pct, 100.0);
   EXPECT_EQ(DiffMembers("s", {"u1"}, {"u2"}).divergence_pct, 100.0);
   EXPECT_EQ(DiffMembers("s", {"u1", "u2"}, {"u1", "u2"}).divergence_pct, 0.0);
-  EXPECT_DOUBLE_EQ(DiffMembers("s", {"u1", "u2", "u3", "u4"}, {"u1", "u2", "u3"}).divergence_pct, 25.0);
+  EXPECT_DOUBLE_EQ(DiffMembers("s", {"u1", "u2", "u3", "u4"}, {"u1", "u2", "u3"}).divergence_pct,
+                   25.0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // AudienceStore: members and evaluated time, and what a durable commit leaves on disk.
 #include "operators/sink/audience_store.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -8,11 +9,9 @@
 #include <map>
 #include <random>
 #include <string>
-#include <tuple>
 #include <system_error>
+#include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace segflow {
 namespace {
@@ -45,7 +44,9 @@ class AudienceStoreTest : public ::testing::Test {
 TEST_F(AudienceStoreTest, MembersAndEvaluatedTime) {
   auto w = AudienceStore::OpenForWrite(dir_);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  ASSERT_TRUE((*w)->Apply({{"s", "u2", true, 10}, {"s", "u1", true, 11}, {"t", "u3", true, 12}}, 12, false).ok());
+  ASSERT_TRUE(
+      (*w)->Apply({{"s", "u2", true, 10}, {"s", "u1", true, 11}, {"t", "u3", true, 12}}, 12, false)
+          .ok());
   ASSERT_TRUE((*w)->Apply({{"s", "u2", false, 20}}, 20, false).ok());
   auto members = (*w)->Members("s");
   ASSERT_TRUE(members.ok());
@@ -99,9 +100,12 @@ TEST_F(AudienceStoreTest, StaleBatchDoesNotOverwriteANewerStreamingUpdate) {
   AudienceStore::ApplyOptions live, batch;
   live.writer = "live";
   batch.writer = "batch";
-  ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 100}, {"s", "u2", true, 150}, {"s", "u1", false, 300}}, 300, live).ok());
+  ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 100}, {"s", "u2", true, 150}, {"s", "u1", false, 300}},
+                          300, live)
+                  .ok());
   AudienceStore::ApplyStats stats;
-  ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 100}, {"s", "u3", true, 180}}, 200, batch, &stats).ok());
+  ASSERT_TRUE(
+      (*w)->Apply({{"s", "u1", true, 100}, {"s", "u3", true, 180}}, 200, batch, &stats).ok());
   EXPECT_EQ(MembersOf(w->get(), "s"), std::vector<std::string>({"u2", "u3"}));
   EXPECT_EQ(stats.stale, 1u);    // u1's enter at 100 is older than its exit at 300
   EXPECT_EQ(stats.applied, 1u);  // u3: the batch is the only evidence, so it wins
@@ -143,8 +147,8 @@ TEST_F(AudienceStoreTest, AnyInterleavingConvergesToTheNewestWritePerRow) {
     const std::string dir = dir_ + "-" + std::to_string(round);
     std::vector<AudienceStore::Change> writes;
     for (int i = 0; i < 60; ++i) {
-      writes.push_back({"s" + std::to_string(rng() % 2), "u" + std::to_string(rng() % 6), rng() % 2 == 0,
-                        static_cast<int64_t>(rng() % 20), rng() % 3});
+      writes.push_back({"s" + std::to_string(rng() % 2), "u" + std::to_string(rng() % 6),
+                        rng() % 2 == 0, static_cast<int64_t>(rng() % 20), rng() % 3});
     }
     // Reference: per row the write with the largest (at, pos, exit-over-enter).
     std::map<std::pair<std::string, std::string>, std::tuple<int64_t, uint64_t, int>> newest;
@@ -189,7 +193,9 @@ TEST_F(AudienceStoreTest, AnyInterleavingConvergesToTheNewestWritePerRow) {
 TEST_F(AudienceStoreTest, ConsentWithdrawalAndErasureBlockStaleAndLaterWrites) {
   auto w = AudienceStore::OpenForWrite(dir_);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  ASSERT_TRUE((*w)->Apply({{"a", "u1", true, 10}, {"b", "u1", true, 12}, {"a", "u2", true, 11}}, 12, false).ok());
+  ASSERT_TRUE(
+      (*w)->Apply({{"a", "u1", true, 10}, {"b", "u1", true, 12}, {"a", "u2", true, 11}}, 12, false)
+          .ok());
   auto removed = (*w)->RecordConsent("u1", false, 50);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 2u);
@@ -199,7 +205,8 @@ TEST_F(AudienceStoreTest, ConsentWithdrawalAndErasureBlockStaleAndLaterWrites) {
   AudienceStore::ApplyOptions backfill;
   backfill.writer = "backfill";
   // A backfill that missed the withdrawal: an old enter and even a newer one are refused.
-  ASSERT_TRUE((*w)->Apply({{"a", "u1", true, 10}, {"a", "u1", true, 70}}, 70, backfill, &stats).ok());
+  ASSERT_TRUE(
+      (*w)->Apply({{"a", "u1", true, 10}, {"a", "u1", true, 70}}, 70, backfill, &stats).ok());
   EXPECT_EQ(stats.blocked, 2u);
   EXPECT_EQ(MembersOf(w->get(), "a"), std::vector<std::string>({"u2"}));
   // An older consent record does not lift it; a newer grant does.
@@ -217,7 +224,8 @@ TEST_F(AudienceStoreTest, ConsentWithdrawalAndErasureBlockStaleAndLaterWrites) {
   EXPECT_EQ(MembersOf(w->get(), "a"), std::vector<std::string>({"u2"}));
   EXPECT_EQ(*(*w)->Consent("u1"), std::nullopt);
   stats = {};
-  ASSERT_TRUE((*w)->Apply({{"a", "u1", true, 72}, {"b", "u1", true, 100}}, 100, backfill, &stats).ok());
+  ASSERT_TRUE(
+      (*w)->Apply({{"a", "u1", true, 72}, {"b", "u1", true, 100}}, 100, backfill, &stats).ok());
   EXPECT_EQ(stats.blocked, 2u);
   EXPECT_EQ(MembersOf(w->get(), "a"), std::vector<std::string>({"u2"}));
   ASSERT_TRUE((*w)->Apply({{"b", "u1", true, 101}}, 101, false).ok());
@@ -233,7 +241,8 @@ TEST_F(AudienceStoreTest, SharedStoreWaitsForAnotherWriterThenTimesOut) {
   o.writer = "other";
   Status busy = ApplyToSharedStore(dir_, {{"s", "u1", true, 1}}, 1, o, nullptr, 100);
   EXPECT_EQ(busy.code(), Status::Code::kBusy) << busy.ToString();
-  EXPECT_NE(busy.message().find("another writer held it for 100 ms"), std::string::npos) << busy.message();
+  EXPECT_NE(busy.message().find("another writer held it for 100 ms"), std::string::npos)
+      << busy.message();
   holder->reset();
   ASSERT_TRUE(ApplyToSharedStore(dir_, {{"s", "u1", true, 1}}, 1, o).ok());
   auto r = AudienceStore::OpenForRead(dir_);
@@ -247,7 +256,9 @@ TEST_F(AudienceStoreTest, LatencyHistogramCountsAppliedChanges) {
   ASSERT_TRUE(w.ok());
   AudienceStore::ApplyOptions o;
   o.now_ms = 1000;
-  ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 1000}, {"s", "u2", true, 999}, {"s", "u3", true, 900}}, 1000, o).ok());
+  ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 1000}, {"s", "u2", true, 999}, {"s", "u3", true, 900}},
+                          1000, o)
+                  .ok());
   ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 1000}}, 1000, o).ok());  // a duplicate: not counted
   auto h = (*w)->Latency("s");
   ASSERT_TRUE(h.ok());
