@@ -127,7 +127,12 @@ AudienceStore::ApplyStats& AudienceStore::ApplyStats::operator+=(const ApplyStat
   return *this;
 }
 
-AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {
+  // Consent ("c") and erasure ("e") keys sort after "#..." and before the members ("m").
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(std::string(1, kConsentPrefix));
+  has_governance_ = it->Valid() && it->key()[0] < kMemberPrefix;
+}
 AudienceStore::~AudienceStore() = default;
 
 Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForWrite(const std::string& dir) {
@@ -182,13 +187,15 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
   for (const auto& c : changes) {
     std::string key = MemberKey(c.segment, c.user);
     const Row incoming{c.entered, c.at, c.pos};
-    auto erased = cached(&erasures, kErasurePrefix, c.user);
-    if (!erased.ok()) return erased.status();
-    if (**erased && c.at <= Get<int64_t>((**erased)->data())) {
-      ++stats.blocked;  // older than the user's erasure
-      continue;
+    if (has_governance_) {
+      auto erased = cached(&erasures, kErasurePrefix, c.user);
+      if (!erased.ok()) return erased.status();
+      if (**erased && c.at <= Get<int64_t>((**erased)->data())) {
+        ++stats.blocked;  // older than the user's erasure
+        continue;
+      }
     }
-    if (c.entered) {
+    if (c.entered && has_governance_) {
       auto consent = cached(&consents, kConsentPrefix, c.user);
       if (!consent.ok()) return consent.status();
       if (**consent && (**consent)->at(0) == 0) {
@@ -312,6 +319,7 @@ Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>&
   rocksdb::WriteOptions wo;
   wo.sync = true;
   SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  has_governance_ = true;
   return removed;
 }
 
@@ -335,6 +343,7 @@ Result<uint64_t> AudienceStore::Erase(const std::string& user, int64_t erased_at
   rocksdb::WriteOptions wo;
   wo.sync = true;
   SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  has_governance_ = true;
   return removed;
 }
 

@@ -127,6 +127,10 @@ class AudienceStore {
  private:
   explicit AudienceStore(std::unique_ptr<rocksdb::DB> db);
   std::unique_ptr<rocksdb::DB> db_;
+  // Whether any consent or erasure row exists: without one, Apply reads only the rows
+  // (one RocksDB read per change instead of three). Exact: a store open for writing has
+  // one writer, and this object is it.
+  bool has_governance_ = false;
 };
 
 // Runs `fn` on a store that other processes also write (a shared, reconciled audience):
