@@ -18,5 +18,8 @@ int StatusCommand(int argc, char** argv);
 int CancelCommand(int argc, char** argv);
 int SavepointCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int DiffCommand(int argc, char** argv);
+int HealthCommand(int argc, char** argv);
+int ForgetCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

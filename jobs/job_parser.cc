@@ -299,8 +299,8 @@ void JobReader::ReadMembership(const YamlField& f, Membership* out) {
 }
 
 void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
-  if (!ExpectMap(f, "a map with optional changelog and audience")) return;
-  MapReader r(f.value, "in output", f.key.Mark(), {"changelog", "audience"}, errors_);
+  if (!ExpectMap(f, "a map with optional changelog, audience and shared_audience")) return;
+  MapReader r(f.value, "in output", f.key.Mark(), {"changelog", "audience", "shared_audience"}, errors_);
   if (const YamlField* c = r.Get("changelog")) {
     if (auto topic = ReadTopic(*c)) {
       const auto& topics = job.source.topics;
@@ -317,6 +317,16 @@ void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* o
   }
   if (const YamlField* a = r.Get("audience")) {
     if (auto dir = ReadDir(*a)) out->audience_dir = *dir;
+  }
+  if (const YamlField* a = r.Get("shared_audience")) {
+    if (auto dir = ReadDir(*a)) {
+      if (*dir == out->audience_dir) {
+        errors_->Add(a->ValueMark(), "\"shared_audience\": " + *dir +
+                                         " is the job's own audience store, which each run resets; expected a folder of its own");
+      } else {
+        out->shared_audience_dir = *dir;
+      }
+    }
   }
 }
 

@@ -103,6 +103,9 @@ struct ConsentSpec {
 struct OutputSpec {
   std::string changelog;     // topic name; default "<job>.memberships"
   std::string audience_dir;  // absolute; default "<log>/../audience/<job>"
+  // absolute; empty: none. A reconciled audience store this job feeds besides its own,
+  // which other jobs (a live job and backfills) may feed too; never reset by a run.
+  std::string shared_audience_dir;
 };
 
 struct CheckpointSpec {

@@ -15,12 +15,21 @@
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/changelog_merger.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
 
 // How often a live run makes its output durable and advances the evaluated time.
 constexpr auto kCommitInterval = std::chrono::milliseconds(50);
+// How often at most a live run without checkpoints writes to a shared audience store
+// (each write opens it, as other jobs' sinks write it too).
+constexpr auto kSharedCommitInterval = std::chrono::milliseconds(1000);
+
+int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Fault injection for backpressure tests: SEGFLOW_FAULT_SINK_DELAY_MS=N makes the sink
 // sleep N ms per message it takes in (a deliberately slow sink).
@@ -83,10 +92,17 @@ Status ChangelogSinkTask::Run() {
   };
   std::deque<PendingCommit> pending;
 
+  // Users erased by `segflow forget` (erasure_ledger.h): their changes up to the erasure
+  // are dropped, and their rows erased from the audience stores once per ledger record.
+  ErasureWatch erasures(LedgerPath(job));
+  SEGFLOW_RETURN_IF_ERROR(erasures.Load());
+  Erasures erased_in_stores;
+
   auto release = [&](uint32_t p) {
     released.clear();
     merger.Release(p, &released);
     for (auto& c : released) {
+      if (erasures.Erased(c.user, c.at)) continue;
       Event e;
       e.user = c.user;
       e.type = c.entered ? "entered" : "exited";
@@ -126,10 +142,41 @@ Status ChangelogSinkTask::Run() {
     for (auto& w : writers) out.push_back(w->NextOffset());
     return out;
   };
-  // Makes `marker`'s records visible and applies `changes` to the audience store.
+  // The shared, reconciled audience store (job file `output.shared_audience`), if any:
+  // it gets exactly what the own store gets (committed changes), under the job's name.
+  const std::string& shared_dir = job.output.shared_audience_dir;
+  std::vector<AudienceStore::Change> shared_pending;
+  std::optional<int64_t> shared_through;
+  auto last_shared = std::chrono::steady_clock::now();
+  auto apply_shared = [&](const std::vector<AudienceStore::Change>& changes, std::optional<int64_t> through,
+                          bool sync, bool now) -> Status {
+    if (shared_dir.empty()) return Status::OK();
+    shared_pending.insert(shared_pending.end(), changes.begin(), changes.end());
+    if (through) shared_through = through;
+    if (!now && std::chrono::steady_clock::now() - last_shared < kSharedCommitInterval) return Status::OK();
+    last_shared = std::chrono::steady_clock::now();
+    if (shared_pending.empty() && !sync && !shared_through) return Status::OK();
+    AudienceStore::ApplyOptions o;
+    o.sync = sync;
+    o.writer = job.name;
+    o.now_ms = WallMillis();
+    SEGFLOW_RETURN_IF_ERROR(ApplyToSharedStore(shared_dir, shared_pending, shared_through, o));
+    shared_pending.clear();
+    shared_through.reset();
+    return Status::OK();
+  };
+  auto apply_own = [&](const std::vector<AudienceStore::Change>& changes, std::optional<int64_t> through,
+                       bool sync) -> Status {
+    AudienceStore::ApplyOptions o;
+    o.sync = sync;
+    o.now_ms = WallMillis();
+    return (*store)->Apply(changes, through, o);
+  };
+  // Makes `marker`'s records visible and applies `changes` to the audience store(s).
   auto publish = [&](const log::CommitMarker& marker, const std::vector<AudienceStore::Change>& changes) -> Status {
     SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
-    return (*store)->Apply(changes, marker.evaluated, true);
+    SEGFLOW_RETURN_IF_ERROR(apply_own(changes, marker.evaluated, true));
+    return apply_shared(changes, marker.evaluated, true, true);
   };
   auto commit = [&](bool sync, std::optional<int64_t> through) -> Status {
     for (auto& w : writers) {
@@ -148,10 +195,33 @@ Status ChangelogSinkTask::Run() {
       last_evaluated = through;
       counters_->watermark.store(*through, std::memory_order_relaxed);
     }
-    SEGFLOW_RETURN_IF_ERROR((*store)->Apply(store_changes, through, sync));
+    SEGFLOW_RETURN_IF_ERROR(apply_own(store_changes, through, sync));
+    SEGFLOW_RETURN_IF_ERROR(apply_shared(store_changes, through, sync, sync));
     store_changes.clear();
     return Status::OK();
   };
+
+  // Erases, in the own and the shared store, every ledger user not erased there yet.
+  auto erase_in_stores = [&]() -> Status {
+    for (const auto& [user, at] : erasures.erasures()) {
+      auto done = erased_in_stores.find(user);
+      if (done != erased_in_stores.end() && done->second >= at) continue;
+      auto already = (*store)->ErasedAt(user);
+      if (!already.ok()) return already.status();
+      if (!*already || **already < at) SEGFLOW_RETURN_IF_ERROR((*store)->Erase(user, at).status());
+      if (!shared_dir.empty()) {
+        SEGFLOW_RETURN_IF_ERROR(WithSharedStore(shared_dir, 30000, [&](AudienceStore* shared) -> Status {
+          auto prev = shared->ErasedAt(user);
+          if (!prev.ok()) return prev.status();
+          if (*prev && **prev >= at) return Status::OK();
+          return shared->Erase(user, at).status();
+        }));
+      }
+      erased_in_stores[user] = at;
+    }
+    return Status::OK();
+  };
+  SEGFLOW_RETURN_IF_ERROR(erase_in_stores());
 
   auto current_evaluated = [&]() {
     // A finished keyed task's frontiers are "done": the job has evaluated through its
@@ -205,6 +275,9 @@ Status ChangelogSinkTask::Run() {
         pending.pop_front();
       }
     }
+    auto reloaded = erasures.Poll();
+    if (!reloaded.ok()) return reloaded.status();
+    if (*reloaded) SEGFLOW_RETURN_IF_ERROR(erase_in_stores());
     auto msg = aligner.NextFor(input_, std::chrono::milliseconds(50));
     if (msg && injected_delay.count() > 0) std::this_thread::sleep_for(injected_delay);
     if (msg && aligner.Hold(msg->from, *msg)) continue;

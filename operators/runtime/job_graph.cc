@@ -13,6 +13,7 @@
 #include "operators/runtime/keyed_segment_task.h"
 #include "operators/runtime/source_task.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 
@@ -43,7 +44,19 @@ Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker)
       }
     }
   }
-  return (*store)->Apply(changes, marker.evaluated, true);
+  SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, marker.evaluated, true));
+  // The changelog is never rewritten: users erased since are erased again here.
+  auto erasures = LoadErasures(LedgerPath(job));
+  if (!erasures.ok()) return erasures.status();
+  for (const auto& [user, at] : *erasures) SEGFLOW_RETURN_IF_ERROR((*store)->Erase(user, at).status());
+  // A shared store is never rebuilt (other jobs feed it); the committed changes are
+  // applied again instead, which is a no-op for those it already has (a crash may have
+  // come between the commit marker and the shared write).
+  if (job.output.shared_audience_dir.empty()) return Status::OK();
+  AudienceStore::ApplyOptions o;
+  o.sync = true;
+  o.writer = job.name;
+  return ApplyToSharedStore(job.output.shared_audience_dir, changes, marker.evaluated, o);
 }
 
 }  // namespace

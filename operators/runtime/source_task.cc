@@ -9,6 +9,8 @@
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
 #include "operators/runtime/checkpoint_state.h"
+#include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -130,10 +132,28 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return counters_->Push(outputs_[k], KeyedInput(std::move(b)));
   };
 
+  // Consent events for a shared audience store (governance): the store keeps each user's
+  // latest consent, so that no other job feeding it (a backfill over a range without the
+  // withdrawal) can add back a user who withdrew. Written before each checkpoint barrier
+  // (so before the checkpoint's changes are published), every second, and at the end.
+  const bool records_consent = job.consent.has_value() && !job.output.shared_audience_dir.empty();
+  std::vector<AudienceStore::ConsentRecord> consents;
+  auto last_consent_flush = std::chrono::steady_clock::now();
+  auto flush_consents = [&]() -> Status {
+    last_consent_flush = std::chrono::steady_clock::now();
+    if (consents.empty()) return Status::OK();
+    SEGFLOW_RETURN_IF_ERROR(WithSharedStore(job.output.shared_audience_dir, 30000, [&](AudienceStore* store) {
+      return store->RecordConsents(consents).status();
+    }));
+    consents.clear();
+    return Status::OK();
+  };
+
   // A checkpoint barrier: everything sent so far (and every late record written so far)
   // belongs to checkpoint `id`. Snapshot the positions, then the barrier goes downstream.
   uint64_t last_barrier = hooks != nullptr ? hooks->restore_id : 0;
   auto checkpoint = [&](uint64_t id) -> Status {
+    SEGFLOW_RETURN_IF_ERROR(flush_consents());
     for (uint32_t k = 0; k < outputs_.size(); ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
     Status s;
     SourceCheckpointState state;
@@ -162,10 +182,16 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return Status::OK();
   };
 
+  // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
+  // are read past, reloaded when the ledger changes.
+  ErasureWatch erasures(LedgerPath(job));
+  SEGFLOW_RETURN_IF_ERROR(erasures.Load());
+
   std::vector<log::LogRecord> records;
   bool stopped = false;
   for (;;) {
     if (cancel != nullptr && cancel->cancelled()) return Status::Cancelled("source task canceled");
+    SEGFLOW_RETURN_IF_ERROR(erasures.Poll().status());
     if (hooks != nullptr) {
       const uint64_t requested = hooks->requested.load(std::memory_order_acquire);
       while (last_barrier < requested) SEGFLOW_RETURN_IF_ERROR(checkpoint(++last_barrier));
@@ -195,7 +221,10 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       read += *n;
       for (auto& r : records) {
         const int64_t ts = r.event.ts;
-        if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
+        if (erasures.Erased(r.event.user, ts)) {
+          // Erased: evaluated by nobody and not written as late. Its ts still moves the
+          // partition's watermark, so every other user's results stay what they were.
+        } else if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
           auto w = late_writer(in.partition);
           if (!w.ok()) return w.status();
           (*w)->Append(r.event);
@@ -208,6 +237,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
           kr.partition = in.partition;
           kr.user_hash = h;
           ctx_->program->Project(r.event, r.offset, &kr.event);
+          if (records_consent && kr.event.consent >= 0) {
+            consents.push_back({r.event.user, kr.event.consent == 1, ts, r.offset});
+          }
           kr.user = std::move(r.event.user);
           out[k].records.push_back(std::move(kr));
           if (out[k].records.size() >= kBatchRecords) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
@@ -232,6 +264,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         in.watermark_dirty = true;
       }
       if (ctx_->options.bounded && in.reader->position() >= in.end_offset) in.done = true;
+    }
+    if (!consents.empty() && std::chrono::steady_clock::now() - last_consent_flush >= std::chrono::seconds(1)) {
+      SEGFLOW_RETURN_IF_ERROR(flush_consents());
     }
     // Records before the watermarks that cover them: flush batches first.
     for (uint32_t k = 0; k < keyed; ++k) SEGFLOW_RETURN_IF_ERROR(flush_batch(k));
@@ -265,6 +300,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   for (auto& w : late_writers) {
     if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
   }
+  SEGFLOW_RETURN_IF_ERROR(flush_consents());
   SourceEnd end;
   end.source = index_;
   end.finish = ctx_->options.bounded && !stopped;

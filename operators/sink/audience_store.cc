@@ -4,15 +4,32 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
 
 namespace segflow {
 namespace {
 
-// Keys: "m" segment \0 user -> since (8 bytes LE); "evaluated_through" -> int64 LE.
+// Keys:
+//   "m" segment \0 user -> row: [member u8][at i64][pos u64] (member 0: a tombstone)
+//   "c" user            -> latest consent: [granted u8][ts i64][seq u64]
+//   "e" user            -> erasure: [erased_at i64]
+//   "#evaluated_through" -> the own job's evaluated time (i64)
+//   "#evaluated/" writer -> a feeding job's evaluated time (i64)
+//   "#stats/" writer    -> cumulative ApplyStats (4 x u64)
+//   "#latency/" segment -> LatencyHistogram (kLatencyBuckets x u64)
+// Integers are little-endian.
 constexpr char kMemberPrefix = 'm';
+constexpr char kConsentPrefix = 'c';
+constexpr char kErasurePrefix = 'e';
 const char kEvaluatedKey[] = "#evaluated_through";
+const char kWriterEvaluatedPrefix[] = "#evaluated/";
+const char kStatsPrefix[] = "#stats/";
+const char kLatencyPrefix[] = "#latency/";
 
 std::string MemberKey(const std::string& segment, const std::string& user) {
   std::string k;
@@ -24,10 +41,55 @@ std::string MemberKey(const std::string& segment, const std::string& user) {
   return k;
 }
 
+template <typename T>
+void Put(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+T Get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 std::string EncodeI64(int64_t v) {
-  std::string s(8, '\0');
-  std::memcpy(s.data(), &v, 8);
+  std::string s;
+  Put(&s, v);
   return s;
+}
+
+// A row's stamp in apply order: newer event time, then later log position, then an exit
+// over an enter at the same (at, pos).
+struct Row {
+  bool member = false;
+  int64_t at = 0;
+  uint64_t pos = 0;
+  auto Order() const { return std::make_tuple(at, pos, member ? 0 : 1); }
+  bool operator==(const Row& o) const { return Order() == o.Order(); }
+};
+
+std::string EncodeRow(const Row& r) {
+  std::string s;
+  Put<uint8_t>(&s, r.member ? 1 : 0);
+  Put(&s, r.at);
+  Put(&s, r.pos);
+  return s;
+}
+
+// A row of the layout before stamps (8 bytes: since) or a damaged one.
+Status BadRow(size_t size, const std::string& where) {
+  if (size == 8) {
+    return Status::Corruption(
+        "audience store: " + where +
+        " holds rows of an earlier Segflow (without stamps); run the job again to rebuild it");
+  }
+  return Status::Corruption("audience store: bad row (" + std::to_string(size) + " bytes) " +
+                            where);
+}
+
+Result<Row> DecodeRow(const std::string& v) {
+  if (v.size() != 17) return BadRow(v.size(), "");
+  return Row{v[0] != 0, Get<int64_t>(v.data() + 1), Get<uint64_t>(v.data() + 9)};
 }
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -39,9 +101,38 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IOError(what + ": " + s.ToString());
 }
 
+// nullopt when absent.
+Result<std::optional<std::string>> Read(rocksdb::DB* db, const std::string& key) {
+  std::string v;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &v);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read audience store");
+  return std::optional<std::string>(std::move(v));
+}
+
+size_t LatencyBucket(int64_t ms) {
+  if (ms <= 0) return 0;
+  size_t b = 1;
+  while (b + 1 < AudienceStore::kLatencyBuckets && (int64_t{1} << b) <= ms) ++b;
+  return b;
+}
+
 }  // namespace
 
-AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+AudienceStore::ApplyStats& AudienceStore::ApplyStats::operator+=(const ApplyStats& o) {
+  applied += o.applied;
+  duplicates += o.duplicates;
+  stale += o.stale;
+  blocked += o.blocked;
+  return *this;
+}
+
+AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {
+  // Consent ("c") and erasure ("e") keys sort after "#..." and before the members ("m").
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(std::string(1, kConsentPrefix));
+  has_governance_ = it->Valid() && it->key()[0] < kMemberPrefix;
+}
 AudienceStore::~AudienceStore() = default;
 
 Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForWrite(const std::string& dir) {
@@ -74,27 +165,186 @@ Status AudienceStore::Destroy(const std::string& dir) {
   return Status::OK();
 }
 
-Status AudienceStore::Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
-                            bool sync) {
+Status AudienceStore::Apply(const std::vector<Change>& changes,
+                            std::optional<int64_t> evaluated_through, const ApplyOptions& options,
+                            ApplyStats* stats_out) {
   rocksdb::WriteBatch batch;
+  ApplyStats stats;
+  // Rows, consents and erasures as this batch leaves them (a batch may touch a row twice).
+  std::unordered_map<std::string, Row> rows;
+  std::unordered_map<std::string, std::optional<std::string>> consents, erasures;
+  std::unordered_map<std::string, LatencyHistogram> latency;
+  auto cached = [&](std::unordered_map<std::string, std::optional<std::string>>* cache, char prefix,
+                    const std::string& user) -> Result<const std::optional<std::string>*> {
+    auto it = cache->find(user);
+    if (it == cache->end()) {
+      auto v = Read(db_.get(), std::string(1, prefix) + user);
+      if (!v.ok()) return v.status();
+      it = cache->emplace(user, std::move(*v)).first;
+    }
+    return &it->second;
+  };
   for (const auto& c : changes) {
-    if (c.entered) {
-      batch.Put(MemberKey(c.segment, c.user), EncodeI64(c.at));
+    std::string key = MemberKey(c.segment, c.user);
+    const Row incoming{c.entered, c.at, c.pos};
+    if (has_governance_) {
+      auto erased = cached(&erasures, kErasurePrefix, c.user);
+      if (!erased.ok()) return erased.status();
+      if (**erased && c.at <= Get<int64_t>((**erased)->data())) {
+        ++stats.blocked;  // older than the user's erasure
+        continue;
+      }
+    }
+    if (c.entered && has_governance_) {
+      auto consent = cached(&consents, kConsentPrefix, c.user);
+      if (!consent.ok()) return consent.status();
+      if (**consent && (**consent)->at(0) == 0) {
+        ++stats.blocked;  // consent withdrawn and no newer grant
+        continue;
+      }
+    }
+    std::optional<Row> current;
+    if (auto it = rows.find(key); it != rows.end()) {
+      current = it->second;
     } else {
-      batch.Delete(MemberKey(c.segment, c.user));
+      auto v = Read(db_.get(), key);
+      if (!v.ok()) return v.status();
+      if (*v) {
+        auto row = DecodeRow(**v);
+        if (!row.ok()) return row.status();
+        current = *row;
+      }
+    }
+    if (current && *current == incoming) {
+      ++stats.duplicates;
+      continue;
+    }
+    if (current && incoming.Order() < current->Order()) {
+      ++stats.stale;
+      continue;
+    }
+    ++stats.applied;
+    batch.Put(key, EncodeRow(incoming));
+    rows[key] = incoming;
+    if (options.now_ms > 0) {
+      auto& h = latency.try_emplace(c.segment, LatencyHistogram{}).first->second;
+      ++h[LatencyBucket(options.now_ms - c.at)];
     }
   }
-  if (evaluated_through) batch.Put(kEvaluatedKey, EncodeI64(*evaluated_through));
+  for (auto& [segment, add] : latency) {
+    auto h = Latency(segment);
+    if (!h.ok()) return h.status();
+    std::string v;
+    for (size_t i = 0; i < kLatencyBuckets; ++i) Put<uint64_t>(&v, (*h)[i] + add[i]);
+    batch.Put(kLatencyPrefix + segment, v);
+  }
+  if (!changes.empty()) {
+    auto total = Stats(options.writer);
+    if (!total.ok()) return total.status();
+    *total += stats;
+    std::string v;
+    for (uint64_t n : {total->applied, total->duplicates, total->stale, total->blocked}) Put(&v, n);
+    batch.Put(kStatsPrefix + options.writer, v);
+  }
+  if (evaluated_through) {
+    auto prev = EvaluatedThrough(options.writer);
+    if (!prev.ok()) return prev.status();
+    if (!*prev || **prev < *evaluated_through) {
+      batch.Put(options.writer.empty() ? std::string(kEvaluatedKey)
+                                       : kWriterEvaluatedPrefix + options.writer,
+                EncodeI64(*evaluated_through));
+    }
+  }
+  if (stats_out != nullptr) *stats_out += stats;
   if (batch.Count() > 0) {
     rocksdb::WriteOptions wo;
-    wo.sync = sync;
+    wo.sync = options.sync;
     SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
   }
-  if (!sync) return Status::OK();
+  if (!options.sync) return Status::OK();
   // A durable commit also moves the memtable into an SST, so the WAL becomes obsolete:
   // RocksDB replays every live WAL on each open, read-only opens included, and a run's
   // changes (hundreds of thousands of puts and deletes) would be replayed by every reader.
   return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush audience store");
+}
+
+Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>& records) {
+  // The newest record per user of this batch first (later ones win ties, as in the log).
+  std::unordered_map<std::string, const ConsentRecord*> newest;
+  for (const auto& r : records) {
+    auto [it, fresh] = newest.try_emplace(r.user, &r);
+    if (!fresh && std::make_pair(r.ts, r.seq) >= std::make_pair(it->second->ts, it->second->seq))
+      it->second = &r;
+  }
+  std::vector<std::string> segments;
+  bool have_segments = false;
+  rocksdb::WriteBatch batch;
+  uint64_t removed = 0;
+  for (const auto& [user, r] : newest) {
+    const std::string ckey = std::string(1, kConsentPrefix) + user;
+    auto prev = Read(db_.get(), ckey);
+    if (!prev.ok()) return prev.status();
+    if (*prev && (*prev)->size() == 17 &&
+        std::make_pair(Get<int64_t>((*prev)->data() + 1), Get<uint64_t>((*prev)->data() + 9)) >=
+            std::make_pair(r->ts, r->seq)) {
+      continue;  // not newer than the one on record
+    }
+    std::string v;
+    Put<uint8_t>(&v, r->granted ? 1 : 0);
+    Put(&v, r->ts);
+    Put(&v, r->seq);
+    batch.Put(ckey, v);
+    if (r->granted) continue;
+    if (!have_segments) {
+      auto all = Segments();
+      if (!all.ok()) return all.status();
+      segments = std::move(*all);
+      have_segments = true;
+    }
+    for (const auto& s : segments) {
+      const std::string key = MemberKey(s, user);
+      auto row = Read(db_.get(), key);
+      if (!row.ok()) return row.status();
+      if (!*row) continue;
+      auto cur = DecodeRow(**row);
+      if (!cur.ok()) return cur.status();
+      if (!cur->member) continue;
+      // The exit is stamped with the withdrawal, unless the row is newer (it is then a
+      // member by a newer write; the consent block still stops further enters).
+      batch.Put(key, EncodeRow(Row{false, std::max(r->ts, cur->at), cur->pos}));
+      ++removed;
+    }
+  }
+  if (batch.Count() == 0) return removed;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  has_governance_ = true;
+  return removed;
+}
+
+Result<uint64_t> AudienceStore::Erase(const std::string& user, int64_t erased_at) {
+  auto segments = Segments();
+  if (!segments.ok()) return segments.status();
+  rocksdb::WriteBatch batch;
+  uint64_t removed = 0;
+  for (const auto& s : *segments) {
+    const std::string key = MemberKey(s, user);
+    auto row = Read(db_.get(), key);
+    if (!row.ok()) return row.status();
+    if (!*row) continue;
+    auto r = DecodeRow(**row);
+    if (!r.ok()) return r.status();
+    if (r->member) ++removed;
+    batch.Delete(key);
+  }
+  batch.Delete(std::string(1, kConsentPrefix) + user);
+  batch.Put(std::string(1, kErasurePrefix) + user, EncodeI64(erased_at));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  has_governance_ = true;
+  return removed;
 }
 
 Result<std::vector<std::string>> AudienceStore::Members(const std::string& segment) const {
@@ -105,6 +355,8 @@ Result<std::vector<std::string>> AudienceStore::Members(const std::string& segme
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 17) return BadRow(it->value().size(), "in segment " + segment);
+    if (it->value()[0] == 0) continue;  // a tombstone
     out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
@@ -117,15 +369,116 @@ Result<uint64_t> AudienceStore::CountMembers(const std::string& segment) const {
   return static_cast<uint64_t>(members->size());
 }
 
-Result<std::optional<int64_t>> AudienceStore::EvaluatedThrough() const {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kEvaluatedKey, &v);
-  if (s.IsNotFound()) return std::optional<int64_t>();
-  if (!s.ok()) return FromRocks(s, "read audience store");
-  if (v.size() != 8) return Status::Corruption("audience store: bad evaluated_through value");
-  int64_t t;
-  std::memcpy(&t, v.data(), 8);
-  return std::optional<int64_t>(t);
+Result<std::vector<std::string>> AudienceStore::Segments() const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  // Skip-scan: one seek per segment ("m" segment \0 ... sorts before "m" segment \1).
+  for (it->Seek(std::string(1, kMemberPrefix));
+       it->Valid() && it->key().starts_with(std::string(1, kMemberPrefix));) {
+    const rocksdb::Slice k = it->key();
+    const char* nul = static_cast<const char*>(std::memchr(k.data() + 1, '\0', k.size() - 1));
+    if (nul == nullptr) return Status::Corruption("audience store: bad member key");
+    std::string segment(k.data() + 1, nul);
+    std::string next = std::string(1, kMemberPrefix) + segment;
+    next.push_back('\1');
+    out.push_back(std::move(segment));
+    it->Seek(next);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
+  return out;
+}
+
+Result<std::optional<int64_t>> AudienceStore::EvaluatedThrough(const std::string& writer) const {
+  auto v = Read(db_.get(),
+                writer.empty() ? std::string(kEvaluatedKey) : kWriterEvaluatedPrefix + writer);
+  if (!v.ok()) return v.status();
+  if (!*v) return std::optional<int64_t>();
+  if ((*v)->size() != 8) return Status::Corruption("audience store: bad evaluated_through value");
+  return std::optional<int64_t>(Get<int64_t>((*v)->data()));
+}
+
+Result<std::vector<std::string>> AudienceStore::Writers() const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kStatsPrefix); it->Valid() && it->key().starts_with(kStatsPrefix); it->Next()) {
+    out.emplace_back(it->key().data() + std::strlen(kStatsPrefix),
+                     it->key().size() - std::strlen(kStatsPrefix));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
+  return out;
+}
+
+Result<AudienceStore::ApplyStats> AudienceStore::Stats(const std::string& writer) const {
+  auto v = Read(db_.get(), kStatsPrefix + writer);
+  if (!v.ok()) return v.status();
+  ApplyStats s;
+  if (!*v) return s;
+  if ((*v)->size() != 32)
+    return Status::Corruption("audience store: bad stats of writer \"" + writer + "\"");
+  const char* p = (*v)->data();
+  s.applied = Get<uint64_t>(p);
+  s.duplicates = Get<uint64_t>(p + 8);
+  s.stale = Get<uint64_t>(p + 16);
+  s.blocked = Get<uint64_t>(p + 24);
+  return s;
+}
+
+Result<AudienceStore::LatencyHistogram> AudienceStore::Latency(const std::string& segment) const {
+  auto v = Read(db_.get(), kLatencyPrefix + segment);
+  if (!v.ok()) return v.status();
+  LatencyHistogram h{};
+  if (!*v) return h;
+  if ((*v)->size() != 8 * kLatencyBuckets)
+    return Status::Corruption("audience store: bad latency of " + segment);
+  for (size_t i = 0; i < kLatencyBuckets; ++i) h[i] = Get<uint64_t>((*v)->data() + 8 * i);
+  return h;
+}
+
+Result<std::optional<std::pair<bool, int64_t>>> AudienceStore::Consent(
+    const std::string& user) const {
+  auto v = Read(db_.get(), std::string(1, kConsentPrefix) + user);
+  if (!v.ok()) return v.status();
+  if (!*v) return std::optional<std::pair<bool, int64_t>>();
+  if ((*v)->size() != 17) return Status::Corruption("audience store: bad consent of " + user);
+  return std::optional<std::pair<bool, int64_t>>(
+      std::make_pair((*v)->at(0) != 0, Get<int64_t>((*v)->data() + 1)));
+}
+
+Result<std::optional<int64_t>> AudienceStore::ErasedAt(const std::string& user) const {
+  auto v = Read(db_.get(), std::string(1, kErasurePrefix) + user);
+  if (!v.ok()) return v.status();
+  if (!*v) return std::optional<int64_t>();
+  if ((*v)->size() != 8) return Status::Corruption("audience store: bad erasure of " + user);
+  return std::optional<int64_t>(Get<int64_t>((*v)->data()));
+}
+
+Status WithSharedStore(const std::string& dir, int64_t busy_timeout_ms,
+                       const std::function<Status(AudienceStore*)>& fn) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  auto backoff = std::chrono::milliseconds(5);
+  for (;;) {
+    auto store = AudienceStore::OpenForWrite(dir);
+    if (store.ok()) return fn(store->get());
+    if (store.status().code() != Status::Code::kBusy)
+      return store.status().Annotate("shared audience store");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return store.status().Annotate("shared audience store " + dir +
+                                     ": another writer held it for " +
+                                     std::to_string(busy_timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  }
+}
+
+Status ApplyToSharedStore(const std::string& dir, const std::vector<AudienceStore::Change>& changes,
+                          std::optional<int64_t> evaluated_through,
+                          const AudienceStore::ApplyOptions& options,
+                          AudienceStore::ApplyStats* stats, int64_t busy_timeout_ms) {
+  return WithSharedStore(dir, busy_timeout_ms, [&](AudienceStore* store) {
+    return store->Apply(changes, evaluated_through, options, stats);
+  });
 }
 
 }  // namespace segflow

@@ -1,11 +1,28 @@
-// AudienceStore: the embedded, queryable audience (RocksDB), fed by the changelog sink.
+// AudienceStore: the embedded, queryable audience (RocksDB), fed by changelog sinks.
 //
-// Holds each segment's current members (with `since`) and the job's evaluated time:
-// every instant <= evaluated_through has been applied. Readers open it read-only while a
-// run writes it. History ("as of T") lives in the changelog topic; see audience_query.h.
+// Holds each segment's current members and, per writer, the evaluated time: every
+// instant <= evaluated_through has been applied. Readers open it read-only while a run
+// writes it. History ("as of T") lives in the changelog topic; see audience_query.h.
+//
+// Reconciliation (issue 6 item 3): every write is stamped with (event time `at`, log
+// position `pos`), and a (segment, user) row keeps the stamp of the write that made it.
+// A write applies only if its stamp is newer than the row's; an exit leaves a stamped
+// tombstone, so a stale enter (a backfill that read less of the log) cannot resurrect a
+// member who left. On equal stamps an exit beats an enter (the conservative answer), and
+// the same write applied twice is a no-op, so replays after a recovery are idempotent.
+// Several jobs (a live job and a backfill) may therefore feed one store in any order and
+// it converges to the newest evidence per row, whichever job finishes last.
+//
+// Governance (issue 6 item 5): the store keeps each user's latest consent stamp and
+// erasures. While a user's latest consent is a withdrawal, no enter applies, whatever its
+// stamp, until a newer grant is recorded; an erased user's rows are deleted and every
+// write with `at` <= the erasure time is refused (data older than the erasure cannot
+// bring the user back; new events after it can).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +38,8 @@ namespace segflow {
 
 class AudienceStore {
  public:
-  // Opens (creating if needed) for writing; one writer process at a time (RocksDB LOCK).
+  // Opens (creating if needed) for writing; one writer process at a time (RocksDB LOCK:
+  // Busy while another process has it open for writing).
   static Result<std::unique_ptr<AudienceStore>> OpenForWrite(const std::string& dir);
   // Opens a consistent read-only view; NotFound if the job never ran.
   static Result<std::unique_ptr<AudienceStore>> OpenForRead(const std::string& dir);
@@ -33,22 +51,101 @@ class AudienceStore {
     std::string segment;
     std::string user;
     bool entered = false;
-    int64_t at = 0;
+    int64_t at = 0;    // event time of the change
+    uint64_t pos = 0;  // log position: orders writes with the same `at` (0 when unknown)
   };
-  // Applies changes and the new evaluated time atomically. When `sync` (a run's final
+  // What Apply did with each change.
+  struct ApplyStats {
+    uint64_t applied = 0;     // newer than the row: written
+    uint64_t duplicates = 0;  // the row already carries this very write
+    uint64_t stale = 0;       // older than the row: refused
+    uint64_t blocked = 0;     // an enter of a user whose consent is withdrawn, or erased
+    ApplyStats& operator+=(const ApplyStats& o);
+  };
+  struct ApplyOptions {
+    bool sync = false;
+    // Who writes: empty is the store's own job; a job feeding a shared store names
+    // itself, so each writer's evaluated time and counts are kept apart.
+    std::string writer;
+    // Wall-clock ms of this commit; when > 0, (now_ms - at) of each applied change is
+    // added to its segment's latency histogram (see Latency).
+    int64_t now_ms = 0;
+  };
+  // Applies changes (under the rules above) and the writer's new evaluated time
+  // atomically; a writer's evaluated time never moves back. When `sync` (a run's final
   // commit), fsyncs and flushes the memtable to an SST, so that opening the store (for
   // reading, too) does not replay the write-ahead log.
-  Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through, bool sync);
+  Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
+               const ApplyOptions& options, ApplyStats* stats = nullptr);
+  Status Apply(const std::vector<Change>& changes, std::optional<int64_t> evaluated_through,
+               bool sync) {
+    ApplyOptions o;
+    o.sync = sync;
+    return Apply(changes, evaluated_through, o);
+  }
+
+  // A consent event (spec §6): `seq` (its log offset) orders events with the same ts,
+  // the later winning, as in the engine.
+  struct ConsentRecord {
+    std::string user;
+    bool granted = false;
+    int64_t ts = 0;
+    uint64_t seq = 0;
+  };
+  // Records each consent event if newer (ts, seq) than the user's on record. A recorded
+  // withdrawal turns every current membership of the user into a tombstone stamped `ts`
+  // (or later, keeping a newer row's time). Returns the memberships it removed.
+  Result<uint64_t> RecordConsents(const std::vector<ConsentRecord>& records);
+  Result<uint64_t> RecordConsent(const std::string& user, bool granted, int64_t ts,
+                                 uint64_t seq = 0) {
+    return RecordConsents({{user, granted, ts, seq}});
+  }
+  // Deletes every row of `user` (members and tombstones) and records the erasure at
+  // `erased_at` (ms). Returns the memberships it removed.
+  Result<uint64_t> Erase(const std::string& user, int64_t erased_at);
 
   // Current members of a segment, sorted.
   Result<std::vector<std::string>> Members(const std::string& segment) const;
   Result<uint64_t> CountMembers(const std::string& segment) const;
-  // The evaluated time; nullopt before the first instant is evaluated.
-  Result<std::optional<int64_t>> EvaluatedThrough() const;
+  // Every segment with a member or a tombstone, sorted.
+  Result<std::vector<std::string>> Segments() const;
+  // The evaluated time of `writer` (empty: the own job); nullopt before the first instant.
+  Result<std::optional<int64_t>> EvaluatedThrough(const std::string& writer = "") const;
+  // Every writer that has applied to this store with its name (the own job is "").
+  Result<std::vector<std::string>> Writers() const;
+  // A writer's cumulative ApplyStats.
+  Result<ApplyStats> Stats(const std::string& writer = "") const;
+  // Latency histogram of a segment: bucket 0 counts latencies <= 0 ms, bucket i >= 1
+  // those in [2^(i-1), 2^i) ms.
+  static constexpr size_t kLatencyBuckets = 48;
+  using LatencyHistogram = std::array<uint64_t, kLatencyBuckets>;
+  Result<LatencyHistogram> Latency(const std::string& segment) const;
+  // Latest consent on record: (granted, ts); nullopt if none.
+  Result<std::optional<std::pair<bool, int64_t>>> Consent(const std::string& user) const;
+  Result<std::optional<int64_t>> ErasedAt(const std::string& user) const;
 
  private:
   explicit AudienceStore(std::unique_ptr<rocksdb::DB> db);
   std::unique_ptr<rocksdb::DB> db_;
+  // Whether any consent or erasure row exists: without one, Apply reads only the rows
+  // (one RocksDB read per change instead of three). Exact: a store open for writing has
+  // one writer, and this object is it.
+  bool has_governance_ = false;
 };
+
+// Runs `fn` on a store that other processes also write (a shared, reconciled audience):
+// opens it for this one call, retrying while another writer holds it (up to
+// `busy_timeout_ms`; then Busy), and closes it.
+Status WithSharedStore(const std::string& dir, int64_t busy_timeout_ms,
+                       const std::function<Status(AudienceStore*)>& fn);
+
+// Applies to a store that other processes also write (a shared, reconciled audience):
+// opens it for this one write, retrying while another writer holds it (up to
+// `busy_timeout_ms`), applies and closes it.
+Status ApplyToSharedStore(const std::string& dir, const std::vector<AudienceStore::Change>& changes,
+                          std::optional<int64_t> evaluated_through,
+                          const AudienceStore::ApplyOptions& options,
+                          AudienceStore::ApplyStats* stats = nullptr,
+                          int64_t busy_timeout_ms = 30000);
 
 }  // namespace segflow

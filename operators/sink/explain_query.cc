@@ -9,6 +9,7 @@
 #include "engine/log/transaction.h"
 #include "engine/value/time_format.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -64,6 +65,15 @@ Result<ExplainReport> ExplainFromLog(const JobSpec& job, const std::string& segm
   }
   auto program = SegmentProgram::Compile(job);
   if (!program.ok()) return program.status();
+  // An erased user's records are still in the log (it is never rewritten); explain does
+  // not read them back.
+  auto erasures = LoadErasures(LedgerPath(job));
+  if (!erasures.ok()) return erasures.status();
+  if (auto e = erasures->find(user); e != erasures->end()) {
+    return Status::FailedPrecondition("user " + user + " was erased by segflow forget (records at or before " +
+                                      FormatRfc3339Millis(e->second) + ", ledger " + LedgerPath(job) +
+                                      "): nothing of them is explained");
+  }
 
   auto store = AudienceStore::OpenForRead(job.output.audience_dir);
   if (!store.ok()) return store.status();

@@ -1194,5 +1194,94 @@ TEST_F(ClusterTest, ReprocessingFromOffsetsOrLatestSeesOnlyThatRange) {
   EXPECT_TRUE(Consume("shop.memberships").out == ref_changelog) << "the closed offset range's changelog";
 }
 
+// Reconciliation at a shared audience store (issue 6 item 3), the seed's hybrid traps on
+// real processes. A batch job reads a snapshot of the log taken at t0 + 1h (the seed's
+// "snapshot taken at midnight"), a live job the log itself; both feed one
+// `output.shared_audience` store. The batch runs concurrently with the live job while
+// more events arrive, and finishes after the live job has seen "gone" buy (leaving
+// cart_abandoned) and "stays" time out. Its own audience still has both; the shared store
+// must not take those stale enters back (last-writer-wins would), and ends equal to the
+// live job's own audience.
+TEST_F(ClusterTest, BackfillAndLiveJobFeedOneReconciledAudienceStore) {
+  const int64_t t0 = 1772359320000;  // 2026-03-01T10:02:00Z, before the generated events
+  auto ev = [](const std::string& user, const std::string& event, int64_t ts) {
+    return R"({"user_id":")" + user + R"(","event":")" + event + R"(","ts":)" + std::to_string(ts) +
+           R"(,"price":10})" + "\n";
+  };
+  const int64_t minute = 60000;
+  ASSERT_EQ(Produce(ev("gone", "add_to_cart", t0) + ev("stays", "add_to_cart", t0 + minute) +
+                        ev("ticker", "page_view", t0 + 60 * minute),
+                    {"--partitions", "2"})
+                .exit_code,
+            0);
+  const std::string snapshot = scratch() + "/snapshot";
+  fs::copy(log(), snapshot, fs::copy_options::recursive);
+  const std::vector<std::string> lines = Lines(Gen(400, 24000, 17));
+  auto half = [&](int i) {
+    std::string out;
+    for (size_t l = i * lines.size() / 2; l < (i + 1) * lines.size() / 2; ++l) out += lines[l] + "\n";
+    return out;
+  };
+  ASSERT_EQ(Produce(ev("gone", "purchase", t0 + 120 * minute) + half(0)).exit_code, 0);
+  const std::string shared = scratch() + "/shared";
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\noutput: {shared_audience: shared}\n");
+  const std::string backfill_job = scratch() + "/backfill.yaml";
+  WriteFile(backfill_job, std::regex_replace(std::regex_replace(ReadFile(job_path()), std::regex("job: shop"),
+                                                                "job: shop-backfill"),
+                                             std::regex("log: log"), "log: snapshot"));
+
+  Cluster cluster(scratch(), 5000);
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome live = cluster.Cli({"submit", job_path()});
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  const std::string live_id = Lines(live.out).at(0);
+  ASSERT_TRUE(WaitCaughtUp().has_value());
+  auto shared_members = [&](const std::string& segment) {
+    return Segflow({"audience", "--store", shared, "--segment", segment}, "", scratch()).out;
+  };
+  // The live job has seen gone leave (purchase at t0 + 2h) and stays leave (24h later).
+  auto shared_equals_live = [&] { return Segflow({"diff", job_path(), shared, "--threshold", "0"}, "", scratch()).exit_code == 0; };
+  ASSERT_TRUE(Eventually(shared_equals_live, std::chrono::seconds(20)));
+  EXPECT_EQ(shared_members("cart_abandoned").find("gone\n"), std::string::npos);
+
+  // The batch over the snapshot (gone and stays are members there), concurrently with new events.
+  const pid_t bf = Start({"submit", backfill_job, "--bounded", "--wait", "--coordinator", cluster.address()},
+                         "", scratch(), scratch(), "backfill");
+  ChildGuard guard(bf);
+  ASSERT_EQ(Produce(half(1)).exit_code, 0);
+  Outcome done = Wait(bf, scratch(), "backfill");
+  ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
+  ASSERT_TRUE(WaitCaughtUp().has_value());
+
+  const std::string backfill_own =
+      Segflow({"audience", backfill_job, "--segment", "cart_abandoned"}, "", scratch()).out;
+  EXPECT_EQ(backfill_own, "gone\nstays\n") << "the backfill's own (stale) view";
+  EXPECT_EQ(shared_members("cart_abandoned").find("gone\n"), std::string::npos) << "stale enter resurrected gone";
+  EXPECT_EQ(shared_members("cart_abandoned").find("stays\n"), std::string::npos) << "stale enter resurrected stays";
+  EXPECT_GT(Lines(shared_members("cart_abandoned")).size(), 5u) << "the live job's members are there";
+  // Every write of the batch (gone's and stays' enters into cart_abandoned and lost_cart)
+  // was older than its row (the live job's exits): all refused.
+  Outcome health = Segflow({"health", backfill_job, "--json"}, "", scratch());
+  ASSERT_EQ(health.exit_code, 0) << health.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(health.out, m, std::regex(R"("shared_audience_store":\{"applied":(\d+),"duplicates":(\d+),"stale":(\d+))")))
+      << health.out;
+  const size_t batch_writes =
+      Lines(Segflow({"consume", "--log", snapshot, "--topic", "shop-backfill.memberships"}, "", scratch()).out).size();
+  EXPECT_EQ(batch_writes, 4u);
+  EXPECT_EQ(std::stoll(m[1]), 0) << health.out;
+  EXPECT_EQ(std::stoll(m[3]), static_cast<long long>(batch_writes)) << health.out;
+  // The shared store is the live job's own audience, segment for segment (after its next
+  // publish); the backfill's own audience diverges from it, and diff says where.
+  ASSERT_TRUE(Eventually(shared_equals_live, std::chrono::seconds(20)))
+      << Segflow({"diff", job_path(), shared}, "", scratch()).out;
+  Outcome diff = Segflow({"diff", job_path(), backfill_job, "--segment", "cart_abandoned", "--threshold", "0"}, "",
+                         scratch());
+  EXPECT_EQ(diff.exit_code, 1) << diff.out << diff.err;
+  EXPECT_NE(diff.out.find("  only in B:"), std::string::npos) << diff.out;
+  ASSERT_EQ(cluster.Cli({"cancel", live_id, "--wait"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace segflow

@@ -1,0 +1,173 @@
+// segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] [--json]:
+// divergence between two audiences per segment (issue 6 item 4). Exit code 0 when every
+// compared segment is within the threshold, 1 when one is past it, 2 on an error.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/job_command_line.h"
+#include "engine/value/value.h"
+#include "operators/sink/audience_diff.h"
+#include "operators/sink/audience_store.h"
+
+namespace po = boost::program_options;
+
+namespace segflow::cli {
+namespace {
+
+std::string Percent(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", p);
+  return buf;
+}
+
+Value Strings(const std::vector<std::string>& v, size_t limit) {
+  ValueArray a;
+  for (size_t i = 0; i < v.size() && i < limit; ++i) a.push_back(Value::String(v[i]));
+  return Value::Array(std::move(a));
+}
+
+}  // namespace
+
+int DiffCommand(int argc, char** argv) {
+  po::options_description opts(
+      "usage: segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] "
+      "[--json]\n\n"
+      "Compares two audiences per segment: sizes, members only in A and only in B, and the\n"
+      "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
+      "job's audience; with --shared, its output.shared_audience store) or audience store\n"
+      "folders. Compares every segment of either side (--segment: only those); a segment a job\n"
+      "file does not define counts as diverged (a store lacking one holds it empty). Exit code:\n"
+      "0 every segment within the\n"
+      "threshold, 1 one past it, 2 an error.\n\noptions");
+  opts.add_options()("help,h", "show this help")("a", po::value<std::string>(), "first audience")(
+      "b", po::value<std::string>(), "second audience")(
+      "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
+      "threshold", po::value<double>()->default_value(5.0),
+      "largest divergence in percent that passes")("shared",
+                                                   "read the job files' shared audience stores")(
+      "show", po::value<size_t>()->default_value(10), "members listed per side and segment")(
+      "json", "print one JSON object (for tools)");
+  po::positional_options_description pos;
+  pos.add("a", 1).add("b", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "segflow diff: " << e.what() << "\n" << opts << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  if (!vm.count("a") || !vm.count("b")) {
+    std::cerr << "segflow diff: needs two audiences A and B\n" << opts << "\n";
+    return 2;
+  }
+  const double threshold = vm["threshold"].as<double>();
+  if (!(threshold >= 0 && threshold <= 100)) {
+    std::cerr << "segflow diff: --threshold " << threshold << " is not a percentage in 0..100\n";
+    return 2;
+  }
+  const bool shared = vm.count("shared") > 0;
+  auto a = OpenAudienceSide(vm["a"].as<std::string>(), shared);
+  auto b = OpenAudienceSide(vm["b"].as<std::string>(), shared);
+  for (const auto* side : {&a, &b}) {
+    if (!side->ok()) {
+      std::cerr << "segflow diff: " << side->status().message() << "\n";
+      return 2;
+    }
+  }
+  const std::set<std::string> in_a(a->segments.begin(), a->segments.end());
+  const std::set<std::string> in_b(b->segments.begin(), b->segments.end());
+  std::vector<std::string> segments;
+  if (vm.count("segment")) {
+    for (const auto& s : vm["segment"].as<std::vector<std::string>>()) {
+      if (!in_a.count(s) && !in_b.count(s)) {
+        std::cerr << "segflow diff: neither side has segment \"" << s << "\"\n";
+        return 2;
+      }
+      segments.push_back(s);
+    }
+  } else {
+    std::set<std::string> all(in_a);
+    all.insert(in_b.begin(), in_b.end());
+    segments.assign(all.begin(), all.end());
+  }
+  auto store_a = AudienceStore::OpenForRead(a->store_dir);
+  auto store_b = AudienceStore::OpenForRead(b->store_dir);
+  if (!store_a.ok() || !store_b.ok()) {
+    std::cerr << "segflow diff: " << (store_a.ok() ? store_b : store_a).status().message() << "\n";
+    return 2;
+  }
+  const size_t show = vm["show"].as<size_t>();
+  bool diverged = false;
+  std::string text =
+      "A: " + a->label + " (" + a->evaluated + ")\nB: " + b->label + " (" + b->evaluated + ")\n";
+  ValueArray rows;
+  for (const auto& s : segments) {
+    // A store knows only segments with rows: a segment it lacks is empty there. A job
+    // file defines its segments: one it lacks is missing (a definition differs).
+    const bool missing =
+        (a->defines_segments && !in_a.count(s)) || (b->defines_segments && !in_b.count(s));
+    auto ma = (*store_a)->Members(s);
+    auto mb = (*store_b)->Members(s);
+    if (!ma.ok() || !mb.ok()) {
+      std::cerr << "segflow diff: " << (ma.ok() ? mb.status() : ma.status()).message() << "\n";
+      return 2;
+    }
+    SegmentDiff d = DiffMembers(s, *ma, *mb);
+    const bool over = missing || d.divergence_pct > threshold;
+    diverged = diverged || over;
+    text += "segment " + s + ": A " + std::to_string(d.a) + ", B " + std::to_string(d.b) +
+            ", only in A " + std::to_string(d.only_a.size()) + ", only in B " +
+            std::to_string(d.only_b.size()) + ", divergence " + Percent(d.divergence_pct) +
+            (over ? "  DIVERGED" : "  ok") + "\n";
+    if (missing)
+      text += "  " + std::string(in_a.count(s) ? "B" : "A") + " does not define this segment\n";
+    for (const auto& [name, list] : {std::pair{"A", &d.only_a}, std::pair{"B", &d.only_b}}) {
+      if (list->empty() || show == 0) continue;
+      text += std::string("  only in ") + name + ":";
+      for (size_t i = 0; i < list->size() && i < show; ++i) text += " " + (*list)[i];
+      if (list->size() > show) text += " ... (" + std::to_string(list->size() - show) + " more)";
+      text += "\n";
+    }
+    rows.push_back(
+        Value::Object({{"segment", Value::String(s)},
+                       {"in_a", Value::Bool(in_a.count(s) > 0)},
+                       {"in_b", Value::Bool(in_b.count(s) > 0)},
+                       {"a", Value::Int(static_cast<int64_t>(d.a))},
+                       {"b", Value::Int(static_cast<int64_t>(d.b))},
+                       {"only_a_count", Value::Int(static_cast<int64_t>(d.only_a.size()))},
+                       {"only_b_count", Value::Int(static_cast<int64_t>(d.only_b.size()))},
+                       {"only_a", Strings(d.only_a, show)},
+                       {"only_b", Strings(d.only_b, show)},
+                       {"divergence_pct", Value::Double(d.divergence_pct)},
+                       {"diverged", Value::Bool(over)}}));
+  }
+  text += diverged ? "diverged: a segment is past the threshold of " + Percent(threshold) + "\n"
+                   : "within the threshold of " + Percent(threshold) + "\n";
+  if (vm.count("json")) {
+    text = Value::Object({{"a", Value::Object({{"audience", Value::String(a->label)},
+                                               {"store", Value::String(a->store_dir)},
+                                               {"evaluated", Value::String(a->evaluated)}})},
+                          {"b", Value::Object({{"audience", Value::String(b->label)},
+                                               {"store", Value::String(b->store_dir)},
+                                               {"evaluated", Value::String(b->evaluated)}})},
+                          {"threshold_pct", Value::Double(threshold)},
+                          {"diverged", Value::Bool(diverged)},
+                          {"segments", Value::Array(std::move(rows))}})
+               .ToJson() +
+           "\n";
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return diverged ? 1 : 0;
+}
+
+}  // namespace segflow::cli

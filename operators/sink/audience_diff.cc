@@ -1,0 +1,91 @@
+#include "operators/sink/audience_diff.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "engine/value/time_format.h"
+#include "jobs/job_parser.h"
+#include "operators/sink/audience_store.h"
+
+namespace segflow {
+namespace {
+
+bool IsJobFile(const std::string& arg) {
+  for (const char* ext : {".yaml", ".yml"}) {
+    const std::string e(ext);
+    if (arg.size() > e.size() && arg.compare(arg.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
+std::string TimeText(const std::optional<int64_t>& t) {
+  if (!t) return "nothing yet";
+  return FormatRfc3339Millis(*t) + " (" + std::to_string(*t) + ")";
+}
+
+}  // namespace
+
+SegmentDiff DiffMembers(const std::string& segment, const std::vector<std::string>& a,
+                        const std::vector<std::string>& b) {
+  SegmentDiff d;
+  d.segment = segment;
+  d.a = a.size();
+  d.b = b.size();
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(d.only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(d.only_b));
+  d.union_size = d.a + d.only_b.size();
+  if (d.union_size > 0) {
+    d.divergence_pct = 100.0 * static_cast<double>(d.only_a.size() + d.only_b.size()) /
+                       static_cast<double>(d.union_size);
+  }
+  return d;
+}
+
+Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared) {
+  AudienceSide side;
+  side.label = arg;
+  std::string writer;
+  if (IsJobFile(arg)) {
+    JobParseResult parsed = ParseJobFile(arg);
+    if (!parsed.ok())
+      return Status::InvalidArgument(parsed.ErrorText() + arg + ": fix the job file");
+    const JobSpec& job = parsed.job;
+    if (shared && job.output.shared_audience_dir.empty()) {
+      return Status::InvalidArgument(
+          arg + ": job " + job.name +
+          " has no output.shared_audience; drop --shared to compare its own audience");
+    }
+    side.store_dir = shared ? job.output.shared_audience_dir : job.output.audience_dir;
+    for (const auto& s : job.segments) side.segments.push_back(s.id);
+    side.defines_segments = true;
+    if (shared) writer = job.name;
+  } else {
+    side.store_dir = arg;
+  }
+  auto store = AudienceStore::OpenForRead(side.store_dir);
+  if (!store.ok()) return store.status().Annotate(arg);
+  if (side.segments.empty()) {
+    auto segments = (*store)->Segments();
+    if (!segments.ok()) return segments.status();
+    side.segments = *segments;
+  }
+  auto writers = (*store)->Writers();
+  if (!writers.ok()) return writers.status();
+  if (IsJobFile(arg)) {
+    auto t = (*store)->EvaluatedThrough(writer);
+    if (!t.ok()) return t.status();
+    side.evaluated = "evaluated through " + TimeText(*t);
+  } else {
+    for (const auto& w : *writers) {
+      auto t = (*store)->EvaluatedThrough(w);
+      if (!t.ok()) return t.status();
+      side.evaluated += (side.evaluated.empty() ? "" : "; ") +
+                        (w.empty() ? std::string("own job") : w) + " evaluated through " +
+                        TimeText(*t);
+    }
+    if (side.evaluated.empty()) side.evaluated = "no writer yet";
+  }
+  return side;
+}
+
+}  // namespace segflow

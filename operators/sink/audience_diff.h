@@ -1,0 +1,43 @@
+// Divergence between two audiences (issue 6 item 4, `segflow diff`): per segment, the
+// members only in A and only in B and their share of the union.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/common/status.h"
+
+namespace segflow {
+
+struct SegmentDiff {
+  std::string segment;
+  uint64_t a = 0;                   // members in A
+  uint64_t b = 0;                   // members in B
+  std::vector<std::string> only_a;  // sorted
+  std::vector<std::string> only_b;  // sorted
+  uint64_t union_size = 0;
+  // |only_a| + |only_b| over |A ∪ B|, in percent; 0 when both are empty.
+  double divergence_pct = 0;
+};
+
+// `a` and `b` sorted and without duplicates (AudienceStore::Members' order).
+SegmentDiff DiffMembers(const std::string& segment, const std::vector<std::string>& a,
+                        const std::vector<std::string>& b);
+
+// One side of a diff: a job file (its own audience store, or its shared one) or an
+// audience store folder.
+struct AudienceSide {
+  std::string label;  // as given on the command line
+  std::string store_dir;
+  std::vector<std::string> segments;  // the job's segments, or the store's
+  bool defines_segments = false;      // a job file: a segment it lacks is missing, not empty
+  std::string evaluated;              // how far it has evaluated, for people
+};
+
+// `arg` ending in .yaml/.yml is a job file (`shared`: its output.shared_audience store),
+// otherwise an audience store folder. A missing store or a job file with errors is an
+// error saying what to do.
+Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared);
+
+}  // namespace segflow
