@@ -294,8 +294,8 @@ int BenchCommand(int argc, char** argv) {
       "live modes: users of the background views")(
       "rates", po::value<std::string>()->default_value("10000,50000"),
       "latency: events/s, comma-separated")(
-      "sustain-start", po::value<uint64_t>()->default_value(25000),
-      "sustain: first rate tried (events/s)")("sustain-steps", po::value<int>()->default_value(6),
+      "sustain-start", po::value<uint64_t>()->default_value(50000),
+      "sustain: first rate tried (events/s)")("sustain-steps", po::value<int>()->default_value(8),
                                               "sustain: at most this many runs (1..20)")(
       "max-latency-ms", po::value<double>()->default_value(1000),
       "sustain: p99 bound of a sustained rate")(

@@ -96,7 +96,7 @@ Status WithJobStatus(ClusterClient* client, const std::string& job_id, F&& f) {
 
 // Submits the run's job, waits for it to run, runs the probe (and `during` beside it),
 // cancels the job and removes its folder.
-Result<bench::ProbeResult> RunLive(const LiveSettings& s, const LiveRun& run) {
+Result<LatencyPoint> RunLive(const LiveSettings& s, const LiveRun& run) {
   const std::string folder = s.dir + "/" + run.name;
   const std::string log_dir = folder + "/log";
   const std::string changelog = run.name + ".memberships";
@@ -175,7 +175,9 @@ Result<bench::ProbeResult> RunLive(const LiveSettings& s, const LiveRun& run) {
   if (outcome.ok() && result.ok()) std::filesystem::remove_all(folder, ec);
   if (!outcome.ok()) return outcome;
   if (!result.ok()) return result.status().Annotate("job " + *id);
-  return result;
+  LatencyPoint point = PointOf(*result);
+  point.job_records_in = canceled->report.records_in;
+  return point;
 }
 
 }  // namespace
@@ -191,7 +193,7 @@ Result<std::vector<LatencyPoint>> MeasureLatency(const LiveSettings& s,
     run.seconds = s.seconds;
     auto r = RunLive(s, run);
     if (!r.ok()) return r.status().Annotate("latency at " + Rate(rates[i]) + " events/s");
-    points.push_back(PointOf(*r));
+    points.push_back(*r);
   }
   return points;
 }
@@ -211,12 +213,15 @@ Result<SustainResult> FindSustainableRate(const LiveSettings& s, double start, i
     if (!r.ok())
       return r.status().Annotate("sustainable throughput at " + Rate(rate) + " events/s");
     SustainStep step;
-    step.point = PointOf(*r);
+    step.point = *r;
     if (step.point.actual_rate < 0.95 * rate) {
       step.why_not = "producer reached " + Rate(step.point.actual_rate) + " events/s";
     } else if (step.point.seen < step.point.probes) {
       step.why_not =
           std::to_string(step.point.probes - step.point.seen) + " probes never committed";
+    } else if (step.point.job_records_in < step.point.events) {
+      step.why_not = "the job read " + std::to_string(step.point.job_records_in) + " of " +
+                     std::to_string(step.point.events) + " events";
     } else if (step.point.p99_ms > max_latency_ms) {
       step.why_not = "p99 " + Rate(step.point.p99_ms) + " ms";
     }
@@ -277,7 +282,7 @@ Result<CheckpointResult> MeasureCheckpoints(const LiveSettings& s, double rate,
   };
   auto r = RunLive(s, run);
   if (!r.ok()) return r.status().Annotate("checkpoints at " + Rate(rate) + " events/s");
-  out.committed_latency = PointOf(*r);
+  out.committed_latency = *r;
   if (out.samples.empty()) {
     return Status::Internal(
         "no checkpoint completed in " + std::to_string(static_cast<int>(s.seconds)) + " s at a " +
@@ -389,7 +394,7 @@ Result<RecoveryResult> MeasureRecovery(const LiveSettings& s, double rate, int64
   };
   auto r = RunLive(s, run);
   if (!r.ok()) return r.status().Annotate("recovery at " + Rate(rate) + " events/s");
-  out.latency = PointOf(*r);
+  out.latency = *r;
   return out;
 }
 

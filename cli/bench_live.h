@@ -34,9 +34,9 @@ Result<std::vector<LatencyPoint>> MeasureLatency(const LiveSettings& s,
                                                  const std::vector<double>& rates);
 
 // Mode "sustain": the largest rate whose run keeps p99 <= max_latency_ms with every probe
-// seen and >= 95% of the rate achieved. Doubles from `start` until a rate fails, then
-// bisects between the best sustained and the lowest failed rate; at most `steps` runs,
-// fewer once the two are within 10%.
+// seen, >= 95% of the rate achieved and every event read by the job. Doubles from `start` until a
+// rate fails, then bisects between the best sustained and the lowest failed rate; at most `steps`
+// runs, fewer once the two are within 10%.
 Result<SustainResult> FindSustainableRate(const LiveSettings& s, double start, int steps,
                                           double max_latency_ms);
 

@@ -79,9 +79,10 @@ std::string PointJson(const LatencyPoint& p) {
   std::ostringstream j;
   j << "{\"target_rate\":" << Fixed(p.target_rate, 0)
     << ",\"actual_rate\":" << Fixed(p.actual_rate, 0) << ",\"seconds\":" << Fixed(p.seconds, 3)
-    << ",\"events\":" << p.events << ",\"probes\":" << p.probes << ",\"seen\":" << p.seen
-    << ",\"p50_ms\":" << Fixed(p.p50_ms, 2) << ",\"p90_ms\":" << Fixed(p.p90_ms, 2)
-    << ",\"p99_ms\":" << Fixed(p.p99_ms, 2) << ",\"max_ms\":" << Fixed(p.max_ms, 2) << "}";
+    << ",\"events\":" << p.events << ",\"job_records_in\":" << p.job_records_in
+    << ",\"probes\":" << p.probes << ",\"seen\":" << p.seen << ",\"p50_ms\":" << Fixed(p.p50_ms, 2)
+    << ",\"p90_ms\":" << Fixed(p.p90_ms, 2) << ",\"p99_ms\":" << Fixed(p.p99_ms, 2)
+    << ",\"max_ms\":" << Fixed(p.max_ms, 2) << "}";
   return j.str();
 }
 
@@ -197,6 +198,10 @@ double SustainResult::max_sustained_rate() const {
   return best;
 }
 
+bool SustainResult::limit_found() const {
+  return std::any_of(steps.begin(), steps.end(), [](const SustainStep& s) { return !s.sustained; });
+}
+
 std::string BenchJson(const BenchResults& r) {
   std::ostringstream j;
   j << "{\"cluster\":" << JsonString(r.cluster) << ",\"live_workers\":" << r.live_workers
@@ -232,7 +237,8 @@ std::string BenchJson(const BenchResults& r) {
   }
   if (r.sustain) {
     j << ",\"sustain\":{\"max_latency_ms\":" << Fixed(r.sustain->max_latency_ms, 0)
-      << ",\"max_sustained_rate\":" << Fixed(r.sustain->max_sustained_rate(), 0) << ",\"steps\":[";
+      << ",\"max_sustained_rate\":" << Fixed(r.sustain->max_sustained_rate(), 0)
+      << ",\"limit_found\":" << (r.sustain->limit_found() ? "true" : "false") << ",\"steps\":[";
     for (size_t i = 0; i < r.sustain->steps.size(); ++i) {
       const SustainStep& s = r.sustain->steps[i];
       j << (i ? "," : "") << "{\"sustained\":" << (s.sustained ? "true" : "false")
@@ -310,6 +316,9 @@ std::string BenchMarkdown(const BenchResults& r) {
     const double best = r.sustain->max_sustained_rate();
     m << "Maximum sustained: "
       << (best > 0 ? Fixed(best, 0) + " events/s" : std::string("none of the rates tried"))
+      << (best > 0 && !r.sustain->limit_found()
+              ? " (every rate tried was sustained: a lower bound; raise --sustain-steps)"
+              : "")
       << "\n\n"
       << latency_head << " sustained |\n|---|---|---|---|---|---|---|---|\n";
     for (const SustainStep& s : r.sustain->steps) {

@@ -32,6 +32,9 @@ struct ScalingResult {
 struct LatencyPoint {
   double target_rate = 0, actual_rate = 0, seconds = 0;
   uint64_t events = 0, probes = 0, seen = 0;
+  // What the job's sources had read when it was canceled, after the drain (the drain's
+  // ticks included, so >= events when the job kept up).
+  uint64_t job_records_in = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
@@ -45,6 +48,8 @@ struct SustainResult {
   std::vector<SustainStep> steps;  // in the order run
   // The highest sustained target rate; 0 when no step was sustained.
   double max_sustained_rate() const;
+  // Whether some rate failed: else max_sustained_rate() is only a lower bound.
+  bool limit_found() const;
 };
 
 struct CheckpointSample {

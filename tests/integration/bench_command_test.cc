@@ -170,6 +170,9 @@ TEST_F(BenchCommandTest, SustainAndLatencyModes) {
     EXPECT_GT(double(s["point"]["target_rate"]), 0);
   }
   EXPECT_EQ(double(sustain["max_sustained_rate"]), best);
+  bool failed = false;
+  for (simdjson::dom::element s : steps) failed = failed || !bool(s["sustained"]);
+  EXPECT_EQ(bool(sustain["limit_found"]), failed);
   if (steps.size() == 2) {
     const double second = double(steps.at(1)["point"]["target_rate"]);
     EXPECT_EQ(second, bool(steps.at(0)["sustained"]) ? 4000 : 1000)
