@@ -371,7 +371,8 @@ Result<RecoveryResult> MeasureRecovery(const LiveSettings& s, double rate, int64
       }));
       if (!running) {
         if (Clock::now() >= give_up)
-          return Status::Internal("the job was not running again within the timeout");
+          return Status::Internal("the job was not running again within --recovery-timeout (" +
+                                  Rate(timeout) + " s)");
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
@@ -385,7 +386,9 @@ Result<RecoveryResult> MeasureRecovery(const LiveSettings& s, double rate, int64
           *(*marker)->evaluated > kill_ms)
         break;
       if (Clock::now() >= give_up)
-        return Status::Internal("the committed output did not catch up within the timeout");
+        return Status::Internal(
+            "the committed output did not catch up within --recovery-timeout (" + Rate(timeout) +
+            " s)");
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     out.caught_up_seconds = std::chrono::duration<double>(Clock::now() - killed).count();

@@ -327,7 +327,7 @@ std::string BenchMarkdown(const BenchResults& r) {
     }
   }
   if (r.latency) {
-    m << "\n## Latency: append → committed changelog record (" << Fixed(r.live_seconds, 0)
+    m << "\n## Latency: append → committed changelog record (" << Short(r.live_seconds)
       << " s per rate)\n\n"
       << latency_head << "\n|---|---|---|---|---|---|---|\n";
     for (const LatencyPoint& p : *r.latency) {

@@ -2,10 +2,14 @@
 // sections, the SVG well-formed; bad arguments refused.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_test_util.h"
@@ -221,6 +225,46 @@ TEST_F(BenchCommandTest, CheckpointAndRecoveryModes) {
   ExpectSanePoint(r["latency"], "recovery");
   EXPECT_GE(double(r["latency"]["max_ms"]), 1000 * double(r["restart_seconds"]) * 0.5)
       << "a probe appended at the kill waits for the restart";
+}
+
+TEST_F(BenchCommandTest, MeasuresARunningCluster) {
+  const pid_t coordinator =
+      Start({"coordinator", "--listen", "127.0.0.1:0", "--dir", scratch() + "/c"}, "", scratch(),
+            scratch(), "coordinator");
+  ChildGuard coordinator_guard(coordinator);
+  std::string address;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (address.empty() && std::chrono::steady_clock::now() < deadline) {
+    const std::string out = ReadFile(scratch() + "/coordinator.stdout");
+    const std::string prefix = "coordinator listening on ";
+    const size_t at = out.find(prefix);
+    const size_t eol = at == std::string::npos ? at : out.find('\n', at);
+    if (eol != std::string::npos)
+      address = out.substr(at + prefix.size(), eol - at - prefix.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(address.empty()) << ReadFile(scratch() + "/coordinator.stderr");
+  const pid_t worker =
+      Start({"worker", "--coordinator", address, "--slots", "2", "--dir", scratch() + "/w"}, "",
+            scratch(), scratch(), "worker");
+  ChildGuard worker_guard(worker);
+  const std::string text =
+      Bench({"--coordinator", address, "--modes", "scaling,latency", "--events", "3000", "--users",
+             "100", "--runs", "1", "--seconds", "1", "--rates", "1000", "--background-users", "500",
+             "--dir", scratch() + "/work"},
+            2);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(text).get(doc), simdjson::SUCCESS) << text;
+  EXPECT_EQ(std::string_view(doc["cluster"]), address);
+  EXPECT_EQ(int64_t(doc["live_workers"]), 0) << "no embedded cluster";
+  simdjson::dom::array summary = doc["scaling"]["summary"];
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_EQ(int64_t(summary.at(0)["workers"]), 1) << "the cluster's live workers";
+  EXPECT_EQ(int64_t(doc["scaling"]["runs"].at(0)["records"]), 3000);
+  ExpectSanePoint(doc["latency"]["points"].at(0), "latency on the running cluster");
+  EXPECT_EQ(::waitpid(worker, nullptr, WNOHANG), 0)
+      << "the bench leaves the cluster's workers running";
 }
 
 TEST_F(BenchCommandTest, BadArgumentsAreUsageErrors) {
