@@ -1,26 +1,36 @@
-// segflow bench JOB.yaml [--workers LIST] [--runs R] [--json FILE]: replay throughput of a
-// job over its log, on the embedded cluster with each number of workers in LIST (0: every
-// task as a thread of this process), R runs each. Prints a progress line per run on
-// stderr, then a Markdown table on stdout; --json writes every run and the medians.
-// Every run must end with the same changelog counts (entered, exited), or it fails.
-// (The first piece of issue #7's `segflow bench`; latency, checkpoints, recovery and
-// the baselines are still scripts in bench/.)
+// segflow bench [JOB.yaml] [--modes LIST] ...: end-to-end capacity figures of a cluster
+// (the embedded local one, or a running coordinator with --coordinator), each mode
+// bounded in time:
+//   scaling     bounded replay throughput of JOB (or of a generated media log) over numbers
+//               of workers, runs interleaved and checked equal;
+//   sustain     the largest input rate a live job keeps up with (bounded latency);
+//   latency     append -> committed changelog record percentiles at given rates;
+//   checkpoint  checkpoint duration and size under a live load;
+//   recovery    time to running again and to caught-up committed output after a SIGKILL.
+// A progress line on stderr (a terminal only, not with --quiet); a Markdown report on
+// stdout; --json and --svg write every figure and a chart. The live modes are in
+// bench_live.*, the renderings in bench_report.*.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <boost/program_options.hpp>
-
+#include "cli/bench_live.h"
+#include "cli/bench_progress.h"
+#include "cli/bench_report.h"
 #include "cli/cluster_job.h"
 #include "cli/commands.h"
 #include "cli/embedded_cluster.h"
@@ -35,14 +45,7 @@ namespace segflow::cli {
 namespace {
 
 constexpr int kMaxWorkers = 64;
-
-struct BenchRun {
-  int workers = 0;
-  int run = 0;
-  RunReport report;
-  double wall_seconds = 0;  // cluster start, submit, replay, shutdown
-  double events_per_second() const { return report.seconds > 0 ? report.records_in / report.seconds : 0; }
-};
+const std::vector<std::string> kModes = {"scaling", "sustain", "latency", "checkpoint", "recovery"};
 
 // "0,1,2" or "1..4" (or a mix: "0,2..3"); each 0..kMaxWorkers, in the order given.
 bool ParseWorkerList(const std::string& text, std::vector<int>* out) {
@@ -50,7 +53,8 @@ bool ParseWorkerList(const std::string& text, std::vector<int>* out) {
   std::string item;
   auto number = [](std::string_view s, int* v) {
     const auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
-    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && *v >= 0 && *v <= kMaxWorkers;
+    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && *v >= 0 &&
+           *v <= kMaxWorkers;
   };
   while (std::getline(in, item, ',')) {
     const size_t dots = item.find("..");
@@ -69,21 +73,90 @@ bool ParseWorkerList(const std::string& text, std::vector<int>* out) {
   return !out->empty();
 }
 
-// One bounded replay of the job on `workers` workers (0: in this process).
-Status RunOnce(const std::string& path, const JobSpec& job, int workers, BenchRun* run) {
+// "10000,50000": positive rates (events/s) up to 100 M.
+bool ParseRates(const std::string& text, std::vector<double>* out) {
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    uint64_t v = 0;
+    const auto r = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || r.ec != std::errc() || r.ptr != item.data() + item.size() || v == 0 ||
+        v > 100000000) {
+      return false;
+    }
+    out->push_back(static_cast<double>(v));
+  }
+  return !out->empty();
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("segflow") : p.string();
+}
+
+// Runs this binary with `args` (stdout to /dev/null, stderr to `err_file`); its stderr is
+// in the error when it fails.
+Status RunSelf(const std::vector<std::string>& args, const std::string& err_file) {
+  const std::string exe = SelfExe();
+  std::vector<const char*> argv{exe.c_str()};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno("fork", errno);
+  if (pid == 0) {
+    std::FILE* out = std::freopen("/dev/null", "w", stdout);
+    std::FILE* err = std::freopen(err_file.c_str(), "w", stderr);
+    if (out == nullptr || err == nullptr) ::_exit(126);
+    ::execv(exe.c_str(), const_cast<char* const*>(argv.data()));
+    ::_exit(127);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid)
+    return Status::FromErrno("wait for segflow " + args[0], errno);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
+  std::ifstream in(err_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return Status::Internal("segflow " + args[0] + " failed: " + text.str());
+}
+
+// The scaling mode's job when none is given: a 30-day count window over generated media
+// events (the job of bench/cluster_bench.sh).
+const char* kScalingJob = R"(job: bench-scaling
+log: log
+source: {topics: [events], max_out_of_orderness: 5s}
+segments:
+  - id: binge
+    when: {count: {event: play, where: {genre: documentary}, window: 30d, at_least: 5}}
+parallelism: 2
+)";
+
+// One bounded replay of the job: on an embedded cluster of `workers` workers (0: in this
+// process), or on the cluster at `coordinator`.
+Status ReplayOnce(const std::string& path, const JobSpec& job, int workers,
+                  const std::string& coordinator, ScalingRun* run) {
   std::atomic<bool> stop{false};
   RunOptions options;
   options.bounded = true;
   options.state_dir = DefaultStateDir(job);
+  RunReport report;
   const auto began = std::chrono::steady_clock::now();
-  if (workers == 0) {
-    SEGFLOW_RETURN_IF_ERROR(RunJobLocally(job, options, &stop, &run->report));
+  if (workers == 0 && coordinator.empty()) {
+    SEGFLOW_RETURN_IF_ERROR(RunJobLocally(job, options, &stop, &report));
   } else {
     const std::string cluster_dir = options.state_dir + ".bench/run-" + std::to_string(::getpid());
     {
-      auto cluster = EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir);
-      if (!cluster.ok()) return cluster.status().Annotate("cannot start the local cluster");
-      auto client = ClusterClient::Connect((*cluster)->address());
+      std::unique_ptr<EmbeddedCluster> cluster;
+      std::string address = coordinator;
+      if (address.empty()) {
+        auto started =
+            EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir);
+        if (!started.ok()) return started.status().Annotate("cannot start the local cluster");
+        cluster = std::move(started).value();
+        address = cluster->address();
+      }
+      auto client = ClusterClient::Connect(address);
       if (!client.ok()) return client.status();
       SubmitRequest req;
       req.bounded = true;
@@ -92,143 +165,362 @@ Status RunOnce(const std::string& path, const JobSpec& job, int workers, BenchRu
       if (!id.ok()) return id.status();
       auto outcome = FollowJob(client->get(), *id, &stop, false);
       if (!outcome.ok()) return outcome.status();
-      if (outcome->state == wire::JobState::FAILED) return Status::Internal("job failed: " + outcome->reason);
-      run->report = outcome->report;
+      if (outcome->state == wire::JobState::FAILED)
+        return Status::Internal("job failed: " + outcome->reason);
+      report = outcome->report;
     }
     std::error_code ec;
     std::filesystem::remove_all(options.state_dir + ".bench", ec);
   }
-  run->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  run->records = report.records_in;
+  run->late = report.late_records;
+  run->entered = report.entered;
+  run->exited = report.exited;
+  run->seconds = report.seconds;
+  run->wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   return Status::OK();
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[(v.size() - 1) / 2];
+// The number of live workers of the cluster at `address`.
+Result<int> AliveWorkers(const std::string& address) {
+  auto client = ClusterClient::Connect(address);
+  if (!client.ok()) return client.status();
+  auto reply = (*client)->Status("");
+  if (!reply.ok()) return reply.status();
+  int alive = 0;
+  for (auto w : (*reply)->Root<wire::ControlMessage>().getStatusReply().getWorkers())
+    alive += w.getAlive();
+  return alive;
 }
 
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
-
-std::string JsonText(const std::string& job, const std::vector<BenchRun>& runs, const std::vector<int>& workers) {
-  std::ostringstream j;
-  j << "{\"job\":\"" << job << "\",\"measure\":\"bounded replay\",\"runs\":[";
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const BenchRun& r = runs[i];
-    j << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"run\":" << r.run
-      << ",\"records\":" << r.report.records_in << ",\"late\":" << r.report.late_records
-      << ",\"entered\":" << r.report.entered << ",\"exited\":" << r.report.exited
-      << ",\"seconds\":" << Fixed(r.report.seconds, 3) << ",\"wall_seconds\":" << Fixed(r.wall_seconds, 3)
-      << ",\"events_per_second\":" << Fixed(r.events_per_second(), 0) << "}";
-  }
-  j << "],\"summary\":[";
-  for (size_t i = 0; i < workers.size(); ++i) {
-    std::vector<double> rates, walls;
-    for (const BenchRun& r : runs) {
-      if (r.workers != workers[i]) continue;
-      rates.push_back(r.events_per_second());
-      walls.push_back(r.wall_seconds);
+// Rounds over the worker counts (1, 2, 1, 2, ...), so that background load hits all alike;
+// every run must end with the first run's changelog counts.
+Result<ScalingResult> MeasureScaling(const std::string& path, const JobSpec& job,
+                                     const std::vector<int>& workers, int runs,
+                                     const std::string& coordinator, BenchProgress* progress) {
+  ScalingResult out;
+  out.job = job.name;
+  out.workers = workers;
+  for (int i = 1; i <= runs; ++i) {
+    for (int w : workers) {
+      progress->Update("scaling: " + std::to_string(w) + " workers, run " + std::to_string(i) +
+                       "/" + std::to_string(runs));
+      ScalingRun run;
+      run.workers = w;
+      run.run = i;
+      if (Status s = ReplayOnce(path, job, w, coordinator, &run); !s.ok()) {
+        return s.Annotate(std::to_string(w) + " workers, run " + std::to_string(i));
+      }
+      const ScalingRun& first = out.runs.empty() ? run : out.runs.front();
+      if (run.records != first.records || run.entered != first.entered ||
+          run.exited != first.exited) {
+        return Status::Internal(
+            "run " + std::to_string(i) + " on " + std::to_string(w) +
+            " workers differs from the first run: " + std::to_string(run.records) + " records, " +
+            std::to_string(run.entered) + " entered, " + std::to_string(run.exited) +
+            " exited against " + std::to_string(first.records) + ", " +
+            std::to_string(first.entered) + ", " + std::to_string(first.exited));
+      }
+      out.runs.push_back(run);
     }
-    j << (i ? "," : "") << "{\"workers\":" << workers[i]
-      << ",\"median_events_per_second\":" << Fixed(Median(rates), 0)
-      << ",\"median_wall_seconds\":" << Fixed(Median(walls), 3) << "}";
   }
-  j << "]}\n";
-  return j.str();
+  return out;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "";
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::IOError("cannot write " + path);
+  return Status::OK();
 }
 
 }  // namespace
 
 int BenchCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow bench JOB.yaml [--workers LIST] [--runs R] [--json FILE]\n\n"
-      "Measures the bounded replay of JOB over its log (produce or `gen --log` it first) on\n"
-      "the embedded cluster with each number of workers in LIST (e.g. 1,2 or 0..3; 0: every\n"
-      "task as a thread of this process), R runs each. Prints a line per run on stderr and a\n"
-      "Markdown table on stdout; every run must end with the same changelog counts.\n\noptions");
-  opts.add_options()("help,h", "show this help")("workers", po::value<std::string>()->default_value("1,2"),
-                                                 "worker counts to measure")(
-      "runs", po::value<int>()->default_value(3), "runs per worker count (1..100)")(
-      "json", po::value<std::string>(), "also write the runs and medians as JSON to FILE");
+      "usage: segflow bench [JOB.yaml] [--modes LIST] [--coordinator HOST:PORT] [--json FILE] "
+      "[--svg FILE] ...\n\n"
+      "Measures a cluster end to end: the embedded local one (a coordinator in this process and\n"
+      "worker processes), or the running cluster at --coordinator (its workers must see --dir).\n"
+      "Modes (--modes, default all, run in this order):\n"
+      "  scaling     bounded replay of JOB over its log (without JOB: a generated media log of\n"
+      "              --events events) on each number of workers in --workers, --runs runs each,\n"
+      "              interleaved; every run must end with the same changelog counts\n"
+      "  sustain     the largest input rate a live job keeps up with: p99 append -> committed\n"
+      "              record <= --max-latency-ms, every probe committed, the rate achieved;\n"
+      "              doubles from --sustain-start, then bisects, at most --sustain-steps runs\n"
+      "  latency     append -> committed changelog record p50/p90/p99/max at each of --rates\n"
+      "  checkpoint  duration and size of the checkpoints of a live job at --checkpoint-rate\n"
+      "  recovery    a live checkpointing job at --recovery-rate, a worker SIGKILLed after\n"
+      "              --kill-after s: seconds until it runs again and until the committed\n"
+      "              output is past the kill (embedded cluster, >= 2 --live-workers)\n"
+      "Live modes run the probe job of bench/latency/job.yaml (a probe event every 10 ms, the\n"
+      "rest views of --background-users users) for --seconds per rate. A progress line goes to\n"
+      "stderr on a terminal (not with --quiet); the report is Markdown on stdout.\n\noptions");
+  opts.add_options()("help,h", "show this help")(
+      "modes",
+      po::value<std::string>()->default_value("scaling,sustain,latency,checkpoint,recovery"),
+      "modes to run, comma-separated")(
+      "coordinator", po::value<std::string>(),
+      "measure the cluster at HOST:PORT instead of an embedded one")(
+      "dir", po::value<std::string>(),
+      "bench folder (default: a temporary one, removed at the end)")(
+      "workers", po::value<std::string>(),
+      "scaling: worker counts (default 0,1,2; not with --coordinator)")(
+      "runs", po::value<int>()->default_value(3), "scaling: runs per worker count (1..100)")(
+      "events", po::value<uint64_t>()->default_value(1000000),
+      "scaling without JOB: events to generate")("users",
+                                                 po::value<uint64_t>()->default_value(100000),
+                                                 "scaling without JOB: users to generate")(
+      "live-workers", po::value<int>()->default_value(2),
+      "live modes: workers of the embedded cluster (1..64)")(
+      "seconds", po::value<double>()->default_value(5),
+      "live modes: producing time per rate (0.5..600)")(
+      "background-users", po::value<uint64_t>()->default_value(100000),
+      "live modes: users of the background views")(
+      "rates", po::value<std::string>()->default_value("10000,50000"),
+      "latency: events/s, comma-separated")(
+      "sustain-start", po::value<uint64_t>()->default_value(50000),
+      "sustain: first rate tried (events/s)")("sustain-steps", po::value<int>()->default_value(8),
+                                              "sustain: at most this many runs (1..20)")(
+      "max-latency-ms", po::value<double>()->default_value(1000),
+      "sustain: p99 bound of a sustained rate")(
+      "checkpoint-rate", po::value<uint64_t>()->default_value(20000), "checkpoint: events/s")(
+      "checkpoint-interval", po::value<int64_t>()->default_value(1000),
+      "checkpoint, recovery: interval in ms")(
+      "recovery-rate", po::value<uint64_t>()->default_value(20000), "recovery: events/s")(
+      "kill-after", po::value<double>()->default_value(4),
+      "recovery: seconds of running before the SIGKILL")(
+      "recovery-timeout", po::value<double>()->default_value(60),
+      "recovery: give up after this many seconds")("json", po::value<std::string>(),
+                                                   "write every figure as JSON to FILE")(
+      "svg", po::value<std::string>(), "write a chart (SVG) to FILE")("quiet,q",
+                                                                      "no progress line");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("bench", argc, argv, opts, &vm)) return *done;
   auto usage_error = [&](const std::string& message) {
     std::cerr << "segflow bench: " << message << "\n" << opts << "\n";
     return 2;
   };
-  if (!vm.count("job")) return usage_error("missing JOB.yaml");
+
+  std::set<std::string> modes;
+  {
+    std::stringstream in(vm["modes"].as<std::string>());
+    std::string m;
+    while (std::getline(in, m, ',')) {
+      if (std::find(kModes.begin(), kModes.end(), m) == kModes.end()) {
+        return usage_error("--modes: unknown mode \"" + m +
+                           "\" (scaling, sustain, latency, checkpoint or recovery)");
+      }
+      modes.insert(m);
+    }
+    if (modes.empty()) return usage_error("--modes: name at least one mode");
+  }
+  const std::string coordinator =
+      vm.count("coordinator") ? vm["coordinator"].as<std::string>() : "";
   std::vector<int> workers;
-  if (!ParseWorkerList(vm["workers"].as<std::string>(), &workers)) {
-    return usage_error("--workers: expected a list like 1,2 or 0..3 (each 0.." + std::to_string(kMaxWorkers) + ")");
+  if (vm.count("workers")) {
+    if (!coordinator.empty())
+      return usage_error("--workers: not with --coordinator (its workers are measured)");
+    if (!ParseWorkerList(vm["workers"].as<std::string>(), &workers)) {
+      return usage_error("--workers: expected a list like 1,2 or 0..3 (each 0.." +
+                         std::to_string(kMaxWorkers) + ")");
+    }
+  } else if (coordinator.empty()) {
+    workers = {0, 1, 2};
   }
   const int runs = vm["runs"].as<int>();
   if (runs < 1 || runs > 100) return usage_error("--runs must be 1..100");
+  const int live_workers = vm["live-workers"].as<int>();
+  if (live_workers < 1 || live_workers > kMaxWorkers)
+    return usage_error("--live-workers must be 1..64");
+  const double seconds = vm["seconds"].as<double>();
+  if (!(seconds >= 0.5 && seconds <= 600)) return usage_error("--seconds must be 0.5..600");
+  std::vector<double> rates;
+  if (!ParseRates(vm["rates"].as<std::string>(), &rates)) {
+    return usage_error("--rates: expected events/s like 10000,50000 (each 1..100000000)");
+  }
+  const int sustain_steps = vm["sustain-steps"].as<int>();
+  if (sustain_steps < 1 || sustain_steps > 20) return usage_error("--sustain-steps must be 1..20");
+  const double max_latency_ms = vm["max-latency-ms"].as<double>();
+  if (!(max_latency_ms > 0)) return usage_error("--max-latency-ms must be positive");
+  const int64_t interval_ms = vm["checkpoint-interval"].as<int64_t>();
+  if (interval_ms < 100 || interval_ms > 600000)
+    return usage_error("--checkpoint-interval must be 100..600000 ms");
+  const double kill_after = vm["kill-after"].as<double>();
+  const double recovery_timeout = vm["recovery-timeout"].as<double>();
+  if (!(kill_after >= 0.5 && kill_after <= 600) ||
+      !(recovery_timeout >= 1 && recovery_timeout <= 3600)) {
+    return usage_error("--kill-after must be 0.5..600 s and --recovery-timeout 1..3600 s");
+  }
+  for (const char* rate : {"sustain-start", "checkpoint-rate", "recovery-rate", "events", "users",
+                           "background-users"}) {
+    if (vm[rate].as<uint64_t>() == 0)
+      return usage_error(std::string("--") + rate + " must be positive");
+  }
+  if (modes.count("recovery") && !coordinator.empty()) {
+    return usage_error(
+        "recovery: only on the embedded cluster (it SIGKILLs one of its own workers); "
+        "drop --coordinator or the mode");
+  }
+  if (modes.count("recovery") && live_workers < 2) {
+    return usage_error(
+        "recovery: needs --live-workers 2 or more (the job restarts on the workers left)");
+  }
 
-  const std::string path = vm["job"].as<std::string>();
-  JobParseResult parsed = ParseJobFile(path);
-  if (!parsed.ok()) {
-    std::cerr << parsed.ErrorText();
-    std::cerr << "segflow bench: " << parsed.errors.size() << " error(s) in " << path << "; nothing was run\n";
+  // The bench folder.
+  std::string dir;
+  bool own_dir = false;
+  if (vm.count("dir")) {
+    dir = vm["dir"].as<std::string>();
+  } else {
+    dir = (std::filesystem::temp_directory_path() / ("segflow-bench-" + std::to_string(::getpid())))
+              .string();
+    own_dir = true;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "segflow bench: cannot create the bench folder " << dir << ": " << ec.message()
+              << "\n";
     return 1;
   }
-  const JobSpec& job = parsed.job;
-
-  // Rounds over the worker counts (1, 2, 1, 2, ...), so that background load hits all alike.
-  std::vector<BenchRun> results;
-  for (int i = 1; i <= runs; ++i) {
-    for (int w : workers) {
-      BenchRun run;
-      run.workers = w;
-      run.run = i;
-      if (Status s = RunOnce(path, job, w, &run); !s.ok()) {
-        std::cerr << "segflow bench: " << w << " workers, run " << i << ": " << s.message() << "\n";
-        return 1;
-      }
-      std::fprintf(stderr, "segflow bench: %d workers, run %d/%d: %llu records in %.2f s (%.0f events/s), wall %.2f s\n",
-                   w, i, runs, static_cast<unsigned long long>(run.report.records_in), run.report.seconds,
-                   run.events_per_second(), run.wall_seconds);
-      const BenchRun& first = results.empty() ? run : results.front();
-      if (run.report.records_in != first.report.records_in || run.report.entered != first.report.entered ||
-          run.report.exited != first.report.exited) {
-        std::cerr << "segflow bench: run " << i << " on " << w << " workers differs from the first run: "
-                  << run.report.records_in << " records, " << run.report.entered << " entered, "
-                  << run.report.exited << " exited against " << first.report.records_in << ", "
-                  << first.report.entered << ", " << first.report.exited << "\n";
-        return 1;
-      }
-      results.push_back(run);
+  dir = std::filesystem::absolute(dir, ec).lexically_normal().string();
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code e;
+      if (!dir.empty()) std::filesystem::remove_all(dir, e);
     }
-  }
+  } cleanup{own_dir ? dir : ""};
 
-  const BenchRun& first = results.front();
-  std::cout << "Bounded replay of job " << job.name << ": " << first.report.records_in << " records, "
-            << first.report.late_records << " late; changelog " << first.report.entered << " entered, "
-            << first.report.exited << " exited (the same in every run)\n\n"
-            << "| workers | events/s per run | median events/s | median wall s |\n|---|---|---|---|\n";
-  for (int w : workers) {
-    std::vector<double> rates, walls;
-    std::string per_run;
-    for (const BenchRun& r : results) {
-      if (r.workers != w) continue;
-      rates.push_back(r.events_per_second());
-      walls.push_back(r.wall_seconds);
-      per_run += (per_run.empty() ? "" : ", ") + Fixed(r.events_per_second(), 0);
+  BenchProgress progress(vm.count("quiet") > 0);
+  auto fail = [&](const Status& s) {
+    progress.Clear();
+    std::cerr << "segflow bench: " << s.message() << "\n";
+    return 1;
+  };
+
+  BenchResults results;
+  results.cluster = coordinator.empty() ? "embedded" : coordinator;
+  results.cpus = static_cast<int>(std::thread::hardware_concurrency());
+  results.cpu_model = CpuModel();
+  results.live_seconds = seconds;
+
+  if (modes.count("scaling")) {
+    std::string path;
+    if (vm.count("job")) {
+      path = vm["job"].as<std::string>();
+    } else {
+      path = dir + "/scaling/job.yaml";
+      std::filesystem::create_directories(dir + "/scaling", ec);
+      if (Status s = WriteText(path, kScalingJob); !s.ok()) return fail(s);
+      progress.Update("scaling: generating " + std::to_string(vm["events"].as<uint64_t>()) +
+                      " media events");
+      const Status gen =
+          RunSelf({"gen", "media", "--users", std::to_string(vm["users"].as<uint64_t>()),
+                   "--events", std::to_string(vm["events"].as<uint64_t>()), "--seed", "7", "--log",
+                   dir + "/scaling/log", "--topic", "events"},
+                  dir + "/scaling/gen.err");
+      if (!gen.ok()) return fail(gen);
     }
-    std::cout << "| " << (w == 0 ? std::string("0 (in-process)") : std::to_string(w)) << " | " << per_run << " | "
-              << Fixed(Median(rates), 0) << " | " << Fixed(Median(walls), 2) << " |\n";
-  }
-  if (vm.count("json")) {
-    const std::string json_path = vm["json"].as<std::string>();
-    std::ofstream out(json_path, std::ios::binary | std::ios::trunc);
-    out << JsonText(job.name, results, workers);
-    out.close();
-    if (!out) {
-      std::cerr << "segflow bench: cannot write " << json_path << "\n";
+    JobParseResult parsed = ParseJobFile(path);
+    if (!parsed.ok()) {
+      progress.Clear();
+      std::cerr << parsed.ErrorText();
+      std::cerr << "segflow bench: " << parsed.errors.size() << " error(s) in " << path
+                << "; nothing was run\n";
       return 1;
     }
+    std::vector<int> scaling_workers = workers;
+    if (!coordinator.empty()) {
+      auto alive = AliveWorkers(coordinator);
+      if (!alive.ok()) return fail(alive.status().Annotate("coordinator " + coordinator));
+      scaling_workers = {*alive};
+    }
+    auto scaling = MeasureScaling(path, parsed.job, scaling_workers, runs, coordinator, &progress);
+    if (!scaling.ok()) return fail(scaling.status().Annotate("scaling"));
+    results.scaling = std::move(scaling).value();
+  } else if (vm.count("job")) {
+    return usage_error(
+        "JOB.yaml is measured by the scaling mode only; add scaling to --modes or drop it");
+  }
+
+  // The live modes, each on a fresh embedded cluster (or the given one).
+  const bool any_live = modes.count("sustain") || modes.count("latency") ||
+                        modes.count("checkpoint") || modes.count("recovery");
+  if (any_live) {
+    LiveSettings live;
+    live.dir = dir;
+    live.seconds = seconds;
+    live.background_users = vm["background-users"].as<uint64_t>();
+    live.progress = &progress;
+    results.live_workers = coordinator.empty() ? live_workers : 0;
+    for (const std::string& mode : kModes) {
+      if (mode == "scaling" || !modes.count(mode)) continue;
+      std::unique_ptr<EmbeddedCluster> cluster;
+      if (coordinator.empty()) {
+        progress.Update(mode + ": starting " + std::to_string(live_workers) + " workers");
+        auto started = EmbeddedCluster::Start(live_workers, static_cast<uint32_t>(live.parallelism),
+                                              dir + "/cluster-" + mode);
+        if (!started.ok())
+          return fail(started.status().Annotate(mode + ": cannot start the local cluster"));
+        cluster = std::move(started).value();
+        live.coordinator = cluster->address();
+        live.worker_pids = cluster->worker_pids();
+      } else {
+        live.coordinator = coordinator;
+        live.worker_pids.clear();
+      }
+      if (mode == "sustain") {
+        auto r = FindSustainableRate(live, static_cast<double>(vm["sustain-start"].as<uint64_t>()),
+                                     sustain_steps, max_latency_ms);
+        if (!r.ok()) return fail(r.status());
+        results.sustain = std::move(r).value();
+      } else if (mode == "latency") {
+        auto r = MeasureLatency(live, rates);
+        if (!r.ok()) return fail(r.status());
+        results.latency = std::move(r).value();
+      } else if (mode == "checkpoint") {
+        auto r = MeasureCheckpoints(live, static_cast<double>(vm["checkpoint-rate"].as<uint64_t>()),
+                                    interval_ms);
+        if (!r.ok()) return fail(r.status());
+        results.checkpoint = std::move(r).value();
+      } else if (mode == "recovery") {
+        auto r = MeasureRecovery(live, static_cast<double>(vm["recovery-rate"].as<uint64_t>()),
+                                 interval_ms, kill_after, recovery_timeout);
+        if (!r.ok()) return fail(r.status());
+        results.recovery = std::move(r).value();
+      }
+      progress.Update(mode + ": stopping the cluster");
+      cluster.reset();
+      std::filesystem::remove_all(dir + "/cluster-" + mode, ec);
+    }
+  }
+  progress.Clear();
+
+  std::cout << BenchMarkdown(results);
+  if (vm.count("json")) {
+    if (Status s = WriteText(vm["json"].as<std::string>(), BenchJson(results)); !s.ok())
+      return fail(s);
+  }
+  if (vm.count("svg")) {
+    if (Status s = WriteText(vm["svg"].as<std::string>(), BenchSvg(results)); !s.ok())
+      return fail(s);
   }
   return 0;
 }

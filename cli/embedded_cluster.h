@@ -24,6 +24,8 @@ class EmbeddedCluster {
   ~EmbeddedCluster();
 
   std::string address() const { return coordinator_->address().ToString(); }
+  // The worker processes (children of this process), e.g. for a bench that SIGKILLs one.
+  const std::vector<pid_t>& worker_pids() const { return pids_; }
 
  private:
   EmbeddedCluster() = default;
