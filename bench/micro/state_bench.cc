@@ -240,4 +240,3 @@ BENCHMARK(BM_TimerRegisterAndPop);
 }  // namespace
 }  // namespace segflow
 
-BENCHMARK_MAIN();
