@@ -50,8 +50,8 @@ class BenchDir {
 // A job of `segments` (a YAML `segments:` body) with optional top-level `blocks`
 // (profile, consent), parsed and validated as a job file is.
 inline JobSpec ParseBenchJob(const std::string& segments, const std::string& blocks = "") {
-  const std::string text = "job: bench\nlog: log\nsource: {topics: [events]}\n" + blocks +
-                           "segments:\n" + segments;
+  const std::string text =
+      "job: bench\nlog: log\nsource: {topics: [events]}\n" + blocks + "segments:\n" + segments;
   JobParseResult r = ParseJobText(text, "/tmp/segflow-micro-bench/job.yaml");
   if (!r.ok()) Fail("job does not parse: " + r.ErrorText() + "\n" + text);
   return r.job;
@@ -64,7 +64,8 @@ inline std::shared_ptr<const SegmentProgram> CompileBenchJob(const JobSpec& job)
 }
 
 // `events` JSON lines of a seeded `segflow gen` scenario (no late, no malformed lines).
-inline std::vector<std::string> ScenarioLines(gen::Scenario scenario, uint64_t users, uint64_t events) {
+inline std::vector<std::string> ScenarioLines(gen::Scenario scenario, uint64_t users,
+                                              uint64_t events) {
   gen::GenOptions o;
   o.scenario = scenario;
   o.users = users;

@@ -5,9 +5,10 @@
 // Workload: kUsers users; in round r every user gets one event at
 // kStart + r * kRoundMs + u (so a 1h window holds ~12 of a user's events). Which event a
 // user gets is a fixed pseudo-random function of (r, u), and the thresholds sit near the
-// typical window values, so every condition changes truth, and so membership, often. States are warmed for kWarmupRounds first (windows full, as in a long
-// replay) and the warm-up must have produced membership changes, or the case is broken.
-// Items are events; "changes" counts the membership changes per event.
+// typical window values, so every condition changes truth, and so membership, often. States are
+// warmed for kWarmupRounds first (windows full, as in a long replay) and the warm-up must have
+// produced membership changes, or the case is broken. Items are events; "changes" counts the
+// membership changes per event.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -43,7 +44,9 @@ uint64_t Pick(uint64_t r, uint64_t u, uint64_t n) {
 }
 
 // 10, 20, ..., 100.
-Value Price(uint64_t r, uint64_t u) { return Value::Double(10.0 + static_cast<double>(Pick(r, u, 10)) * 10.0); }
+Value Price(uint64_t r, uint64_t u) {
+  return Value::Double(10.0 + static_cast<double>(Pick(r, u, 10)) * 10.0);
+}
 
 void Buy(uint64_t r, uint64_t u, Event* e) {
   e->type = "buy";
@@ -55,24 +58,32 @@ const std::vector<ConditionCase>& Cases() {
   static const auto* cases = new std::vector<ConditionCase>{
       {"count", "", "  - id: s\n    when: {count: {event: view, window: 1h, at_least: 6}}\n",
        [](uint64_t r, uint64_t u, Event* e) { e->type = Pick(r, u, 2) == 0 ? "view" : "click"; }},
-      {"sum", "", "  - id: s\n    when: {sum: {event: buy, field: price, window: 1h, gte: 660}}\n", Buy},
-      {"avg", "", "  - id: s\n    when: {avg: {event: buy, field: price, window: 1h, gte: 55}}\n", Buy},
-      {"min", "", "  - id: s\n    when: {min: {event: buy, field: price, window: 1h, gt: 10}}\n", Buy},
-      {"max", "", "  - id: s\n    when: {max: {event: buy, field: price, window: 1h, lt: 100}}\n", Buy},
-      {"distinct", "", "  - id: s\n    when: {distinct: {event: play, field: genre, window: 1h, at_least: 7}}\n",
+      {"sum", "", "  - id: s\n    when: {sum: {event: buy, field: price, window: 1h, gte: 660}}\n",
+       Buy},
+      {"avg", "", "  - id: s\n    when: {avg: {event: buy, field: price, window: 1h, gte: 55}}\n",
+       Buy},
+      {"min", "", "  - id: s\n    when: {min: {event: buy, field: price, window: 1h, gt: 10}}\n",
+       Buy},
+      {"max", "", "  - id: s\n    when: {max: {event: buy, field: price, window: 1h, lt: 100}}\n",
+       Buy},
+      {"distinct", "",
+       "  - id: s\n    when: {distinct: {event: play, field: genre, window: 1h, at_least: 7}}\n",
        [](uint64_t r, uint64_t u, Event* e) {
-         static const char* const kGenres[] = {"drama", "comedy", "documentary", "news", "sport", "kids", "music", "jazz"};
+         static const char* const kGenres[] = {"drama", "comedy", "documentary", "news",
+                                               "sport", "kids",   "music",       "jazz"};
          e->type = "play";
          e->props = Value::Object({{"genre", Value::String(kGenres[Pick(r, u, 8)])}});
        }},
       {"absence", "",
-       "  - id: s\n    when: {absence: {after: {event: add}, missing: {event: buy}, within: 30m}}\n",
+       "  - id: s\n    when: {absence: {after: {event: add}, missing: {event: buy}, within: "
+       "30m}}\n",
        [](uint64_t r, uint64_t u, Event* e) {
          const uint64_t k = Pick(r, u, 12);
          e->type = k == 0 ? "add" : (k == 1 ? "buy" : "view");
        }},
       {"sequence", "",
-       "  - id: s\n    when: {sequence: {steps: [{event: a}, {event: b}, {event: c}], within: 30m, window: 1h}}\n",
+       "  - id: s\n    when: {sequence: {steps: [{event: a}, {event: b}, {event: c}], within: 30m, "
+       "window: 1h}}\n",
        [](uint64_t r, uint64_t u, Event* e) {
          static const char* const kTypes[] = {"a", "b", "c", "x"};
          e->type = kTypes[Pick(r, u, 4)];
@@ -81,8 +92,9 @@ const std::vector<ConditionCase>& Cases() {
        [](uint64_t r, uint64_t u, Event* e) {
          if (Pick(r, u, 4) == 0) {
            e->type = "identify";
-           e->props = Value::Object({{"tier", Value::String(Pick(r, u + 1, 2) == 0 ? "gold" : "silver")},
-                                     {"country", Value::String("fr")}});
+           e->props =
+               Value::Object({{"tier", Value::String(Pick(r, u + 1, 2) == 0 ? "gold" : "silver")},
+                              {"country", Value::String("fr")}});
          } else {
            e->type = "view";
          }
@@ -99,7 +111,8 @@ const std::vector<ConditionCase>& Cases() {
        }},
       {"segment_ref", "",
        "  - id: base\n    when: {count: {event: view, window: 1h, at_least: 6}}\n"
-       "  - id: s\n    when: {all: [{segment: base}, {not: {count: {event: buy, window: 30m, at_least: 1}}}]}\n",
+       "  - id: s\n    when: {all: [{segment: base}, {not: {count: {event: buy, window: 30m, "
+       "at_least: 1}}}]}\n",
        [](uint64_t r, uint64_t u, Event* e) {
          const uint64_t k = Pick(r, u, 10);
          e->type = k == 0 ? "buy" : (k < 6 ? "view" : "click");
@@ -189,7 +202,8 @@ void BM_ConditionUpdate(benchmark::State& state, const ConditionCase* c) {
 
 [[maybe_unused]] const bool kRegistered = [] {
   for (const ConditionCase& c : Cases()) {
-    benchmark::RegisterBenchmark((std::string("BM_ConditionUpdate/") + c.name).c_str(), BM_ConditionUpdate, &c);
+    benchmark::RegisterBenchmark((std::string("BM_ConditionUpdate/") + c.name).c_str(),
+                                 BM_ConditionUpdate, &c);
   }
   return true;
 }();

@@ -26,8 +26,8 @@ void BM_KeyGroupRouting(benchmark::State& state) {
   for (auto _ : state) {
     const uint64_t h = HashUser(users[i]);
     if (++i == users.size()) i = 0;
-    const uint32_t k =
-        SubtaskForKeyGroup(KeyGroupFor(h, kDefaultMaxParallelism), kDefaultMaxParallelism, parallelism);
+    const uint32_t k = SubtaskForKeyGroup(KeyGroupFor(h, kDefaultMaxParallelism),
+                                          kDefaultMaxParallelism, parallelism);
     ++per_subtask[k];
   }
   benchmark::DoNotOptimize(per_subtask.data());

@@ -34,9 +34,10 @@ struct CartLog {
   }
 };
 
+// A function-local static, destroyed at exit: its directory is removed then.
 const CartLog& TheLog() {
-  static const CartLog* log = new CartLog();
-  return *log;
+  static const CartLog log;
+  return log;
 }
 
 void BM_LogRead(benchmark::State& state) {

@@ -31,7 +31,8 @@ constexpr const char* kCartSegments = R"(
 )";
 
 // Every user gets a state that has processed an add_to_cart and a purchase.
-void Populate(const SegmentProgram& program, CachedUserStateStore* store, const std::vector<std::string>& users) {
+void Populate(const SegmentProgram& program, CachedUserStateStore* store,
+              const std::vector<std::string>& users) {
   Event add;
   add.type = "add_to_cart";
   add.props = Value::Object({{"price", Value::Double(99.5)}});
