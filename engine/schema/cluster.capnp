@@ -369,6 +369,7 @@ struct ChangeWire {
   user @1 :Text;
   segment @2 :UInt32;
   entered @3 :Bool;
+  pos @4 :UInt64;     # log position of the change (the store's stamp after `at`)
 }
 
 struct DataFrame {

@@ -111,7 +111,7 @@ Status ChangelogSinkTask::Run() {
       writers[p]->Append(e);
       (c.entered ? result_->entered : result_->exited)++;
       counters_->records_out.fetch_add(1, std::memory_order_relaxed);
-      store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at});
+      store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at, c.pos});
     }
   };
 

@@ -136,7 +136,7 @@ Status KeyedSegmentTask::Run() {
     batch.partition = p;
     batch.changes.reserve(changes.size());
     for (auto& c : changes) {
-      batch.changes.push_back({c.change.at, std::move(c.user), c.change.segment, c.change.entered});
+      batch.changes.push_back({c.change.at, std::move(c.user), c.change.segment, c.change.entered, c.change.pos});
     }
     changes.clear();
     counters_->records_out.fetch_add(batch.changes.size(), std::memory_order_relaxed);

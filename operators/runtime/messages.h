@@ -66,6 +66,7 @@ struct ChangeRecord {
   std::string user;
   uint32_t segment = 0;
   bool entered = false;
+  uint64_t pos = 0;  // MembershipChange::pos: with `at`, the audience store's stamp
 };
 
 struct ChangeBatch {

@@ -98,6 +98,7 @@ void EncodeSinkMessage(const SinkMessage& in, wire::DataFrame::Builder out) {
       w.setUser(capnp::Text::Reader(c.user.data(), c.user.size()));
       w.setSegment(c.segment);
       w.setEntered(c.entered);
+      w.setPos(c.pos);
     }
   } else if (auto* p = std::get_if<PartitionProgress>(&in.body)) {
     auto g = out.initProgress();
@@ -125,7 +126,7 @@ Status DecodeSinkMessage(wire::DataFrame::Reader in, SinkMessage* out) {
       batch.changes.resize(list.size());
       for (unsigned i = 0; i < list.size(); ++i) {
         auto w = list[i];
-        batch.changes[i] = ChangeRecord{w.getAt(), w.getUser().cStr(), w.getSegment(), w.getEntered()};
+        batch.changes[i] = ChangeRecord{w.getAt(), w.getUser().cStr(), w.getSegment(), w.getEntered(), w.getPos()};
       }
       out->body = std::move(batch);
       return Status::OK();

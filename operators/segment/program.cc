@@ -330,6 +330,7 @@ void SegmentProgram::ProcessInstant(UserState* opaque, int64_t t,
   for (const ProjectedEvent& e : events) {
     ApplyProfile(e, s);
     ApplyConsent(e, s);
+    s->last_seq = std::max(s->last_seq, e.seq);
   }
   for (size_t i = 0; i < plan.leaves.size(); ++i) ApplyLeaf(plan.leaves[i], t, events, &s->leaves[i]);
 
@@ -351,7 +352,7 @@ void SegmentProgram::ProcessInstant(UserState* opaque, int64_t t,
         m.member = false;
         m.cooldown_until = SatAdd(t, cooldown);
         m.armed = !c;
-        out->push_back({seg, false, t});
+        out->push_back({seg, false, t, s->last_seq});
       }
     } else if (!c) {
       m.armed = true;
@@ -363,7 +364,7 @@ void SegmentProgram::ProcessInstant(UserState* opaque, int64_t t,
         m.armed = false;
       } else {
         m.member = true;
-        out->push_back({seg, true, t});
+        out->push_back({seg, true, t, s->last_seq});
       }
     }
     m.last_c = c;

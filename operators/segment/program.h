@@ -53,6 +53,9 @@ struct MembershipChange {
   uint32_t segment = 0;  // index into JobSpec::segments
   bool entered = false;
   int64_t at = 0;
+  // The log position the change was computed at: the offset (`seq`) of the latest record
+  // of the user applied so far. With `at` it orders a user's writes at the audience store.
+  uint64_t pos = 0;
 };
 
 // Per-user evaluation state: condition state, membership, buffered events. Opaque: only

@@ -12,7 +12,7 @@
 namespace segflow {
 namespace {
 
-constexpr uint8_t kStateFormat = 2;  // 2 added recheck_at
+constexpr uint8_t kStateFormat = 2;  // 2 added recheck_at and last_seq
 constexpr uint8_t kEventFormat = 1;
 
 Status Corrupt(const std::string& what) {
@@ -117,6 +117,7 @@ void SegmentProgram::Serialize(const UserState& opaque, std::string* out) const 
   PutSignedVarint(s.consent_ts, out);
   PutVarint(s.consent_seq, out);
   PutSignedVarint(s.recheck_at, out);
+  PutVarint(s.last_seq, out);
   const ValueObject& profile = s.profile.as_object();
   PutVarint(profile.size(), out);
   for (size_t i = 0; i < profile.size(); ++i) {
@@ -155,7 +156,9 @@ Status SegmentProgram::Deserialize(std::string_view data, std::unique_ptr<UserSt
       !in.GetSignedVarint(&s->consent_ts) || !in.GetVarint(&s->consent_seq)) {
     return Corrupt("bad header");
   }
-  if (format >= 2 && !in.GetSignedVarint(&s->recheck_at)) return Corrupt("bad header");
+  if (format >= 2 && (!in.GetSignedVarint(&s->recheck_at) || !in.GetVarint(&s->last_seq))) {
+    return Corrupt("bad header");
+  }
   if (s->recheck_at != kNoTime && s->last_instant != kNoTime && s->recheck_at <= s->last_instant) {
     return Corrupt("recheck instant not after the last instant");
   }

@@ -89,6 +89,7 @@ Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at,
   const ProgramPlan& b = to_->impl_->plan;
 
   s.last_instant = o.last_instant;
+  s.last_seq = o.last_seq;
   s.consent = o.consent;
   s.consent_ts = o.consent_ts;
   s.consent_seq = o.consent_seq;

@@ -33,6 +33,8 @@ class UserStateData final : public UserState {
   // savepoint restore restarts segments (state_migration.h) so that their new condition
   // takes effect at the restore position. kNoTime, or > last_instant while pending.
   int64_t recheck_at = kNoTime;
+  // The largest `seq` (log offset) of the user's records applied so far (0: none).
+  uint64_t last_seq = 0;
 
   // Consent: the latest valid consent event as (ts, seq) -> value; -1: none yet.
   int64_t consent_ts = kNoTime;

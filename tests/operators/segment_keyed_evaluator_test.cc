@@ -309,5 +309,38 @@ TEST_F(SegmentKeyedEvaluatorTest, RestoredFromASnapshotContinuesExactly) {
   EXPECT_EQ(segtest::Render(job, resumed), segtest::Render(job, whole));
 }
 
+// A change carries the log position it was computed at: the offset of the user's latest
+// applied record (an expiry without a new record keeps it), across a state round trip.
+TEST(ChangePositionTest, ChangesCarryTheLatestAppliedRecordsOffset) {
+  const JobSpec job = segtest::ParseJob("  - id: s\n    when: {count: {event: view, window: 10ms, at_least: 2}}\n");
+  auto program = segtest::Compile(job);
+  ASSERT_NE(program, nullptr);
+  std::unique_ptr<UserState> state = program->NewUserState();
+  std::vector<MembershipChange> out;
+  auto add = [&](int64_t ts, uint64_t seq) {
+    ProjectedEvent e;
+    program->Project(segtest::MakeEvent({"u", "view", ts}), seq, &e);
+    program->AddEvent(state.get(), std::move(e));
+  };
+  add(1, 5);
+  add(2, 9);
+  for (auto t = program->NextInstant(*state); t && *t <= 5; t = program->NextInstant(*state)) {
+    program->ProcessInstant(state.get(), *t, &out);
+  }
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].entered);
+  EXPECT_EQ(out[0].pos, 9u);
+  std::string bytes;
+  program->Serialize(*state, &bytes);
+  ASSERT_TRUE(program->Deserialize(bytes, &state).ok());
+  auto t = program->NextInstant(*state);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(*t, 11);  // the view at 1 leaves the window
+  program->ProcessInstant(state.get(), *t, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[1].entered);
+  EXPECT_EQ(out[1].pos, 9u);
+}
+
 }  // namespace
 }  // namespace segflow
