@@ -298,6 +298,25 @@ class ClusterTest : public ::testing::Test {
     return Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch()).out;
   }
 
+  // Submits the job file bounded with --end-with-savepoint, waits for it to finish, and
+  // returns the savepoint folder it stopped with ("" after a failed assertion).
+  std::string BackfillToSavepoint(Cluster* cluster) {
+    Outcome backfill = cluster->Cli({"submit", job_path(), "--bounded", "--end-with-savepoint"});
+    EXPECT_EQ(backfill.exit_code, 0) << backfill.err;
+    if (backfill.exit_code != 0) return "";
+    const std::string id = Lines(backfill.out).at(0);
+    EXPECT_TRUE(Eventually([&] { return cluster->Status(id).state == "finished"; }, std::chrono::seconds(30)))
+        << cluster->Status(id).text;
+    std::smatch m;
+    const std::string reason = cluster->Status(id).reason;
+    if (!std::regex_search(reason, m, std::regex(R"(stopped with savepoint (\S+))"))) {
+      ADD_FAILURE() << "no savepoint: " << reason;
+      return "";
+    }
+    EXPECT_TRUE(fs::exists(m[1].str() + "/_metadata"));
+    return m[1];
+  }
+
   // Waits for job `id` to catch up, stops it, and checks its committed changelog is the
   // failure-free in-process run's up to the committed evaluated time (at least
   // `min_lines` records of it: a real workload).
@@ -911,16 +930,8 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   auto wait_caught_up = [&] { return WaitCaughtUp().has_value(); };
 
   job_with(2);
-  Outcome backfill = cluster.Cli({"submit", job_path(), "--bounded", "--end-with-savepoint"});
-  ASSERT_EQ(backfill.exit_code, 0) << backfill.err;
-  const std::string backfill_id = Lines(backfill.out).at(0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(backfill_id).state == "finished"; }, std::chrono::seconds(30)))
-      << cluster.Status(backfill_id).text;
-  std::smatch m;
-  const std::string reason = cluster.Status(backfill_id).reason;
-  ASSERT_TRUE(std::regex_search(reason, m, std::regex(R"(stopped with savepoint (\S+))"))) << reason;
-  const std::string first = m[1];
-  ASSERT_TRUE(fs::exists(first + "/_metadata"));
+  const std::string first = BackfillToSavepoint(&cluster);
+  ASSERT_FALSE(first.empty());
 
   ASSERT_EQ(Produce(part(1)).exit_code, 0);
   job_with(3);
@@ -980,15 +991,8 @@ TEST_F(ClusterTest, SavepointKeepsUnchangedSegmentsOfAnEditedJob) {
   Cluster cluster(scratch(), 5000);
   for (int i = 0; i < 2; ++i) cluster.AddWorker(3);
   ASSERT_TRUE(cluster.WaitForWorkers(2));
-  Outcome backfill = cluster.Cli({"submit", job_path(), "--bounded", "--end-with-savepoint"});
-  ASSERT_EQ(backfill.exit_code, 0) << backfill.err;
-  const std::string backfill_id = Lines(backfill.out).at(0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(backfill_id).state == "finished"; }, std::chrono::seconds(30)))
-      << cluster.Status(backfill_id).text;
-  std::smatch m;
-  const std::string reason = cluster.Status(backfill_id).reason;
-  ASSERT_TRUE(std::regex_search(reason, m, std::regex(R"(stopped with savepoint (\S+))"))) << reason;
-  const std::string savepoint = m[1];
+  const std::string savepoint = BackfillToSavepoint(&cluster);
+  ASSERT_FALSE(savepoint.empty());
   const std::optional<int64_t> backfilled = CommittedEvaluated();
   ASSERT_TRUE(backfilled.has_value());
 
