@@ -25,6 +25,7 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     spec.setCheckpointDir(job.checkpoint_root);
     spec.setTransactional(true);
     spec.setRestoreFrom(job.restored_from);
+    spec.setRestoreIsSavepoint(!job.restored_from.empty() && job.restored_from == job.initial_restore);
     spec.setRestoreId(job.restored_id);
     spec.setEndWithSavepoint(job.end_with_savepoint);
   }

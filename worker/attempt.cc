@@ -104,6 +104,7 @@ Status Attempt::Prepare() {
     hooks_.transactional = plan_.transactional;
     hooks_.restore_dir = plan_.restore_from;
     hooks_.restore_id = plan_.restore_id;
+    hooks_.restore_is_savepoint = plan_.restore_is_savepoint;
     if (!plan_.restore_from.empty()) {
       auto migration = PlanRestoreMigration(plan_.restore_from, plan_.job_text, plan_.job_file, ctx_.program);
       if (!migration.ok()) return migration.status();

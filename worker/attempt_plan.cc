@@ -18,6 +18,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.checkpoint_dir = spec.getCheckpointDir().cStr();
   plan.restore_from = spec.getRestoreFrom().cStr();
   plan.restore_id = spec.getRestoreId();
+  plan.restore_is_savepoint = spec.getRestoreIsSavepoint();
   plan.transactional = spec.getTransactional();
   plan.end_with_savepoint = spec.getEndWithSavepoint();
   for (auto so : spec.getStartOffsets()) plan.start_offsets[{so.getTopic(), so.getPartition()}] = so.getOffset();

@@ -85,6 +85,7 @@ struct AttemptSpec {
   endWithSavepoint @17 :Bool;  # bounded: at the end offsets, wait for a stop-with-savepoint
   startOffsets @18 :List(PartitionOffset);  # reprocessing: where sources start (offset field)
   endOffsets @19 :List(PartitionOffset);    # bounded reprocessing: where sources stop (--until offsets:)
+  restoreIsSavepoint @20 :Bool;  # restoreFrom is the savepoint a new job starts from: its bounded end offsets are another job's
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.

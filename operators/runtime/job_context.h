@@ -47,6 +47,9 @@ struct CheckpointHooks {
   bool transactional = false;  // the changelog commits only with completed checkpoints
   std::string restore_dir;     // a completed checkpoint to start from; empty: the log's start
   uint64_t restore_id = 0;
+  // restore_dir is the savepoint a new job was submitted from (not one of its own
+  // checkpoints): the bounded end offsets in it were another job's and do not apply.
+  bool restore_is_savepoint = false;
   // Set when restore_dir's state was built by another job file (PlanRestoreMigration):
   // keyed tasks rewrite their restored users' states with it before they start.
   std::shared_ptr<const StateMigration> restore_migration;

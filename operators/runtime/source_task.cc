@@ -84,9 +84,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       in.reader = std::move(reader).value();
       if (ctx_->options.bounded) {
         // A restored bounded run stops where the first attempt would have, whatever was
-        // appended since.
+        // appended since; a new job started from a savepoint reads to the log's end now.
         auto it = restored.find({t, p});
-        if (it != restored.end() && it->second.has_end_offset) {
+        if (it != restored.end() && it->second.has_end_offset && !hooks->restore_is_savepoint) {
           in.end_offset = it->second.end_offset;
         } else if (auto eo = ctx_->options.end_offsets.find({t, p}); eo != ctx_->options.end_offsets.end()) {
           in.end_offset = eo->second;

@@ -977,8 +977,8 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
 
 // Savepoints map state to segments by id and version: a backfill of two thirds of the log
 // ends with a savepoint; the job file is edited (repeat_buyer needs 3 purchases, so
-// lost_cart, which references it, changes too) and a live job continues from the
-// savepoint. The unchanged segments keep their state: their committed changelog is the
+// lost_cart, which references it, changes too) and a bounded job continues from the
+// savepoint over the rest of the log. The unchanged segments keep their state: their committed changelog is the
 // unedited failure-free run's, record for record. The changed ones restart their
 // condition state at the savepoint (users re-evaluated there), and their records stay a
 // valid changelog (entries and exits alternate per user).
@@ -998,15 +998,17 @@ TEST_F(ClusterTest, SavepointKeepsUnchangedSegmentsOfAnEditedJob) {
 
   ASSERT_EQ(Produce(Third(lines, 2)).exit_code, 0);
   WriteJob(std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3"));
-  Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", savepoint});
-  ASSERT_EQ(edited.exit_code, 0) << edited.err;
+  // Bounded from the savepoint: it reads on from the backfill's end offsets to the log's
+  // end now (the savepoint's own bounded ends were the backfill's).
+  Outcome edited = cluster.Cli({"submit", job_path(), "--bounded", "--wait", "--from-savepoint", savepoint});
+  ASSERT_EQ(edited.exit_code, 0) << edited.out << edited.err;
   EXPECT_NE(edited.err.find("kept cart_abandoned, big_cart; restarted repeat_buyer (changed), lost_cart (changed)"),
             std::string::npos)
       << edited.err;
-  const std::string id = Lines(edited.out).at(0);
-  const std::optional<int64_t> through = WaitCaughtUp();
+  EXPECT_NE(edited.out.find(": " + std::to_string(Lines(Third(lines, 2)).size()) + " records"), std::string::npos)
+      << edited.out;
+  const std::optional<int64_t> through = CommittedEvaluated();
   ASSERT_TRUE(through.has_value());
-  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
   const std::string live = ConsumeCommitted();
 
   WriteJob(shop);
