@@ -52,6 +52,26 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveOffsets(const JobSpec& job, 
   return out;
 }
 
+// `--until offsets:LIST` of a bounded job: each end at most the partition's end and not
+// before the partition's start (`starts`, from --from).
+Result<std::vector<std::array<uint64_t, 3>>> ResolveEnd(const JobSpec& job, const GraphShape& shape, bool bounded,
+                                                        const std::string& list,
+                                                        const std::vector<std::array<uint64_t, 3>>& starts) {
+  if (!bounded) return Status::InvalidArgument("--until offsets: needs --bounded");
+  auto ends = ResolveOffsets(job, shape, "--until offsets:" + list, list);
+  if (!ends.ok()) return ends.status();
+  for (const auto& e : *ends) {
+    for (const auto& st : starts) {
+      if (st[0] == e[0] && st[1] == e[1] && e[2] < st[2]) {
+        return Status::InvalidArgument("--until offsets: partition " + std::to_string(e[1]) + " ends at " +
+                                       std::to_string(e[2]) + ", before its start " + std::to_string(st[2]) +
+                                       " (--from)");
+      }
+    }
+  }
+  return ends;
+}
+
 Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, const GraphShape& shape,
                                                           const std::string& from) {
   std::vector<std::array<uint64_t, 3>> out;
@@ -208,29 +228,14 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   }
   job.start_offsets = std::move(start).value();
   if (const std::string until = req.getUntilOffsets().cStr(); !until.empty()) {
-    std::string why;
-    if (!job.bounded) why = "--until offsets: needs --bounded";
-    auto ends = why.empty() ? ResolveOffsets(parsed.job, *shape, "--until offsets:" + until, until)
-                            : Result<std::vector<std::array<uint64_t, 3>>>(Status::InvalidArgument(why));
-    if (ends.ok()) {
-      for (const auto& e : *ends) {
-        for (const auto& st : job.start_offsets) {
-          if (st[0] == e[0] && st[1] == e[1] && e[2] < st[2]) {
-            why = "--until offsets: partition " + std::to_string(e[1]) + " ends at " + std::to_string(e[2]) +
-                  ", before its start " + std::to_string(st[2]) + " (--from)";
-          }
-        }
-      }
-      job.end_offsets = std::move(ends).value();
-    } else {
-      why = ends.status().message();
-    }
-    if (!why.empty()) {
+    auto ends = ResolveEnd(parsed.job, *shape, job.bounded, until, job.start_offsets);
+    if (!ends.ok()) {
       jobs_.erase(id);
       reply.setOk(false);
-      reply.setError(why + "; nothing was deployed");
+      reply.setError(ends.status().message() + "; nothing was deployed");
       return;
     }
+    job.end_offsets = std::move(ends).value();
   }
   Persist(job);
   TrySchedule(job);

@@ -25,6 +25,17 @@
 
 namespace segflow::coordinator {
 
+// Fills a Cap'n Proto List(PartitionOffset), sized by the caller's init, from
+// {topic, partition, offset} triples (reprocessing starts and ends).
+template <typename ListBuilder>
+void SetPartitionOffsets(const std::vector<std::array<uint64_t, 3>>& offsets, ListBuilder list) {
+  for (unsigned i = 0; i < offsets.size(); ++i) {
+    list[i].setTopic(static_cast<uint32_t>(offsets[i][0]));
+    list[i].setPartition(static_cast<uint32_t>(offsets[i][1]));
+    list[i].setOffset(offsets[i][2]);
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 
 inline int64_t NowMs() {

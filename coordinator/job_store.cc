@@ -47,18 +47,8 @@ void Coordinator::Impl::Persist(const JobEntry& job) {
   p.setInitialRestoreId(job.initial_restore_id);
   p.setLastFailure(job.last_failure);
   sub.setFrom(job.from_arg);
-  auto starts = p.initStartOffsets(static_cast<unsigned>(job.start_offsets.size()));
-  for (unsigned i = 0; i < job.start_offsets.size(); ++i) {
-    starts[i].setTopic(static_cast<uint32_t>(job.start_offsets[i][0]));
-    starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
-    starts[i].setOffset(job.start_offsets[i][2]);
-  }
-  auto ends = p.initEndOffsets(static_cast<unsigned>(job.end_offsets.size()));
-  for (unsigned i = 0; i < job.end_offsets.size(); ++i) {
-    ends[i].setTopic(static_cast<uint32_t>(job.end_offsets[i][0]));
-    ends[i].setPartition(static_cast<uint32_t>(job.end_offsets[i][1]));
-    ends[i].setOffset(job.end_offsets[i][2]);
-  }
+  SetPartitionOffsets(job.start_offsets, p.initStartOffsets(static_cast<unsigned>(job.start_offsets.size())));
+  SetPartitionOffsets(job.end_offsets, p.initEndOffsets(static_cast<unsigned>(job.end_offsets.size())));
   Status s = WriteMessageFile(options_.dir + "/jobs/" + job.id, msg);
   if (!s.ok()) std::fprintf(stderr, "segflow coordinator: cannot persist job %s: %s\n", job.id.c_str(), s.ToString().c_str());
 }

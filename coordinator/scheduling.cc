@@ -29,18 +29,8 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     spec.setRestoreId(job.restored_id);
     spec.setEndWithSavepoint(job.end_with_savepoint);
   }
-  auto starts = spec.initStartOffsets(static_cast<unsigned>(job.start_offsets.size()));
-  for (unsigned i = 0; i < job.start_offsets.size(); ++i) {
-    starts[i].setTopic(static_cast<uint32_t>(job.start_offsets[i][0]));
-    starts[i].setPartition(static_cast<uint32_t>(job.start_offsets[i][1]));
-    starts[i].setOffset(job.start_offsets[i][2]);
-  }
-  auto ends = spec.initEndOffsets(static_cast<unsigned>(job.end_offsets.size()));
-  for (unsigned i = 0; i < job.end_offsets.size(); ++i) {
-    ends[i].setTopic(static_cast<uint32_t>(job.end_offsets[i][0]));
-    ends[i].setPartition(static_cast<uint32_t>(job.end_offsets[i][1]));
-    ends[i].setOffset(job.end_offsets[i][2]);
-  }
+  SetPartitionOffsets(job.start_offsets, spec.initStartOffsets(static_cast<unsigned>(job.start_offsets.size())));
+  SetPartitionOffsets(job.end_offsets, spec.initEndOffsets(static_cast<unsigned>(job.end_offsets.size())));
   auto placements = spec.initPlacements(job.shape.sources + job.shape.keyed + 1);
   unsigned i = 0;
   for (uint32_t s = 0; s < job.shape.sources; ++s) {

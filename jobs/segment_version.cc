@@ -66,6 +66,10 @@ Result<std::map<std::string, std::string>> SegmentVersions(const std::string& jo
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(std::string("job file is not YAML: ") + e.what());
   }
+  return SegmentVersions(root);
+}
+
+Result<std::map<std::string, std::string>> SegmentVersions(const YAML::Node& root) {
   if (!root.IsMap() || !root["segments"] || !root["segments"].IsSequence()) {
     return Status::InvalidArgument("job file has no list of segments");
   }

@@ -22,5 +22,7 @@ std::string CanonicalYaml(const YAML::Node& node);
 // InvalidArgument if the text is not YAML with a list of segments; unknown references
 // and cycles (refused by the parser anyway) count as changes of the referring segment.
 Result<std::map<std::string, std::string>> SegmentVersions(const std::string& job_text);
+// The same for a job file already parsed as YAML.
+Result<std::map<std::string, std::string>> SegmentVersions(const YAML::Node& root);
 
 }  // namespace segflow

@@ -46,8 +46,8 @@ StateCarryOver CompareJobState(const std::string& before_text, const std::string
       shared.push_back(std::string("source.") + key + " changed");
     }
   }
-  auto old_versions = SegmentVersions(before_text);
-  auto new_versions = SegmentVersions(after_text);
+  auto old_versions = SegmentVersions(before);
+  auto new_versions = SegmentVersions(after);
   if (!old_versions.ok() || !new_versions.ok()) {
     shared.push_back(!old_versions.ok() ? old_versions.status().message()
                                         : new_versions.status().message());
