@@ -78,7 +78,9 @@ int CoordinatorCommand(int argc, char** argv) {
       "max-restarts", po::value<int>()->default_value(3), "restarts of a failed job before it is failed for good")(
       "slot-wait", po::value<int>()->default_value(30), "seconds a job waits for enough free slots")(
       "checkpoint-timeout", po::value<int>()->default_value(0),
-      "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)");
+      "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)")(
+      "upgrade-catch-up-records", po::value<int64_t>()->default_value(20000),
+      "upgrades: another backfill round while the log grew by more records than this during the last one");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -105,6 +107,7 @@ int CoordinatorCommand(int argc, char** argv) {
   options.max_restarts = static_cast<uint32_t>(vm["max-restarts"].as<int>());
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
+  options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();
@@ -186,7 +189,13 @@ int SubmitCommand(int argc, char** argv) {
       "bounded job end with a savepoint at the log's end, for a live job to continue from.\n"
       "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
       "there, with state built from the range's records only. --until offsets:P=O,... ends a\n"
-      "bounded run before offset O of partition P (other partitions: at their end at start).\n\noptions");
+      "bounded run before offset O of partition P (other partitions: at their end at start);\n"
+      "--until savepoint:DIR at that savepoint's offsets.\n\n"
+      "Submitting a changed job file while its live job runs upgrades it: the new version is\n"
+      "backfilled from the log beside the live job (which keeps serving the old one), then\n"
+      "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
+      "continues from both: unchanged segments keep the live state, changed ones take the\n"
+      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")(
       "bounded", "replay the log up to its end at start, then finish")(
@@ -196,7 +205,9 @@ int SubmitCommand(int argc, char** argv) {
       "from-savepoint", po::value<std::string>(), "start from this savepoint folder")(
       "from", po::value<std::string>(),
       "reprocess from earliest | latest | time:T | offsets:P=O,... (state starts empty there)")(
-      "end-with-savepoint", "bounded: end with a savepoint at the end offsets (backfill -> live handover)");
+      "end-with-savepoint", "bounded: end with a savepoint at the end offsets (backfill -> live handover)")(
+      "merge-savepoint", po::value<std::string>(),
+      "with --from-savepoint: a backfill's savepoint at the same offsets; changed segments take its state");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("submit", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
@@ -213,6 +224,9 @@ int SubmitCommand(int argc, char** argv) {
     const std::string until = vm["until"].as<std::string>();
     if (until.rfind("offsets:", 0) == 0) {
       req.until_offsets = until.substr(8);  // checked against the log by the coordinator
+    } else if (until.rfind("savepoint:", 0) == 0) {
+      std::error_code ec;
+      req.until_savepoint = std::filesystem::absolute(until.substr(10), ec).lexically_normal().string();
     } else {
       auto t = ParseTimeArg(until);
       if (!t.ok()) {
@@ -226,6 +240,11 @@ int SubmitCommand(int argc, char** argv) {
   if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
   if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
   if (vm.count("from")) req.from = vm["from"].as<std::string>();
+  if (vm.count("merge-savepoint")) {
+    std::error_code ec;
+    req.merge_savepoint =
+        std::filesystem::absolute(vm["merge-savepoint"].as<std::string>(), ec).lexically_normal().string();
+  }
   req.end_with_savepoint = vm.count("end-with-savepoint") > 0;
   if (req.end_with_savepoint && !req.bounded) {
     std::cerr << "segflow submit: --end-with-savepoint needs --bounded\n";
@@ -244,7 +263,8 @@ int SubmitCommand(int argc, char** argv) {
     std::cerr << "segflow submit: " << client.status().message() << "\n";
     return 1;
   }
-  auto id = SubmitJob(client->get(), path, req);
+  bool upgrade = false;
+  auto id = SubmitJob(client->get(), path, req, &upgrade);
   if (!id.ok()) {
     std::cerr << "segflow submit: " << id.status().message() << "\n";
     return 1;
@@ -252,6 +272,19 @@ int SubmitCommand(int argc, char** argv) {
   std::printf("%s\n", id->c_str());
   std::fflush(stdout);
   if (!vm.count("wait")) return 0;
+  if (upgrade) {
+    auto outcome = FollowUpgrade(client->get(), *id);
+    if (!outcome.ok()) {
+      std::cerr << "segflow submit: " << outcome.status().message() << "\n";
+      return 1;
+    }
+    if (outcome->phase == wire::UpgradePhase::FAILED) {
+      std::cerr << "segflow submit: upgrade " << *id << " failed: " << outcome->reason << "\n";
+      return 1;
+    }
+    std::printf("%s\n", outcome->new_job.c_str());
+    return 0;
+  }
   InstallStopHandlers();
   auto outcome = FollowJob(client->get(), *id, &g_stop, true);
   if (!outcome.ok()) {
@@ -286,6 +319,14 @@ int JobsCommand(int argc, char** argv) {
   for (auto j : sr.getJobs()) {
     std::printf("%-32s %-11s %-8u %12llu  %s\n", j.getJobId().cStr(), JobStateName(j.getState()), j.getAttempt(),
                 static_cast<unsigned long long>(j.getRecordsIn()), j.getReason().cStr());
+  }
+  if (sr.getUpgrades().size() > 0) {
+    std::printf("\n%-32s %-15s %s\n", "UPGRADE", "PHASE", "JOBS / REASON");
+    for (auto u : sr.getUpgrades()) {
+      std::printf("%-32s %-15s live %s, backfill %s%s%s%s%s\n", u.getUpgradeId().cStr(), UpgradePhaseName(u.getPhase()),
+                  u.getLiveJob().cStr(), u.getBackfillJob().cStr(), u.getNewJob().size() > 0 ? ", new " : "",
+                  u.getNewJob().cStr(), u.getReason().size() > 0 ? ": " : "", u.getReason().cStr());
+    }
   }
   std::printf("\nworkers:\n");
   for (auto w : sr.getWorkers()) {
@@ -322,6 +363,19 @@ int StatusCommand(int argc, char** argv) {
   if (!sr.getOk()) {
     std::cerr << "segflow status: " << sr.getError().cStr() << "\n";
     return 1;
+  }
+  if (sr.getJobs().size() == 0 && sr.getUpgrades().size() == 1) {
+    auto u = sr.getUpgrades()[0];
+    std::printf("upgrade %s (%s, %s): %s\n", u.getUpgradeId().cStr(), u.getName().cStr(), u.getJobFile().cStr(),
+                UpgradePhaseName(u.getPhase()));
+    std::printf("  segments: %s\n", u.getCarryOver().cStr());
+    std::printf("  live job (old version): %s\n", u.getLiveJob().cStr());
+    std::printf("  backfill (new version): %s, round %u\n", u.getBackfillJob().cStr(), u.getRounds());
+    if (u.getNewJob().size() > 0) std::printf("  new live job: %s\n", u.getNewJob().cStr());
+    if (u.getLiveSavepoint().size() > 0) std::printf("  live savepoint: %s\n", u.getLiveSavepoint().cStr());
+    if (u.getBackfillSavepoint().size() > 0) std::printf("  backfill savepoint: %s\n", u.getBackfillSavepoint().cStr());
+    if (u.getReason().size() > 0) std::printf("  %s\n", u.getReason().cStr());
+    return 0;
   }
   auto j = sr.getJobs()[0];
   std::printf("job %s (%s, %s): %s, attempt %u, %u restart(s), %s\n", j.getJobId().cStr(), j.getName().cStr(),

@@ -11,7 +11,8 @@
 
 namespace segflow::cli {
 
-Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request) {
+Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request,
+                              bool* upgrade) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read job file " + path);
   std::stringstream text;
@@ -31,12 +32,63 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   submit.setEndWithSavepoint(request.end_with_savepoint);
   submit.setFrom(request.from);
   submit.setUntilOffsets(request.until_offsets);
+  submit.setUntilSavepoint(request.until_savepoint);
+  submit.setMergeFrom(request.merge_savepoint);
   auto reply = client->Call(msg);
   if (!reply.ok()) return reply.status();
   auto r = (*reply)->Root<wire::ControlMessage>().getSubmitReply();
   if (!r.getOk()) return Status::InvalidArgument(r.getError().cStr());
   if (r.getNotice().size() > 0) std::cerr << "segflow: " << r.getNotice().cStr() << "\n";
+  if (upgrade != nullptr) *upgrade = r.getUpgradeId().size() > 0;
   return std::string(r.getJobId().cStr());
+}
+
+const char* UpgradePhaseName(wire::UpgradePhase phase) {
+  switch (phase) {
+    case wire::UpgradePhase::BACKFILL:
+      return "backfill";
+    case wire::UpgradePhase::STOPPING_LIVE:
+      return "stopping-live";
+    case wire::UpgradePhase::FINAL_BACKFILL:
+      return "final-backfill";
+    case wire::UpgradePhase::SWITCHING:
+      return "switching";
+    case wire::UpgradePhase::DONE:
+      return "done";
+    case wire::UpgradePhase::FAILED:
+      return "failed";
+  }
+  return "?";
+}
+
+Result<UpgradeOutcome> FollowUpgrade(ClusterClient* client, const std::string& upgrade_id) {
+  std::string last_line;
+  for (;;) {
+    auto reply = client->Status(upgrade_id);
+    if (!reply.ok()) return reply.status();
+    auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+    if (!sr.getOk()) return Status::NotFound(sr.getError().cStr());
+    if (sr.getUpgrades().size() != 1) return Status::NotFound("no upgrade " + upgrade_id);
+    auto u = sr.getUpgrades()[0];
+    std::string line = "upgrade " + upgrade_id + ": " + UpgradePhaseName(u.getPhase());
+    if (u.getPhase() == wire::UpgradePhase::BACKFILL || u.getPhase() == wire::UpgradePhase::FINAL_BACKFILL) {
+      line += " (round " + std::to_string(u.getRounds()) + ", " + u.getBackfillJob().cStr() + ")";
+    }
+    if (u.getPhase() == wire::UpgradePhase::SWITCHING) line += std::string(" (") + u.getNewJob().cStr() + ")";
+    if (u.getReason().size() > 0) line += std::string(": ") + u.getReason().cStr();
+    if (line != last_line) {
+      std::cerr << line << "\n";
+      last_line = line;
+    }
+    if (u.getPhase() == wire::UpgradePhase::DONE || u.getPhase() == wire::UpgradePhase::FAILED) {
+      UpgradeOutcome out;
+      out.phase = u.getPhase();
+      out.reason = u.getReason().cStr();
+      out.new_job = u.getNewJob().cStr();
+      return out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, std::atomic<bool>* stop,

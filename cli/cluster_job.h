@@ -23,11 +23,25 @@ struct SubmitRequest {
   bool end_with_savepoint = false;
   std::string from;  // earliest | latest | time:T | offsets:P=O,...
   std::string until_offsets;  // bounded: P=O,... where sources stop (--until offsets:...)
+  std::string until_savepoint;  // bounded: stop at this savepoint's offsets (--until savepoint:DIR)
+  std::string merge_savepoint;  // with from_savepoint: a backfill's savepoint to merge (--merge-savepoint)
 };
 
 // Reads the job file and submits it. A job the coordinator refuses (validation errors,
 // a missing topic) is InvalidArgument with the coordinator's full text.
-Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request);
+// A resubmission of a running job's changed file starts a version upgrade: `*upgrade` is
+// set and the id is the upgrade's.
+Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, SubmitRequest request,
+                              bool* upgrade = nullptr);
+
+struct UpgradeOutcome {
+  wire::UpgradePhase phase = wire::UpgradePhase::BACKFILL;
+  std::string reason, new_job;
+};
+
+// Polls an upgrade until it is done or failed, printing its phases to stderr.
+Result<UpgradeOutcome> FollowUpgrade(ClusterClient* client, const std::string& upgrade_id);
+const char* UpgradePhaseName(wire::UpgradePhase phase);
 
 struct JobOutcome {
   wire::JobState state = wire::JobState::SCHEDULING;

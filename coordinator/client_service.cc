@@ -138,6 +138,16 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     reply.setError(shape.status().message() + "; nothing was deployed");
     return;
   }
+  // A changed job file resubmitted while its live job runs: a version upgrade (upgrade.cc).
+  if (!req.getBounded() && req.getFromSavepoint().size() == 0 && req.getFrom().size() == 0 &&
+      req.getMergeFrom().size() == 0) {
+    for (auto& [jid, other] : jobs_) {
+      if (other.name == parsed.job.name && !other.terminal() && !other.bounded) {
+        StartUpgrade(other, file, text, parsed.job, reply);
+        return;
+      }
+    }
+  }
   const std::string id = parsed.job.name + "-" + std::to_string(next_job_++);
   JobEntry& job = jobs_[id];
   job.id = id;
@@ -166,6 +176,22 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     reply.setError("--end-with-savepoint needs --bounded; nothing was deployed");
     return;
   }
+  if (req.getMergeFrom().size() > 0) {
+    job.merge_from =
+        std::filesystem::absolute(std::string(req.getMergeFrom().cStr())).lexically_normal().string();
+    std::string why;
+    if (req.getFromSavepoint().size() == 0) {
+      why = "--merge-savepoint needs --from-savepoint (the live job's savepoint it merges into)";
+    } else if (auto meta = MessageFile::Read(job.merge_from + "/_metadata"); !meta.ok()) {
+      why = meta.status().message() + " (not a savepoint folder?)";
+    }
+    if (!why.empty()) {
+      jobs_.erase(id);
+      reply.setOk(false);
+      reply.setError(why + "; nothing was deployed");
+      return;
+    }
+  }
   if (req.getFromSavepoint().size() > 0) {
     const std::string from = std::filesystem::absolute(std::string(req.getFromSavepoint().cStr())).lexically_normal().string();
     auto meta = MessageFile::Read(from + "/_metadata");
@@ -189,7 +215,10 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
           why = "savepoint " + from + " holds state built with other shared settings (" + carry.refused +
                 "): every segment depends on them, so replay the log instead (--from earliest)";
         } else {
-          if (!carry.identical()) {
+          if (!carry.identical() && !job.merge_from.empty()) {
+            notice = "savepoint " + from + ": " + carry.Describe() + " (restarted segments take the state of " +
+                     job.merge_from + ")";
+          } else if (!carry.identical()) {
             notice = "savepoint " + from + ": " + carry.Describe() +
                      " (restarted segments start with empty condition state at the savepoint's position)";
           }
@@ -235,6 +264,25 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       reply.setError(ends.status().message() + "; nothing was deployed");
       return;
     }
+    job.end_offsets = std::move(ends).value();
+  }
+  if (const std::string until = req.getUntilSavepoint().cStr(); !until.empty()) {
+    auto ends = SavepointSourceOffsets(until);
+    std::string why;
+    if (!job.bounded) {
+      why = "--until savepoint: needs --bounded";
+    } else if (!job.end_offsets.empty()) {
+      why = "--until savepoint: and --until offsets: exclude each other";
+    } else if (!ends.ok()) {
+      why = "--until savepoint:" + until + ": " + ends.status().message();
+    }
+    if (!why.empty()) {
+      jobs_.erase(id);
+      reply.setOk(false);
+      reply.setError(why + "; nothing was deployed");
+      return;
+    }
+    job.until_savepoint = until;
     job.end_offsets = std::move(ends).value();
   }
   Persist(job);
@@ -382,9 +430,15 @@ void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::
             auto list = reply.initJobs(static_cast<unsigned>(jobs_.size()));
             unsigned i = 0;
             for (const auto& [jid, job] : jobs_) FillStatus(job, false, list[i++]);
+            auto ups = reply.initUpgrades(static_cast<unsigned>(upgrades_.size()));
+            i = 0;
+            for (const auto& [uid, u] : upgrades_) FillUpgradeStatus(u, ups[i++]);
           } else if (auto it = jobs_.find(id); it != jobs_.end()) {
             reply.setOk(true);
             FillStatus(it->second, true, reply.initJobs(1)[0]);
+          } else if (auto u = upgrades_.find(id); u != upgrades_.end()) {
+            reply.setOk(true);
+            FillUpgradeStatus(u->second, reply.initUpgrades(1)[0]);
           } else {
             reply.setOk(false);
             reply.setError("no job " + id + " (segflow jobs lists them)");

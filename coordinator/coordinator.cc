@@ -24,6 +24,7 @@ Status Coordinator::Impl::Start() {
     }
   }
   SEGFLOW_RETURN_IF_ERROR(LoadJobs());
+  SEGFLOW_RETURN_IF_ERROR(LoadUpgrades());
   auto listener = net::Listener::Bind(options_.listen);
   if (!listener.ok()) return listener.status().Annotate("coordinator");
   listener_ = std::move(listener).value();
@@ -249,6 +250,7 @@ void Coordinator::Impl::MonitorLoop() {
       }
     }
     for (auto& [id, job] : jobs_) MaybeTriggerCheckpoint(job, now);
+    AdvanceUpgrades(now);
     for (auto& [id, job] : jobs_) {
       if (job.terminal() || job.attempt_active()) continue;
       if (job.cancel_requested) {

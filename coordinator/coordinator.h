@@ -28,6 +28,9 @@ struct CoordinatorOptions {
   // A checkpoint not completed this long after its trigger is abandoned (0: 10 x the
   // job's interval, at least 10 s).
   std::chrono::milliseconds checkpoint_timeout{0};
+  // Version upgrades: another backfill round while the log grew by more than this many
+  // records during the last one (at most 4 rounds); then the live job stops for the handover.
+  uint64_t upgrade_catch_up_records = 20000;
 };
 
 class Coordinator {

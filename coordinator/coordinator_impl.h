@@ -151,6 +151,8 @@ struct JobEntry {
   bool stopped_with_savepoint = false;
   bool end_with_savepoint = false;
   std::string initial_restore;  // --from-savepoint
+  std::string merge_from;       // a version upgrade's handover: the backfill's savepoint (AttemptSpec.mergeFrom)
+  std::string until_savepoint;  // bounded: ends at this savepoint's source offsets (resolved into end_offsets)
   uint64_t initial_restore_id = 0;
   std::string from_savepoint_arg;
   std::string from_arg;                                   // --from as given
@@ -175,6 +177,30 @@ struct JobEntry {
   }
   bool attempt_active() const { return preparing || deployed; }
 };
+
+// A version upgrade in progress (upgrade.cc).
+struct UpgradeEntry {
+  std::string id, name, file, text;  // the new job file
+  std::string old_file, old_text;    // the live job's
+  std::string backfill_text;         // the new file as "<job>--backfill", with outputs of its own
+  std::string from;                  // the backfill's start (the live job's --from)
+  std::string carry;                 // StateCarryOver::Describe
+  wire::UpgradePhase phase = wire::UpgradePhase::BACKFILL;
+  std::string reason;
+  std::string live_id, backfill_id, new_id, rollback_id;
+  std::string live_savepoint, backfill_savepoint;
+  uint32_t rounds = 0;
+  int64_t started_ms = 0, ended_ms = 0;
+  Clock::time_point waiting_since;
+  bool terminal() const { return phase == wire::UpgradePhase::DONE || phase == wire::UpgradePhase::FAILED; }
+};
+
+std::string BackfillJobName(const std::string& name);
+// The new job file as its backfill runs it: named BackfillJobName, its changelog and
+// audience store beside the live job's (`<audience>--backfill`), no shared store.
+Result<std::string> BackfillJobText(const std::string& text, const JobSpec& job);
+// {topic, partition, offset} of every source input in a savepoint, sorted.
+Result<std::vector<std::array<uint64_t, 3>>> SavepointSourceOffsets(const std::string& dir);
 
 // Where a job submitted with --from starts reading: every (topic, partition) at an offset.
 // earliest (or empty): nothing to say; latest: the ends now; time:T: the first record with
@@ -221,6 +247,20 @@ class Coordinator::Impl {
   std::optional<JobEntry::Completed> RestorePoint(JobEntry& job);
   void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
 
+  // Version upgrades (upgrade.cc).
+  void StartUpgrade(JobEntry& live, const std::string& file, const std::string& text, const JobSpec& parsed,
+                    wire::SubmitReply::Builder reply);
+  void AdvanceUpgrades(Clock::time_point now);
+  void EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, const std::string& reason);
+  void RollBack(UpgradeEntry& u, const std::string& why);
+  // Submits a job of the coordinator's own making; its id, or "" with *error.
+  std::string SubmitInternal(const std::string& file, const std::string& text, bool bounded, bool end_with_savepoint,
+                             const std::string& from_savepoint, const std::string& merge_from,
+                             const std::string& until_savepoint, const std::string& from, std::string* error);
+  void FillUpgradeStatus(const UpgradeEntry& u, wire::UpgradeStatus::Builder out);
+  void PersistUpgrade(const UpgradeEntry& u);
+  Status LoadUpgrades();
+
   CoordinatorOptions options_;
   int lock_fd_ = -1;
   std::unique_ptr<net::Listener> listener_;
@@ -234,6 +274,7 @@ class Coordinator::Impl {
   uint32_t next_job_ = 1;
   std::map<uint32_t, WorkerEntry> workers_;
   std::map<std::string, JobEntry> jobs_;
+  std::map<std::string, UpgradeEntry> upgrades_;
   std::vector<std::shared_ptr<net::Connection>> connections_;
   std::vector<std::thread> threads_;
 };

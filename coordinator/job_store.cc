@@ -24,6 +24,8 @@ void Coordinator::Impl::Persist(const JobEntry& job) {
   sub.setStateDir(job.state_dir);
   sub.setFromSavepoint(job.from_savepoint_arg);
   sub.setEndWithSavepoint(job.end_with_savepoint);
+  sub.setMergeFrom(job.merge_from);
+  sub.setUntilSavepoint(job.until_savepoint);
   p.setState(job.state);
   p.setReason(job.reason);
   p.setAttempt(job.attempt);
@@ -77,6 +79,8 @@ Status Coordinator::Impl::LoadJobs() {
       job.state_dir = sub.getStateDir().cStr();
       job.from_savepoint_arg = sub.getFromSavepoint().cStr();
       job.end_with_savepoint = sub.getEndWithSavepoint();
+      job.merge_from = sub.getMergeFrom().cStr();
+      job.until_savepoint = sub.getUntilSavepoint().cStr();
       job.max_parallelism = parsed.job.max_parallelism;
       job.checkpointing = parsed.job.checkpoint.enabled;
       job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;

@@ -25,7 +25,10 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
     spec.setCheckpointDir(job.checkpoint_root);
     spec.setTransactional(true);
     spec.setRestoreFrom(job.restored_from);
-    spec.setRestoreIsSavepoint(!job.restored_from.empty() && job.restored_from == job.initial_restore);
+    const bool from_savepoint = !job.restored_from.empty() && job.restored_from == job.initial_restore;
+    spec.setRestoreIsSavepoint(from_savepoint);
+    // The merge happens only from the savepoints; its own checkpoints hold merged state.
+    if (from_savepoint) spec.setMergeFrom(job.merge_from);
     spec.setRestoreId(job.restored_id);
     spec.setEndWithSavepoint(job.end_with_savepoint);
   }

@@ -106,9 +106,11 @@ Status Attempt::Prepare() {
     hooks_.restore_id = plan_.restore_id;
     hooks_.restore_is_savepoint = plan_.restore_is_savepoint;
     if (!plan_.restore_from.empty()) {
-      auto migration = PlanRestoreMigration(plan_.restore_from, plan_.job_text, plan_.job_file, ctx_.program);
+      auto migration =
+          PlanRestoreMigration(plan_.restore_from, plan_.job_text, plan_.job_file, ctx_.program, plan_.merge_from);
       if (!migration.ok()) return migration.status();
       hooks_.restore_migration = std::move(migration).value();
+      hooks_.merge_dir = plan_.merge_from;
     }
     hooks_.end_with_savepoint = plan_.end_with_savepoint;
     hooks_.requested.store(plan_.restore_id);

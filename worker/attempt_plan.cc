@@ -19,6 +19,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.restore_from = spec.getRestoreFrom().cStr();
   plan.restore_id = spec.getRestoreId();
   plan.restore_is_savepoint = spec.getRestoreIsSavepoint();
+  plan.merge_from = spec.getMergeFrom();
   plan.transactional = spec.getTransactional();
   plan.end_with_savepoint = spec.getEndWithSavepoint();
   for (auto so : spec.getStartOffsets()) plan.start_offsets[{so.getTopic(), so.getPartition()}] = so.getOffset();

@@ -36,6 +36,7 @@ struct AttemptPlan {
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;  // reprocessing (--from)
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;    // bounded reprocessing (--until offsets:)
   bool restore_is_savepoint = false;  // restore_from is a savepoint this job was submitted from
+  std::string merge_from;             // a version upgrade: the backfill's savepoint to merge (restore_migration.h)
 
   // "<job id>/<attempt>", for messages.
   std::string Name() const { return job_id + " attempt " + std::to_string(attempt); }

@@ -86,6 +86,7 @@ struct AttemptSpec {
   startOffsets @18 :List(PartitionOffset);  # reprocessing: where sources start (offset field)
   endOffsets @19 :List(PartitionOffset);    # bounded reprocessing: where sources stop (--until offsets:)
   restoreIsSavepoint @20 :Bool;  # restoreFrom is the savepoint a new job starts from: its bounded end offsets are another job's
+  mergeFrom @21 :Text;           # a version upgrade's handover: a backfill's savepoint at restoreFrom's offsets; changed segments take its state
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -168,6 +169,8 @@ struct Submit {
   endWithSavepoint @7 :Bool; # bounded: end with a savepoint at the end offsets, ready for a live job to continue
   from @8 :Text;             # reprocessing start: earliest | latest | time:T | offsets:P=O,...
   untilOffsets @9 :Text;     # bounded reprocessing end: P=O,... (without the "offsets:" prefix)
+  mergeFrom @10 :Text;       # with fromSavepoint: a backfill's savepoint at the same offsets; changed segments take its state
+  untilSavepoint @11 :Text;  # bounded: end at this savepoint's source offsets
 }
 
 struct SubmitReply {
@@ -175,6 +178,7 @@ struct SubmitReply {
   jobId @1 :Text;
   error @2 :Text;            # validation errors, one a line, or why nothing was deployed
   notice @3 :Text;           # accepted, but worth telling (e.g. which segments a savepoint restarts)
+  upgradeId @4 :Text;        # the submission started a version upgrade of a running job (jobId is the upgrade's too)
 }
 
 enum JobState {
@@ -240,6 +244,34 @@ struct StatusReply {
   error @1 :Text;
   jobs @2 :List(JobStatus);
   workers @3 :List(WorkerInfo);
+  upgrades @4 :List(UpgradeStatus);
+}
+
+# A version upgrade: a changed job file resubmitted while its live job runs.
+enum UpgradePhase {
+  backfill @0;       # the new version replays the log beside the live job (rounds catch up)
+  stoppingLive @1;   # the live job stops with a savepoint
+  finalBackfill @2;  # the backfill replays up to the live job's savepoint
+  switching @3;      # the new live job starts from both savepoints; done at its first checkpoint
+  done @4;
+  failed @5;
+}
+
+struct UpgradeStatus {
+  upgradeId @0 :Text;
+  name @1 :Text;
+  jobFile @2 :Text;
+  phase @3 :UpgradePhase;
+  reason @4 :Text;           # failed: why (and what was rolled back)
+  carryOver @5 :Text;        # e.g. "kept a, b; restarted c (changed)"
+  liveJob @6 :Text;          # the job serving the old version
+  backfillJob @7 :Text;      # the current backfill round
+  newJob @8 :Text;           # the job serving the new version
+  rounds @9 :UInt32;         # backfill rounds so far
+  liveSavepoint @10 :Text;
+  backfillSavepoint @11 :Text;
+  startedAtMs @12 :Int64;
+  endedAtMs @13 :Int64;
 }
 
 struct WorkerInfo {
@@ -382,6 +414,7 @@ struct DataFrame {
     changeBatch :group {
       partition @4 :UInt32;
       changes @5 :List(ChangeWire);
+      switched @12 :Bool;    # a version switch's changes (written at once, not merged)
     }
     progress :group {
       partition @6 :UInt32;
@@ -427,4 +460,15 @@ struct PersistedJob {
   lastFailure @16 :Text;
   startOffsets @17 :List(PartitionOffset);  # resolved from Submit.from once, at submission
   endOffsets @18 :List(PartitionOffset);    # resolved from Submit.untilOffsets
+}
+
+# <dir>/upgrades/<upgrade id>: an upgrade in progress, resumed by a restarted coordinator.
+struct PersistedUpgrade {
+  status @0 :UpgradeStatus;
+  jobText @1 :Text;          # the new job file
+  backfillText @2 :Text;     # the backfill's job file (the new one, its outputs renamed)
+  oldText @3 :Text;          # the live job's (a rollback restarts it)
+  oldFile @4 :Text;
+  rollbackJob @5 :Text;
+  from @6 :Text;             # where the backfill started (the live job's --from)
 }

@@ -98,21 +98,24 @@ Status ChangelogSinkTask::Run() {
   SEGFLOW_RETURN_IF_ERROR(erasures.Load());
   Erasures erased_in_stores;
 
+  auto write = [&](uint32_t p, ChangeRecord& c, bool switched) {
+    if (erasures.Erased(c.user, c.at)) return;
+    Event e;
+    e.user = c.user;
+    e.type = c.entered ? "entered" : "exited";
+    e.ts = c.at;
+    e.props = Value::Object({{"segment", Value::String(job.segments[c.segment].id)}});
+    // Spec §6 allows further fields: a version switch's records say so.
+    if (switched) e.props.mutable_object().emplace_back("cause", Value::String("version-switch"));
+    writers[p]->Append(e);
+    (c.entered ? result_->entered : result_->exited)++;
+    counters_->records_out.fetch_add(1, std::memory_order_relaxed);
+    store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at, c.pos});
+  };
   auto release = [&](uint32_t p) {
     released.clear();
     merger.Release(p, &released);
-    for (auto& c : released) {
-      if (erasures.Erased(c.user, c.at)) continue;
-      Event e;
-      e.user = c.user;
-      e.type = c.entered ? "entered" : "exited";
-      e.ts = c.at;
-      e.props = Value::Object({{"segment", Value::String(job.segments[c.segment].id)}});
-      writers[p]->Append(e);
-      (c.entered ? result_->entered : result_->exited)++;
-      counters_->records_out.fetch_add(1, std::memory_order_relaxed);
-      store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at, c.pos});
-    }
+    for (auto& c : released) write(p, c, false);
   };
 
   // Evaluated time: every partition not idle has evaluated all instants < its frontier.
@@ -289,7 +292,16 @@ Status ChangelogSinkTask::Run() {
         }
       } else if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
         counters_->records_in.fetch_add(b->changes.size(), std::memory_order_relaxed);
-        merger.Add(b->partition, std::move(b->changes));
+        if (b->switched) {
+          // Before any change of this attempt (every keyed task sends them first, and
+          // nothing at or after the resume position is released before each task's
+          // progress past it): in order, at once, so the next commit holds them all.
+          if (b->partition >= partitions) return Status::Corruption("version switch for an unknown partition");
+          for (auto& c : b->changes) write(b->partition, c, true);
+          touched[b->partition] = true;
+        } else {
+          merger.Add(b->partition, std::move(b->changes));
+        }
       } else if (auto* pr = std::get_if<PartitionProgress>(&msg->body)) {
         merger.Progress(msg->from, pr->partition, pr->frontier, pr->idle);
         touched[pr->partition] = true;

@@ -53,6 +53,9 @@ struct CheckpointHooks {
   // Set when restore_dir's state was built by another job file (PlanRestoreMigration):
   // keyed tasks rewrite their restored users' states with it before they start.
   std::shared_ptr<const StateMigration> restore_migration;
+  // A version upgrade's handover: the savepoint of a backfill of this job file at the same
+  // offsets as restore_dir, whose state the changed segments take (restore_migration.h).
+  std::string merge_dir;
   // Stop-with-savepoint: sources stop right after emitting this barrier (0: none).
   std::atomic<uint64_t> stop_at{0};
   // Bounded: at their end offsets sources wait (for a stop-with-savepoint) instead of

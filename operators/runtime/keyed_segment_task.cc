@@ -1,6 +1,8 @@
 #include "operators/runtime/keyed_segment_task.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -53,6 +55,7 @@ Status KeyedSegmentTask::Run() {
   std::vector<std::vector<int64_t>> topic_wm(partitions, std::vector<int64_t>(topics, kNoTime));
   std::vector<std::vector<bool>> topic_idle(partitions, std::vector<bool>(topics, false));
   std::vector<int64_t> partition_wm(partitions, kNoTime);
+  std::vector<std::vector<SwitchChange>> switched;  // a version switch's changes, by partition
   std::vector<bool> partition_idle(partitions, false);
   if (restoring) {
     auto progress = ReadKeyedProgress(hooks->restore_dir);
@@ -66,7 +69,28 @@ Status KeyedSegmentTask::Run() {
       partition_wm[pc.partition] = pc.watermark;
       partition_idle[pc.partition] = pc.idle;
     }
-    if (hooks->restore_migration) {
+    if (hooks->restore_migration && !hooks->merge_dir.empty()) {
+      // A version upgrade's handover: the changed segments' state comes from the
+      // backfill's savepoint (same offsets), restored beside ours for the same key groups.
+      auto merge_dirs = KeyedSnapshotDirs(hooks->merge_dir);
+      if (!merge_dirs.ok()) return merge_dirs.status();
+      const std::string merge_working = working + "-merge";
+      uint64_t misaligned = 0;
+      {
+        auto merge = KeyedStateBackend::Restore(*merge_dirs, merge_working, range, state_options);
+        if (!merge.ok()) return merge.status();
+        SEGFLOW_RETURN_IF_ERROR(MigrateKeyedState(*hooks->restore_migration, backend->get(), partition_wm,
+                                                  merge->get(), &switched, &misaligned));
+      }
+      std::error_code ec;
+      std::filesystem::remove_all(merge_working, ec);
+      if (misaligned > 0) {
+        std::fprintf(stderr,
+                     "keyed task %u: %llu user(s) evaluated to another instant by the backfill than by the live "
+                     "job (multi-topic idleness); their changed segments resume from the backfill's instant\n",
+                     index_, static_cast<unsigned long long>(misaligned));
+      }
+    } else if (hooks->restore_migration) {
       SEGFLOW_RETURN_IF_ERROR(MigrateKeyedState(*hooks->restore_migration, backend->get(), partition_wm));
     }
   }
@@ -78,6 +102,19 @@ Status KeyedSegmentTask::Run() {
   // Declared after the backend and the evaluator: destroyed (joined) before them.
   AsyncSnapshot async;
   if (restoring) SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
+  // The version switch goes out before anything else (ChangeBatch::switched).
+  for (uint32_t p = 0; p < switched.size(); ++p) {
+    if (switched[p].empty()) continue;
+    ChangeBatch batch;
+    batch.partition = p;
+    batch.switched = true;
+    for (auto& c : switched[p]) {
+      batch.changes.push_back({c.change.at, std::move(c.user), c.change.segment, c.change.entered, c.change.pos});
+    }
+    counters_->records_out.fetch_add(batch.changes.size(), std::memory_order_relaxed);
+    SEGFLOW_RETURN_IF_ERROR(counters_->Push(output_, SinkMessage{index_, SinkInput(std::move(batch))}));
+  }
+  switched.clear();
 
   // Checkpoint `id` (every source's barrier is in). Synchronous half, here: the dirty
   // cached states are encoded into one batch (the cache then holds evictions and

@@ -72,6 +72,11 @@ struct ChangeRecord {
 struct ChangeBatch {
   uint32_t partition = 0;
   std::vector<ChangeRecord> changes;  // in (at, user) order
+  // A version switch (a restore that merged a backfill's state, restore_migration.h): the
+  // changes at the resume position that move the changelog from the old version's
+  // audience to the new one's. Sent before anything else, written at once (every later
+  // change of the partition is at or after them), so the first commit holds them all.
+  bool switched = false;
 };
 
 // A keyed task has emitted every change with at < frontier for `partition`.

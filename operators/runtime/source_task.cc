@@ -102,6 +102,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       in.counters->topic = t;
       in.counters->partition = p;
       in.counters->end_offset = in.end_offset;
+      // Reported before the first poll: an input that starts at its end (a backfill round
+      // with nothing new) is at its end at once, and end-with-savepoint waits for that.
+      in.counters->offset.store(start, std::memory_order_relaxed);
       inputs.push_back(std::move(in));
     }
   }

@@ -90,6 +90,7 @@ void EncodeSinkMessage(const SinkMessage& in, wire::DataFrame::Builder out) {
   if (auto* b = std::get_if<ChangeBatch>(&in.body)) {
     auto g = out.initChangeBatch();
     g.setPartition(b->partition);
+    g.setSwitched(b->switched);
     auto list = g.initChanges(static_cast<unsigned>(b->changes.size()));
     for (size_t i = 0; i < b->changes.size(); ++i) {
       const ChangeRecord& c = b->changes[i];
@@ -122,6 +123,7 @@ Status DecodeSinkMessage(wire::DataFrame::Reader in, SinkMessage* out) {
       auto g = in.getChangeBatch();
       ChangeBatch batch;
       batch.partition = g.getPartition();
+      batch.switched = g.getSwitched();
       auto list = g.getChanges();
       batch.changes.resize(list.size());
       for (unsigned i = 0; i < list.size(); ++i) {

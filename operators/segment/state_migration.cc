@@ -1,6 +1,7 @@
 #include "operators/segment/state_migration.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "operators/segment/program_impl.h"
@@ -25,6 +26,32 @@ uint32_t SegmentIndex(const JobSpec& job, const std::string& id) {
 
 }  // namespace
 
+Status StateMigration::MapLeaves(const SegmentProgram& to, const SegmentProgram& other, const std::string& id,
+                                 uint32_t* to_index, uint32_t* other_index, std::vector<uint32_t>* leaf_map) {
+  const ProgramPlan& a = other.impl_->plan;
+  const ProgramPlan& b = to.impl_->plan;
+  const uint32_t i = SegmentIndex(to.job(), id);
+  const uint32_t j = SegmentIndex(other.job(), id);
+  if (i == kNoIndex || j == kNoIndex) {
+    return Status::InvalidArgument("state migration: segment \"" + id + "\" is missing");
+  }
+  std::vector<uint32_t> new_leaves, old_leaves;
+  LeavesOf(b, b.segments[i].root, &new_leaves);
+  LeavesOf(a, a.segments[j].root, &old_leaves);
+  bool same = new_leaves.size() == old_leaves.size();
+  for (size_t k = 0; same && k < new_leaves.size(); ++k) {
+    same = b.leaves[new_leaves[k]].kind == a.leaves[old_leaves[k]].kind;
+  }
+  if (!same) {
+    return Status::InvalidArgument("state migration: segment \"" + id +
+                                   "\" compiled to another shape than the savepoint's");
+  }
+  *to_index = i;
+  *other_index = j;
+  for (size_t k = 0; k < new_leaves.size(); ++k) (*leaf_map)[new_leaves[k]] = old_leaves[k];
+  return Status::OK();
+}
+
 Result<std::unique_ptr<StateMigration>> StateMigration::Plan(
     std::shared_ptr<const SegmentProgram> from, std::shared_ptr<const SegmentProgram> to,
     const std::vector<std::string>& kept_ids) {
@@ -34,24 +61,9 @@ Result<std::unique_ptr<StateMigration>> StateMigration::Plan(
   m->segment_from_.assign(b.segments.size(), kNoIndex);
   m->leaf_from_.assign(b.leaves.size(), kNoIndex);
   for (const std::string& id : kept_ids) {
-    const uint32_t i = SegmentIndex(to->job(), id);
-    const uint32_t j = SegmentIndex(from->job(), id);
-    if (i == kNoIndex || j == kNoIndex) {
-      return Status::InvalidArgument("state migration: kept segment \"" + id + "\" is missing");
-    }
-    std::vector<uint32_t> new_leaves, old_leaves;
-    LeavesOf(b, b.segments[i].root, &new_leaves);
-    LeavesOf(a, a.segments[j].root, &old_leaves);
-    bool same = new_leaves.size() == old_leaves.size();
-    for (size_t k = 0; same && k < new_leaves.size(); ++k) {
-      same = b.leaves[new_leaves[k]].kind == a.leaves[old_leaves[k]].kind;
-    }
-    if (!same) {
-      return Status::InvalidArgument("state migration: segment \"" + id +
-                                     "\" compiled to another shape than the savepoint's");
-    }
+    uint32_t i = 0, j = 0;
+    SEGFLOW_RETURN_IF_ERROR(MapLeaves(*to, *from, id, &i, &j, &m->leaf_from_));
     m->segment_from_[i] = j;
-    for (size_t k = 0; k < new_leaves.size(); ++k) m->leaf_from_[new_leaves[k]] = old_leaves[k];
   }
   for (uint32_t i = 0; i < b.segments.size(); ++i) {
     m->member_from_.push_back(SegmentIndex(from->job(), to->job().segments[i].id));
@@ -79,13 +91,48 @@ Result<std::unique_ptr<StateMigration>> StateMigration::Plan(
   return m;
 }
 
-Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at,
-                               std::string* out) const {
-  std::unique_ptr<UserState> decoded;
-  SEGFLOW_RETURN_IF_ERROR(from_->Deserialize(from_state, &decoded));
-  auto& o = static_cast<UserStateData&>(*decoded);
-  std::unique_ptr<UserState> fresh = to_->NewUserState();
-  auto& s = static_cast<UserStateData&>(*fresh);
+Result<std::unique_ptr<StateMigration>> StateMigration::PlanMerge(
+    std::shared_ptr<const SegmentProgram> from, std::shared_ptr<const SegmentProgram> to,
+    const std::vector<std::string>& kept_ids, std::shared_ptr<const SegmentProgram> merge,
+    const std::vector<std::string>& merged_ids) {
+  // The backfill ran the new job file: its states have `to`'s layout, so a user only it
+  // saw is taken as is.
+  const JobSpec& tj = to->job();
+  const JobSpec& mj = merge->job();
+  bool same_segments = tj.segments.size() == mj.segments.size();
+  for (size_t i = 0; same_segments && i < tj.segments.size(); ++i) same_segments = tj.segments[i].id == mj.segments[i].id;
+  if (!same_segments) {
+    return Status::InvalidArgument("state merge: the backfill's job file defines other segments than the new one");
+  }
+  const ProgramPlan& b = to->impl_->plan;
+  const ProgramPlan& c = merge->impl_->plan;
+  if (b.leaves.size() != c.leaves.size() || b.matchers.size() != c.matchers.size() ||
+      b.extractors.size() != c.extractors.size()) {
+    return Status::InvalidArgument("state merge: the backfill's job file compiles to another program than the new one");
+  }
+  auto m = Plan(std::move(from), std::move(to), kept_ids);
+  if (!m.ok()) return m.status();
+  StateMigration& sm = **m;
+  sm.merge_segment_from_.assign(b.segments.size(), kNoIndex);
+  sm.merge_leaf_from_.assign(b.leaves.size(), kNoIndex);
+  for (const std::string& id : merged_ids) {
+    uint32_t i = 0, j = 0;
+    SEGFLOW_RETURN_IF_ERROR(MapLeaves(*sm.to_, *merge, id, &i, &j, &sm.merge_leaf_from_));
+    if (sm.segment_from_[i] != kNoIndex) {
+      return Status::InvalidArgument("state merge: segment \"" + id + "\" is both kept and merged");
+    }
+    sm.merge_segment_from_[i] = j;
+  }
+  size_t restarted = 0;
+  for (size_t i = 0; i < b.segments.size(); ++i) {
+    restarted += sm.segment_from_[i] == kNoIndex && sm.merge_segment_from_[i] == kNoIndex;
+  }
+  sm.restarted_ = restarted;
+  sm.merge_ = std::move(merge);
+  return m;
+}
+
+void StateMigration::Carry(UserStateData& o, int64_t resume_at, UserStateData& s) const {
   const ProgramPlan& b = to_->impl_->plan;
 
   s.last_instant = o.last_instant;
@@ -138,6 +185,73 @@ Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at,
   } else {
     s.recheck_at = o.recheck_at;
   }
+  if (s.last_instant != kNoTime) s.next_timer = ComputeNextTimer(b, s, s.last_instant);
+}
+
+Status StateMigration::Migrate(std::string_view from_state, int64_t resume_at, std::string* out) const {
+  std::unique_ptr<UserState> decoded;
+  SEGFLOW_RETURN_IF_ERROR(from_->Deserialize(from_state, &decoded));
+  std::unique_ptr<UserState> fresh = to_->NewUserState();
+  Carry(static_cast<UserStateData&>(*decoded), resume_at, static_cast<UserStateData&>(*fresh));
+  to_->Serialize(*fresh, out);
+  return Status::OK();
+}
+
+Status StateMigration::Merge(std::string_view from_state, std::string_view merge_state, int64_t resume_at,
+                             std::string* out, std::vector<MembershipChange>* switched, bool* misaligned) const {
+  *misaligned = false;
+  if (merge_ == nullptr) return Status::InvalidArgument("state migration: not planned as a merge");
+  std::unique_ptr<UserState> merged_decoded;
+  UserStateData* m = nullptr;
+  if (!merge_state.empty()) {
+    SEGFLOW_RETURN_IF_ERROR(merge_->Deserialize(merge_state, &merged_decoded));
+    m = static_cast<UserStateData*>(merged_decoded.get());
+  }
+  auto report = [&](uint32_t segment, bool entered) {
+    if (resume_at == kNoTime) return;  // nothing evaluated yet: nobody can be a member
+    // Both states are as of the last evaluated instant: the switch happens there, after
+    // every change the old version made at it (the largest position).
+    MembershipChange c;
+    c.segment = segment;
+    c.entered = entered;
+    c.at = resume_at - 1;
+    c.pos = std::numeric_limits<uint64_t>::max();
+    switched->push_back(c);
+  };
+  if (from_state.empty()) {
+    // Only the backfill saw the user: its state (same layout as `to`), announced whole.
+    if (m == nullptr) return Status::InvalidArgument("state merge: neither state given");
+    for (uint32_t i = 0; i < m->members.size(); ++i) {
+      if (m->members[i].member) report(i, true);
+    }
+    to_->Serialize(*m, out);
+    return Status::OK();
+  }
+  std::unique_ptr<UserState> decoded;
+  SEGFLOW_RETURN_IF_ERROR(from_->Deserialize(from_state, &decoded));
+  auto& o = static_cast<UserStateData&>(*decoded);
+  std::vector<bool> was_member(to_->job().segments.size(), false);
+  for (size_t i = 0; i < was_member.size(); ++i) {
+    if (member_from_[i] != kNoIndex) was_member[i] = o.members[member_from_[i]].member;
+  }
+  std::unique_ptr<UserState> fresh = to_->NewUserState();
+  auto& s = static_cast<UserStateData&>(*fresh);
+  Carry(o, resume_at, s);
+  const std::unique_ptr<UserState> blank = to_->NewUserState();
+  const auto& empty = static_cast<const UserStateData&>(*blank);
+  if (m != nullptr) *misaligned = m->last_instant != o.last_instant;
+  for (size_t i = 0; i < s.members.size(); ++i) {
+    if (merge_segment_from_[i] == kNoIndex) continue;
+    // The backfill's membership, or (it never saw the user) a new user's.
+    s.members[i] = m != nullptr ? m->members[merge_segment_from_[i]] : empty.members[i];
+    if (s.members[i].member != was_member[i]) report(static_cast<uint32_t>(i), s.members[i].member);
+  }
+  for (size_t i = 0; i < s.leaves.size(); ++i) {
+    if (merge_leaf_from_[i] == kNoIndex) continue;
+    s.leaves[i] = m != nullptr ? std::move(m->leaves[merge_leaf_from_[i]]) : empty.leaves[i];
+  }
+  if (m == nullptr && s.last_instant != kNoTime) s.recheck_at = std::max(resume_at, s.last_instant + 1);
+  const ProgramPlan& b = to_->impl_->plan;
   if (s.last_instant != kNoTime) s.next_timer = ComputeNextTimer(b, s, s.last_instant);
   to_->Serialize(s, out);
   return Status::OK();
