@@ -1,7 +1,6 @@
 #include "operators/runtime/keyed_segment_task.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -75,21 +74,14 @@ Status KeyedSegmentTask::Run() {
       auto merge_dirs = KeyedSnapshotDirs(hooks->merge_dir);
       if (!merge_dirs.ok()) return merge_dirs.status();
       const std::string merge_working = working + "-merge";
-      uint64_t misaligned = 0;
       {
         auto merge = KeyedStateBackend::Restore(*merge_dirs, merge_working, range, state_options);
         if (!merge.ok()) return merge.status();
         SEGFLOW_RETURN_IF_ERROR(MigrateKeyedState(*hooks->restore_migration, backend->get(), partition_wm,
-                                                  merge->get(), &switched, &misaligned));
+                                                  merge->get(), &switched));
       }
       std::error_code ec;
       std::filesystem::remove_all(merge_working, ec);
-      if (misaligned > 0) {
-        std::fprintf(stderr,
-                     "keyed task %u: %llu user(s) evaluated to another instant by the backfill than by the live "
-                     "job (multi-topic idleness); their changed segments resume from the backfill's instant\n",
-                     index_, static_cast<unsigned long long>(misaligned));
-      }
     } else if (hooks->restore_migration) {
       SEGFLOW_RETURN_IF_ERROR(MigrateKeyedState(*hooks->restore_migration, backend->get(), partition_wm));
     }

@@ -35,8 +35,8 @@ struct SwitchChange {
 // Rewrites every user state of the (restored) backend with `migration`. A user resumes at
 // its partition's watermark `watermarks[PartitionFor(HashUser(user), partitions)]`.
 // A merge also reads `merge` (the backfill's state restored for the same key groups) and
-// appends the switch changes to `switched[partition]`; `misaligned` counts users whose two
-// states were evaluated to different instants.
+// appends the switch changes to `switched[partition]`; `misaligned` counts users the
+// backfill evaluated at a later instant (StateMigration::Merge).
 Status MigrateKeyedState(const StateMigration& migration, KeyedStateBackend* backend,
                          const std::vector<int64_t>& watermarks, KeyedStateBackend* merge = nullptr,
                          std::vector<std::vector<SwitchChange>>* switched = nullptr,

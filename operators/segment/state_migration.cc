@@ -239,7 +239,19 @@ Status StateMigration::Merge(std::string_view from_state, std::string_view merge
   Carry(o, resume_at, s);
   const std::unique_ptr<UserState> blank = to_->NewUserState();
   const auto& empty = static_cast<const UserStateData&>(*blank);
-  if (m != nullptr) *misaligned = m->last_instant != o.last_instant;
+  if (m != nullptr) {
+    // Both runs evaluated every instant below the same watermark, so both hold exactly the
+    // events at or after it as pending — each the ones its program needs. The backfill's
+    // are the new program's (an event only a changed segment matches would be missing from
+    // the old run's, having been dropped there as irrelevant). Its last instant may be
+    // later than the old run's where the new program found more events relevant.
+    s.pending = std::move(m->pending);
+    if (m->last_instant > s.last_instant) {
+      *misaligned = m->last_instant != kNoTime && s.last_instant != kNoTime;
+      s.last_instant = m->last_instant;
+    }
+    s.last_seq = std::max(s.last_seq, m->last_seq);
+  }
   for (size_t i = 0; i < s.members.size(); ++i) {
     if (merge_segment_from_[i] == kNoIndex) continue;
     // The backfill's membership, or (it never saw the user) a new user's.

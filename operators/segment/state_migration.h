@@ -58,8 +58,8 @@ class StateMigration {
   // result changes (old member, new not: exited; and the reverse), at the last evaluated
   // instant (`resume_at` - 1) with the largest position, so that it follows every change
   // the old version made there.
-  // `misaligned` is set when both states exist but were evaluated to different instants
-  // (the merged segments then lag or lead the others by that much for this user).
+  // `misaligned` is set when the backfill evaluated the user at a later instant than the old
+  // run (an event relevant only to the new program); the merged state resumes after it.
   Status Merge(std::string_view from_state, std::string_view merge_state, int64_t resume_at,
                std::string* out, std::vector<MembershipChange>* switched, bool* misaligned) const;
   bool merging() const { return merge_ != nullptr; }

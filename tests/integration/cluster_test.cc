@@ -1050,130 +1050,171 @@ TEST_F(ClusterTest, SavepointKeepsUnchangedSegmentsOfAnEditedJob) {
 // state (their committed changelog is the unedited failure-free run's, record for record);
 // changed ones switch to the new version's audience in one commit, with switch records that
 // keep every (segment, user) an alternating entered/exited sequence, and from there evaluate
-// as a run of the new file over the whole log would.
-TEST_F(ClusterTest, ResubmittingAChangedSegmentUpgradesTheLiveJob) {
-  const std::vector<std::string> lines = Lines(Gen(500, 30000, 23));
-  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
-  const std::string shop = ReadFile(job_path());
-  const std::string edited = std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3");
-  ASSERT_EQ(Produce(Third(lines, 0) + Third(lines, 1), {"--partitions", "4"}).exit_code, 0);
-  // Catch-up rounds while the log grew by more than 300 records during the last one.
-  Cluster cluster(scratch(), 5000, {"--upgrade-catch-up-records", "300"});
-  for (int i = 0; i < 2; ++i) cluster.AddWorker(3);
-  ASSERT_TRUE(cluster.WaitForWorkers(2));
-  Outcome live = cluster.Cli({"submit", job_path()});
-  ASSERT_EQ(live.exit_code, 0) << live.err;
-  const std::string live_id = Lines(live.out).at(0);
-  ASSERT_TRUE(WaitCaughtUp().has_value());
+// as a run of the new file over the whole log would. With `faults`, a worker is SIGKILLed
+// and the coordinator SIGKILLed and restarted while the upgrade runs.
+class UpgradeTest : public ClusterTest {
+ protected:
+  void Scenario(bool faults) {
+    const std::vector<std::string> lines = Lines(Gen(500, 30000, 23));
+    WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
+    const std::string shop = ReadFile(job_path());
+    const std::string edited =
+        std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3");
+    ASSERT_EQ(Produce(Third(lines, 0) + Third(lines, 1), {"--partitions", "4"}).exit_code, 0);
+    // Catch-up rounds while the log grew by more than 300 records during the last one.
+    Cluster cluster(scratch(), 3000, {"--upgrade-catch-up-records", "300"});
+    const int workers = faults ? 3 : 2;
+    for (int i = 0; i < workers; ++i) cluster.AddWorker(3);
+    ASSERT_TRUE(cluster.WaitForWorkers(workers));
+    Outcome live = cluster.Cli({"submit", job_path()});
+    ASSERT_EQ(live.exit_code, 0) << live.err;
+    const std::string live_id = Lines(live.out).at(0);
+    ASSERT_TRUE(WaitCaughtUp().has_value());
 
-  // Nothing changed: refused, the live job untouched.
-  Outcome same = cluster.Cli({"submit", job_path()});
-  EXPECT_EQ(same.exit_code, 1);
-  EXPECT_NE(same.err.find("already runs this job file"), std::string::npos) << same.err;
+    // Nothing changed: refused, the live job untouched.
+    Outcome same = cluster.Cli({"submit", job_path()});
+    EXPECT_EQ(same.exit_code, 1);
+    EXPECT_NE(same.err.find("already runs this job file"), std::string::npos) << same.err;
 
-  WriteJob(edited);
-  const pid_t up = Start({"submit", job_path(), "--wait", "--coordinator", cluster.address()}, "", scratch(), scratch(),
-                         "upgrade");
-  ChildGuard guard(up);
-  // Production load while the backfill runs: the last third in 8 pieces, 250 ms apart.
-  const std::vector<std::string> rest = Lines(Third(lines, 2));
-  for (size_t i = 0; i < 8; ++i) {
-    std::string piece;
-    for (size_t l = i * rest.size() / 8; l < (i + 1) * rest.size() / 8; ++l) piece += rest[l] + "\n";
-    ASSERT_EQ(Produce(piece).exit_code, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  // Then one event a day later for every partition: every partition's watermark passes
-  // the handover, so the changelog is complete through it.
-  int64_t last = 0;
-  for (const auto& l : lines) {
-    std::smatch m;
-    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))"))) last = std::max<int64_t>(last, std::stoll(m[1]));
-  }
-  std::string tickers;
-  for (int u = 0; u < 32; ++u) {
-    tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
-               std::to_string(last + 86400000) + "}\n";
-  }
-  Outcome upgraded = Wait(up, scratch(), "upgrade");
-  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.out << upgraded.err << cluster.Cli({"jobs"}).out << [&] {
-    std::string out;  // every job's status, for the failure message
-    for (const auto& l : Lines(cluster.Cli({"jobs"}).out)) {
-      if (l.rfind("shop-", 0) == 0) out += cluster.Cli({"status", l.substr(0, l.find(' '))}).out;
+    WriteJob(edited);
+    std::string upgrade_id;
+    pid_t follower = -1;
+    if (faults) {
+      // Followed by polling: a `submit --wait` loses its coordinator when it is killed.
+      Outcome sub = cluster.Cli({"submit", job_path()});
+      ASSERT_EQ(sub.exit_code, 0) << sub.err;
+      upgrade_id = Lines(sub.out).at(0);
+    } else {
+      follower = Start({"submit", job_path(), "--wait", "--coordinator", cluster.address()}, "", scratch(), scratch(),
+                       "upgrade");
     }
-    return out;
-  }();
-  EXPECT_NE(upgraded.err.find("kept cart_abandoned, big_cart; restarted repeat_buyer (changed), lost_cart (changed)"),
-            std::string::npos)
-      << upgraded.err;
-  ASSERT_EQ(Produce(tickers).exit_code, 0);
-  const std::vector<std::string> ids = Lines(upgraded.out);
-  ASSERT_EQ(ids.size(), 2u) << upgraded.out;  // the upgrade's id, then the new live job's
-  const std::string upgrade_id = ids[0], new_id = ids[1];
-  EXPECT_NE(cluster.Cli({"status", upgrade_id}).out.find(": done"), std::string::npos);
-  EXPECT_EQ(cluster.Status(live_id).state, "finished");
-  EXPECT_EQ(cluster.Status(new_id).state, "running");
-  const std::optional<int64_t> through = WaitCaughtUp();
-  ASSERT_TRUE(through.has_value());
-  ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
-  const std::string committed = ConsumeCommitted();
-
-  auto of = [&](const std::vector<std::string>& changelog, const std::vector<std::string>& segments) {
-    std::vector<std::string> out;
-    for (const auto& l : changelog) {
-      for (const auto& s : segments) {
-        if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
+    ChildGuard guard(follower);
+    // Production load while the backfill runs: the last third in 8 pieces, 250 ms apart.
+    const std::vector<std::string> rest = Lines(Third(lines, 2));
+    for (size_t i = 0; i < 8; ++i) {
+      std::string piece;
+      for (size_t l = i * rest.size() / 8; l < (i + 1) * rest.size() / 8; ++l) piece += rest[l] + "\n";
+      ASSERT_EQ(Produce(piece).exit_code, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (faults && (i == 1 || i == 4)) {
+        const std::string status = cluster.Cli({"status", upgrade_id}).out;
+        EXPECT_EQ(status.find(": done\n"), std::string::npos) << "the faults hit the upgrade midway: " << status;
+        if (i == 1) Cluster::KillAndReap(cluster.workers()[0]);
+        if (i == 4) cluster.RestartCoordinator();
       }
     }
-    return out;
-  };
-  // Members as of `t` by folding a changelog.
-  static const std::regex rec(R"re("segment":"([^"]+)","user_id":"([^"]+)","change":"(entered|exited)")re");
-  auto members = [&](const std::vector<std::string>& changelog, const std::string& segment) {
-    std::set<std::string> in;
-    for (const auto& l : of(changelog, {segment})) {
+    // Then one event a day later for every partition: every partition's watermark passes
+    // the handover, so the changelog is complete through it.
+    int64_t last = 0;
+    for (const auto& l : lines) {
+      std::smatch m;
+      if (std::regex_search(l, m, std::regex(R"("ts":(\d+))"))) last = std::max<int64_t>(last, std::stoll(m[1]));
+    }
+    std::string tickers;
+    for (int u = 0; u < 32; ++u) {
+      tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+                 std::to_string(last + 86400000) + "}\n";
+    }
+    auto diagnostics = [&] {
+      std::string out = cluster.Cli({"jobs"}).out;  // every job's status, for a failure message
+      for (const auto& l : Lines(out)) {
+        if (l.rfind("shop-", 0) == 0) out += cluster.Cli({"status", l.substr(0, l.find(' '))}).out;
+      }
+      return out;
+    };
+    std::string new_id;
+    if (faults) {
+      std::string status;
+      ASSERT_TRUE(Eventually([&] {
+        status = cluster.Cli({"status", upgrade_id}).out;
+        return status.find(": done\n") != std::string::npos || status.find(": failed\n") != std::string::npos;
+      }, std::chrono::seconds(120)))
+          << status << diagnostics();
+      ASSERT_NE(status.find(": done\n"), std::string::npos) << status << diagnostics();
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(status, m, std::regex(R"(new live job: (\S+))"))) << status;
+      new_id = m[1];
+    } else {
+      Outcome upgraded = Wait(follower, scratch(), "upgrade");
+      ASSERT_EQ(upgraded.exit_code, 0) << upgraded.out << upgraded.err << diagnostics();
+      EXPECT_NE(upgraded.err.find("kept cart_abandoned, big_cart; restarted repeat_buyer (changed), lost_cart (changed)"),
+                std::string::npos)
+          << upgraded.err;
+      const std::vector<std::string> ids = Lines(upgraded.out);
+      ASSERT_EQ(ids.size(), 2u) << upgraded.out;  // the upgrade's id, then the new live job's
+      upgrade_id = ids[0];
+      new_id = ids[1];
+      EXPECT_NE(cluster.Cli({"status", upgrade_id}).out.find(": done"), std::string::npos);
+      EXPECT_EQ(cluster.Status(live_id).state, "finished");
+    }
+    ASSERT_EQ(Produce(tickers).exit_code, 0);
+    EXPECT_EQ(cluster.Status(new_id).state, "running") << diagnostics();
+    const std::optional<int64_t> through = WaitCaughtUp();
+    ASSERT_TRUE(through.has_value());
+    ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
+    const std::string committed = ConsumeCommitted();
+
+    auto of = [&](const std::vector<std::string>& changelog, const std::vector<std::string>& segments) {
+      std::vector<std::string> out;
+      for (const auto& l : changelog) {
+        for (const auto& s : segments) {
+          if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
+        }
+      }
+      return out;
+    };
+    // Members as of `t` by folding a changelog.
+    static const std::regex rec(R"re("segment":"([^"]+)","user_id":"([^"]+)","change":"(entered|exited)")re");
+    auto members = [&](const std::vector<std::string>& changelog, const std::string& segment) {
+      std::set<std::string> in;
+      for (const auto& l : of(changelog, {segment})) {
+        std::smatch r;
+        if (!std::regex_search(l, r, rec)) continue;
+        if (r[3] == "entered") {
+          in.insert(r[2]);
+        } else {
+          in.erase(r[2]);
+        }
+      }
+      return in;
+    };
+    const std::vector<std::string> kept = {"cart_abandoned", "big_cart"};
+    const std::vector<std::string> changed = {"repeat_buyer", "lost_cart"};
+    WriteJob(shop);
+    const auto reference = Reference();
+    EXPECT_GT(of(LinesThrough(committed, *through), kept).size(), 500u);
+    EXPECT_EQ(of(LinesThrough(committed, *through), kept), of(LinesThrough(reference.at("changelog"), *through), kept));
+    WriteJob(edited);
+    const auto reference_new = Reference();
+    for (const auto& s : changed) {
+      EXPECT_EQ(members(LinesThrough(committed, *through), s),
+                members(LinesThrough(reference_new.at("changelog"), *through), s))
+          << s;
+    }
+    EXPECT_NE(members(LinesThrough(committed, *through), "repeat_buyer"),
+              members(LinesThrough(reference.at("changelog"), *through), "repeat_buyer"))
+        << "the version changed";
+    // The switch: marked records, only of changed segments, and every sequence alternates.
+    size_t switches = 0;
+    std::map<std::string, bool> member;
+    for (const auto& l : Lines(committed)) {
       std::smatch r;
-      if (!std::regex_search(l, r, rec)) continue;
-      if (r[3] == "entered") {
-        in.insert(r[2]);
-      } else {
-        in.erase(r[2]);
+      ASSERT_TRUE(std::regex_search(l, r, rec)) << l;
+      if (l.find("\"cause\":\"version-switch\"") != std::string::npos) {
+        ++switches;
+        EXPECT_TRUE(r[1] == "repeat_buyer" || r[1] == "lost_cart") << l;
       }
+      bool& in = member[r[1].str() + "/" + r[2].str()];
+      EXPECT_EQ(in, r[3] == "exited") << "entries and exits alternate: " << l;
+      in = r[3] == "entered";
     }
-    return in;
-  };
-  const std::vector<std::string> kept = {"cart_abandoned", "big_cart"};
-  const std::vector<std::string> changed = {"repeat_buyer", "lost_cart"};
-  WriteJob(shop);
-  const auto reference = Reference();
-  EXPECT_GT(of(LinesThrough(committed, *through), kept).size(), 500u);
-  EXPECT_EQ(of(LinesThrough(committed, *through), kept), of(LinesThrough(reference.at("changelog"), *through), kept));
-  WriteJob(edited);
-  const auto reference_new = Reference();
-  for (const auto& s : changed) {
-    EXPECT_EQ(members(LinesThrough(committed, *through), s),
-              members(LinesThrough(reference_new.at("changelog"), *through), s))
-        << s;
+    EXPECT_GT(switches, 0u);
   }
-  EXPECT_NE(members(LinesThrough(committed, *through), "repeat_buyer"),
-            members(LinesThrough(reference.at("changelog"), *through), "repeat_buyer"))
-      << "the version changed";
-  // The switch: marked records, only of changed segments, and every sequence alternates.
-  size_t switches = 0;
-  std::map<std::string, bool> member;
-  for (const auto& l : Lines(committed)) {
-    std::smatch r;
-    ASSERT_TRUE(std::regex_search(l, r, rec)) << l;
-    if (l.find("\"cause\":\"version-switch\"") != std::string::npos) {
-      ++switches;
-      EXPECT_TRUE(r[1] == "repeat_buyer" || r[1] == "lost_cart") << l;
-    }
-    bool& in = member[r[1].str() + "/" + r[2].str()];
-    EXPECT_EQ(in, r[3] == "exited") << "entries and exits alternate: " << l;
-    in = r[3] == "entered";
-  }
-  EXPECT_GT(switches, 0u);
-}
+};
+
+TEST_F(UpgradeTest, ResubmittingAChangedSegmentUpgradesTheLiveJob) { Scenario(false); }
+
+TEST_F(UpgradeTest, SurvivesAKilledWorkerAndAKilledCoordinator) { Scenario(true); }
 
 // The coordinator SIGKILLed under a checkpointing live job, twice: the new coordinator on
 // the same address reloads the job and its completed checkpoints from --dir, the workers
