@@ -157,7 +157,9 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   u.old_file = live.file;
   u.backfill_text = *backfill_text;
   u.live_id = live.id;
+  // "kept a; backfilled b (changed), c (added); dropped d"
   u.carry = carry.Describe();
+  if (const size_t at = u.carry.find("restarted "); at != std::string::npos) u.carry.replace(at, 9, "backfilled");
   u.started_ms = NowMs();
   // The backfill reads what the live job read: from its start (a live job continued from a
   // savepoint reads the whole history before it, so from the earliest offsets).

@@ -1137,7 +1137,7 @@ class UpgradeTest : public ClusterTest {
     } else {
       Outcome upgraded = Wait(follower, scratch(), "upgrade");
       ASSERT_EQ(upgraded.exit_code, 0) << upgraded.out << upgraded.err << diagnostics();
-      EXPECT_NE(upgraded.err.find("kept cart_abandoned, big_cart; restarted repeat_buyer (changed), lost_cart (changed)"),
+      EXPECT_NE(upgraded.err.find("kept cart_abandoned, big_cart; backfilled repeat_buyer (changed), lost_cart (changed)"),
                 std::string::npos)
           << upgraded.err;
       const std::vector<std::string> ids = Lines(upgraded.out);
