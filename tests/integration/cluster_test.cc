@@ -1214,6 +1214,46 @@ class UpgradeTest : public ClusterTest {
 
 TEST_F(UpgradeTest, ResubmittingAChangedSegmentUpgradesTheLiveJob) { Scenario(false); }
 
+// What an upgrade cannot hand over is refused at submission, with the reason, and the live
+// job keeps running untouched.
+TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
+  ASSERT_EQ(Produce(Gen(50, 2000, 5), {"--partitions", "2"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  cluster.AddWorker(4);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  const std::string edit_from = "window: 7d, at_least: 2", edit_to = "window: 7d, at_least: 3";
+  auto resubmit = [&](const std::string& yaml) {
+    WriteJob(yaml);
+    return cluster.Cli({"submit", job_path()});
+  };
+  // Without a checkpoint block there are no savepoints to hand over through.
+  Outcome plain = resubmit(ShopJob(1));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string plain_id = Lines(plain.out).at(0);
+  Outcome refused = resubmit(std::regex_replace(ShopJob(1), std::regex(edit_from), edit_to));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("need the job's checkpoint block"), std::string::npos) << refused.err;
+  ASSERT_EQ(cluster.Cli({"cancel", plain_id, "--wait"}).exit_code, 0);
+
+  const std::string shop = ShopJob(1) + "checkpoint: {interval: 300ms}\n";
+  Outcome live = resubmit(shop);
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  const std::string live_id = Lines(live.out).at(0);
+  Outcome shared = resubmit(std::regex_replace(shop, std::regex("default: granted"), "default: denied"));
+  EXPECT_EQ(shared.exit_code, 1);
+  EXPECT_NE(shared.err.find("other shared settings"), std::string::npos) << shared.err;
+  EXPECT_NE(shared.err.find("--from earliest"), std::string::npos) << shared.err;
+  Outcome outputs = resubmit(std::regex_replace(shop, std::regex(edit_from), edit_to) +
+                             "output: {changelog: shop.changes}\n");
+  EXPECT_EQ(outputs.exit_code, 1);
+  EXPECT_NE(outputs.err.find("writes other outputs"), std::string::npos) << outputs.err;
+  const JobView view = cluster.Status(live_id);
+  EXPECT_EQ(view.state, "running") << view.text;
+  EXPECT_EQ(view.attempt, 1) << view.text;
+  EXPECT_EQ(cluster.Cli({"jobs"}).out.find("upgrade"), std::string::npos) << "no upgrade was started";
+  ASSERT_EQ(cluster.Cli({"cancel", live_id, "--wait"}).exit_code, 0);
+}
+
 TEST_F(UpgradeTest, SurvivesAKilledWorkerAndAKilledCoordinator) { Scenario(true); }
 
 // The coordinator SIGKILLed under a checkpointing live job, twice: the new coordinator on
