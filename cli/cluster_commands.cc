@@ -505,8 +505,9 @@ int SavepointCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow cancel JOB_ID --coordinator HOST:PORT [--wait]\n\n"
-      "Stops a job: its sources stop, and what it evaluated so far is committed.\n\noptions");
+      "usage: segflow cancel JOB_ID|UPGRADE_ID --coordinator HOST:PORT [--wait]\n\n"
+      "Stops a job: its sources stop, and what it evaluated so far is committed. An upgrade\n"
+      "is canceled while it backfills (its backfill stops; the live job keeps serving).\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")("wait", "wait until it has stopped");
   po::variables_map vm;
@@ -532,6 +533,14 @@ int CancelCommand(int argc, char** argv) {
   if (!cr.getOk()) {
     std::cerr << "segflow cancel: " << cr.getError().cStr() << "\n";
     return 1;
+  }
+  if (auto status = (*client)->Status(id); status.ok()) {
+    auto sr = (*status)->Root<wire::ControlMessage>().getStatusReply();
+    if (sr.getOk() && sr.getJobs().size() == 0 && sr.getUpgrades().size() == 1) {
+      // An upgrade is canceled at once (its backfill stops; the live job was never touched).
+      std::printf("upgrade %s: %s\n", id.c_str(), UpgradePhaseName(sr.getUpgrades()[0].getPhase()));
+      return 0;
+    }
   }
   if (vm.count("wait")) {
     auto outcome = FollowJob(client->get(), id, nullptr, false);

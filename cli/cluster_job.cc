@@ -109,6 +109,7 @@ Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, s
     if (!reply.ok()) return reply.status();
     auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
     if (!sr.getOk()) return Status::NotFound(sr.getError().cStr());
+    if (sr.getJobs().size() != 1) return Status::NotFound(job_id + " is not a job (an upgrade? segflow status " + job_id + ")");
     auto js = sr.getJobs()[0];
     const auto state = js.getState();
     const auto now = std::chrono::steady_clock::now();

@@ -293,6 +293,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
 }
 
 void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {
+  if (CancelUpgrade(id, reply)) return;
   auto it = jobs_.find(id);
   if (it == jobs_.end()) {
     reply.setOk(false);

@@ -253,6 +253,8 @@ class Coordinator::Impl {
   void AdvanceUpgrades(Clock::time_point now);
   void EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, const std::string& reason);
   void RollBack(UpgradeEntry& u, const std::string& why);
+  // `segflow cancel UPGRADE_ID` (while it backfills); false if `id` is no upgrade.
+  bool CancelUpgrade(const std::string& id, wire::CancelReply::Builder reply);
   // Submits a job of the coordinator's own making; its id, or "" with *error.
   std::string SubmitInternal(const std::string& file, const std::string& text, bool bounded, bool end_with_savepoint,
                              const std::string& from_savepoint, const std::string& merge_from,

@@ -182,6 +182,41 @@ void Coordinator::Impl::EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, co
   u.ended_ms = NowMs();
   PersistUpgrade(u);
   cv_.notify_all();
+  if (phase != wire::UpgradePhase::DONE) return;
+  // The backfill's own outputs served the handover only: its changelog, late topic and
+  // audience store go (its savepoints stay beside the checkpoints, like any savepoint).
+  JobParseResult b = ParseJobText(u.backfill_text, u.file);
+  if (!b.ok()) return;
+  Status s = log::DeleteTopic(b.job.log_dir, b.job.output.changelog);
+  if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".late");
+  std::error_code ec;
+  std::filesystem::remove_all(b.job.output.audience_dir, ec);
+  if (!s.ok() || ec) {
+    std::fprintf(stderr, "segflow coordinator: upgrade %s: cannot remove the backfill's outputs: %s\n", u.id.c_str(),
+                 !s.ok() ? s.ToString().c_str() : ec.message().c_str());
+  }
+}
+
+bool Coordinator::Impl::CancelUpgrade(const std::string& id, wire::CancelReply::Builder reply) {
+  auto it = upgrades_.find(id);
+  if (it == upgrades_.end()) return false;
+  UpgradeEntry& u = it->second;
+  if (u.terminal()) {
+    reply.setOk(false);
+    reply.setError("upgrade " + id + " has already ended");
+  } else if (u.phase != wire::UpgradePhase::BACKFILL) {
+    reply.setOk(false);
+    reply.setError("upgrade " + id + " is handing over (the live job stopped for it); it finishes or rolls back on "
+                   "its own within moments");
+  } else {
+    if (auto b = jobs_.find(u.backfill_id); b != jobs_.end() && !b->second.terminal()) {
+      capnp::MallocMessageBuilder m;
+      CancelJob(b->second.id, m.initRoot<wire::CancelReply>());
+    }
+    EndUpgrade(u, wire::UpgradePhase::FAILED, "canceled by the user; " + u.live_id + " keeps serving the old version");
+    reply.setOk(true);
+  }
+  return true;
 }
 
 void Coordinator::Impl::RollBack(UpgradeEntry& u, const std::string& why) {

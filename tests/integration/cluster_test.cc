@@ -1239,6 +1239,7 @@ TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
   Outcome live = resubmit(shop);
   ASSERT_EQ(live.exit_code, 0) << live.err;
   const std::string live_id = Lines(live.out).at(0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(live_id).state == "running"; }));
   Outcome shared = resubmit(std::regex_replace(shop, std::regex("default: granted"), "default: denied"));
   EXPECT_EQ(shared.exit_code, 1);
   EXPECT_NE(shared.err.find("other shared settings"), std::string::npos) << shared.err;
@@ -1251,6 +1252,22 @@ TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
   EXPECT_EQ(view.state, "running") << view.text;
   EXPECT_EQ(view.attempt, 1) << view.text;
   EXPECT_EQ(cluster.Cli({"jobs"}).out.find("upgrade"), std::string::npos) << "no upgrade was started";
+  // An upgrade canceled while it backfills: the backfill stops, the live job serves on.
+  Outcome up = resubmit(std::regex_replace(shop, std::regex(edit_from), edit_to));
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  const std::string upgrade_id = Lines(up.out).at(0);
+  Outcome canceled = cluster.Cli({"cancel", upgrade_id});
+  EXPECT_EQ(canceled.exit_code, 0) << canceled.err;
+  EXPECT_EQ(canceled.out, "upgrade " + upgrade_id + ": failed\n");
+  const std::string upgrade_status = cluster.Cli({"status", upgrade_id}).out;
+  EXPECT_NE(upgrade_status.find("canceled by the user; " + live_id + " keeps serving"), std::string::npos);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(upgrade_status, m, std::regex(R"(backfill \(new version\): (\S+),)"))) << upgrade_status;
+  const std::string backfill_id = m[1];
+  EXPECT_TRUE(Eventually([&] { return cluster.Status(backfill_id).state == "canceled"; }))
+      << cluster.Status(backfill_id).text;
+  EXPECT_EQ(cluster.Status(live_id).state, "running");
+  EXPECT_EQ(cluster.Status(live_id).attempt, 1);
   ASSERT_EQ(cluster.Cli({"cancel", live_id, "--wait"}).exit_code, 0);
 }
 
