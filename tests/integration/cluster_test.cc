@@ -258,6 +258,17 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // The lines of `changelog` that are records of `segments`, in order.
+  static std::vector<std::string> OfSegments(const std::vector<std::string>& changelog,
+                                             const std::vector<std::string>& segments) {
+    std::vector<std::string> out;
+    for (const auto& l : changelog) {
+      for (const auto& s : segments) {
+        if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
+      }
+    }
+    return out;
+  }
   // The changelog lines with "at" <= t, in order.
   static std::vector<std::string> LinesThrough(const std::string& text, int64_t t) {
     std::vector<std::string> out;
@@ -1013,15 +1024,7 @@ TEST_F(ClusterTest, SavepointKeepsUnchangedSegmentsOfAnEditedJob) {
 
   WriteJob(shop);
   const auto reference = Reference();
-  auto of = [&](const std::vector<std::string>& changelog, const std::vector<std::string>& segments) {
-    std::vector<std::string> out;
-    for (const auto& l : changelog) {
-      for (const auto& s : segments) {
-        if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
-      }
-    }
-    return out;
-  };
+  const auto of = OfSegments;
   const std::vector<std::string> kept = {"cart_abandoned", "big_cart"};
   const std::vector<std::string> changed = {"repeat_buyer", "lost_cart"};
   EXPECT_GT(of(LinesThrough(live, *through), kept).size(), 500u);
@@ -1154,15 +1157,7 @@ class UpgradeTest : public ClusterTest {
     ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
     const std::string committed = ConsumeCommitted();
 
-    auto of = [&](const std::vector<std::string>& changelog, const std::vector<std::string>& segments) {
-      std::vector<std::string> out;
-      for (const auto& l : changelog) {
-        for (const auto& s : segments) {
-          if (l.find("\"segment\":\"" + s + "\"") != std::string::npos) out.push_back(l);
-        }
-      }
-      return out;
-    };
+    const auto of = OfSegments;
     // Members as of `t` by folding a changelog.
     static const std::regex rec(R"re("segment":"([^"]+)","user_id":"([^"]+)","change":"(entered|exited)")re");
     auto members = [&](const std::vector<std::string>& changelog, const std::string& segment) {

@@ -155,6 +155,11 @@ std::string Edited(const std::string& yaml) {
   return yaml.substr(0, begin) + block + yaml.substr(end);
 }
 
+constexpr reference::Family kFamilies[] = {
+    reference::Family::kCounts,  reference::Family::kMembership, reference::Family::kConsent,
+    reference::Family::kProfile, reference::Family::kAbsence,    reference::Family::kSequence,
+    reference::Family::kSegmentRefs};
+
 std::vector<Row> KeptRows(std::vector<Row> rows, const std::set<std::string>& kept) {
   std::vector<Row> out;
   for (auto& r : rows) {
@@ -166,10 +171,7 @@ std::vector<Row> KeptRows(std::vector<Row> rows, const std::set<std::string>& ke
 
 TEST(StateMigrationTest, KeptSegmentsContinueExactlyAcrossAnEditedJob) {
   int cases = 0;
-  for (auto family :
-       {reference::Family::kCounts, reference::Family::kMembership, reference::Family::kConsent,
-        reference::Family::kProfile, reference::Family::kAbsence, reference::Family::kSequence,
-        reference::Family::kSegmentRefs}) {
+  for (auto family : kFamilies) {
     for (uint64_t seed = 0; seed < 8; ++seed) {
       auto made = reference::MakeRandomCase(family, seed);
       ASSERT_TRUE(made.ok()) << made.status().ToString();
@@ -230,10 +232,7 @@ bool Fold(std::vector<Row> rows, const std::string& segment, std::set<std::strin
 // sequence that ends with the edited file's uninterrupted run's members.
 TEST(StateMigrationTest, MergedHandoverKeepsKeptSegmentsAndSwitchesTheOthers) {
   int cases = 0;
-  for (auto family :
-       {reference::Family::kCounts, reference::Family::kMembership, reference::Family::kConsent,
-        reference::Family::kProfile, reference::Family::kAbsence, reference::Family::kSequence,
-        reference::Family::kSegmentRefs}) {
+  for (auto family : kFamilies) {
     for (uint64_t seed = 0; seed < 4; ++seed) {
       auto made = reference::MakeRandomCase(family, seed + 100);
       ASSERT_TRUE(made.ok()) << made.status().ToString();
