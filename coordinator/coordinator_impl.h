@@ -253,6 +253,8 @@ class Coordinator::Impl {
   void AdvanceUpgrades(Clock::time_point now);
   void EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, const std::string& reason);
   void RollBack(UpgradeEntry& u, const std::string& why);
+  // Submits the new file from the live savepoint with the backfill's merged in: switching.
+  void StartNewLive(UpgradeEntry& u);
   // `segflow cancel UPGRADE_ID` (while it backfills); false if `id` is no upgrade.
   bool CancelUpgrade(const std::string& id, wire::CancelReply::Builder reply);
   // Submits a job of the coordinator's own making; its id, or "" with *error.

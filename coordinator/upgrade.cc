@@ -5,7 +5,8 @@
 //                   the log bounded and ends with a savepoint; rounds from that savepoint
 //                   catch up while the live job keeps serving the old version
 //   stoppingLive    the live job stops with a savepoint (at offsets Y)
-//   finalBackfill   the backfill replays from its savepoint up to exactly Y
+//   finalBackfill   the backfill replays from its savepoint up to exactly Y (skipped when
+//                   its savepoint is at Y already)
 //   switching       the new live job starts from the live savepoint, its changed and added
 //                   segments taking the backfill's state (AttemptSpec.mergeFrom); its first
 //                   checkpoint commits the switch records and the audience's new version
@@ -232,6 +233,16 @@ void Coordinator::Impl::RollBack(UpgradeEntry& u, const std::string& why) {
              why + "; rolled back: " + id + " serves the old version again from the live savepoint " + u.live_savepoint);
 }
 
+void Coordinator::Impl::StartNewLive(UpgradeEntry& u) {
+  std::string error;
+  const std::string id =
+      SubmitInternal(u.file, u.text, false, false, u.live_savepoint, u.backfill_savepoint, "", "", &error);
+  if (id.empty()) return RollBack(u, "the new live job was refused: " + error);
+  u.new_id = id;
+  u.phase = wire::UpgradePhase::SWITCHING;
+  PersistUpgrade(u);
+}
+
 void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
   for (auto& [uid, u] : upgrades_) {
     if (u.terminal()) continue;
@@ -335,6 +346,13 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           break;
         }
         u.live_savepoint = live->last_savepoint;
+        // The backfill already stopped exactly there (nothing arrived since): no final round.
+        auto live_at = SavepointSourceOffsets(u.live_savepoint);
+        auto backfill_at = SavepointSourceOffsets(u.backfill_savepoint);
+        if (live_at.ok() && backfill_at.ok() && *live_at == *backfill_at) {
+          StartNewLive(u);
+          break;
+        }
         std::string error;
         const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "",
                                               u.live_savepoint, "", &error);
@@ -356,16 +374,7 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           break;
         }
         u.backfill_savepoint = b->last_savepoint;
-        std::string error;
-        const std::string id =
-            SubmitInternal(u.file, u.text, false, false, u.live_savepoint, u.backfill_savepoint, "", "", &error);
-        if (id.empty()) {
-          RollBack(u, "the new live job was refused: " + error);
-          break;
-        }
-        u.new_id = id;
-        u.phase = wire::UpgradePhase::SWITCHING;
-        PersistUpgrade(u);
+        StartNewLive(u);
         break;
       }
       case wire::UpgradePhase::SWITCHING: {
@@ -376,7 +385,7 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
         }
         // Its first completed checkpoint commits the switch (restored from its own
         // checkpoint afterwards, it no longer merges); a job that ended cleanly committed it.
-        if (n->checkpoints_completed > n->initial_restore_id || n->terminal()) {
+        if (n->checkpoints_completed > 0 || n->terminal()) {
           EndUpgrade(u, wire::UpgradePhase::DONE,
                      u.new_id + " serves the new version (" + u.carry + "); the old version's audience stays "
                      "queryable with segflow audience --version until segflow drop-version");
