@@ -1092,13 +1092,20 @@ class UpgradeTest : public ClusterTest {
                        "upgrade");
     }
     ChildGuard guard(follower);
-    // Production load while the backfill runs: the last third in 8 pieces, 250 ms apart.
+    // Production load while the backfill runs: the last third in pieces (without faults:
+    // 40, 100 ms apart, until the live job is stopping, so that the final round has records
+    // to replay; then the rest).
     const std::vector<std::string> rest = Lines(Third(lines, 2));
-    for (size_t i = 0; i < 8; ++i) {
+    const size_t pieces = faults ? 8 : 40;
+    for (size_t i = 0; i < pieces; ++i) {
+      const bool stopping = !faults && ReadFile(scratch() + "/upgrade.stderr").find("stopping-live") != std::string::npos;
       std::string piece;
-      for (size_t l = i * rest.size() / 8; l < (i + 1) * rest.size() / 8; ++l) piece += rest[l] + "\n";
+      for (size_t l = i * rest.size() / pieces; l < (stopping ? pieces : i + 1) * rest.size() / pieces; ++l) {
+        piece += rest[l] + "\n";
+      }
       ASSERT_EQ(Produce(piece).exit_code, 0);
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (stopping) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(faults ? 250 : 100));
       if (faults && (i == 1 || i == 4)) {
         const std::string status = cluster.Cli({"status", upgrade_id}).out;
         EXPECT_EQ(status.find(": done\n"), std::string::npos) << "the faults hit the upgrade midway: " << status;
@@ -1148,6 +1155,8 @@ class UpgradeTest : public ClusterTest {
       upgrade_id = ids[0];
       new_id = ids[1];
       EXPECT_NE(cluster.Cli({"status", upgrade_id}).out.find(": done"), std::string::npos);
+      // Events arrived until the live job stopped: the backfill replayed up to its savepoint.
+      EXPECT_NE(upgraded.err.find(": final-backfill"), std::string::npos) << upgraded.err;
       EXPECT_EQ(cluster.Status(live_id).state, "finished");
     }
     ASSERT_EQ(Produce(tickers).exit_code, 0);
