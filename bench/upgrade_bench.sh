@@ -65,7 +65,7 @@ for i in $(seq "$RUNS"); do
   total+="$(echo "$done_at - $t0" | bc) "
   handover+="$(echo "$done_at - $stop_at" | bc) "
   kill $cpid $w1 $w2 2>/dev/null; wait $cpid $w1 $w2 2>/dev/null || true
-  echo "run $i: replay ${replay##* }s... upgrade $(echo "$total" | awk '{print $NF}')s, handover $(echo "$handover" | awk '{print $NF}')s"
+  echo "run $i: replay $(echo "$replay" | awk '{print $NF}')s, upgrade $(echo "$total" | awk '{print $NF}')s, handover $(echo "$handover" | awk '{print $NF}')s"
 done
 r=$(echo $replay | tr ' ' '\n' | median)
 t=$(echo $total | tr ' ' '\n' | median)
