@@ -146,8 +146,9 @@ int ForgetCommand(int argc, char** argv) {
       "running jobs delete the user's keyed state within a second of the forget record, before "
       "their next checkpoint; restores from checkpoints or savepoints delete it before they "
       "start; checkpoint and savepoint folders written before keep it until they are deleted";
-  std::printf("  keyed state of running jobs: erased within a second, and again by any restore from an older "
-              "checkpoint or savepoint\n");
+  std::printf(
+      "  keyed state of running jobs: erased within a second, and again by any restore from an "
+      "older checkpoint or savepoint\n");
   const std::string applied = Value::Object({{"action", Value::String("forget-applied")},
                                              {"user", Value::String(user)},
                                              {"erased_at", Value::Int(erased_at)},

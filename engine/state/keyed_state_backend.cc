@@ -304,8 +304,8 @@ Status KeyedStateBackend::PurgeDeleted(StateId state, const std::vector<std::str
   options.exclusive_manual_compaction = false;
   for (const auto& key : keys) {
     const rocksdb::Slice k(key);
-    SEGFLOW_RETURN_IF_ERROR(
-        FromRocks(db_->CompactRange(options, states_[state].handle, &k, &k), "compact erased keys in " + dir_));
+    SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->CompactRange(options, states_[state].handle, &k, &k),
+                                      "compact erased keys in " + dir_));
   }
   return Status::OK();
 }

@@ -104,8 +104,9 @@ Status KeyedSegmentTask::Run() {
     }
     if (erased > 0) {
       counters_->erased_users.fetch_add(erased, std::memory_order_relaxed);
-      std::fprintf(stderr, "segflow: job %s keyed task %u: erased %llu user(s) from its keyed state %s\n",
-                   ctx_->job->name.c_str(), index_, static_cast<unsigned long long>(erased), when.c_str());
+      std::fprintf(
+          stderr, "segflow: job %s keyed task %u: erased %llu user(s) from its keyed state %s\n",
+          ctx_->job->name.c_str(), index_, static_cast<unsigned long long>(erased), when.c_str());
     }
     return Status::OK();
   };
@@ -146,8 +147,8 @@ Status KeyedSegmentTask::Run() {
     for (uint32_t p = 0; p < partitions; ++p) {
       progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
     }
-    async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress), db = backend->get(),
-                 erased = std::move(erased), state = states->state_id()] {
+    async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress),
+                 db = backend->get(), erased = std::move(erased), state = states->state_id()] {
       // Only a failed write is fatal (the batch's states are clean in the cache, so they
       // would be lost); a failed snapshot just declines this checkpoint.
       Status written = db->Write(batch.get());

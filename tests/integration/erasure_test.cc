@@ -45,7 +45,8 @@ parallelism: 2
 checkpoint: {interval: 300ms}
 )";
 
-bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds deadline = kProcessDeadline) {
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::milliseconds deadline = kProcessDeadline) {
   const auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {
     if (probe()) return true;
@@ -62,19 +63,22 @@ std::string Event(const std::string& user, const std::string& event, int64_t ts)
 // The users with keyed state in a completed checkpoint or savepoint folder, read from
 // every keyed task's RocksDB snapshot (restored into `scratch`; the snapshots are only
 // read). nullopt if the folder went away meanwhile (checkpoints rotate).
-std::optional<std::set<std::string>> UsersInKeyedState(const std::string& checkpoint, const std::string& scratch) {
+std::optional<std::set<std::string>> UsersInKeyedState(const std::string& checkpoint,
+                                                       const std::string& scratch) {
   auto dirs = KeyedSnapshotDirs(checkpoint);
   if (!dirs.ok()) return std::nullopt;
   fs::remove_all(scratch);
-  auto backend = KeyedStateBackend::Restore(*dirs, scratch, KeyGroupRange{0, kDefaultMaxParallelism - 1});
+  auto backend =
+      KeyedStateBackend::Restore(*dirs, scratch, KeyGroupRange{0, kDefaultMaxParallelism - 1});
   if (!backend.ok()) return std::nullopt;
   auto state = (*backend)->RegisterState(CachedUserStateStore::kStateName);
   if (!state.ok()) return std::nullopt;
   std::set<std::string> users;
-  Status s = (*backend)->ForEach(*state, (*backend)->key_groups(), [&](uint32_t, std::string_view user, std::string_view) {
-    users.emplace(user);
-    return Status::OK();
-  });
+  Status s = (*backend)->ForEach(*state, (*backend)->key_groups(),
+                                 [&](uint32_t, std::string_view user, std::string_view) {
+                                   users.emplace(user);
+                                   return Status::OK();
+                                 });
   if (!s.ok()) return std::nullopt;
   return users;
 }
@@ -116,25 +120,32 @@ class ErasureTest : public ::testing::Test {
   }
   // A coordinator and two workers of three slots, as separate processes.
   void StartCluster() {
-    processes_.push_back(Start({"coordinator", "--dir", scratch() + "/coordinator", "--listen", "127.0.0.1:0"}, "",
-                               scratch(), scratch(), "coordinator"));
-    ASSERT_TRUE(Eventually([&] {
-      std::smatch m;
-      const std::string out = ReadFile(scratch() + "/coordinator.stdout");
-      if (!std::regex_search(out, m, std::regex(R"(coordinator listening on (\S+))"))) return false;
-      address_ = m[1];
-      return true;
-    }, std::chrono::seconds(10)));
+    processes_.push_back(
+        Start({"coordinator", "--dir", scratch() + "/coordinator", "--listen", "127.0.0.1:0"}, "",
+              scratch(), scratch(), "coordinator"));
+    ASSERT_TRUE(Eventually(
+        [&] {
+          std::smatch m;
+          const std::string out = ReadFile(scratch() + "/coordinator.stdout");
+          if (!std::regex_search(out, m, std::regex(R"(coordinator listening on (\S+))")))
+            return false;
+          address_ = m[1];
+          return true;
+        },
+        std::chrono::seconds(10)));
     for (int w = 0; w < 2; ++w) {
       processes_.push_back(Start({"worker", "--coordinator", address_, "--slots", "3", "--dir",
                                   scratch() + "/worker-" + std::to_string(w)},
                                  "", scratch(), scratch(), "worker-" + std::to_string(w)));
     }
-    ASSERT_TRUE(Eventually([&] {
-      const auto lines = Lines(Cluster({"jobs"}).out);
-      return std::count_if(lines.begin(), lines.end(),
-                           [](const std::string& l) { return l.find(" alive") != std::string::npos; }) >= 2;
-    }, std::chrono::seconds(20)));
+    ASSERT_TRUE(Eventually(
+        [&] {
+          const auto lines = Lines(Cluster({"jobs"}).out);
+          return std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+                   return l.find(" alive") != std::string::npos;
+                 }) >= 2;
+        },
+        std::chrono::seconds(20)));
   }
   std::string Submit(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"submit", job_path()};
@@ -148,8 +159,8 @@ class ErasureTest : public ::testing::Test {
   int NewestCheckpoint(const std::string& id) const {
     int newest = 0;
     std::error_code ec;
-    for (fs::directory_iterator it(scratch() + "/checkpoints/shop/" + id, ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::directory_iterator it(scratch() + "/checkpoints/shop/" + id, ec), end;
+         !ec && it != end; it.increment(ec)) {
       const std::string name = it->path().filename().string();
       if (name.rfind("chk-", 0) == 0 && fs::exists(it->path() / "_metadata")) {
         newest = std::max(newest, std::stoi(name.substr(4)));
@@ -162,17 +173,19 @@ class ErasureTest : public ::testing::Test {
   // copy_dir(), where it cannot rotate away while it is read.
   std::optional<std::set<std::string>> UsersInCheckpoint(const std::string& id, int min_id) {
     std::optional<std::set<std::string>> users;
-    Eventually([&] {
-      const int n = NewestCheckpoint(id);
-      if (n < min_id) return false;
-      std::error_code ec;
-      fs::remove_all(copy_dir(), ec);
-      fs::copy(scratch() + "/checkpoints/shop/" + id + "/chk-" + std::to_string(n), copy_dir(),
-               fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
-      if (ec || !fs::exists(copy_dir() + "/_metadata")) return false;
-      users = UsersInKeyedState(copy_dir(), scratch() + "/read-state");
-      return users.has_value();
-    }, std::chrono::seconds(30));
+    Eventually(
+        [&] {
+          const int n = NewestCheckpoint(id);
+          if (n < min_id) return false;
+          std::error_code ec;
+          fs::remove_all(copy_dir(), ec);
+          fs::copy(scratch() + "/checkpoints/shop/" + id + "/chk-" + std::to_string(n), copy_dir(),
+                   fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
+          if (ec || !fs::exists(copy_dir() + "/_metadata")) return false;
+          users = UsersInKeyedState(copy_dir(), scratch() + "/read-state");
+          return users.has_value();
+        },
+        std::chrono::seconds(30));
     return users;
   }
   std::string copy_dir() const { return scratch() + "/read-checkpoint"; }
@@ -180,7 +193,8 @@ class ErasureTest : public ::testing::Test {
   std::vector<std::string> ErasureLogLines() const {
     std::vector<std::string> found;
     for (int w = 0; w < 2; ++w) {
-      for (const auto& l : Lines(ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr"))) {
+      for (const auto& l :
+           Lines(ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr"))) {
         if (l.find("from its keyed state") != std::string::npos) found.push_back(l);
       }
     }
@@ -195,17 +209,20 @@ class ErasureTest : public ::testing::Test {
   // Waits until the committed evaluated time reaches `at_least` and stops moving.
   std::optional<int64_t> WaitCaughtUp(int64_t at_least) const {
     std::optional<int64_t> last, now;
-    const bool settled = Eventually([&] {
-      now = CommittedEvaluated();
-      const bool stable = now.has_value() && *now >= at_least && last == now;
-      last = now;
-      if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      return stable;
-    }, std::chrono::seconds(40));
+    const bool settled = Eventually(
+        [&] {
+          now = CommittedEvaluated();
+          const bool stable = now.has_value() && *now >= at_least && last == now;
+          last = now;
+          if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+          return stable;
+        },
+        std::chrono::seconds(40));
     return settled ? now : std::nullopt;
   }
   // Changelog lines with "at" <= t that are not the user's.
-  static std::vector<std::string> OthersThrough(const std::string& text, int64_t t, const std::string& user) {
+  static std::vector<std::string> OthersThrough(const std::string& text, int64_t t,
+                                                const std::string& user) {
     std::vector<std::string> out;
     static const std::regex at(R"("at":(-?\d+))");
     for (const auto& l : Lines(text)) {
@@ -235,7 +252,8 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
   std::string victim;
   for (int i = 0; i < 6; ++i) victim += Event("victim", "page_view", t0 + i * 1000);
   victim += Event("victim", "add_to_cart", t0 + 10000) + Event("other", "page_view", t0 + 20000);
-  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"}, g.out + victim)
+  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"},
+                g.out + victim)
                 .exit_code,
             0);
   StartCluster();
@@ -255,9 +273,11 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
 
   Outcome f = Cli({"forget", "victim", job_path(), "--reason", "test"});
   ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
-  ASSERT_TRUE(Eventually([&] { return !ErasureLogLines().empty(); }, std::chrono::seconds(10))) << Status(id);
-  EXPECT_NE(ErasureLogLines().at(0).find("erased 1 user(s) from its keyed state (new ledger record)"),
-            std::string::npos)
+  ASSERT_TRUE(Eventually([&] { return !ErasureLogLines().empty(); }, std::chrono::seconds(10)))
+      << Status(id);
+  EXPECT_NE(
+      ErasureLogLines().at(0).find("erased 1 user(s) from its keyed state (new ledger record)"),
+      std::string::npos)
       << ErasureLogLines().at(0);
   // A checkpoint triggered after the log line cannot have had its barrier before the
   // deletion; the next one surely was triggered after it.
@@ -271,7 +291,8 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
   // Time moves 1 h past the victim's pending deadline on every partition: no timer of
   // theirs fires (a stale one would fail the task: the job would restart).
   std::string later;
-  for (int i = 0; i < 40; ++i) later += Event("late-" + std::to_string(i), "page_view", t0 + 5400000 + i);
+  for (int i = 0; i < 40; ++i)
+    later += Event("late-" + std::to_string(i), "page_view", t0 + 5400000 + i);
   ASSERT_EQ(Cli({"produce", "--log", scratch() + "/log", "--topic", "events"}, later).exit_code, 0);
   const std::optional<int64_t> through = WaitCaughtUp(t0 + 5400000 - 10000);
   ASSERT_TRUE(through.has_value()) << Status(id);
@@ -282,17 +303,22 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
   EXPECT_TRUE(last->count("late-0"));
   ASSERT_EQ(Cluster({"cancel", id, "--wait"}).exit_code, 0);
   const std::string committed =
-      Cli({"consume", "--log", scratch() + "/log", "--topic", "shop.memberships", "--committed"}).out;
+      Cli({"consume", "--log", scratch() + "/log", "--topic", "shop.memberships", "--committed"})
+          .out;
 
   // The reference: the same log, copied away from the ledger, run without any erasure.
   fs::create_directories(scratch() + "/ref/log");
   fs::copy(scratch() + "/log/events", scratch() + "/ref/log/events", fs::copy_options::recursive);
   WriteFile(scratch() + "/ref/job.yaml", kJob);
-  Outcome ref = Segflow({"run", scratch() + "/ref/job.yaml", "--bounded", "--workers", "0"}, "", scratch());
+  Outcome ref =
+      Segflow({"run", scratch() + "/ref/job.yaml", "--bounded", "--workers", "0"}, "", scratch());
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   const std::string reference =
-      Segflow({"consume", "--log", scratch() + "/ref/log", "--topic", "shop.memberships"}, "", scratch()).out;
-  EXPECT_NE(reference.find("\"user_id\":\"victim\""), std::string::npos) << "the reference keeps the victim";
+      Segflow({"consume", "--log", scratch() + "/ref/log", "--topic", "shop.memberships"}, "",
+              scratch())
+          .out;
+  EXPECT_NE(reference.find("\"user_id\":\"victim\""), std::string::npos)
+      << "the reference keeps the victim";
   const auto others = OthersThrough(committed, *through, "victim");
   EXPECT_GT(others.size(), 300u);
   EXPECT_TRUE(others == OthersThrough(reference, *through, "victim"))
@@ -302,18 +328,22 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
   const size_t logged = ErasureLogLines().size();
   const std::string restored = Submit({"--from-savepoint", scratch() + "/sp-before"});
   ASSERT_FALSE(restored.empty());
-  ASSERT_TRUE(Eventually([&] { return ErasureLogLines().size() > logged; }, std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      Eventually([&] { return ErasureLogLines().size() > logged; }, std::chrono::seconds(20)))
       << Status(restored);
-  EXPECT_NE(ErasureLogLines().back().find("erased 1 user(s) from its keyed state (restored from " + scratch() +
-                                          "/sp-before)"),
+  EXPECT_NE(ErasureLogLines().back().find("erased 1 user(s) from its keyed state (restored from " +
+                                          scratch() + "/sp-before)"),
             std::string::npos)
       << ErasureLogLines().back();
   // Its first checkpoint with the records after the savepoint (the late-* users).
   std::optional<std::set<std::string>> after_restore;
-  ASSERT_TRUE(Eventually([&] {
-    after_restore = UsersInCheckpoint(restored, NewestCheckpoint(restored) + 1);
-    return after_restore.has_value() && after_restore->count("late-0");
-  }, std::chrono::seconds(30))) << Status(restored);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        after_restore = UsersInCheckpoint(restored, NewestCheckpoint(restored) + 1);
+        return after_restore.has_value() && after_restore->count("late-0");
+      },
+      std::chrono::seconds(30)))
+      << Status(restored);
   EXPECT_FALSE(after_restore->count("victim"));
   EXPECT_FALSE(SstFilesContain(copy_dir(), "victim"));
   EXPECT_EQ(after_restore->size(), last->size()) << "everybody else is back";
