@@ -102,8 +102,9 @@ Status KeyedSegmentTask::Run() {
       erased += *had;
       applied[user] = at;
     }
+    // The report of the erasure (stderr: the worker's log; `segflow status` has no field
+    // for it yet).
     if (erased > 0) {
-      counters_->erased_users.fetch_add(erased, std::memory_order_relaxed);
       std::fprintf(
           stderr, "segflow: job %s keyed task %u: erased %llu user(s) from its keyed state %s\n",
           ctx_->job->name.c_str(), index_, static_cast<unsigned long long>(erased), when.c_str());
@@ -153,7 +154,9 @@ Status KeyedSegmentTask::Run() {
       // would be lost); a failed snapshot just declines this checkpoint.
       Status written = db->Write(batch.get());
       Status s = written;
-      // A failed purge is fatal too: the erased users' keys would not be purged again.
+      // A failed purge is fatal too, so no checkpoint completes with an erased row in its
+      // files: the job restarts from the last completed checkpoint, and a restore erases
+      // (and the next snapshot purges) the users again.
       if (written.ok() && !erased.empty()) written = s = db->PurgeDeleted(state, erased);
       if (s.ok()) s = db->SnapshotStored(KeyedSnapshotDir(dir, index_));
       if (s.ok()) s = WriteKeyedCheckpoint(dir, index_, range, progress);
