@@ -31,7 +31,9 @@ int ForgetCommand(int argc, char** argv) {
       "jobs' own and shared stores. From then on every source task reads past USER's records\n"
       "up to the erasure (no keyed state, checkpoint or late record of them in any run started\n"
       "or restarted after it), every sink drops USER's changes and stores refuse writes of USER\n"
-      "up to it. Running jobs pick the record up within a second. The log is not rewritten.\n"
+      "up to it. Running jobs pick the record up within a second: their keyed tasks delete USER's\n"
+      "state (so no later checkpoint holds it), and so does every restore from a checkpoint or\n"
+      "savepoint taken before. The log and older checkpoint folders are not rewritten.\n"
       "TIME (default now): erase records and changes with ts <= TIME.\n\noptions");
   opts.add_options()("help,h", "show this help")("user", po::value<std::string>(),
                                                  "the user to erase")(
@@ -139,10 +141,19 @@ int ForgetCommand(int argc, char** argv) {
     results.push_back(
         Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));
   }
+  // What the jobs' keyed tasks do (they act on the forget record, not on this one).
+  const std::string keyed_state =
+      "running jobs delete the user's keyed state within a second of the forget record, before "
+      "their next checkpoint; restores from checkpoints or savepoints delete it before they "
+      "start; checkpoint and savepoint folders written before keep it until they are deleted";
+  std::printf(
+      "  keyed state of running jobs: erased within a second, and again by any restore from an "
+      "older checkpoint or savepoint\n");
   const std::string applied = Value::Object({{"action", Value::String("forget-applied")},
                                              {"user", Value::String(user)},
                                              {"erased_at", Value::Int(erased_at)},
-                                             {"stores", Value::Array(std::move(results))}})
+                                             {"stores", Value::Array(std::move(results))},
+                                             {"keyed_state", Value::String(keyed_state)}})
                                   .ToJson();
   for (const auto& ledger : ledgers) {
     Status s = AppendLedger(ledger, applied);

@@ -296,6 +296,20 @@ Status KeyedStateBackend::Snapshot(const std::string& dir) {
   return SnapshotStored(dir);
 }
 
+Status KeyedStateBackend::PurgeDeleted(StateId state, const std::vector<std::string>& keys) {
+  SEGFLOW_RETURN_IF_ERROR(CheckState(state));
+  rocksdb::CompactRangeOptions options;
+  // The last level too: only a compaction into it drops a tombstone with what it hides.
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  options.exclusive_manual_compaction = false;
+  for (const auto& key : keys) {
+    const rocksdb::Slice k(key);
+    SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->CompactRange(options, states_[state].handle, &k, &k),
+                                      "compact erased keys in " + dir_));
+  }
+  return Status::OK();
+}
+
 Status KeyedStateBackend::SnapshotStored(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) return Status::FailedPrecondition("snapshot directory " + dir + " exists");

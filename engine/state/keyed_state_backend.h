@@ -148,6 +148,14 @@ class KeyedStateBackend {
   // members): the asynchronous half of a snapshot (KeyedValueCache::DrainForSnapshot).
   Status SnapshotStored(const std::string& dir);
 
+  // Rewrites the SST files that hold any of `keys` (raw keys of `state`, already deleted
+  // through Write), down to the last level, so that their old values are gone from the
+  // files rather than only shadowed by tombstones: no later snapshot hard-links a file
+  // with them (earlier snapshots keep theirs). For erasures (`segflow forget`): costs a
+  // flush and a manual compaction of each key's range. May run on the snapshot thread,
+  // like SnapshotStored.
+  Status PurgeDeleted(StateId state, const std::vector<std::string>& keys);
+
   const KeyGroupRange& key_groups() const { return key_groups_; }
   uint32_t max_parallelism() const { return max_parallelism_; }
   const std::string& dir() const { return dir_; }

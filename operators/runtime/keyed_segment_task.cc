@@ -1,6 +1,8 @@
 #include "operators/runtime/keyed_segment_task.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "operators/runtime/restore_migration.h"
 #include "operators/segment/cached_user_state_store.h"
 #include "operators/segment/keyed_evaluator.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -93,7 +96,44 @@ Status KeyedSegmentTask::Run() {
   KeyedEvaluator evaluator(ctx_->program, partitions, std::move(*store));
   // Declared after the backend and the evaluator: destroyed (joined) before them.
   AsyncSnapshot async;
-  if (restoring) SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
+
+  // Users erased by `segflow forget` (erasure_ledger.h): their state leaves this task's
+  // keyed state (cache, RocksDB, the evaluator's timers) when the task starts — a restored
+  // checkpoint or savepoint taken before the erasure brings nobody back — and within a
+  // second of each new ledger record, so no checkpoint whose barrier comes after that
+  // holds them. The whole state goes, also what records after the erasure time built in
+  // that second: state cannot be split by record, and privacy errs on the erasure's side
+  // (the user's next record starts a new state). Records of theirs up to the erasure
+  // time that were already on their way from a source are dropped here.
+  ErasureWatch erasures(LedgerPath(*ctx_->job));
+  SEGFLOW_RETURN_IF_ERROR(erasures.Load());
+  Erasures applied;  // user -> the erased_at already applied here
+  auto apply_erasures = [&](const std::string& when) -> Status {
+    uint64_t erased = 0;
+    for (const auto& [user, at] : erasures.erasures()) {
+      auto done = applied.find(user);
+      if (done != applied.end() && done->second >= at) continue;
+      auto had = evaluator.EraseUser(user);
+      if (!had.ok()) return had.status();
+      erased += *had;
+      applied[user] = at;
+    }
+    // The report of the erasure (stderr: the worker's log; `segflow status` has no field
+    // for it yet).
+    if (erased > 0) {
+      std::fprintf(
+          stderr, "segflow: job %s keyed task %u: erased %llu user(s) from its keyed state %s\n",
+          ctx_->job->name.c_str(), index_, static_cast<unsigned long long>(erased), when.c_str());
+    }
+    return Status::OK();
+  };
+  if (restoring) {
+    // Before the evaluator schedules the restored users: no timer of an erased user exists.
+    SEGFLOW_RETURN_IF_ERROR(apply_erasures("(restored from " + hooks->restore_dir + ")"));
+    SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(partition_wm));
+  } else {
+    applied = erasures.erasures();  // a fresh backend holds nobody
+  }
   // The version switch goes out before anything else (ChangeBatch::switched).
   for (uint32_t p = 0; p < switched.size(); ++p) {
     if (switched[p].empty()) continue;
@@ -130,15 +170,23 @@ Status KeyedSegmentTask::Run() {
       hooks->ack(TaskKind::kKeyed, index_, id, drained, 0);
       return drained;
     }
+    // Users erased since the last snapshot: their deletions are in this batch (or already
+    // written back), so their old rows can be purged from the files before the snapshot.
+    std::vector<std::string> erased = states->TakeErasedKeys();
     std::vector<PartitionCheckpoint> progress(partitions);
     for (uint32_t p = 0; p < partitions; ++p) {
       progress[p] = {p, topic_wm[p], topic_idle[p], partition_wm[p], partition_idle[p]};
     }
-    async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress), db = backend->get()] {
+    async.Start([this, hooks, id, dir, range, batch, progress = std::move(progress),
+                 db = backend->get(), erased = std::move(erased), state = states->state_id()] {
       // Only a failed write is fatal (the batch's states are clean in the cache, so they
       // would be lost); a failed snapshot just declines this checkpoint.
       Status written = db->Write(batch.get());
       Status s = written;
+      // A failed purge is fatal too, so no checkpoint completes with an erased row in its
+      // files: the job restarts from the last completed checkpoint, and a restore erases
+      // (and the next snapshot purges) the users again.
+      if (written.ok() && !erased.empty()) written = s = db->PurgeDeleted(state, erased);
       if (s.ok()) s = db->SnapshotStored(KeyedSnapshotDir(dir, index_));
       if (s.ok()) s = WriteKeyedCheckpoint(dir, index_, range, progress);
       hooks->ack(TaskKind::kKeyed, index_, id, s, s.ok() ? DirectoryBytes(KeyedSnapshotDir(dir, index_)) : 0);
@@ -178,8 +226,18 @@ Status KeyedSegmentTask::Run() {
   int64_t max_ts = 0, until = 0;
   while (ends < source_tasks_) {
     if (auto finished = async.Poll()) SEGFLOW_RETURN_IF_ERROR(end_hold(*finished));
-    auto msg = aligner.Next(input_);
-    if (!msg) return Status::Cancelled("keyed task: input closed before every source ended");
+    auto reloaded = erasures.Poll();
+    if (!reloaded.ok()) return reloaded.status();
+    if (*reloaded) SEGFLOW_RETURN_IF_ERROR(apply_erasures("(new ledger record)"));
+    // Waits a bounded time, so an idle task still applies erasures (and ends a finished
+    // snapshot's hold) without new input.
+    auto msg = aligner.NextFor(input_, std::chrono::milliseconds(200));
+    if (!msg) {
+      if (input_->closed() && input_->size() == 0) {
+        return Status::Cancelled("keyed task: input closed before every source ended");
+      }
+      continue;
+    }
     if (aligner.Hold(SourceOf(*msg), *msg)) continue;
     if (auto* barrier = std::get_if<SourceBarrier>(&*msg)) {
       if (aligner.OnBarrier(barrier->source, barrier->id) == BarrierAligner<KeyedInput>::Barrier::kAligned) {
@@ -190,6 +248,7 @@ Status KeyedSegmentTask::Run() {
       counters_->records_in.fetch_add(batch->records.size(), std::memory_order_relaxed);
       for (auto& r : batch->records) {
         if (drop_after_until && r.event.ts > run.until) continue;
+        if (erasures.Erased(r.user, r.event.ts)) continue;
         SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));
       }
     } else if (auto* wm = std::get_if<PartitionWatermark>(&*msg)) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "engine/common/key_group.h"
+#include "engine/state/state_key.h"
 
 namespace segflow {
 
@@ -20,6 +21,7 @@ CachedUserStateStore::CachedUserStateStore(std::shared_ptr<const SegmentProgram>
                                            size_t cache_entries)
     : program_(std::move(program)),
       backend_(backend),
+      state_(state),
       cache_(
           backend, state,
           [p = program_.get()](const UserState& s, std::string* out) { p->Serialize(s, out); },
@@ -47,6 +49,19 @@ Result<UserState*> CachedUserStateStore::Insert(std::string_view user,
   auto created = cache_.GetOrCreate(kg, user, [&] { return std::move(state); });
   if (created.ok()) ++inserted_;
   return created;
+}
+
+Result<bool> CachedUserStateStore::Erase(std::string_view user) {
+  const uint32_t kg = KeyGroupOf(user);
+  if (!backend_->Owns(kg)) return false;
+  auto existing = cache_.Get(kg, user);
+  if (!existing.ok()) return existing.status();
+  if (*existing == nullptr) return false;
+  SEGFLOW_RETURN_IF_ERROR(cache_.Erase(kg, user));
+  std::string key;
+  EncodeStateKey(kg, user, &key);
+  erased_keys_.push_back(std::move(key));
+  return true;
 }
 
 Status CachedUserStateStore::ForEach(

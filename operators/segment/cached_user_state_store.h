@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/common/status.h"
 #include "engine/state/keyed_state_backend.h"
@@ -31,6 +33,12 @@ class CachedUserStateStore final : public UserStateStore {
 
   Result<UserState*> Find(std::string_view user) override;
   Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) override;
+  // The user's state deleted from the cache (a dirty entry included) and, with the next
+  // write-back, from RocksDB; false (and nothing written) when the user has none. Users
+  // outside the backend's key groups have no state here: false. During a snapshot hold
+  // the deletion stays in the cache, after the drained batch (see KeyedValueCache): the
+  // snapshot in flight may hold the old state, the next one does not.
+  Result<bool> Erase(std::string_view user) override;
   Status Sync() override { return cache_.Flush(); }
   Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
   // Users inserted through this store (restored users are not counted).
@@ -44,6 +52,13 @@ class CachedUserStateStore final : public UserStateStore {
   Status DrainForSnapshot(StateWriteBatch* batch) { return cache_.DrainForSnapshot(batch); }
   void EndSnapshotHold() { cache_.EndSnapshotHold(); }
 
+  // The raw keys (in state_id()) of the users erased since the last call. Taken right
+  // after DrainForSnapshot, their deletions are in RocksDB once the drained batch is
+  // written: then KeyedStateBackend::PurgeDeleted removes the old rows from the files
+  // before the snapshot is taken.
+  std::vector<std::string> TakeErasedKeys() { return std::exchange(erased_keys_, {}); }
+  StateId state_id() const { return state_; }
+
  private:
   CachedUserStateStore(std::shared_ptr<const SegmentProgram> program, KeyedStateBackend* backend,
                        StateId state, size_t cache_entries);
@@ -51,8 +66,10 @@ class CachedUserStateStore final : public UserStateStore {
 
   std::shared_ptr<const SegmentProgram> program_;
   KeyedStateBackend* backend_;
+  StateId state_;
   KeyedValueCache<UserState> cache_;
   size_t inserted_ = 0;
+  std::vector<std::string> erased_keys_;
 };
 
 }  // namespace segflow

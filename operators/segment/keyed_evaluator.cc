@@ -107,6 +107,15 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user, uin
                                         std::to_string(slot.partition) + " and " +
                                         std::to_string(partition));
     }
+    if (slot.erased) {
+      // Erased before (EraseUser): a new state, as for a user never seen.
+      auto st = store_->Insert(user, program_->NewUserState());
+      if (!st.ok()) return st.status();
+      slot.state = *st;
+      slot.epoch = store_->epoch();
+      slot.erased = false;
+      --erased_slots_;
+    }
     auto st = StateOf(&slot);
     if (!st.ok()) return st.status();
     state = *st;
@@ -205,6 +214,20 @@ Status KeyedEvaluator::Finish(int64_t until, std::vector<KeyedChange>* out) {
                      return a.user < b.user;
                    });
   return Status::OK();
+}
+
+Result<bool> KeyedEvaluator::EraseUser(const std::string& user) {
+  size_t pos = 0;
+  const uint32_t slot_index = FindSlot(user, HashUser(user), &pos);
+  if (slot_index != kNoSlot && !slots_[slot_index].erased) {
+    Slot& slot = slots_[slot_index];
+    // Its heap entries become stale (has_scheduled false) and are skipped when they pop.
+    slot.has_scheduled = false;
+    slot.state = nullptr;
+    slot.erased = true;
+    ++erased_slots_;
+  }
+  return store_->Erase(user);
 }
 
 Result<bool> KeyedEvaluator::IsMember(const std::string& user, uint32_t segment) {

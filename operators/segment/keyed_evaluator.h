@@ -54,6 +54,12 @@ class KeyedEvaluator {
   // user's partition is PartitionFor(HashUser(user), partitions), as in the log.
   Status Restore(const std::vector<int64_t>& watermarks);
 
+  // `segflow forget`: deletes the user's state from the store and every bookkeeping of
+  // theirs here (their pending instant: no timer of theirs fires afterwards). A later
+  // event of the user starts a new state, as for a user never seen. True if the user had
+  // state. Evaluating other users is unaffected.
+  Result<bool> EraseUser(const std::string& user);
+
   // Membership as of the user's last evaluated instant (false for unknown users).
   Result<bool> IsMember(const std::string& user, uint32_t segment);
   // Users who are members of `segment`, sorted.
@@ -61,7 +67,7 @@ class KeyedEvaluator {
 
   // Instants below this have been evaluated for every user of the partition.
   int64_t watermark(uint32_t partition) const { return partitions_[partition].watermark; }
-  size_t users() const { return slots_.size(); }
+  size_t users() const { return slots_.size() - erased_slots_; }
 
  private:
   struct Slot {
@@ -74,6 +80,9 @@ class KeyedEvaluator {
     // path then skips the store's lookup.
     UserState* state = nullptr;
     uint64_t epoch = 0;
+    // Erased (EraseUser): no state in the store, no live heap entry. The slot stays (its
+    // user still orders the heap's stale entries) and is reused by the user's next event.
+    bool erased = false;
   };
   struct TimerEntry {
     int64_t time;
@@ -102,6 +111,7 @@ class KeyedEvaluator {
   // (A node-based map costs several cache misses per event at a million users.)
   std::vector<uint32_t> index_;
   std::vector<MembershipChange> scratch_;
+  size_t erased_slots_ = 0;
 };
 
 }  // namespace segflow

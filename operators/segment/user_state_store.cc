@@ -19,6 +19,13 @@ Result<UserState*> InMemoryUserStateStore::Insert(std::string_view user,
   return it->second.get();
 }
 
+Result<bool> InMemoryUserStateStore::Erase(std::string_view user) {
+  auto it = states_.find(user);
+  if (it == states_.end()) return false;
+  states_.erase(it);
+  return true;
+}
+
 Status InMemoryUserStateStore::ForEach(
     const std::function<Status(std::string_view, const UserState&)>& fn) {
   for (auto& [user, state] : states_) SEGFLOW_RETURN_IF_ERROR(fn(user, *state));

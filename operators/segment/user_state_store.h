@@ -23,6 +23,10 @@ class UserStateStore {
   virtual Result<UserState*> Find(std::string_view user) = 0;
   // Adds the state of a user who has none; returns it with Find's validity.
   virtual Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) = 0;
+  // Deletes the state of `user` (`segflow forget`); true if there was one. A write-back
+  // store deletes it from its backing store too, by the next Sync at the latest, and never
+  // hands the old state out again. Invalidates pointers from Find/Insert like any call.
+  virtual Result<bool> Erase(std::string_view user) = 0;
   // Writes every modified state to the backing store, if there is one.
   virtual Status Sync() = 0;
   // Calls `fn` for every user with state, in no particular order; stops at its first error.
@@ -39,6 +43,7 @@ class InMemoryUserStateStore : public UserStateStore {
  public:
   Result<UserState*> Find(std::string_view user) override;
   Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) override;
+  Result<bool> Erase(std::string_view user) override;
   Status ForEach(const std::function<Status(std::string_view, const UserState&)>& fn) override;
   Status Sync() override { return Status::OK(); }  // states live only in memory
   size_t size() const override { return states_.size(); }

@@ -4,6 +4,9 @@
 // "erased_at": T, ...} erases U's records with ts <= T from every job on the log:
 //   * source tasks drop them (before the lateness check, so they reach neither keyed
 //     state, nor checkpoints, nor the late topic), reloading the ledger when it changes;
+//   * keyed tasks delete U's state (cache, RocksDB, timer) when the record appears and
+//     before a restored task starts, so no later checkpoint holds it, and drop U's
+//     records with ts <= T still in flight (keyed_segment_task.cc);
 //   * changelog sinks drop U's changes with at <= T and erase U's rows from their
 //     audience stores (own and shared), which then refuse U's writes with at <= T.
 // The log itself is never rewritten (see README "Governance").
