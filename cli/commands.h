@@ -21,5 +21,6 @@ int BenchCommand(int argc, char** argv);
 int DiffCommand(int argc, char** argv);
 int HealthCommand(int argc, char** argv);
 int ForgetCommand(int argc, char** argv);
+int DropVersionCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

@@ -15,6 +15,7 @@
 #include "engine/value/value.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
@@ -139,7 +140,16 @@ int ForgetCommand(int argc, char** argv) {
     }
     std::printf("  %s: %s\n", dir.c_str(), outcome.c_str());
     results.push_back(
-        Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));
+        Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));    // Frozen versions of the store (audience_versions.h) hold members too.
+    const std::string frozen_dir = FrozenVersionsDir(dir);
+    if (!fs::exists(frozen_dir)) continue;
+    auto erased = EraseFromFrozenVersions(dir, user);
+    outcome = erased.ok() ? "erased " + std::to_string(*erased) + " membership(s) from frozen versions"
+                          : "FAILED: " + erased.status().message();
+    if (!erased.ok()) ++failures;
+    std::printf("  %s: %s\n", frozen_dir.c_str(), outcome.c_str());
+    results.push_back(
+        Value::Object({{"store", Value::String(frozen_dir)}, {"outcome", Value::String(outcome)}}));
   }
   // What the jobs' keyed tasks do (they act on the forget record, not on this one).
   const std::string keyed_state =

@@ -23,6 +23,7 @@ const Subcommand kSubcommands[] = {
     {"bench", segflow::cli::BenchCommand, "replay throughput of a job on 0..N local workers (Markdown, JSON)"},
     {"diff", segflow::cli::DiffCommand, "compare two audiences per segment; non-zero past a divergence threshold"},
     {"health", segflow::cli::HealthCommand, "per segment population, entries/exits per hour, latency, late records"},
+    {"drop-version", segflow::cli::DropVersionCommand, "delete a frozen (no longer serving) version of a segment's audience"},
     {"forget", segflow::cli::ForgetCommand, "erase a user from a job's outputs and audience stores, with an audit record"},
     {"coordinator", segflow::cli::CoordinatorCommand, "run a cluster's coordinator"},
     {"worker", segflow::cli::WorkerCommand, "run a worker that registers with a coordinator"},

@@ -27,6 +27,7 @@
 
 #include "jobs/condition_parser.h"
 #include "jobs/segment_graph.h"
+#include "jobs/segment_version.h"
 #include "jobs/yaml_reader.h"
 
 namespace segflow {
@@ -393,6 +394,8 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file) {
                          (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
     } else {
       JobReader(file, &errors).Read(docs[0], &result.job);
+      auto versions = SegmentVersions(docs[0]);
+      if (versions.ok()) result.job.segment_versions = std::move(*versions);
     }
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's message for this is only "bad file".

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -126,6 +127,9 @@ struct JobSpec {
   int parallelism = 1;
   uint32_t max_parallelism = 128;
   CheckpointSpec checkpoint;
+  // Segment id -> version (jobs/segment_version.h) of the text it was parsed from: what
+  // the job's audience store records as serving.
+  std::map<std::string, std::string> segment_versions;
 
   const SegmentSpec* FindSegment(const std::string& id) const {
     for (const auto& s : segments) if (s.id == id) return &s;

@@ -36,7 +36,8 @@ Status WriteMessageFile(const std::string& path, capnp::MessageBuilder& message)
   return log::SyncDir(dir);
 }
 
-Result<std::unique_ptr<OwnedMessage>> MessageFile::Read(const std::string& path) {
+Result<std::unique_ptr<OwnedMessage>> MessageFile::Read(const std::string& path,
+                                                       uint64_t traversal_limit_words) {
   auto fd = log::OpenFile(path, O_RDONLY);
   if (!fd.ok()) return Status::NotFound("missing checkpoint file " + path + ": " + fd.status().message());
   auto size = log::FileSize(fd->get(), path);
@@ -56,7 +57,9 @@ Result<std::unique_ptr<OwnedMessage>> MessageFile::Read(const std::string& path)
     return Status::Corruption("corrupt checkpoint file " + path + " (bad magic or checksum)");
   }
   try {
-    return std::make_unique<OwnedMessage>(std::move(words));
+    // A reader that visits each object once or twice traverses at most twice the file.
+    const uint64_t limit = traversal_limit_words > 0 ? traversal_limit_words : 2 * words.size() + 1024;
+    return std::make_unique<OwnedMessage>(std::move(words), limit);
   } catch (const kj::Exception& e) {
     return Status::Corruption("corrupt checkpoint file " + path + ": " + e.getDescription().cStr());
   }

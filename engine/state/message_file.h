@@ -20,8 +20,10 @@ Status WriteMessageFile(const std::string& path, capnp::MessageBuilder& message)
 // A message read back (whole and checksum-verified); Root<T>() reads it in place.
 class MessageFile {
  public:
-  // NotFound or Corruption naming the file.
-  static Result<std::unique_ptr<OwnedMessage>> Read(const std::string& path);
+  // NotFound or Corruption naming the file. `traversal_limit_words` bounds what a reader
+  // may decode (Cap'n Proto's guard against amplification); 0: twice the file's size.
+  static Result<std::unique_ptr<OwnedMessage>> Read(const std::string& path,
+                                                    uint64_t traversal_limit_words = 8u << 20);
 };
 
 // Bytes of every file below `dir` (0 if missing).

@@ -15,6 +15,7 @@
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/changelog_merger.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
@@ -168,12 +169,21 @@ Status ChangelogSinkTask::Run() {
     shared_through.reset();
     return Status::OK();
   };
+  // Segments that stop serving in the own store with its next Apply (removed from the job).
+  std::vector<std::string> retiring;
   auto apply_own = [&](const std::vector<AudienceStore::Change>& changes, std::optional<int64_t> through,
                        bool sync) -> Status {
     AudienceStore::ApplyOptions o;
     o.sync = sync;
     o.now_ms = WallMillis();
-    return (*store)->Apply(changes, through, o);
+    // Every Apply carries the job's versions: the first one (a restored store still
+    // labelled with the versions of the job that wrote the checkpoint) switches them
+    // atomically with the first changes of this job.
+    o.versions = job.segment_versions;
+    o.retired = retiring;
+    SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, through, o));
+    retiring.clear();
+    return Status::OK();
   };
   // Makes `marker`'s records visible and applies `changes` to the audience store(s).
   auto publish = [&](const log::CommitMarker& marker, const std::vector<AudienceStore::Change>& changes) -> Status {
@@ -225,6 +235,23 @@ Status ChangelogSinkTask::Run() {
     return Status::OK();
   };
   SEGFLOW_RETURN_IF_ERROR(erase_in_stores());
+
+  // Versions (issue 6 item 2): each segment whose serving version in the own store is not
+  // this job's stops serving with the first Apply; before anything is applied, its
+  // members as the store holds them (the old job's audience at the restored checkpoint)
+  // are frozen under the old version. A restarted attempt freezes again: a no-op. Shared
+  // stores are not versioned (several jobs feed them).
+  if (!job.segment_versions.empty()) {
+    auto recorded = (*store)->Versions();
+    if (!recorded.ok()) return recorded.status();
+    for (const auto& [segment, version] : *recorded) {
+      auto now = job.segment_versions.find(segment);
+      if (now != job.segment_versions.end() && now->second == version) continue;
+      auto frozen = FreezeVersion(**store, job.output.audience_dir, job.name, segment, version, WallMillis());
+      if (!frozen.ok()) return frozen.status().Annotate("freeze version " + version + " of segment " + segment);
+      if (now == job.segment_versions.end()) retiring.push_back(segment);
+    }
+  }
 
   auto current_evaluated = [&]() {
     // A finished keyed task's frontiers are "done": the job has evaluated through its

@@ -9,10 +9,12 @@
 
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
+#include "jobs/segment_version.h"
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/keyed_segment_task.h"
 #include "operators/runtime/source_task.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
@@ -21,8 +23,17 @@ std::string LateTopic(const JobSpec& job) { return job.name + ".late"; }
 
 namespace {
 
-// The audience store as the committed changelog implies it (idempotent: rebuilt whole).
-Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker) {
+// The audience store as the committed changelog implies it (idempotent: rebuilt whole),
+// labelled with the segment versions of the job file that wrote the checkpoint
+// (`restore_dir`'s _metadata): the rebuilt rows are that job's. When the restoring job
+// file differs, its sink then freezes and switches the versions (changelog_sink_task.cc).
+Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker, const std::string& restore_dir) {
+  auto writer_text = ReadCheckpointJobText(restore_dir);
+  if (!writer_text.ok()) return writer_text.status();
+  auto writer_versions = SegmentVersions(*writer_text);
+  if (!writer_versions.ok()) {
+    return writer_versions.status().Annotate("the job file recorded in " + restore_dir);
+  }
   SEGFLOW_RETURN_IF_ERROR(AudienceStore::Destroy(job.output.audience_dir));
   auto store = AudienceStore::OpenForWrite(job.output.audience_dir);
   if (!store.ok()) return store.status();
@@ -40,11 +51,20 @@ Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker)
       for (auto& r : records) {
         const Value* seg = r.event.props.Find("segment");
         if (seg == nullptr || !seg->is_string()) continue;
+        // A segment the writing job no longer defined had stopped serving (removed by an
+        // earlier edit of the job file): it is not in that job's store.
+        if (!writer_versions->count(seg->as_string())) continue;
         changes.push_back({seg->as_string(), std::move(r.event.user), r.event.type == "entered", r.event.ts});
       }
     }
   }
-  SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, marker.evaluated, true));
+  // The job's own history, in order: its records carry no log position (pos 0), so an
+  // exit and a later enter of one user at one instant must not be ordered by stamps.
+  AudienceStore::ApplyOptions own;
+  own.sync = true;
+  own.ordered = true;
+  own.versions = *writer_versions;
+  SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, marker.evaluated, own));
   // The changelog is never rewritten: users erased since are erased again here.
   auto erasures = LoadErasures(LedgerPath(job));
   if (!erasures.ok()) return erasures.status();
@@ -95,13 +115,14 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
     if (sink->has_evaluated) marker.evaluated = sink->evaluated;
     marker.offsets = sink->offsets;
     SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
-    SEGFLOW_RETURN_IF_ERROR(RebuildAudienceStore(job, marker));
+    SEGFLOW_RETURN_IF_ERROR(RebuildAudienceStore(job, marker, from));
     std::filesystem::remove_all(state_dir, ec);
     return prepared;
   }
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, job.output.changelog));
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, LateTopic(job)));
   SEGFLOW_RETURN_IF_ERROR(AudienceStore::Destroy(job.output.audience_dir));
+  SEGFLOW_RETURN_IF_ERROR(DestroyFrozenVersions(job.output.audience_dir));
   std::filesystem::remove_all(state_dir, ec);
   if (ec) return Status::IOError("remove state " + state_dir + ": " + ec.message());
   log::TopicMeta changelog_meta;

@@ -29,11 +29,14 @@ constexpr size_t kSinkChannelCapacity = 64;
 // Holds the job's lock ("<state dir>.lock", so two runs of one job never overlap, in one
 // process or across a cluster) after preparing its outputs, by whoever runs the sink,
 // before any task starts:
-//  * fresh: the changelog and late topics, audience store and `state_dir` are reset; a
+//  * fresh: the changelog and late topics, audience store (with its frozen versions,
+//    operators/sink/audience_versions.h) and `state_dir` are reset; a
 //    transactional changelog starts with an empty commit marker (nothing visible);
 //  * restoring from a checkpoint: the changelog and late topics are truncated back to the
 //    checkpoint (aborting what a failed attempt wrote after it), the commit marker is the
-//    checkpoint's, and the audience store is rebuilt from the committed changelog.
+//    checkpoint's, and the audience store is rebuilt from the committed changelog
+//    (labelled with the versions of the job file that wrote the checkpoint; frozen
+//    versions are kept).
 class PreparedOutputs {
  public:
   static Result<std::unique_ptr<PreparedOutputs>> Prepare(const JobSpec& job, const std::string& state_dir,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -22,6 +23,7 @@ namespace {
 //   "#evaluated/" writer -> a feeding job's evaluated time (i64)
 //   "#stats/" writer    -> cumulative ApplyStats (4 x u64)
 //   "#latency/" segment -> LatencyHistogram (kLatencyBuckets x u64)
+//   "#version/" segment -> the segment's serving version (text)
 // Integers are little-endian.
 constexpr char kMemberPrefix = 'm';
 constexpr char kConsentPrefix = 'c';
@@ -30,6 +32,7 @@ const char kEvaluatedKey[] = "#evaluated_through";
 const char kWriterEvaluatedPrefix[] = "#evaluated/";
 const char kStatsPrefix[] = "#stats/";
 const char kLatencyPrefix[] = "#latency/";
+const char kVersionPrefix[] = "#version/";
 
 std::string MemberKey(const std::string& segment, const std::string& user) {
   std::string k;
@@ -174,6 +177,16 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
   std::unordered_map<std::string, Row> rows;
   std::unordered_map<std::string, std::optional<std::string>> consents, erasures;
   std::unordered_map<std::string, LatencyHistogram> latency;
+  std::set<std::string> retired;
+  for (const auto& segment : options.retired) {
+    std::string begin = MemberKey(segment, "");
+    std::string end = begin;
+    end.back() = '\1';  // "m" segment \1 sorts after every "m" segment \0 user
+    batch.DeleteRange(begin, end);
+    batch.Delete(kVersionPrefix + segment);
+    batch.Delete(kLatencyPrefix + segment);
+    retired.insert(segment);
+  }
   auto cached = [&](std::unordered_map<std::string, std::optional<std::string>>* cache, char prefix,
                     const std::string& user) -> Result<const std::optional<std::string>*> {
     auto it = cache->find(user);
@@ -185,6 +198,10 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
     return &it->second;
   };
   for (const auto& c : changes) {
+    if (!retired.empty() && retired.count(c.segment)) {
+      ++stats.stale;  // the segment stops serving in this very batch
+      continue;
+    }
     std::string key = MemberKey(c.segment, c.user);
     const Row incoming{c.entered, c.at, c.pos};
     if (has_governance_) {
@@ -204,7 +221,9 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
       }
     }
     std::optional<Row> current;
-    if (auto it = rows.find(key); it != rows.end()) {
+    if (options.ordered) {
+      // A replay of the writer's own history: the later record wins, whatever its stamp.
+    } else if (auto it = rows.find(key); it != rows.end()) {
       current = it->second;
     } else {
       auto v = Read(db_.get(), key);
@@ -245,6 +264,12 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
     std::string v;
     for (uint64_t n : {total->applied, total->duplicates, total->stale, total->blocked}) Put(&v, n);
     batch.Put(kStatsPrefix + options.writer, v);
+  }
+  for (const auto& [segment, version] : options.versions) {
+    if (retired.count(segment)) continue;
+    auto prev = Read(db_.get(), kVersionPrefix + segment);
+    if (!prev.ok()) return prev.status();
+    if (!*prev || **prev != version) batch.Put(kVersionPrefix + segment, version);
   }
   if (evaluated_through) {
     auto prev = EvaluatedThrough(options.writer);
@@ -345,6 +370,17 @@ Result<uint64_t> AudienceStore::Erase(const std::string& user, int64_t erased_at
   SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
   has_governance_ = true;
   return removed;
+}
+
+Result<std::map<std::string, std::string>> AudienceStore::Versions() const {
+  std::map<std::string, std::string> out;
+  const size_t n = std::strlen(kVersionPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kVersionPrefix); it->Valid() && it->key().starts_with(kVersionPrefix); it->Next()) {
+    out.emplace(std::string(it->key().data() + n, it->key().size() - n), it->value().ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
+  return out;
 }
 
 Result<std::vector<std::string>> AudienceStore::Members(const std::string& segment) const {

@@ -18,11 +18,19 @@
 // stamp, until a newer grant is recorded; an erased user's rows are deleted and every
 // write with `at` <= the erasure time is refused (data older than the erasure cannot
 // bring the user back; new events after it can).
+//
+// Versions (issue 6 item 2): the store records each segment's *serving version* (the
+// version of the definition whose changes it holds, jobs/segment_version.h), written in
+// the same batch as the changes, so a reader sees a new version's label and the changes
+// that make its audience together or neither. A segment without one (a store of an
+// earlier Segflow, or a shared store) is unversioned. Frozen old versions live beside the
+// store (audience_versions.h).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +78,18 @@ class AudienceStore {
     // Wall-clock ms of this commit; when > 0, (now_ms - at) of each applied change is
     // added to its segment's latency histogram (see Latency).
     int64_t now_ms = 0;
+    // Segment id -> serving version, recorded in this Apply's batch (with its changes and
+    // evaluated time); segments not listed keep the version on record.
+    std::map<std::string, std::string> versions;
+    // Segments that stop serving: their rows, version and latency histogram are deleted
+    // in this batch; changes of them in the same Apply are refused (counted stale).
+    std::vector<std::string> retired;
+    // Applies every change in the given order, whatever the stamps (stamps are still
+    // stored): a replay of one writer's own history, e.g. a store rebuilt from the job's
+    // changelog, whose records carry no log position (pos 0), so an exit and a later
+    // enter of one row at the same `at` would compare equal and the exit would win.
+    // Governance (consent, erasures) still applies.
+    bool ordered = false;
   };
   // Applies changes (under the rules above) and the writer's new evaluated time
   // atomically; a writer's evaluated time never moves back. When `sync` (a run's final
@@ -104,6 +124,8 @@ class AudienceStore {
   // `erased_at` (ms). Returns the memberships it removed.
   Result<uint64_t> Erase(const std::string& user, int64_t erased_at);
 
+  // Segment id -> serving version of every versioned segment.
+  Result<std::map<std::string, std::string>> Versions() const;
   // Current members of a segment, sorted.
   Result<std::vector<std::string>> Members(const std::string& segment) const;
   Result<uint64_t> CountMembers(const std::string& segment) const;
