@@ -25,6 +25,7 @@
 #include "engine/net/connection.h"
 #include "engine/schema/cluster.capnp.h"
 #include "engine/value/time_format.h"
+#include "jobs/segment_version.h"
 
 namespace segflow {
 namespace {
@@ -1276,6 +1277,139 @@ TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
 }
 
 TEST_F(UpgradeTest, SurvivesAKilledWorkerAndAKilledCoordinator) { Scenario(true); }
+
+// Segment versions at the audience store (issue 6 item 2): a backfill ends with a
+// savepoint; the job file is edited (repeat_buyer needs 3 purchases, so lost_cart, which
+// references it, changes too; big_cart is removed) and submitted from the savepoint. The
+// store now serves the new versions; the old ones are frozen with the audience the old
+// job had at the savepoint, readable with `audience --version` until `drop-version`.
+TEST_F(ClusterTest, EditedSegmentsKeepTheirOldVersionsQueryableUntilDropped) {
+  const std::vector<std::string> lines = Lines(Gen(300, 12000, 5));
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
+  const std::string shop = ReadFile(job_path());
+  ASSERT_EQ(Produce(Third(lines, 0) + Third(lines, 1), {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  cluster.AddWorker(3);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  const std::string savepoint = BackfillToSavepoint(&cluster);
+  ASSERT_FALSE(savepoint.empty());
+  const std::optional<int64_t> backfilled = CommittedEvaluated();
+  ASSERT_TRUE(backfilled.has_value());
+  auto audience = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"audience", job_path()});
+    return Segflow(args, "", scratch());
+  };
+  const auto old_versions = SegmentVersions(shop);
+  ASSERT_TRUE(old_versions.ok());
+  std::map<std::string, std::string> old_audience;
+  for (const auto& s : kSegments) {
+    Outcome a = audience({"--segment", s});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    old_audience[s] = a.out;
+  }
+  EXPECT_GT(Lines(old_audience["repeat_buyer"]).size(), 10u) << "a real audience";
+  EXPECT_GT(Lines(old_audience["big_cart"]).size(), 3u) << "a real audience";
+  Outcome before = audience({"--versions"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  for (const auto& s : kSegments) {
+    EXPECT_NE(before.out.find("segment " + s + ": serving " + old_versions->at(s)), std::string::npos) << before.out;
+  }
+  EXPECT_EQ(before.out.find("frozen"), std::string::npos) << before.out;
+
+  ASSERT_EQ(Produce(Third(lines, 2)).exit_code, 0);
+  std::string edited = std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3");
+  const std::string big_cart =
+      "  - id: big_cart\n    when: {sum: {event: add_to_cart, field: price, window: 1h, gte: 150}}\n"
+      "    membership: {cooldown: 1d}\n";
+  ASSERT_NE(edited.find(big_cart), std::string::npos);
+  edited.erase(edited.find(big_cart), big_cart.size());
+  WriteJob(edited);
+  const auto new_versions = SegmentVersions(edited);
+  ASSERT_TRUE(new_versions.ok());
+  Outcome upgraded = cluster.Cli({"submit", job_path(), "--bounded", "--wait", "--from-savepoint", savepoint});
+  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.out << upgraded.err;
+
+  Outcome after = audience({"--versions"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_NE(after.out.find("segment cart_abandoned: serving " + new_versions->at("cart_abandoned")), std::string::npos)
+      << after.out;
+  EXPECT_EQ(new_versions->at("cart_abandoned"), old_versions->at("cart_abandoned"));
+  for (const std::string s : {"repeat_buyer", "lost_cart"}) {
+    ASSERT_NE(new_versions->at(s), old_versions->at(s));
+    EXPECT_NE(after.out.find("segment " + s + ": serving " + new_versions->at(s)), std::string::npos) << after.out;
+  }
+  EXPECT_NE(after.out.find("segment big_cart: not serving (removed from the job)"), std::string::npos) << after.out;
+  for (const std::string s : {"repeat_buyer", "lost_cart", "big_cart"}) {
+    EXPECT_NE(after.out.find("  frozen " + old_versions->at(s) + ": " +
+                             std::to_string(Lines(old_audience[s]).size()) + " members, evaluated through " +
+                             FormatRfc3339Millis(*backfilled)),
+              std::string::npos)
+        << s << "\n" << after.out;
+  }
+  EXPECT_EQ(Lines(after.out).size(), 1u + 4u + 3u) << after.out;
+
+  // An old version reads as the old job's audience at the savepoint: the store's then,
+  // and the changelog's as of the savepoint's evaluated time.
+  const std::string old_rb = old_versions->at("repeat_buyer");
+  Outcome frozen = audience({"--segment", "repeat_buyer", "--version", old_rb});
+  ASSERT_EQ(frozen.exit_code, 0) << frozen.err;
+  EXPECT_EQ(frozen.out, old_audience["repeat_buyer"]);
+  EXPECT_EQ(audience({"--segment", "repeat_buyer", "--at", std::to_string(*backfilled)}).out, frozen.out);
+  EXPECT_EQ(audience({"--segment", "repeat_buyer", "--version", old_rb.substr(0, 6)}).out, frozen.out);
+  EXPECT_EQ(audience({"--segment", "repeat_buyer", "--version", old_rb, "--count"}).out,
+            std::to_string(Lines(frozen.out).size()) + "\n");
+  EXPECT_EQ(audience({"--segment", "big_cart", "--version", old_versions->at("big_cart")}).out,
+            old_audience["big_cart"]);
+  Outcome removed = Segflow({"audience", "--store", scratch() + "/audience/shop", "--segment", "big_cart"}, "", scratch());
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(removed.out, "") << "a removed segment no longer serves";
+  // The serving version is the store.
+  Outcome serving = audience({"--segment", "repeat_buyer", "--version", new_versions->at("repeat_buyer")});
+  ASSERT_EQ(serving.exit_code, 0) << serving.err;
+  EXPECT_EQ(serving.out, audience({"--segment", "repeat_buyer"}).out);
+  Outcome at_old = audience({"--segment", "repeat_buyer", "--version", old_rb, "--at", std::to_string(*backfilled)});
+  EXPECT_EQ(at_old.exit_code, 2);
+  EXPECT_NE(at_old.err.find("--at reads the history of the serving version only"), std::string::npos) << at_old.err;
+  std::string absent = "0000";
+  for (const char* c : {"0000", "1111", "2222", "3333"}) {
+    absent = c;
+    if (old_rb.rfind(absent, 0) != 0 && new_versions->at("repeat_buyer").rfind(absent, 0) != 0) break;
+  }
+  Outcome unknown = audience({"--segment", "repeat_buyer", "--version", absent});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("has no version " + absent + " (versions: serving " + new_versions->at("repeat_buyer") +
+                             ", frozen " + old_rb + ")"),
+            std::string::npos)
+      << unknown.err;
+
+  // drop-version refuses the serving version and deletes a frozen one, nothing else.
+  Outcome refuse = Segflow({"drop-version", job_path(), "repeat_buyer", new_versions->at("repeat_buyer")}, "", scratch());
+  EXPECT_EQ(refuse.exit_code, 1);
+  EXPECT_NE(refuse.err.find("is the serving version of segment repeat_buyer"), std::string::npos) << refuse.err;
+  Outcome drop = Segflow({"drop-version", job_path(), "repeat_buyer", old_rb.substr(0, 8)}, "", scratch());
+  EXPECT_EQ(drop.exit_code, 0) << drop.err;
+  EXPECT_NE(drop.out.find("dropped version " + old_rb + " of segment repeat_buyer (" +
+                          std::to_string(Lines(old_audience["repeat_buyer"]).size()) + " members"),
+            std::string::npos)
+      << drop.out;
+  Outcome gone = audience({"--segment", "repeat_buyer", "--version", old_rb});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("has no version " + old_rb), std::string::npos) << gone.err;
+  EXPECT_EQ(Segflow({"drop-version", job_path(), "repeat_buyer", old_rb}, "", scratch()).exit_code, 1);
+  Outcome listed = audience({"--versions"});
+  EXPECT_EQ(listed.out.find("  frozen " + old_rb), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("  frozen " + old_versions->at("lost_cart")), std::string::npos) << listed.out;
+  EXPECT_EQ(audience({"--segment", "lost_cart", "--version", old_versions->at("lost_cart")}).out,
+            old_audience["lost_cart"]);
+
+  // A fresh run of the job starts from nothing: its frozen versions go with the store.
+  ASSERT_EQ(Run({"--workers", "0"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(scratch() + "/audience/shop.versions"));
+  Outcome fresh = audience({"--versions"});
+  EXPECT_EQ(fresh.out.find("frozen"), std::string::npos) << fresh.out;
+  EXPECT_NE(fresh.out.find("segment repeat_buyer: serving " + new_versions->at("repeat_buyer")), std::string::npos)
+      << fresh.out;
+}
 
 // The coordinator SIGKILLed under a checkpointing live job, twice: the new coordinator on
 // the same address reloads the job and its completed checkpoints from --dir, the workers
