@@ -147,8 +147,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
       auto n = own->CountMembers(segment);
       if (n.ok()) line += ", " + std::to_string(*n) + " members";
       line += ", evaluated through " + Instant(evaluated);
-    } else if (own != nullptr && in_job) {
-      line += "serving unversioned (a store written before versions were recorded)";
+    } else if (own != nullptr && in_job && evaluated) {
+      line += "serving unversioned (the store was written by a Segflow that did not record versions)";
     } else {
       line += in_job ? "not serving yet" : "not serving (removed from the job)";
     }
