@@ -1411,6 +1411,78 @@ TEST_F(ClusterTest, EditedSegmentsKeepTheirOldVersionsQueryableUntilDropped) {
       << fresh.out;
 }
 
+// The upgraded job of the test above, live, loses the worker running its sink after its
+// first commit: the next attempt restores (its own checkpoint, or the savepoint again) and
+// rebuilds the store; the frozen versions are not written again, the removed segment stays
+// out of the serving store, and the old version still reads as the old audience.
+TEST_F(ClusterTest, AnUpgradedJobRestartedAfterAWorkerKillKeepsItsVersions) {
+  const std::vector<std::string> lines = Lines(Gen(300, 12000, 6));
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
+  const std::string shop = ReadFile(job_path());
+  ASSERT_EQ(Produce(Third(lines, 0) + Third(lines, 1), {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  const std::string savepoint = BackfillToSavepoint(&cluster);
+  ASSERT_FALSE(savepoint.empty());
+  auto audience = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"audience", job_path()});
+    return Segflow(args, "", scratch());
+  };
+  const auto old_versions = SegmentVersions(shop);
+  ASSERT_TRUE(old_versions.ok());
+  const std::string old_rb = old_versions->at("repeat_buyer");
+  const std::string old_repeat_buyers = audience({"--segment", "repeat_buyer"}).out;
+  EXPECT_GT(Lines(old_repeat_buyers).size(), 10u);
+
+  std::string edited = std::regex_replace(shop, std::regex("window: 7d, at_least: 2"), "window: 7d, at_least: 3");
+  edited = std::regex_replace(edited, std::regex("  - id: big_cart\n[^\n]*\n[^\n]*\n"), "");
+  ASSERT_EQ(edited.find("big_cart"), std::string::npos);
+  WriteJob(edited);
+  const auto new_versions = SegmentVersions(edited);
+  ASSERT_TRUE(new_versions.ok());
+  Outcome live = cluster.Cli({"submit", job_path(), "--from-savepoint", savepoint});
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  const std::string id = Lines(live.out).at(0);
+  std::string versions;
+  ASSERT_TRUE(Eventually([&] {
+    versions = audience({"--versions"}).out;
+    return versions.find("segment repeat_buyer: serving " + new_versions->at("repeat_buyer")) != std::string::npos;
+  })) << versions;
+  auto frozen_lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    for (const auto& l : Lines(text)) {
+      if (l.rfind("  frozen ", 0) == 0) out.push_back(l);
+    }
+    return out;
+  };
+  ASSERT_EQ(frozen_lines(versions).size(), 3u) << versions;
+
+  pid_t sink_worker = -1;  // the sink runs beside keyed task 0
+  ASSERT_TRUE(Eventually([&] { return (sink_worker = cluster.PidOfKeyedTask(id, 0)) > 0; }))
+      << cluster.Cli({"status", id}).out;
+  ASSERT_EQ(::kill(sink_worker, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.attempt >= 2 && v.state == "running";
+  })) << cluster.Status(id).text;
+  // Its first commit came with a completed checkpoint of its own: the one restored.
+  const std::string restored = cluster.Cli({"status", id}).out;
+  EXPECT_NE(restored.find("attempt restored from "), std::string::npos) << restored;
+  EXPECT_EQ(restored.find("attempt restored from " + savepoint + "\n"), std::string::npos) << restored;
+  ASSERT_EQ(Produce(Third(lines, 2)).exit_code, 0);
+  ASSERT_TRUE(WaitCaughtUp().has_value());
+  const std::string after = audience({"--versions"}).out;
+  EXPECT_EQ(frozen_lines(after), frozen_lines(versions)) << "frozen again: " << after;
+  EXPECT_NE(after.find("segment big_cart: not serving (removed from the job)"), std::string::npos) << after;
+  EXPECT_NE(after.find("segment repeat_buyer: serving " + new_versions->at("repeat_buyer")), std::string::npos)
+      << after;
+  EXPECT_EQ(Segflow({"audience", "--store", scratch() + "/audience/shop", "--segment", "big_cart"}, "", scratch()).out,
+            "");
+  EXPECT_EQ(audience({"--segment", "repeat_buyer", "--version", old_rb}).out, old_repeat_buyers);
+  ASSERT_EQ(cluster.Cli({"cancel", id, "--wait"}).exit_code, 0);
+}
+
 // The coordinator SIGKILLed under a checkpointing live job, twice: the new coordinator on
 // the same address reloads the job and its completed checkpoints from --dir, the workers
 // register again, and the job resumes from the last checkpoint. The committed changelog is
