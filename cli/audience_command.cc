@@ -2,14 +2,13 @@
 // segflow audience JOB.yaml --versions [--segment ID], or
 // segflow audience --store DIR --segment ID [--count] (a shared, reconciled store).
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <boost/program_options.hpp>
 
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
@@ -45,7 +44,8 @@ void PrintMembers(const std::vector<std::string>& members, bool count) {
 // The job's own store for reading; null (not an error) when the job never ran.
 Result<std::unique_ptr<AudienceStore>> OpenOwnStore(const JobSpec& job) {
   auto store = AudienceStore::OpenForRead(job.output.audience_dir);
-  if (!store.ok() && store.status().code() == Status::Code::kNotFound) return std::unique_ptr<AudienceStore>();
+  if (!store.ok() && store.status().code() == Status::Code::kNotFound)
+    return std::unique_ptr<AudienceStore>();
   return store;
 }
 
@@ -67,17 +67,20 @@ int MembersOfVersion(const JobSpec& job, const std::string& segment, const std::
     if (*version == versions->serving) {
       members = at ? AudienceAt(job, segment, at) : (*store)->Members(segment);
     } else if (at) {
-      std::cerr << "segflow audience: --at reads the history of the serving version only; version " << *version
-                << " of segment " << segment << " no longer serves (its members are as of its evaluated time: "
+      std::cerr << "segflow audience: --at reads the history of the serving version only; version "
+                << *version << " of segment " << segment
+                << " no longer serves (its members are as of its evaluated time: "
                 << "drop --at)\n";
       return 2;
-    } else if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) != versions->frozen.end()) {
+    } else if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) !=
+               versions->frozen.end()) {
       auto frozen = ReadFrozenVersion(job.output.audience_dir, segment, *version);
       members = frozen.ok() ? Result<std::vector<std::string>>(std::move(frozen->members))
                             : Result<std::vector<std::string>>(frozen.status());
     } else {
       auto backfill = AudienceStore::OpenForRead(BackfillAudienceDir(job.output.audience_dir));
-      members = backfill.ok() ? (*backfill)->Members(segment) : Result<std::vector<std::string>>(backfill.status());
+      members = backfill.ok() ? (*backfill)->Members(segment)
+                              : Result<std::vector<std::string>>(backfill.status());
     }
   }
   if (!members.ok()) {
@@ -102,7 +105,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
     auto recorded = own->Versions();
     auto in_store = own->Segments();
     if (!recorded.ok() || !in_store.ok()) {
-      std::cerr << "segflow audience: " << (recorded.ok() ? in_store.status() : recorded.status()).message() << "\n";
+      std::cerr << "segflow audience: "
+                << (recorded.ok() ? in_store.status() : recorded.status()).message() << "\n";
       return 1;
     }
     for (const auto& [s, _] : *recorded) segments.insert(s);
@@ -118,8 +122,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
     if (!segments.count(*only)) {
       std::string known;
       for (const auto& s : segments) known += (known.empty() ? "" : ", ") + s;
-      std::cerr << "segflow audience: job " << job.name << " has no segment \"" << *only << "\" (segments: " << known
-                << ")\n";
+      std::cerr << "segflow audience: job " << job.name << " has no segment \"" << *only
+                << "\" (segments: " << known << ")\n";
       return 1;
     }
     segments = {*only};
@@ -148,7 +152,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
       if (n.ok()) line += ", " + std::to_string(*n) + " members";
       line += ", evaluated through " + Instant(evaluated);
     } else if (own != nullptr && in_job && evaluated) {
-      line += "serving unversioned (the store was written by a Segflow that did not record versions)";
+      line +=
+          "serving unversioned (the store was written by a Segflow that did not record versions)";
     } else {
       line += in_job ? "not serving yet" : "not serving (removed from the job)";
     }
@@ -164,7 +169,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
         continue;
       }
       std::printf("  frozen %s: %llu members, evaluated through %s, frozen at %s%s\n", v.c_str(),
-                  static_cast<unsigned long long>(f->member_count), Instant(f->evaluated_through).c_str(),
+                  static_cast<unsigned long long>(f->member_count),
+                  Instant(f->evaluated_through).c_str(),
                   FormatRfc3339Millis(f->frozen_at_ms).c_str(),
                   v == versions->serving ? " (serving again since: the store is read)" : "");
     }
@@ -176,7 +182,8 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
         auto n = (*backfill)->CountMembers(segment);
         auto e = (*backfill)->EvaluatedThrough();
         if (n.ok() && e.ok()) {
-          detail = std::to_string(*n) + " members, evaluated through " + Instant(*e) + ", " + detail;
+          detail =
+              std::to_string(*n) + " members, evaluated through " + Instant(*e) + ", " + detail;
         }
       }
       std::printf("  backfill %s: %s\n", versions->backfill->c_str(), detail.c_str());
@@ -205,15 +212,18 @@ int AudienceCommand(int argc, char** argv) {
       "audience store folder instead (e.g. a shared_audience that several jobs feed): its\n"
       "current members only.\n\noptions");
   opts.add_options()("help,h", "show this help")("segment", po::value<std::string>(), "segment id")(
-      "at", po::value<std::string>(), "membership after every instant <= TIME")("count", "print only the number of members")(
-      "version", po::value<std::string>(), "read this version of the segment")(
+      "at", po::value<std::string>(), "membership after every instant <= TIME")(
+      "count", "print only the number of members")("version", po::value<std::string>(),
+                                                   "read this version of the segment")(
       "versions", "list the versions of every segment (or of --segment)")(
       "store", po::value<std::string>(), "read this audience store folder instead of a job's");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("audience", argc, argv, opts, &vm)) return *done;
   if (vm.count("store")) {
-    if (vm.count("job") || vm.count("at") || vm.count("version") || vm.count("versions") || !vm.count("segment")) {
-      std::cerr << "segflow audience: --store DIR takes --segment ID and no JOB.yaml, --at or --version (a store holds "
+    if (vm.count("job") || vm.count("at") || vm.count("version") || vm.count("versions") ||
+        !vm.count("segment")) {
+      std::cerr << "segflow audience: --store DIR takes --segment ID and no JOB.yaml, --at or "
+                   "--version (a store holds "
                    "no history; shared stores are not versioned)\n";
       return 2;
     }
@@ -255,7 +265,8 @@ int AudienceCommand(int argc, char** argv) {
   if (vm.count("segment")) segment = vm["segment"].as<std::string>();
   if (vm.count("versions")) return ListVersions(parsed.job, segment);
   if (vm.count("version")) {
-    return MembersOfVersion(parsed.job, *segment, vm["version"].as<std::string>(), at, vm.count("count") > 0);
+    return MembersOfVersion(parsed.job, *segment, vm["version"].as<std::string>(), at,
+                            vm.count("count") > 0);
   }
   auto members = AudienceAt(parsed.job, *segment, at);
   if (!members.ok()) {

@@ -2,11 +2,10 @@
 // audience (operators/sink/audience_versions.h). The serving version is refused; nothing
 // else is written.
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
-
-#include <boost/program_options.hpp>
 
 #include "cli/commands.h"
 #include "engine/value/time_format.h"
@@ -23,10 +22,12 @@ int DropVersionCommand(int argc, char** argv) {
       "usage: segflow drop-version JOB.yaml SEGMENT VERSION\n\n"
       "Deletes a frozen version of SEGMENT's audience: one that stopped serving when an edited\n"
       "job file replaced it (segflow audience JOB.yaml --versions lists them). VERSION: its 16\n"
-      "hex digits or a unique prefix of at least 4. The serving version cannot be dropped.\n\noptions");
-  opts.add_options()("help,h", "show this help")("job", po::value<std::string>(), "job file (positional)")(
-      "segment", po::value<std::string>(), "segment id (positional)")("version", po::value<std::string>(),
-                                                                      "version to drop (positional)");
+      "hex digits or a unique prefix of at least 4. The serving version cannot be "
+      "dropped.\n\noptions");
+  opts.add_options()("help,h", "show this help")(
+      "job", po::value<std::string>(), "job file (positional)")("segment", po::value<std::string>(),
+                                                                "segment id (positional)")(
+      "version", po::value<std::string>(), "version to drop (positional)");
   po::positional_options_description pos;
   pos.add("job", 1).add("segment", 1).add("version", 1);
   po::variables_map vm;
@@ -57,7 +58,8 @@ int DropVersionCommand(int argc, char** argv) {
     std::cerr << "segflow drop-version: " << store.status().message() << "\n";
     return 1;
   }
-  auto versions = FindSegmentVersions(store.ok() ? store->get() : nullptr, job.output.audience_dir, segment);
+  auto versions =
+      FindSegmentVersions(store.ok() ? store->get() : nullptr, job.output.audience_dir, segment);
   if (!versions.ok()) {
     std::cerr << "segflow drop-version: " << versions.status().message() << "\n";
     return 1;
@@ -68,14 +70,17 @@ int DropVersionCommand(int argc, char** argv) {
     return version.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
   }
   if (*version == versions->serving) {
-    std::cerr << "segflow drop-version: " << *version << " is the serving version of segment " << segment << " in "
-              << job.output.audience_dir
-              << "; only a version that no longer serves can be dropped (a version stops serving when a job "
+    std::cerr << "segflow drop-version: " << *version << " is the serving version of segment "
+              << segment << " in " << job.output.audience_dir
+              << "; only a version that no longer serves can be dropped (a version stops serving "
+                 "when a job "
                  "file with another definition of the segment is submitted from a savepoint)\n";
     return 1;
   }
-  if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) == versions->frozen.end()) {
-    std::cerr << "segflow drop-version: " << *version << " of segment " << segment << " is the version the upgrade "
+  if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) ==
+      versions->frozen.end()) {
+    std::cerr << "segflow drop-version: " << *version << " of segment " << segment
+              << " is the version the upgrade "
               << "backfill computes in " << BackfillAudienceDir(job.output.audience_dir)
               << ", not a frozen one; nothing was dropped\n";
     return 1;
@@ -88,11 +93,12 @@ int DropVersionCommand(int argc, char** argv) {
     return 1;
   }
   if (frozen.ok()) {
-    std::printf("dropped version %s of segment %s (%llu members, frozen at %s)\n", version->c_str(), segment.c_str(),
-                static_cast<unsigned long long>(frozen->member_count), FormatRfc3339Millis(frozen->frozen_at_ms).c_str());
+    std::printf("dropped version %s of segment %s (%llu members, frozen at %s)\n", version->c_str(),
+                segment.c_str(), static_cast<unsigned long long>(frozen->member_count),
+                FormatRfc3339Millis(frozen->frozen_at_ms).c_str());
   } else {
-    std::printf("dropped version %s of segment %s (its file was damaged: %s)\n", version->c_str(), segment.c_str(),
-                frozen.status().message().c_str());
+    std::printf("dropped version %s of segment %s (its file was damaged: %s)\n", version->c_str(),
+                segment.c_str(), frozen.status().message().c_str());
   }
   return 0;
 }

@@ -18,13 +18,17 @@ namespace fs = std::filesystem;
 // Segment ids are [A-Za-z0-9_.-] (validated by the job parser) and versions hex digits,
 // so "<segment>@<version>" is a file name and splits at its last '@'.
 Status CheckName(const std::string& segment, const std::string& version) {
-  auto ok_segment = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; };
+  auto ok_segment = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  };
   if (segment.empty() || segment == "." || segment == ".." ||
       !std::all_of(segment.begin(), segment.end(), ok_segment)) {
-    return Status::InvalidArgument("segment id \"" + segment + "\" cannot name a frozen version file");
+    return Status::InvalidArgument("segment id \"" + segment +
+                                   "\" cannot name a frozen version file");
   }
-  if (version.empty() || !std::all_of(version.begin(), version.end(),
-                                      [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+  if (version.empty() || !std::all_of(version.begin(), version.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c));
+      })) {
     return Status::InvalidArgument("version \"" + version + "\" of segment " + segment +
                                    " is not hex digits (a segment version is 16 of them)");
   }
@@ -32,14 +36,17 @@ Status CheckName(const std::string& segment, const std::string& version) {
 }
 
 Status Damaged(const std::string& path, const std::string& why) {
-  return Status::Corruption("frozen audience version " + path + " is damaged (" + why +
-                            "); its members cannot be read: restore the file from a backup or remove it "
-                            "with segflow drop-version");
+  return Status::Corruption(
+      "frozen audience version " + path + " is damaged (" + why +
+      "); its members cannot be read: restore the file from a backup or remove it "
+      "with segflow drop-version");
 }
 
 }  // namespace
 
-std::string FrozenVersionsDir(const std::string& audience_dir) { return audience_dir + ".versions"; }
+std::string FrozenVersionsDir(const std::string& audience_dir) {
+  return audience_dir + ".versions";
+}
 
 std::string FrozenVersionPath(const std::string& audience_dir, const std::string& segment,
                               const std::string& version) {
@@ -72,19 +79,22 @@ Result<FrozenVersion> ReadFrozenVersion(const std::string& audience_dir, const s
   const std::string path = FrozenVersionPath(audience_dir, segment, version);
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    return Status::NotFound("segment " + segment + " has no frozen version " + version + " (no file " + path + ")");
+    return Status::NotFound("segment " + segment + " has no frozen version " + version +
+                            " (no file " + path + ")");
   }
   auto file = MessageFile::Read(path, 0);
   if (!file.ok()) {
-    if (file.status().code() == Status::Code::kCorruption) return Damaged(path, "bad size, magic or checksum");
+    if (file.status().code() == Status::Code::kCorruption)
+      return Damaged(path, "bad size, magic or checksum");
     return file.status();
   }
   FrozenVersion v;
   try {
     auto root = (*file)->Root<schema::FrozenAudienceVersion>();
     if (root.getFormatVersion() != schema::AUDIENCE_VERSION_FORMAT_VERSION) {
-      return Status::Corruption(path + ": frozen version format " + std::to_string(root.getFormatVersion()) +
-                                ", this build reads " + std::to_string(schema::AUDIENCE_VERSION_FORMAT_VERSION));
+      return Status::Corruption(path + ": frozen version format " +
+                                std::to_string(root.getFormatVersion()) + ", this build reads " +
+                                std::to_string(schema::AUDIENCE_VERSION_FORMAT_VERSION));
     }
     v.job = root.getJob().cStr();
     v.segment = root.getSegment().cStr();
@@ -94,7 +104,8 @@ Result<FrozenVersion> ReadFrozenVersion(const std::string& audience_dir, const s
     v.member_count = root.getMemberCount();
     auto members = root.getMembers();
     v.members.reserve(members.size());
-    for (auto m : members) v.members.emplace_back(reinterpret_cast<const char*>(m.begin()), m.size());
+    for (auto m : members)
+      v.members.emplace_back(reinterpret_cast<const char*>(m.begin()), m.size());
   } catch (const kj::Exception& e) {
     return Damaged(path, e.getDescription().cStr());
   }
@@ -116,7 +127,8 @@ Result<std::vector<FrozenVersionName>> ListFrozenVersions(const std::string& aud
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const size_t at = name.rfind('@');
-    if (at == std::string::npos || name.find(".tmp") != std::string::npos) continue;  // not a version file
+    if (at == std::string::npos || name.find(".tmp") != std::string::npos)
+      continue;  // not a version file
     FrozenVersionName n{name.substr(0, at), name.substr(at + 1)};
     if (!CheckName(n.segment, n.version).ok()) continue;
     out.push_back(std::move(n));
@@ -141,12 +153,15 @@ Status DropFrozenVersion(const std::string& audience_dir, const std::string& seg
 Status DestroyFrozenVersions(const std::string& audience_dir) {
   std::error_code ec;
   fs::remove_all(FrozenVersionsDir(audience_dir), ec);
-  if (ec) return Status::IOError("remove frozen versions " + FrozenVersionsDir(audience_dir) + ": " + ec.message());
+  if (ec)
+    return Status::IOError("remove frozen versions " + FrozenVersionsDir(audience_dir) + ": " +
+                           ec.message());
   return Status::OK();
 }
 
-Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audience_dir, const std::string& job,
-                           const std::string& segment, const std::string& version, int64_t now_ms) {
+Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audience_dir,
+                           const std::string& job, const std::string& segment,
+                           const std::string& version, int64_t now_ms) {
   auto evaluated = store.EvaluatedThrough();
   if (!evaluated.ok()) return evaluated.status();
   auto existing = ReadFrozenVersion(audience_dir, segment, version);
@@ -168,11 +183,15 @@ Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audien
   return true;
 }
 
-std::string BackfillAudienceDir(const std::string& audience_dir) { return audience_dir + "--backfill"; }
+std::string BackfillAudienceDir(const std::string& audience_dir) {
+  return audience_dir + "--backfill";
+}
 
 std::string SegmentVersionSet::Describe() const {
   std::string out;
-  auto add = [&](const std::string& what, const std::string& v) { out += (out.empty() ? "" : ", ") + what + " " + v; };
+  auto add = [&](const std::string& what, const std::string& v) {
+    out += (out.empty() ? "" : ", ") + what + " " + v;
+  };
   if (serving) add("serving", *serving);
   for (const auto& v : frozen) {
     if (v != serving) add("frozen", v);
@@ -181,7 +200,8 @@ std::string SegmentVersionSet::Describe() const {
   return out.empty() ? "none" : out;
 }
 
-Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store, const std::string& audience_dir,
+Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store,
+                                              const std::string& audience_dir,
                                               const std::string& segment) {
   SegmentVersionSet out;
   if (store != nullptr) {
@@ -209,12 +229,15 @@ Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store, const 
 Result<std::string> ResolveVersion(const SegmentVersionSet& versions, const std::string& segment,
                                    const std::string& wanted) {
   std::string v = wanted;
-  std::transform(v.begin(), v.end(), v.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
-  if (v.size() < 4 || v.size() > 16 ||
-      !std::all_of(v.begin(), v.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
-    return Status::InvalidArgument("version \"" + wanted +
-                                   "\": expected the 16 hex digits of a segment version or a unique prefix of "
-                                   "at least 4 of them (see segflow audience JOB.yaml --versions)");
+  std::transform(v.begin(), v.end(), v.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(c)); });
+  if (v.size() < 4 || v.size() > 16 || !std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return Status::InvalidArgument(
+        "version \"" + wanted +
+        "\": expected the 16 hex digits of a segment version or a unique prefix of "
+        "at least 4 of them (see segflow audience JOB.yaml --versions)");
   }
   std::set<std::string> all(versions.frozen.begin(), versions.frozen.end());
   if (versions.serving) all.insert(*versions.serving);
@@ -225,13 +248,13 @@ Result<std::string> ResolveVersion(const SegmentVersionSet& versions, const std:
   }
   if (matches.size() == 1) return matches[0];
   if (matches.empty()) {
-    return Status::NotFound("segment " + segment + " has no version " + wanted + " (versions: " +
-                            versions.Describe() + ")");
+    return Status::NotFound("segment " + segment + " has no version " + wanted +
+                            " (versions: " + versions.Describe() + ")");
   }
   std::string list;
   for (const auto& m : matches) list += (list.empty() ? "" : ", ") + m;
-  return Status::InvalidArgument("version prefix " + wanted + " of segment " + segment + " is ambiguous (" + list +
-                                 "): give more digits");
+  return Status::InvalidArgument("version prefix " + wanted + " of segment " + segment +
+                                 " is ambiguous (" + list + "): give more digits");
 }
 
 Result<uint64_t> EraseFromFrozenVersions(const std::string& audience_dir, const std::string& user) {

@@ -65,8 +65,9 @@ Status DestroyFrozenVersions(const std::string& audience_dir);
 // left alone (an attempt restarted from the same checkpoint freezes again: idempotent);
 // one frozen at another time is replaced (the version served again since). Returns
 // whether it wrote.
-Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audience_dir, const std::string& job,
-                           const std::string& segment, const std::string& version, int64_t now_ms);
+Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audience_dir,
+                           const std::string& job, const std::string& segment,
+                           const std::string& version, int64_t now_ms);
 
 // The store an upgrade backfill of the job writes (the lead's orchestration): its sink
 // records the versions it computes, like any job's own store.
@@ -81,7 +82,8 @@ struct SegmentVersionSet {
   std::string Describe() const;
 };
 // `store`: the job's store open for reading (null: it does not exist).
-Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store, const std::string& audience_dir,
+Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store,
+                                              const std::string& audience_dir,
                                               const std::string& segment);
 // A version named on the command line: all 16 hex digits or a unique prefix of at least
 // 4 of them, among `versions`. NotFound (listing what exists) or InvalidArgument.

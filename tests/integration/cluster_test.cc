@@ -1402,6 +1402,16 @@ TEST_F(ClusterTest, EditedSegmentsKeepTheirOldVersionsQueryableUntilDropped) {
   EXPECT_EQ(audience({"--segment", "lost_cart", "--version", old_versions->at("lost_cart")}).out,
             old_audience["lost_cart"]);
 
+  // segflow forget erases the user from frozen versions too.
+  const std::vector<std::string> old_big = Lines(old_audience["big_cart"]);
+  Outcome forget = Segflow({"forget", old_big.at(0), job_path()}, "", scratch());
+  EXPECT_EQ(forget.exit_code, 0) << forget.err;
+  EXPECT_NE(forget.out.find("audience/shop.versions: erased 1 membership(s) from frozen versions"),
+            std::string::npos)
+      << forget.out;
+  std::vector<std::string> want_big(old_big.begin() + 1, old_big.end());
+  EXPECT_EQ(Lines(audience({"--segment", "big_cart", "--version", old_versions->at("big_cart")}).out), want_big);
+
   // A fresh run of the job starts from nothing: its frozen versions go with the store.
   ASSERT_EQ(Run({"--workers", "0"}).exit_code, 0);
   EXPECT_FALSE(fs::exists(scratch() + "/audience/shop.versions"));

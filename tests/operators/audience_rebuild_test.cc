@@ -75,8 +75,10 @@ class AudienceRebuildTest : public ::testing::Test {
     EXPECT_TRUE(WriteMessageFile(dir + "/_metadata", msg).ok());
     return dir;
   }
-  static Event Change(const std::string& user, bool entered, int64_t at, const std::string& segment) {
-    return Event{user, entered ? "entered" : "exited", at, Value::Object({{"segment", Value::String(segment)}})};
+  static Event Change(const std::string& user, bool entered, int64_t at,
+                      const std::string& segment) {
+    return Event{user, entered ? "entered" : "exited", at,
+                 Value::Object({{"segment", Value::String(segment)}})};
   }
 
   std::string root_;
@@ -88,13 +90,14 @@ TEST_F(AudienceRebuildTest, ReplaysTheChangelogInOrderWithTheWritersVersions) {
   JobParseResult parsed = ParseJobText(restoring, root_ + "/job.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.ErrorText();
   const JobSpec& job = parsed.job;
-  const std::string chk = WriteCheckpoint(writer, job,
-                                          {Change("u1", true, 5, "s"), Change("u1", false, 10, "s"),
-                                           Change("u1", true, 10, "s"), Change("u2", true, 10, "old"),
-                                           Change("u3", true, 10, "gone")},
-                                          11);
+  const std::string chk = WriteCheckpoint(
+      writer, job,
+      {Change("u1", true, 5, "s"), Change("u1", false, 10, "s"), Change("u1", true, 10, "s"),
+       Change("u2", true, 10, "old"), Change("u3", true, 10, "gone")},
+      11);
   // A version frozen by an earlier switch stays through a restore.
-  ASSERT_TRUE(WriteFrozenVersion(job.output.audience_dir, FrozenVersion{"shop", "s", "00000000000000aa", 3, 1, 0, {"u9"}})
+  ASSERT_TRUE(WriteFrozenVersion(job.output.audience_dir,
+                                 FrozenVersion{"shop", "s", "00000000000000aa", 3, 1, 0, {"u9"}})
                   .ok());
   CheckpointHooks hooks;
   hooks.restore_dir = chk;

@@ -113,13 +113,15 @@ TEST_F(AudienceVersionsTest, ReadersSeeTheVersionAndItsChangesTogether) {
   }
   stop.store(true);
   writer.join();
-  EXPECT_EQ(seen.size(), 2u) << "the readers never overlapped a switch (" << switches.load() << " switches)";
+  EXPECT_EQ(seen.size(), 2u) << "the readers never overlapped a switch (" << switches.load()
+                             << " switches)";
 }
 
 TEST_F(AudienceVersionsTest, RetiredSegmentLeavesTheStoreWithItsVersion) {
   auto store = Open();
-  ASSERT_TRUE(store->Apply({{"old", "u1", true, 1}, {"old", "u2", true, 1}, {"s", "u1", true, 1}}, 1,
-                           Versions({{"old", kV1}, {"s", kV1}}))
+  ASSERT_TRUE(store
+                  ->Apply({{"old", "u1", true, 1}, {"old", "u2", true, 1}, {"s", "u1", true, 1}}, 1,
+                          Versions({{"old", kV1}, {"s", kV1}}))
                   .ok());
   AudienceStore::ApplyOptions o = Versions({{"s", kV2}});
   o.retired = {"old"};
@@ -137,13 +139,16 @@ TEST_F(AudienceVersionsTest, RetiredSegmentLeavesTheStoreWithItsVersion) {
 // enter of one user at one instant (as the switch records of an upgrade put them) must
 // leave the user a member; by stamps the exit would win.
 TEST_F(AudienceVersionsTest, OrderedReplayAppliesTheWritersHistoryInOrder) {
-  const std::vector<AudienceStore::Change> history = {
-      {"s", "u1", true, 5, 0}, {"s", "u1", false, 10, 0}, {"s", "u1", true, 10, 0}, {"s", "u2", true, 10, 0},
-      {"s", "u2", false, 10, 0}};
+  const std::vector<AudienceStore::Change> history = {{"s", "u1", true, 5, 0},
+                                                      {"s", "u1", false, 10, 0},
+                                                      {"s", "u1", true, 10, 0},
+                                                      {"s", "u2", true, 10, 0},
+                                                      {"s", "u2", false, 10, 0}};
   {
     auto stamped = Open();
     ASSERT_TRUE(stamped->Apply(history, 10, false).ok());
-    EXPECT_TRUE(stamped->Members("s")->empty()) << "by stamps, the exit at 10 beats the enter at 10";
+    EXPECT_TRUE(stamped->Members("s")->empty())
+        << "by stamps, the exit at 10 beats the enter at 10";
   }
   ASSERT_TRUE(AudienceStore::Destroy(dir_).ok());
   auto store = Open();
@@ -153,7 +158,9 @@ TEST_F(AudienceVersionsTest, OrderedReplayAppliesTheWritersHistoryInOrder) {
   EXPECT_EQ(*store->Members("s"), std::vector<std::string>{"u1"});
   // The stamps are still stored: a stale write of another writer still loses.
   AudienceStore::ApplyStats stats;
-  ASSERT_TRUE(store->Apply({{"s", "u1", false, 9, 0}}, std::nullopt, AudienceStore::ApplyOptions{}, &stats).ok());
+  ASSERT_TRUE(
+      store->Apply({{"s", "u1", false, 9, 0}}, std::nullopt, AudienceStore::ApplyOptions{}, &stats)
+          .ok());
   EXPECT_EQ(stats.stale, 1u);
   EXPECT_EQ(*store->Members("s"), std::vector<std::string>{"u1"});
 }
@@ -262,8 +269,9 @@ TEST_F(AudienceVersionsTest, DamagedFrozenVersionIsAnErrorNamingIt) {
 // (same store, same evaluated time) leaves the file alone, a later freeze replaces it.
 TEST_F(AudienceVersionsTest, FreezeIsIdempotentAtOneEvaluatedTime) {
   auto store = Open();
-  ASSERT_TRUE(store->Apply({{"s", "u2", true, 5}, {"s", "u1", true, 6}, {"t", "x", true, 6}}, 6,
-                           Versions({{"s", kV1}}))
+  ASSERT_TRUE(store
+                  ->Apply({{"s", "u2", true, 5}, {"s", "u1", true, 6}, {"t", "x", true, 6}}, 6,
+                          Versions({{"s", kV1}}))
                   .ok());
   auto wrote = FreezeVersion(*store, dir_, "shop", "s", kV1, 1000);
   ASSERT_TRUE(wrote.ok()) << wrote.status().ToString();
@@ -291,8 +299,10 @@ TEST_F(AudienceVersionsTest, FreezeIsIdempotentAtOneEvaluatedTime) {
 TEST_F(AudienceVersionsTest, VersionsAreFoundByUniquePrefix) {
   auto store = Open();
   ASSERT_TRUE(store->Apply({}, 1, Versions({{"s", "abcd000000000001"}})).ok());
-  ASSERT_TRUE(WriteFrozenVersion(dir_, FrozenVersion{"shop", "s", "abcd000000000002", 1, 1, 0, {}}).ok());
-  ASSERT_TRUE(WriteFrozenVersion(dir_, FrozenVersion{"shop", "s", "1234000000000000", 1, 1, 0, {}}).ok());
+  ASSERT_TRUE(
+      WriteFrozenVersion(dir_, FrozenVersion{"shop", "s", "abcd000000000002", 1, 1, 0, {}}).ok());
+  ASSERT_TRUE(
+      WriteFrozenVersion(dir_, FrozenVersion{"shop", "s", "1234000000000000", 1, 1, 0, {}}).ok());
   {
     auto backfill = AudienceStore::OpenForWrite(BackfillAudienceDir(dir_));
     ASSERT_TRUE(backfill.ok());
@@ -311,10 +321,12 @@ TEST_F(AudienceVersionsTest, VersionsAreFoundByUniquePrefix) {
   EXPECT_NE(ambiguous.status().message().find("ambiguous"), std::string::npos);
   auto unknown = ResolveVersion(*versions, "s", "ffff");
   EXPECT_EQ(unknown.status().code(), Status::Code::kNotFound);
-  EXPECT_NE(unknown.status().message().find("serving abcd000000000001, frozen 1234000000000000"), std::string::npos)
+  EXPECT_NE(unknown.status().message().find("serving abcd000000000001, frozen 1234000000000000"),
+            std::string::npos)
       << unknown.status().message();
   EXPECT_EQ(ResolveVersion(*versions, "s", "123").status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(ResolveVersion(*versions, "s", "12345678901234567").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ResolveVersion(*versions, "s", "12345678901234567").status().code(),
+            Status::Code::kInvalidArgument);
   EXPECT_EQ(ResolveVersion(*versions, "s", "xyz1").status().code(), Status::Code::kInvalidArgument);
   auto other = FindSegmentVersions(store.get(), dir_, "t");
   ASSERT_TRUE(other.ok());
