@@ -1166,6 +1166,28 @@ class UpgradeTest : public ClusterTest {
     ASSERT_TRUE(through.has_value());
     ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
     const std::string committed = ConsumeCommitted();
+    // The audience store serves the new versions of the changed segments; their old ones
+    // are frozen as the live job's audience at the handover (checked below).
+    const auto old_versions = SegmentVersions(shop);
+    const auto new_versions = SegmentVersions(edited);
+    ASSERT_TRUE(old_versions.ok() && new_versions.ok());
+    const std::string versions = Segflow({"audience", job_path(), "--versions"}, "", scratch()).out;
+    for (const std::string s : {"repeat_buyer", "lost_cart"}) {
+      EXPECT_NE(versions.find("segment " + s + ": serving " + new_versions->at(s)), std::string::npos) << versions;
+      EXPECT_NE(versions.find("  frozen " + old_versions->at(s) + ": "), std::string::npos) << versions;
+    }
+    EXPECT_NE(versions.find("segment big_cart: serving " + old_versions->at("big_cart") + ","), std::string::npos)
+        << versions;
+    std::smatch frozen_at;
+    ASSERT_TRUE(std::regex_search(versions, frozen_at,
+                                  std::regex("  frozen " + old_versions->at("repeat_buyer") +
+                                             R"(: \d+ members, evaluated through \S+ \((\d+)\))")))
+        << versions;
+    const int64_t handover = std::stoll(frozen_at[1]);
+    const std::vector<std::string> frozen_repeat_buyers = Lines(
+        Segflow({"audience", job_path(), "--segment", "repeat_buyer", "--version", old_versions->at("repeat_buyer")}, "",
+                scratch())
+            .out);
 
     const auto of = OfSegments;
     // Members as of `t` by folding a changelog.
@@ -1199,6 +1221,10 @@ class UpgradeTest : public ClusterTest {
     EXPECT_NE(members(LinesThrough(committed, *through), "repeat_buyer"),
               members(LinesThrough(reference.at("changelog"), *through), "repeat_buyer"))
         << "the version changed";
+    EXPECT_EQ(std::set<std::string>(frozen_repeat_buyers.begin(), frozen_repeat_buyers.end()),
+              members(LinesThrough(reference.at("changelog"), handover), "repeat_buyer"))
+        << "the frozen version is the old definition's audience at the handover";
+    EXPECT_FALSE(frozen_repeat_buyers.empty());
     // The switch: marked records, only of changed segments, and every sequence alternates.
     size_t switches = 0;
     std::map<std::string, bool> member;
