@@ -271,6 +271,12 @@ int AudienceCommand(int argc, char** argv) {
   auto members = AudienceAt(parsed.job, *segment, at);
   if (!members.ok()) {
     std::cerr << "segflow audience: " << members.status().message() << "\n";
+    // A segment removed from the job may still have frozen versions to read.
+    auto frozen = FindSegmentVersions(nullptr, parsed.job.output.audience_dir, *segment);
+    if (parsed.job.FindSegment(*segment) == nullptr && frozen.ok() && !frozen->frozen.empty()) {
+      std::cerr << "segflow audience: segment " << *segment << " no longer serves; its frozen versions: "
+                << frozen->Describe() << " (read one with --version V)\n";
+    }
     return 1;
   }
   PrintMembers(*members, vm.count("count") > 0);

@@ -394,8 +394,10 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file) {
                          (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
     } else {
       JobReader(file, &errors).Read(docs[0], &result.job);
-      auto versions = SegmentVersions(docs[0]);
-      if (versions.ok()) result.job.segment_versions = std::move(*versions);
+      if (errors.empty()) {  // versions are of valid job files only
+        auto versions = SegmentVersions(docs[0]);
+        if (versions.ok()) result.job.segment_versions = std::move(*versions);
+      }
     }
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's message for this is only "bad file".

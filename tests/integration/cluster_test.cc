@@ -1386,6 +1386,12 @@ TEST_F(ClusterTest, EditedSegmentsKeepTheirOldVersionsQueryableUntilDropped) {
             std::to_string(Lines(frozen.out).size()) + "\n");
   EXPECT_EQ(audience({"--segment", "big_cart", "--version", old_versions->at("big_cart")}).out,
             old_audience["big_cart"]);
+  Outcome not_served = audience({"--segment", "big_cart"});
+  EXPECT_EQ(not_served.exit_code, 1);
+  EXPECT_NE(not_served.err.find("segment big_cart no longer serves; its frozen versions: frozen " +
+                                old_versions->at("big_cart")),
+            std::string::npos)
+      << not_served.err;
   Outcome removed = Segflow({"audience", "--store", scratch() + "/audience/shop", "--segment", "big_cart"}, "", scratch());
   EXPECT_EQ(removed.exit_code, 0) << removed.err;
   EXPECT_EQ(removed.out, "") << "a removed segment no longer serves";
