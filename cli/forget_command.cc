@@ -140,7 +140,8 @@ int ForgetCommand(int argc, char** argv) {
     }
     std::printf("  %s: %s\n", dir.c_str(), outcome.c_str());
     results.push_back(
-        Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));    // Frozen versions of the store (audience_versions.h) hold members too.
+        Value::Object({{"store", Value::String(dir)}, {"outcome", Value::String(outcome)}}));
+    // Frozen versions of the store (audience_versions.h) hold members too.
     const std::string frozen_dir = FrozenVersionsDir(dir);
     if (!fs::exists(frozen_dir)) continue;
     auto erased = EraseFromFrozenVersions(dir, user);
