@@ -4,6 +4,8 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <array>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "cli/job_command_line.h"
 #include "engine/value/value.h"
 #include "operators/sink/audience_diff.h"
+#include "operators/sink/audience_versions.h"
 #include "operators/sink/audience_store.h"
 
 namespace po = boost::program_options;
@@ -41,7 +44,9 @@ int DiffCommand(int argc, char** argv) {
       "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
       "job's audience; with --shared, its output.shared_audience store) or audience store\n"
       "folders. Compares every segment of either side (--segment: only those); a segment a job\n"
-      "file does not define counts as diverged (a store lacking one holds it empty). Exit code:\n"
+      "file does not define counts as diverged (a store lacking one holds it empty).\n"
+      "--version-a/--version-b V compare one segment's versions (e.g. the serving one against\n"
+      "an upgrade's backfill before the switch, or against a frozen old one after). Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
   opts.add_options()("help,h", "show this help")("a", po::value<std::string>(), "first audience")(
@@ -51,6 +56,9 @@ int DiffCommand(int argc, char** argv) {
       "largest divergence in percent that passes")("shared",
                                                    "read the job files' shared audience stores")(
       "show", po::value<size_t>()->default_value(10), "members listed per side and segment")(
+      "version-a", po::value<std::string>(),
+      "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's backfill")(
+      "version-b", po::value<std::string>(), "the same for B")(
       "json", "print one JSON object (for tools)");
   po::positional_options_description pos;
   pos.add("a", 1).add("b", 1);
@@ -100,6 +108,38 @@ int DiffCommand(int argc, char** argv) {
     all.insert(in_b.begin(), in_b.end());
     segments.assign(all.begin(), all.end());
   }
+  // Versions of one segment: each side's members come from that version, not the store.
+  std::array<std::optional<std::string>, 2> version;
+  if (vm.count("version-a")) version[0] = vm["version-a"].as<std::string>();
+  if (vm.count("version-b")) version[1] = vm["version-b"].as<std::string>();
+  if ((version[0] || version[1]) && (segments.size() != 1 || !vm.count("segment"))) {
+    std::cerr << "segflow diff: --version-a/--version-b name a version of one segment: give exactly one --segment\n";
+    return 2;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (version[i] && (!(i == 0 ? a : b)->defines_segments || shared)) {
+      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b')
+                << " needs a job file (its own store holds the versions), not a store folder or --shared\n";
+      return 2;
+    }
+  }
+  std::array<std::vector<std::string>, 2> version_members;
+  for (int i = 0; i < 2; ++i) {
+    if (!version[i]) continue;
+    std::string full;
+    auto m = VersionMembers((i == 0 ? a : b)->store_dir, segments[0], *version[i], &full);
+    if (!m.ok()) {
+      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b') << ": " << m.status().message() << "\n";
+      return 2;
+    }
+    version_members[i] = std::move(m).value();
+    (i == 0 ? a : b)->label += " version " + full;
+  }
+  auto members_of = [&](int side, const AudienceStore& store, const std::string& segment)
+      -> Result<std::vector<std::string>> {
+    if (version[side]) return version_members[side];
+    return store.Members(segment);
+  };
   auto store_a = AudienceStore::OpenForRead(a->store_dir);
   auto store_b = AudienceStore::OpenForRead(b->store_dir);
   if (!store_a.ok() || !store_b.ok()) {
@@ -116,8 +156,8 @@ int DiffCommand(int argc, char** argv) {
     // file defines its segments: one it lacks is missing (a definition differs).
     const bool missing =
         (a->defines_segments && !in_a.count(s)) || (b->defines_segments && !in_b.count(s));
-    auto ma = (*store_a)->Members(s);
-    auto mb = (*store_b)->Members(s);
+    auto ma = members_of(0, **store_a, s);
+    auto mb = members_of(1, **store_b, s);
     if (!ma.ok() || !mb.ok()) {
       std::cerr << "segflow diff: " << (ma.ok() ? mb.status() : ma.status()).message() << "\n";
       return 2;

@@ -273,4 +273,24 @@ Result<uint64_t> EraseFromFrozenVersions(const std::string& audience_dir, const 
   return removed;
 }
 
+Result<std::vector<std::string>> VersionMembers(const std::string& audience_dir, const std::string& segment,
+                                                const std::string& wanted, std::string* resolved) {
+  auto store = AudienceStore::OpenForRead(audience_dir);
+  if (!store.ok()) return store.status();
+  auto versions = FindSegmentVersions(store->get(), audience_dir, segment);
+  if (!versions.ok()) return versions.status();
+  auto version = ResolveVersion(*versions, segment, wanted);
+  if (!version.ok()) return version.status();
+  *resolved = *version;
+  if (*version == versions->serving) return (*store)->Members(segment);
+  if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) != versions->frozen.end()) {
+    auto frozen = ReadFrozenVersion(audience_dir, segment, *version);
+    if (!frozen.ok()) return frozen.status();
+    return std::move(frozen->members);
+  }
+  auto backfill = AudienceStore::OpenForRead(BackfillAudienceDir(audience_dir));
+  if (!backfill.ok()) return backfill.status();
+  return (*backfill)->Members(segment);
+}
+
 }  // namespace segflow

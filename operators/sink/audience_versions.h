@@ -90,6 +90,12 @@ Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store,
 Result<std::string> ResolveVersion(const SegmentVersionSet& versions, const std::string& segment,
                                    const std::string& wanted);
 
+// The members of version `wanted` (see ResolveVersion) of `segment` of the job whose own
+// store is `audience_dir`: the serving version from the store, a frozen one from its file,
+// otherwise the upgrade backfill's store. `*resolved` is the full version.
+Result<std::vector<std::string>> VersionMembers(const std::string& audience_dir, const std::string& segment,
+                                                const std::string& wanted, std::string* resolved);
+
 // Removes `user` from every frozen version (segflow forget). Returns the memberships
 // removed.
 Result<uint64_t> EraseFromFrozenVersions(const std::string& audience_dir, const std::string& user);

@@ -1188,6 +1188,23 @@ class UpgradeTest : public ClusterTest {
         Segflow({"audience", job_path(), "--segment", "repeat_buyer", "--version", old_versions->at("repeat_buyer")}, "",
                 scratch())
             .out);
+    // diff of the two versions: the frozen old one (A) against the serving new one (B).
+    Outcome versions_diff = Segflow({"diff", job_path(), job_path(), "--segment", "repeat_buyer", "--version-a",
+                                     old_versions->at("repeat_buyer").substr(0, 6), "--threshold", "0"},
+                                    "", scratch());
+    EXPECT_EQ(versions_diff.exit_code, 1) << versions_diff.out << versions_diff.err;
+    EXPECT_NE(versions_diff.out.find("A: " + job_path() + " version " + old_versions->at("repeat_buyer")),
+              std::string::npos)
+        << versions_diff.out;
+    const std::string serving_count =
+        Segflow({"audience", job_path(), "--segment", "repeat_buyer", "--count"}, "", scratch()).out;
+    EXPECT_NE(versions_diff.out.find("segment repeat_buyer: A " + std::to_string(frozen_repeat_buyers.size()) + ", B " +
+                                     Lines(serving_count).at(0) + ","),
+              std::string::npos)
+        << versions_diff.out << serving_count;
+    Outcome two_segments = Segflow({"diff", job_path(), job_path(), "--version-a", "abcd"}, "", scratch());
+    EXPECT_EQ(two_segments.exit_code, 2);
+    EXPECT_NE(two_segments.err.find("give exactly one --segment"), std::string::npos) << two_segments.err;
 
     const auto of = OfSegments;
     // Members as of `t` by folding a changelog.
