@@ -190,6 +190,7 @@ struct UpgradeEntry {
   std::string live_id, backfill_id, new_id, rollback_id;
   std::string live_savepoint, backfill_savepoint;
   uint32_t rounds = 0;
+  uint32_t retries = 0;  // failed backfill rounds submitted again (not persisted)
   int64_t started_ms = 0, ended_ms = 0;
   Clock::time_point waiting_since;
   bool terminal() const { return phase == wire::UpgradePhase::DONE || phase == wire::UpgradePhase::FAILED; }

@@ -32,6 +32,8 @@ namespace {
 // the last one (the final round, with the live job stopped, replays only that), or after
 // kMaxRounds.
 constexpr uint32_t kMaxRounds = 4;
+// A backfill round that fails for good is submitted again this many times per upgrade.
+constexpr uint32_t kRoundRetries = 3;
 // How long the backfill may wait for the live job to read past its end offsets.
 constexpr auto kLiveCatchUpTimeout = std::chrono::seconds(120);
 
@@ -265,6 +267,20 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
         }
         if (b == nullptr || !b->terminal()) break;
         if (b->state != wire::JobState::FINISHED || !b->stopped_with_savepoint) {
+          // A round that failed for good (its restarts spent, e.g. on a lock an aborted
+          // attempt still held) is submitted again from the last savepoint, a few times.
+          if (b->state == wire::JobState::FAILED && u.retries < kRoundRetries) {
+            std::string error;
+            const std::string id =
+                SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "", "",
+                               u.backfill_savepoint.empty() ? u.from : "", &error);
+            if (!id.empty()) {
+              ++u.retries;
+              u.backfill_id = id;
+              PersistUpgrade(u);
+              break;
+            }
+          }
           EndUpgrade(u, wire::UpgradePhase::FAILED,
                      "backfill " + u.backfill_id + " ended without a savepoint: " + b->reason + "; " + u.live_id +
                          " keeps serving the old version");
@@ -370,6 +386,17 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
         JobEntry* b = job_of(u.backfill_id);
         if (b != nullptr && !b->terminal()) break;
         if (b == nullptr || b->state != wire::JobState::FINISHED || !b->stopped_with_savepoint) {
+          if (b != nullptr && b->state == wire::JobState::FAILED && u.retries < kRoundRetries) {
+            std::string error;
+            const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "",
+                                                  u.live_savepoint, "", &error);
+            if (!id.empty()) {
+              ++u.retries;
+              u.backfill_id = id;
+              PersistUpgrade(u);
+              break;
+            }
+          }
           RollBack(u, "the final backfill round " + u.backfill_id + " failed" + (b ? ": " + b->reason : ""));
           break;
         }
