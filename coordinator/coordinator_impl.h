@@ -191,6 +191,8 @@ struct UpgradeEntry {
   std::string live_savepoint, backfill_savepoint;
   uint32_t rounds = 0;
   uint32_t retries = 0;  // failed backfill rounds submitted again (not persisted)
+  // Where the finished round's savepoint ended (read once per round; empty: not yet).
+  std::vector<std::array<uint64_t, 3>> backfill_end;
   int64_t started_ms = 0, ended_ms = 0;
   Clock::time_point waiting_since;
   bool terminal() const { return phase == wire::UpgradePhase::DONE || phase == wire::UpgradePhase::FAILED; }
@@ -254,6 +256,9 @@ class Coordinator::Impl {
   void AdvanceUpgrades(Clock::time_point now);
   void EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, const std::string& reason);
   void RollBack(UpgradeEntry& u, const std::string& why);
+  // Submits the next backfill round (bounded, ending with a savepoint; up to
+  // `until_savepoint`'s offsets if given); false with *error if refused.
+  bool SubmitRound(UpgradeEntry& u, const std::string& until_savepoint, std::string* error);
   // Submits the new file from the live savepoint with the backfill's merged in: switching.
   void StartNewLive(UpgradeEntry& u);
   // `segflow cancel UPGRADE_ID` (while it backfills); false if `id` is no upgrade.

@@ -168,8 +168,7 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   // savepoint reads the whole history before it, so from the earliest offsets).
   u.from = live.initial_restore.empty() ? live.from_arg : "";
   std::string error;
-  u.backfill_id = SubmitInternal(file, u.backfill_text, true, true, "", "", "", u.from, &error);
-  if (u.backfill_id.empty()) return refuse("the backfill of the new version was refused: " + error);
+  if (!SubmitRound(u, "", &error)) return refuse("the backfill of the new version was refused: " + error);
   u.rounds = 1;
   reply.setOk(true);
   reply.setJobId(u.id);
@@ -235,6 +234,16 @@ void Coordinator::Impl::RollBack(UpgradeEntry& u, const std::string& why) {
              why + "; rolled back: " + id + " serves the old version again from the live savepoint " + u.live_savepoint);
 }
 
+bool Coordinator::Impl::SubmitRound(UpgradeEntry& u, const std::string& until_savepoint, std::string* error) {
+  // From the last round's savepoint, or (none yet) from where the live job started.
+  const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "", until_savepoint,
+                                        u.backfill_savepoint.empty() ? u.from : "", error);
+  if (id.empty()) return false;
+  u.backfill_id = id;
+  PersistUpgrade(u);
+  return true;
+}
+
 void Coordinator::Impl::StartNewLive(UpgradeEntry& u) {
   std::string error;
   const std::string id =
@@ -269,53 +278,46 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
         if (b->state != wire::JobState::FINISHED || !b->stopped_with_savepoint) {
           // A round that failed for good (its restarts spent, e.g. on a lock an aborted
           // attempt still held) is submitted again from the last savepoint, a few times.
-          if (b->state == wire::JobState::FAILED && u.retries < kRoundRetries) {
-            std::string error;
-            const std::string id =
-                SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "", "",
-                               u.backfill_savepoint.empty() ? u.from : "", &error);
-            if (!id.empty()) {
-              ++u.retries;
-              u.backfill_id = id;
-              PersistUpgrade(u);
-              break;
-            }
+          std::string error;
+          if (b->state == wire::JobState::FAILED && u.retries < kRoundRetries && SubmitRound(u, "", &error)) {
+            ++u.retries;
+            break;
           }
           EndUpgrade(u, wire::UpgradePhase::FAILED,
                      "backfill " + u.backfill_id + " ended without a savepoint: " + b->reason + "; " + u.live_id +
                          " keeps serving the old version");
           break;
         }
-        if (u.backfill_savepoint != b->last_savepoint) {
+        // Once per finished round: where it ended, and how far the log grew meanwhile —
+        // another round, or (on the next ticks) wait for the live job and stop it.
+        if (u.backfill_savepoint != b->last_savepoint || u.backfill_end.empty()) {
           u.backfill_savepoint = b->last_savepoint;
           u.waiting_since = now;
           PersistUpgrade(u);
-        }
-        auto done_at = SavepointSourceOffsets(u.backfill_savepoint);
-        if (!done_at.ok()) {
-          EndUpgrade(u, wire::UpgradePhase::FAILED, done_at.status().message());
-          break;
-        }
-        // How far the log grew during the round: another round, or stop the live job.
-        JobParseResult parsed = ParseJobText(u.backfill_text, u.file);
-        uint64_t behind = 0;
-        for (const auto& [t, p, offset] : *done_at) {
-          auto end = log::EndOffset(parsed.job.log_dir, parsed.job.source.topics[t], static_cast<uint32_t>(p));
-          if (end.ok() && *end > offset) behind += *end - offset;
-        }
-        if (behind > options_.upgrade_catch_up_records && u.rounds < kMaxRounds) {
-          std::string error;
-          const std::string id =
-              SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "", "", "", &error);
-          if (id.empty()) {
-            EndUpgrade(u, wire::UpgradePhase::FAILED, "backfill round " + std::to_string(u.rounds + 1) +
-                                                          " was refused: " + error);
+          auto done_at = SavepointSourceOffsets(u.backfill_savepoint);
+          if (!done_at.ok()) {
+            EndUpgrade(u, wire::UpgradePhase::FAILED, done_at.status().message());
             break;
           }
-          u.backfill_id = id;
-          ++u.rounds;
-          PersistUpgrade(u);
-          break;
+          u.backfill_end = std::move(done_at).value();
+          JobParseResult parsed = ParseJobText(u.backfill_text, u.file);
+          uint64_t behind = 0;
+          for (const auto& [t, p, offset] : u.backfill_end) {
+            auto end = log::EndOffset(parsed.job.log_dir, parsed.job.source.topics[t], static_cast<uint32_t>(p));
+            if (end.ok() && *end > offset) behind += *end - offset;
+          }
+          if (behind > options_.upgrade_catch_up_records && u.rounds < kMaxRounds) {
+            std::string error;
+            if (!SubmitRound(u, "", &error)) {
+              EndUpgrade(u, wire::UpgradePhase::FAILED,
+                         "backfill round " + std::to_string(u.rounds + 1) + " was refused: " + error);
+              break;
+            }
+            ++u.rounds;
+            u.backfill_end.clear();
+            PersistUpgrade(u);
+            break;
+          }
         }
         // The live job must have read at least as far as the backfill before it stops.
         if (live->state != wire::JobState::RUNNING) break;
@@ -324,7 +326,7 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           for (const auto& p : t.partitions) read[{p.topic, p.partition}] = p.offset;
         }
         uint64_t live_behind = 0;
-        for (const auto& [t, p, offset] : *done_at) {
+        for (const auto& [t, p, offset] : u.backfill_end) {
           auto it = read.find({t, p});
           const uint64_t at = it == read.end() ? 0 : it->second;
           if (at < offset) live_behind += offset - at;
@@ -370,13 +372,10 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           break;
         }
         std::string error;
-        const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "",
-                                              u.live_savepoint, "", &error);
-        if (id.empty()) {
+        if (!SubmitRound(u, u.live_savepoint, &error)) {
           RollBack(u, "the final backfill round was refused: " + error);
           break;
         }
-        u.backfill_id = id;
         ++u.rounds;
         u.phase = wire::UpgradePhase::FINAL_BACKFILL;
         PersistUpgrade(u);
@@ -386,16 +385,11 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
         JobEntry* b = job_of(u.backfill_id);
         if (b != nullptr && !b->terminal()) break;
         if (b == nullptr || b->state != wire::JobState::FINISHED || !b->stopped_with_savepoint) {
-          if (b != nullptr && b->state == wire::JobState::FAILED && u.retries < kRoundRetries) {
-            std::string error;
-            const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "",
-                                                  u.live_savepoint, "", &error);
-            if (!id.empty()) {
-              ++u.retries;
-              u.backfill_id = id;
-              PersistUpgrade(u);
-              break;
-            }
+          std::string error;
+          if (b != nullptr && b->state == wire::JobState::FAILED && u.retries < kRoundRetries &&
+              SubmitRound(u, u.live_savepoint, &error)) {
+            ++u.retries;
+            break;
           }
           RollBack(u, "the final backfill round " + u.backfill_id + " failed" + (b ? ": " + b->reason : ""));
           break;
