@@ -10,6 +10,7 @@
 // A progress line on stderr (a terminal only, not with --quiet); a Markdown report on
 // stdout; --json and --svg write every figure and a chart. The live modes are in
 // bench_live.*, the renderings in bench_report.*.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,12 +103,13 @@ Status RunSelf(const std::vector<std::string>& args, const std::string& err_file
   std::vector<const char*> argv{exe.c_str()};
   for (const std::string& a : args) argv.push_back(a.c_str());
   argv.push_back(nullptr);
+  // The child makes only async-signal-safe calls before exec: this process may have threads.
   const pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {
-    std::FILE* out = std::freopen("/dev/null", "w", stdout);
-    std::FILE* err = std::freopen(err_file.c_str(), "w", stderr);
-    if (out == nullptr || err == nullptr) ::_exit(126);
+    const int out = ::open("/dev/null", O_WRONLY);
+    const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0) ::_exit(126);
     ::execv(exe.c_str(), const_cast<char* const*>(argv.data()));
     ::_exit(127);
   }

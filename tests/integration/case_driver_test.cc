@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_test_util.h"
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
 #include "engine/value/time_format.h"
@@ -204,22 +205,7 @@ class Process {
   Process(const std::vector<std::string>& args, const std::string& stdin_path,
           const std::string& dir, const std::string& tag)
       : out_(dir + "/" + tag + ".stdout"), err_(dir + "/" + tag + ".stderr") {
-    pid_ = ::fork();
-    if (pid_ != 0) return;
-    int in = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
-    int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || o < 0 || e < 0 || ::chdir(dir.c_str()) != 0) ::_exit(127);
-    ::dup2(in, 0);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::string binary = SEGFLOW_BINARY;
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv{binary.data()};
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
+    pid_ = integration::Spawn(args, stdin_path, out_, err_, dir);
   }
   ~Process() {
     if (running()) {

@@ -67,29 +67,37 @@ inline std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+// Forks and execs SEGFLOW_BINARY with `args`, stdin from `stdin_path` (empty: /dev/null),
+// stdout and stderr to the given files (truncated), in `cwd`. Returns the pid (-1: fork
+// failed). Everything the child uses is made before fork(): the test process has threads,
+// and a child that allocates before exec can deadlock on a lock another thread held at the
+// fork (GCC 12's ASan allocator has no fork handlers; seen as a `segflow produce` that hung).
+inline pid_t Spawn(const std::vector<std::string>& args, const std::string& stdin_path,
+                   const std::string& stdout_path, const std::string& stderr_path, const std::string& cwd) {
+  const std::string binary = SEGFLOW_BINARY;
+  const std::string in_path = stdin_path.empty() ? "/dev/null" : stdin_path;
+  std::vector<const char*> argv{binary.c_str()};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  // The child: async-signal-safe calls only.
+  const int in = ::open(in_path.c_str(), O_RDONLY);
+  const int o = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int e = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (in < 0 || o < 0 || e < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0)) ::_exit(127);
+  ::dup2(in, 0);
+  ::dup2(o, 1);
+  ::dup2(e, 2);
+  ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
+  ::_exit(127);
+}
+
 // Starts `segflow ARGS` in `cwd` with stdin from `stdin_path` (empty: /dev/null); stdout
 // and stderr go to "<scratch>/<tag>.stdout" and ".stderr". Returns the pid.
 inline pid_t Start(const std::vector<std::string>& args, const std::string& stdin_path,
                    const std::string& cwd, const std::string& scratch, const std::string& tag) {
-  const std::string out = scratch + "/" + tag + ".stdout";
-  const std::string err = scratch + "/" + tag + ".stderr";
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  int in = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
-  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (in < 0 || o < 0 || e < 0 || ::chdir(cwd.c_str()) != 0) ::_exit(127);
-  ::dup2(in, 0);
-  ::dup2(o, 1);
-  ::dup2(e, 2);
-  std::vector<char*> argv;
-  std::string binary = SEGFLOW_BINARY;
-  argv.push_back(binary.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::execv(binary.c_str(), argv.data());
-  ::_exit(127);
+  return Spawn(args, stdin_path, scratch + "/" + tag + ".stdout", scratch + "/" + tag + ".stderr", cwd);
 }
 
 // Waits for `pid` (started with `tag`) to exit, at most `deadline`; past it the child is

@@ -781,12 +781,15 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
   // The producer: 30 chunks of the events, one every 100 ms (bounded in count and time).
   const std::vector<std::string> lines = Lines(Gen(500, 30000, 5));
   std::atomic<bool> produce_failed{false};
+  std::string produce_error;  // the first failed produce's exit code and stderr
   std::thread producer([&] {
     constexpr size_t kChunks = 30;
     for (size_t c = 0; c < kChunks; ++c) {
       std::string chunk;
       for (size_t i = c * lines.size() / kChunks; i < (c + 1) * lines.size() / kChunks; ++i) chunk += lines[i] + "\n";
-      if (Produce(chunk).exit_code != 0) produce_failed = true;
+      const Outcome p = Produce(chunk);
+      if (p.exit_code != 0 && !produce_failed.exchange(true))
+        produce_error = "chunk " + std::to_string(c) + ": exit " + std::to_string(p.exit_code) + "\n" + p.err;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
@@ -808,7 +811,7 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
     ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= kills + 1; }, std::chrono::seconds(10)));
   }
   producer.join();
-  ASSERT_FALSE(produce_failed.load());
+  ASSERT_FALSE(produce_failed.load()) << produce_error;
   EXPECT_EQ(kills, 6);
   // Once everything is in, the job catches up (the committed evaluated time stops moving),
   // and it is stopped.

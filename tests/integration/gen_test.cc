@@ -17,6 +17,8 @@
 #include "engine/value/json_event.h"
 #include "engine/value/time_format.h"
 
+#include "cli_test_util.h"
+
 namespace segflow {
 namespace {
 
@@ -52,24 +54,9 @@ class GenTest : public ::testing::Test {
   // Runs `segflow gen ARGS` to completion, capturing stdout and stderr.
   Outcome Gen(const std::vector<std::string>& args) {
     const std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int in = ::open("/dev/null", O_RDONLY);
-      if (o < 0 || e < 0 || in < 0) ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::string binary = SEGFLOW_BINARY;
-      std::string gen = "gen";
-      std::vector<std::string> copy = args;
-      std::vector<char*> argv = {binary.data(), gen.data()};
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
+    std::vector<std::string> argv = {"gen"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const pid_t pid = integration::Spawn(argv, "", out, err, "");
     Outcome r;
     int status = 0;
     if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
