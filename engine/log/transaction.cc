@@ -26,7 +26,10 @@ std::string MarkerPath(const std::string& log_dir, const std::string& topic) {
 Status WriteCommitMarker(const std::string& log_dir, const std::string& topic, const CommitMarker& marker) {
   std::string text = std::string(kMarkerHeader) + "\ncheckpoint " + std::to_string(marker.checkpoint) +
                      "\nevaluated " + (marker.evaluated ? std::to_string(*marker.evaluated) : "none") + "\noffsets";
-  for (uint64_t o : marker.offsets) text += " " + std::to_string(o);
+  for (uint64_t o : marker.offsets) {
+    text += ' ';
+    text += std::to_string(o);
+  }
   text += "\nend\n";
   const std::string dir = TopicDir(log_dir, topic);
   const std::string path = MarkerPath(log_dir, topic);

@@ -782,9 +782,10 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
   const std::vector<std::string> lines = Lines(Gen(500, 30000, 5));
   std::atomic<bool> produce_failed{false};
   std::string produce_error;  // the first failed produce's exit code and stderr
-  std::thread producer([&] {
+  // A jthread: a failed assertion below returns early, and the producer is stopped and joined.
+  std::jthread producer([&](std::stop_token stop) {
     constexpr size_t kChunks = 30;
-    for (size_t c = 0; c < kChunks; ++c) {
+    for (size_t c = 0; c < kChunks && !stop.stop_requested(); ++c) {
       std::string chunk;
       for (size_t i = c * lines.size() / kChunks; i < (c + 1) * lines.size() / kChunks; ++i) chunk += lines[i] + "\n";
       const Outcome p = Produce(chunk);
