@@ -204,6 +204,7 @@ Status Attempt::SpawnSender(uint32_t to_worker, wire::TaskKind target, uint32_t 
     net::ConnectOptions options;
     options.attempts = 40;
     options.max_backoff = std::chrono::milliseconds(500);
+    options.canceled = [&cancel] { return cancel.cancelled(); };
     auto conn_or = net::Connection::Connect(to, options);
     if (!conn_or.ok()) return conn_or.status();
     std::shared_ptr<net::Connection> conn = std::move(conn_or).value();

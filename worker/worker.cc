@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -111,7 +112,22 @@ Status Worker::Run() {
   for (;;) {
     Status s = ControlLoop();
     if (stopping()) break;
+    std::fprintf(stderr, "segflow worker %u: lost the coordinator (%s); canceling its attempts, registering again\n",
+                 worker_id_, s.message().c_str());
     AbortAll("lost the coordinator: " + s.message());
+    // Register again only once the aborted attempts have ended: one still ending may hold
+    // its job's lock, and the coordinator would place the job's next attempt right here.
+    {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!attempts_.empty() && !stopping() && std::chrono::steady_clock::now() < until) {
+        cv_.wait_for(lock, std::chrono::milliseconds(100));  // also notices a stop signal
+      }
+      if (!attempts_.empty() && !stopping()) {
+        std::fprintf(stderr, "segflow worker %u: %zu attempt(s) still ending after 20 s; registering anyway\n",
+                     worker_id_, attempts_.size());
+      }
+    }
     // Register again, as a new worker, within the reconnect window.
     const auto deadline = std::chrono::steady_clock::now() + options_.reconnect_window;
     Status r;
@@ -309,6 +325,8 @@ void Worker::Deploy(wire::DeployAttempt::Reader req) {
   }
   if (s.ok()) s = attempt->Start([this, key](const Status& st) { OnAttemptDone(key, st); });
   if (!s.ok()) {
+    std::fprintf(stderr, "segflow worker %u: %s-%u did not start: %s\n", worker_id_, job_id.c_str(), attempt_no,
+                 s.ToString().c_str());
     if (attempt) {
       attempt->Cancel(true, s.message());
       std::lock_guard<std::mutex> lock(mu_);

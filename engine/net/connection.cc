@@ -50,6 +50,10 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to, cons
   std::string last;
   auto backoff = options.first_backoff;
   for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
+    if (attempt > 1 && options.canceled && options.canceled()) {
+      return Status::Cancelled("connecting to " + to.ToString() + " canceled after " + std::to_string(attempt - 1) +
+                               " attempt(s): " + last);
+    }
     asio::error_code ec;
     asio::ip::tcp::resolver resolver(SyncContext());
     auto endpoints = resolver.resolve(to.host, std::to_string(to.port), ec);

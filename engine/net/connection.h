@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,9 @@ struct ConnectOptions {
   std::chrono::milliseconds first_backoff{100};       // doubles per attempt ...
   std::chrono::milliseconds max_backoff{2000};        // ... up to this
   std::chrono::milliseconds send_timeout{10000};
+  // Asked before each retry; true ends the retries with kCancelled (a canceled task must
+  // not spend up to attempts x max_backoff reconnecting to a worker that is gone).
+  std::function<bool()> canceled;
 };
 
 class Connection {

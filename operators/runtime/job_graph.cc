@@ -2,10 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
@@ -79,6 +83,25 @@ Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker,
   return ApplyToSharedStore(job.output.shared_audience_dir, changes, marker.evaluated, o);
 }
 
+// " by process N" when /proc/locks names the process holding the flock on `fd`'s file
+// (the one that took it), else "".
+std::string LockHolder(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return "";
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    // "1: FLOCK  ADVISORY  WRITE 12345 fd:01:123456 0 EOF": pid, then major:minor:inode.
+    std::istringstream in(line);
+    std::string id, kind, mode, access, pid, where;
+    if (!(in >> id >> kind >> mode >> access >> pid >> where) || kind != "FLOCK") continue;
+    const size_t colon = where.rfind(':');
+    if (colon == std::string::npos || where.substr(colon + 1) != std::to_string(st.st_ino)) continue;
+    return " by process " + pid;
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec& job, const std::string& state_dir,
@@ -91,7 +114,9 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   std::unique_ptr<PreparedOutputs> prepared(new PreparedOutputs(fd));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return Status::Busy("another run of this job is active (lock " + path + " is held)");
+    if (errno == EWOULDBLOCK) {
+      return Status::Busy("another run of this job is active (lock " + path + " is held" + LockHolder(fd) + ")");
+    }
     return Status::FromErrno("lock " + path, errno);
   }
   if (checkpoints != nullptr && !checkpoints->restore_dir.empty()) {

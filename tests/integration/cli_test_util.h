@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -31,7 +33,13 @@ class ScratchDir {
     const char* p = ::mkdtemp(tmpl.data());
     if (p != nullptr) path_ = p;
   }
+  // SEGFLOW_TEST_KEEP_SCRATCH=1 keeps the folder (and says where) for a post-mortem.
   ~ScratchDir() {
+    const char* keep = std::getenv("SEGFLOW_TEST_KEEP_SCRATCH");
+    if (keep != nullptr && std::string(keep) == "1") {
+      std::fprintf(stderr, "scratch kept: %s\n", path_.c_str());
+      return;
+    }
     std::error_code ec;
     if (!path_.empty()) std::filesystem::remove_all(path_, ec);
   }
