@@ -1,7 +1,6 @@
 // segflow audience JOB.yaml --segment ID [--at TIME] [--version V] [--count] (spec §8),
 // segflow audience JOB.yaml --versions [--segment ID], or
 // segflow audience --store DIR --segment ID [--count] (a shared, reconciled store).
-#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
@@ -50,8 +49,7 @@ Result<std::unique_ptr<AudienceStore>> OpenOwnStore(const JobSpec& job) {
 }
 
 // --version V: the serving version reads the store (one read-only view: its version
-// label and its members are of the same commit), a frozen one its file, else the upgrade
-// backfill's store.
+// label and its members are of the same commit), any other NonServingMembers.
 int MembersOfVersion(const JobSpec& job, const std::string& segment, const std::string& wanted,
                      std::optional<int64_t> at, bool count) {
   auto store = OpenOwnStore(job);
@@ -72,15 +70,8 @@ int MembersOfVersion(const JobSpec& job, const std::string& segment, const std::
                 << " no longer serves (its members are as of its evaluated time: "
                 << "drop --at)\n";
       return 2;
-    } else if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) !=
-               versions->frozen.end()) {
-      auto frozen = ReadFrozenVersion(job.output.audience_dir, segment, *version);
-      members = frozen.ok() ? Result<std::vector<std::string>>(std::move(frozen->members))
-                            : Result<std::vector<std::string>>(frozen.status());
     } else {
-      auto backfill = AudienceStore::OpenForRead(BackfillAudienceDir(job.output.audience_dir));
-      members = backfill.ok() ? (*backfill)->Members(segment)
-                              : Result<std::vector<std::string>>(backfill.status());
+      members = NonServingMembers(*versions, job.output.audience_dir, segment, *version);
     }
   }
   if (!members.ok()) {

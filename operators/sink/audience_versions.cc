@@ -283,8 +283,13 @@ Result<std::vector<std::string>> VersionMembers(const std::string& audience_dir,
   if (!version.ok()) return version.status();
   *resolved = *version;
   if (*version == versions->serving) return (*store)->Members(segment);
-  if (std::find(versions->frozen.begin(), versions->frozen.end(), *version) != versions->frozen.end()) {
-    auto frozen = ReadFrozenVersion(audience_dir, segment, *version);
+  return NonServingMembers(*versions, audience_dir, segment, *version);
+}
+
+Result<std::vector<std::string>> NonServingMembers(const SegmentVersionSet& versions, const std::string& audience_dir,
+                                                   const std::string& segment, const std::string& version) {
+  if (std::find(versions.frozen.begin(), versions.frozen.end(), version) != versions.frozen.end()) {
+    auto frozen = ReadFrozenVersion(audience_dir, segment, version);
     if (!frozen.ok()) return frozen.status();
     return std::move(frozen->members);
   }

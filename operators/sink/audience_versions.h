@@ -90,6 +90,11 @@ Result<SegmentVersionSet> FindSegmentVersions(const AudienceStore* store,
 Result<std::string> ResolveVersion(const SegmentVersionSet& versions, const std::string& segment,
                                    const std::string& wanted);
 
+// The members of `version`, one of `versions` other than the serving one: a frozen
+// version from its file, otherwise the upgrade backfill's store.
+Result<std::vector<std::string>> NonServingMembers(const SegmentVersionSet& versions, const std::string& audience_dir,
+                                                   const std::string& segment, const std::string& version);
+
 // The members of version `wanted` (see ResolveVersion) of `segment` of the job whose own
 // store is `audience_dir`: the serving version from the store, a frozen one from its file,
 // otherwise the upgrade backfill's store. `*resolved` is the full version.

@@ -1100,12 +1100,14 @@ class UpgradeTest : public ClusterTest {
     if (faults) {
       // The faults at once, while the first backfill round runs: on a loaded machine the
       // whole upgrade can end within the first pieces of the load below.
-      for (int fault = 0; fault < 2; ++fault) {
+      auto expect_midway = [&] {
         const std::string status = cluster.Cli({"status", upgrade_id}).out;
         EXPECT_EQ(status.find(": done\n"), std::string::npos) << "the faults hit the upgrade midway: " << status;
-        if (fault == 0) Cluster::KillAndReap(cluster.workers()[0]);
-        if (fault == 1) cluster.RestartCoordinator();
-      }
+      };
+      expect_midway();
+      Cluster::KillAndReap(cluster.workers()[0]);
+      expect_midway();
+      cluster.RestartCoordinator();
     }
     // Production load while the backfill runs: the last third in pieces (without faults:
     // 40, 100 ms apart, until the live job is stopping, so that the final round has records
