@@ -177,10 +177,12 @@ class Cluster {
   }
   JobView Status(const std::string& id) { return ParseStatus(Cli({"status", id}).out); }
   // The pid of the worker that runs keyed task `k` of job `id`.
-  pid_t PidOfKeyedTask(const std::string& id, int k) {
+  pid_t PidOfKeyedTask(const std::string& id, int k) { return PidOfTask(id, "keyed " + std::to_string(k)); }
+  // The pid of the worker that runs the task in `row` of job `id`'s status ("source 1", "sink").
+  pid_t PidOfTask(const std::string& id, const std::string& task_row) {
     std::smatch m;
     const std::string status = Cli({"status", id}).out;
-    const std::regex task("keyed " + std::to_string(k) + R"(\s+worker (\d+) )");
+    const std::regex task(task_row + R"(\s+worker (\d+) )");
     if (!std::regex_search(status, m, task)) return -1;
     const std::string worker = m[1];
     const std::regex row("worker " + worker + R"(\s+\S+\s+pid (\d+))");
@@ -853,7 +855,7 @@ TEST_F(ClusterTest, CheckpointsMakeRepeatedWorkerKillsExactlyOnce) {
 TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) {
   ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
   WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
-  Cluster cluster(scratch(), 3000, {"--max-restarts", "5"});
+  Cluster cluster(scratch(), 3000, {"--max-restarts", "6"});
   for (int i = 0; i < 3; ++i) cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(3));
   Outcome submit = cluster.Cli({"submit", job_path()});
@@ -869,60 +871,83 @@ TEST_F(ClusterTest, UncommittedOutputIsInvisibleAndACorruptCheckpointIsSkipped) 
     last_path = m[2];
     return std::stoi(m[1]) >= 3;
   }, std::chrono::seconds(30)));
+  const std::string checkpoint_root = fs::path(last_path).parent_path().string();
   // Read-committed sees at most what the commit marker says; a plain read sees all.
   const std::string all = Consume("shop.memberships").out;
   const std::string committed = ConsumeCommitted();
   EXPECT_LE(Lines(committed).size(), Lines(all).size());
   EXPECT_EQ(all.compare(0, committed.size(), committed), 0) << "committed records are a prefix";
 
-  pid_t victim = -1;
-  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 0)) > 0; })) << cluster.Cli({"status", id}).out;
-  ASSERT_EQ(::kill(victim, SIGKILL), 0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "restarting"; }, std::chrono::seconds(5)));
-  // The restart waits 500 ms: damage the checkpoint it is about to restore from.
-  std::smatch m;
-  const std::string text = cluster.Cli({"status", id}).out;
-  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(\d+ bytes \(([^)]+)\))"))) << text;
-  const std::string newest = m[1];
-  const std::string sink_file = newest + "/sink";
-  ASSERT_TRUE(fs::exists(sink_file)) << sink_file;
-  std::string bytes = ReadFile(sink_file);
-  bytes[bytes.size() / 2] ^= 0x5a;
-  WriteFile(sink_file, bytes);
-  ASSERT_TRUE(Eventually([&] {
-    const JobView v = cluster.Status(id);
-    return v.state == "running" && v.attempt >= 3;
-  }, std::chrono::seconds(20))) << cluster.Status(id).text;
+  // Damages the sink's file of the newest completed checkpoint (and of any newer one being
+  // taken) while nothing can move: the coordinator is stopped (SIGSTOP) while the sink's
+  // worker is SIGKILLed, so no checkpoint completes and no restart begins in between, however
+  // slow the machine (a checkpoint completes only with the sink's ack, and a dead sink's files
+  // are final). Returns the damaged folders, newest completed first.
+  auto damage_newest = [&](const std::function<void(const std::string&)>& damage) {
+    pid_t victim = -1;
+    EXPECT_TRUE(Eventually([&] { return (victim = cluster.PidOfTask(id, "sink")) > 0; }))
+        << cluster.Cli({"status", id}).out;
+    std::vector<std::string> damaged;
+    if (victim <= 0) return damaged;
+    EXPECT_EQ(::kill(cluster.coordinator_pid(), SIGSTOP), 0);
+    EXPECT_EQ(::kill(victim, SIGKILL), 0);
+    int reaped = 0;
+    ::waitpid(victim, &reaped, 0);
+    int64_t newest = -1;
+    std::map<int64_t, std::string> dirs;
+    for (const auto& e : fs::directory_iterator(checkpoint_root)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("chk-", 0) != 0) continue;
+      const int64_t n = std::stoll(name.substr(4));
+      dirs[n] = e.path().string();
+      if (fs::exists(e.path() / "_metadata")) newest = std::max(newest, n);
+    }
+    for (const auto& [n, dir] : dirs) {
+      if (n >= newest && fs::exists(dir + "/sink")) {
+        damage(dir + "/sink");
+        damaged.insert(n == newest ? damaged.begin() : damaged.end(), dir);
+      }
+    }
+    EXPECT_EQ(::kill(cluster.coordinator_pid(), SIGCONT), 0);
+    return damaged;
+  };
+  // Waits until the job runs an attempt restored from a folder that was not damaged.
+  auto wait_restored_elsewhere = [&](const std::vector<std::string>& damaged, int after_attempt) {
+    return Eventually([&] {
+      const JobView v = cluster.Status(id);
+      std::smatch m;
+      if (v.state != "running" || v.attempt <= after_attempt ||
+          !std::regex_search(v.text, m, std::regex(R"(attempt restored from (\S+)\n)")))
+        return false;
+      return std::find(damaged.begin(), damaged.end(), m[1].str()) == damaged.end();
+    }, std::chrono::seconds(60));
+  };
+
+  const std::vector<std::string> corrupted = damage_newest([](const std::string& file) {
+    std::string bytes = ReadFile(file);
+    bytes[bytes.size() / 2] ^= 0x5a;
+    WriteFile(file, bytes);
+  });
+  ASSERT_FALSE(corrupted.empty());
+  const std::string newest = corrupted.front();
+  ASSERT_TRUE(wait_restored_elsewhere(corrupted, 2)) << cluster.Status(id).text;
   const std::string after = cluster.Cli({"status", id}).out;
-  EXPECT_NE(after.find("corrupt checkpoint file " + sink_file), std::string::npos) << after;
+  EXPECT_NE(after.find("corrupt checkpoint file " + newest + "/sink"), std::string::npos) << after;
   EXPECT_NE(after.find("is unusable"), std::string::npos) << after;
-  EXPECT_NE(after.find("attempt restored from "), std::string::npos) << after;
-  EXPECT_EQ(after.find("attempt restored from " + newest + "\n"), std::string::npos) << after;
 
   // A missing file (the metadata lists every file): named, and an older checkpoint is used.
-  std::string newer;
   ASSERT_TRUE(Eventually([&] {
     std::smatch n;
     const std::string t = cluster.Cli({"status", id}).out;
-    if (!std::regex_search(t, n, std::regex(R"(\d+ bytes \(([^)]+)\))"))) return false;
-    newer = n[1];
-    return newer != newest && fs::exists(newer + "/_metadata");
+    return std::regex_search(t, n, std::regex(R"(\d+ bytes \(([^)]+)\))")) && n[1] != newest &&
+           fs::exists(n[1].str() + "/_metadata");
   }, std::chrono::seconds(30))) << cluster.Cli({"status", id}).out;
-  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfKeyedTask(id, 1)) > 0; })) << cluster.Cli({"status", id}).out;
   const auto attempt = cluster.Status(id).attempt;
-  ASSERT_EQ(::kill(victim, SIGKILL), 0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "restarting"; }, std::chrono::seconds(5)));
-  const std::string text2 = cluster.Cli({"status", id}).out;
-  ASSERT_TRUE(std::regex_search(text2, m, std::regex(R"(\d+ bytes \(([^)]+)\))"))) << text2;
-  const std::string victim_dir = m[1];
-  ASSERT_TRUE(fs::remove(victim_dir + "/sink")) << victim_dir;
-  ASSERT_TRUE(Eventually([&] {
-    const JobView v = cluster.Status(id);
-    return v.state == "running" && v.attempt > attempt;
-  }, std::chrono::seconds(20))) << cluster.Status(id).text;
+  const std::vector<std::string> removed = damage_newest([](const std::string& file) { ASSERT_TRUE(fs::remove(file)); });
+  ASSERT_FALSE(removed.empty());
+  ASSERT_TRUE(wait_restored_elsewhere(removed, attempt)) << cluster.Status(id).text;
   const std::string after2 = cluster.Cli({"status", id}).out;
-  EXPECT_NE(after2.find("missing checkpoint file " + victim_dir + "/sink"), std::string::npos) << after2;
-  EXPECT_EQ(after2.find("attempt restored from " + victim_dir + "\n"), std::string::npos) << after2;
+  EXPECT_NE(after2.find("missing checkpoint file " + removed.front() + "/sink"), std::string::npos) << after2;
 
   // It catches up to the end and its committed output is the in-process run's.
   ExpectCaughtUpCommittedOutputIsTheReference(&cluster, id, 500u);
@@ -1288,8 +1313,9 @@ TEST_F(UpgradeTest, ResubmittingAChangedSegmentUpgradesTheLiveJob) { Scenario(fa
 // job keeps running untouched.
 TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
   ASSERT_EQ(Produce(Gen(50, 2000, 5), {"--partitions", "2"}).exit_code, 0);
-  Cluster cluster(scratch(), 5000);
-  cluster.AddWorker(4);
+  // The heartbeat timeout outlasts the worker's pause below by far.
+  Cluster cluster(scratch(), 60000);
+  const pid_t worker = cluster.AddWorker(4);
   ASSERT_TRUE(cluster.WaitForWorkers(1));
   const std::string edit_from = "window: 7d, at_least: 2", edit_to = "window: 7d, at_least: 3";
   auto resubmit = [&](const std::string& yaml) {
@@ -1322,11 +1348,16 @@ TEST_F(UpgradeTest, RefusesWhatItCannotHandOver) {
   EXPECT_EQ(view.state, "running") << view.text;
   EXPECT_EQ(view.attempt, 1) << view.text;
   EXPECT_EQ(cluster.Cli({"jobs"}).out.find("upgrade"), std::string::npos) << "no upgrade was started";
-  // An upgrade canceled while it backfills: the backfill stops, the live job serves on.
+  // An upgrade canceled while it backfills: the backfill stops, the live job serves on. The
+  // only worker is stopped (SIGSTOP) from before the upgrade until the cancel is answered, so
+  // the backfill cannot finish and hand over first, however fast or slow the machine.
+  ASSERT_EQ(::kill(worker, SIGSTOP), 0);
   Outcome up = resubmit(std::regex_replace(shop, std::regex(edit_from), edit_to));
+  Outcome canceled;
+  if (up.exit_code == 0) canceled = cluster.Cli({"cancel", Lines(up.out).at(0)});
+  ASSERT_EQ(::kill(worker, SIGCONT), 0);
   ASSERT_EQ(up.exit_code, 0) << up.err;
   const std::string upgrade_id = Lines(up.out).at(0);
-  Outcome canceled = cluster.Cli({"cancel", upgrade_id});
   EXPECT_EQ(canceled.exit_code, 0) << canceled.err;
   EXPECT_EQ(canceled.out, "upgrade " + upgrade_id + ": failed\n");
   const std::string upgrade_status = cluster.Cli({"status", upgrade_id}).out;
