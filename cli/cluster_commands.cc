@@ -200,9 +200,9 @@ int WorkerCommand(int argc, char** argv) {
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
-      "                      [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
-      "                      [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
-      "                      [--from-savepoint PATH [--merge-savepoint PATH]]\n\n"
+      "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
+      "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
+      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"

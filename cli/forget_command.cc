@@ -41,7 +41,8 @@ int ForgetCommand(int argc, char** argv) {
       "before", po::value<std::string>(), "erase what is at or before TIME (epoch ms or RFC 3339)");
   // The positional arguments (USER, then the job files): not listed as options.
   po::options_description positional;
-  positional.add_options()("user", po::value<std::string>())("job", po::value<std::vector<std::string>>());
+  positional.add_options()("user", po::value<std::string>())("job",
+                                                             po::value<std::vector<std::string>>());
   po::options_description all;
   all.add(opts).add(positional);
   po::positional_options_description pos;

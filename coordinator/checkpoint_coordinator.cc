@@ -12,7 +12,8 @@
 
 namespace segflow::coordinator {
 
-Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id, uint64_t checkpoint_id) {
+Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
+                                       uint64_t checkpoint_id) {
   std::error_code ec;
   std::filesystem::create_directories(parent, ec);
   if (ec) return Status::IOError("cannot create savepoint folder " + parent + ": " + ec.message());
@@ -22,7 +23,8 @@ Result<std::string> NewSavepointFolder(const std::string& parent, const std::str
     char suffix[16];
     std::snprintf(suffix, sizeof(suffix), "-%06x", random() & 0xffffff);
     const std::string path = i == 0 ? base : base + suffix;
-    // Atomic: false (no error) when the name is taken, by an earlier savepoint or a concurrent writer.
+    // Atomic: false (no error) when the name is taken, by an earlier savepoint or a concurrent
+    // writer.
     if (std::filesystem::create_directory(path, ec)) return path;
     if (ec) return Status::IOError("cannot create savepoint folder " + path + ": " + ec.message());
   }
@@ -153,14 +155,16 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   if (p.savepoint) {
     // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
     // retention may delete later. Always into a new folder (never over another savepoint).
-    const std::string parent = !p.savepoint->dir.empty()
-                                   ? p.savepoint->dir
-                                   : std::filesystem::path(job.checkpoint_root).parent_path().string() + "/savepoints";
+    const std::string parent =
+        !p.savepoint->dir.empty()
+            ? p.savepoint->dir
+            : std::filesystem::path(job.checkpoint_root).parent_path().string() + "/savepoints";
     auto target = NewSavepointFolder(parent, job.id, p.id);
     std::error_code ec;
     if (target.ok()) {
       std::filesystem::copy(dir, *target,
-                            std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
+                            std::filesystem::copy_options::recursive |
+                                std::filesystem::copy_options::create_hard_links,
                             ec);
       if (ec) {
         // The folder is ours (just created): empty it and copy instead of linking.

@@ -162,7 +162,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
   job.end_with_savepoint = req.getEndWithSavepoint();
   if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
-    const std::string why = "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
+    const std::string why =
+        "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
     reply.setOk(false);
     reply.setError(why + "; nothing was deployed");
     return;
@@ -286,7 +287,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   if (!notice.empty()) reply.setNotice(notice);
 }
 
-std::string Coordinator::Impl::NewJobId(const std::string& name, const std::string& checkpoint_dir) {
+std::string Coordinator::Impl::NewJobId(const std::string& name,
+                                        const std::string& checkpoint_dir) {
   for (;; ++next_job_) {
     const std::string id = name + "-" + std::to_string(next_job_);
     if (jobs_.count(id) > 0 || upgrades_.count(id) > 0) continue;
@@ -380,8 +382,9 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
     auto sink = job.tasks.find({static_cast<int>(wire::TaskKind::SINK), 0});
     if (sink != job.tasks.end() && sink->second.has_watermark) {
       out.setHasEvaluated(true);
-      out.setEvaluatedThrough(job.restored_has_evaluated ? std::max(sink->second.watermark, job.restored_evaluated)
-                                                         : sink->second.watermark);
+      out.setEvaluatedThrough(job.restored_has_evaluated
+                                  ? std::max(sink->second.watermark, job.restored_evaluated)
+                                  : sink->second.watermark);
     } else if (job.restored_has_evaluated) {
       // Restored from a checkpoint or savepoint: evaluated through its time already.
       out.setHasEvaluated(true);

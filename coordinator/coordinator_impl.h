@@ -102,7 +102,8 @@ struct WorkerEntry {
 
 // A new, empty folder "<parent>/savepoint-<job id>-<checkpoint id>" (with a random
 // suffix when that name is taken) for a savepoint: one is never written over another.
-Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id, uint64_t checkpoint_id);
+Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
+                                       uint64_t checkpoint_id);
 
 struct JobEntry {
   std::string id, name, file, text, state_dir;
