@@ -254,8 +254,14 @@ Status WriteText(const std::string& path, const std::string& text) {
 
 int BenchCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow bench [JOB.yaml] [--modes LIST] [--coordinator HOST:PORT] [--json FILE] "
-      "[--svg FILE] ...\n\n"
+      "usage: segflow bench [JOB.yaml] [--modes LIST] [--coordinator HOST:PORT] [--dir DIR]\n"
+      "         [--json FILE] [--svg FILE] [--quiet]\n"
+      "         scaling: [--workers LIST] [--runs N] [--events N] [--users N]\n"
+      "         live modes: [--live-workers N] [--seconds S] [--background-users N]\n"
+      "         latency: [--rates LIST]\n"
+      "         sustain: [--sustain-start R] [--sustain-steps N] [--max-latency-ms MS]\n"
+      "         checkpoint: [--checkpoint-rate R] [--checkpoint-interval MS]\n"
+      "         recovery: [--recovery-rate R] [--kill-after S] [--recovery-timeout S]\n\n"
       "Measures a cluster end to end: the embedded local one (a coordinator in this process and\n"
       "worker processes), or the running cluster at --coordinator (its workers must see --dir).\n"
       "Modes (--modes, default all, run in this order):\n"

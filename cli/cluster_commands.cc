@@ -1,15 +1,19 @@
 // The cluster's processes and clients (issue #4):
 //   segflow coordinator --listen HOST:PORT --dir DIR
 //   segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]
-//   segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]
+//   segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait] ...
 //   segflow jobs --coordinator HOST:PORT
 //   segflow status JOB_ID --coordinator HOST:PORT
 //   segflow cancel JOB_ID --coordinator HOST:PORT
+//   segflow savepoint JOB_ID --coordinator HOST:PORT [--stop] [--dir DIR]
+// --coordinator defaults to $SEGFLOW_COORDINATOR. Each --help's usage names every option
+// (tests/integration/cluster_cli_test.cc checks it).
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -46,6 +50,18 @@ std::optional<int> ParsePlain(const char* command, int argc, char** argv, const 
   return ParseCommandLine(command, argc, argv, opts, vm, positional);
 }
 
+// --coordinator of every client command and `worker`: given, else $SEGFLOW_COORDINATOR
+// (when set and not empty), else 127.0.0.1:7000 (clients; a worker requires an address).
+constexpr const char* kCoordinatorHelp =
+    "the coordinator's address (default: $SEGFLOW_COORDINATOR if set, else 127.0.0.1:7000)";
+
+po::typed_value<std::string>* CoordinatorValue(bool client = true) {
+  auto* value = po::value<std::string>();
+  const char* env = std::getenv("SEGFLOW_COORDINATOR");
+  if (env != nullptr && *env != '\0') return value->default_value(env);
+  return client ? value->default_value("127.0.0.1:7000") : value;
+}
+
 std::string DurationText(uint64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(ns) / 1e9);
@@ -67,7 +83,9 @@ const char* KindName(wire::TaskKind k) {
 
 int CoordinatorCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow coordinator --listen HOST:PORT --dir DIR [options]\n\n"
+      "usage: segflow coordinator --dir DIR [--listen HOST:PORT] [--heartbeat-timeout MS]\n"
+      "                           [--heartbeat-interval MS] [--max-restarts N] [--slot-wait S]\n"
+      "                           [--checkpoint-timeout MS] [--upgrade-catch-up-records N]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
       "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\noptions");
   opts.add_options()("help,h", "show this help")("listen", po::value<std::string>()->default_value("127.0.0.1:7000"),
@@ -131,11 +149,13 @@ void PrintRegistered(uint32_t id, const std::string& data) {
 
 int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n\n"
+      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
+      "                      [--connect-attempts N] [--reconnect-window S]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
       "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>(), "the coordinator's address")(
+  opts.add_options()("help,h", "show this help")(
+      "coordinator", CoordinatorValue(false), "the coordinator's address (default: $SEGFLOW_COORDINATOR if set)")(
       "slots", po::value<int>()->default_value(1), "task slots (a job takes one per keyed task)")(
       "dir", po::value<std::string>(), "the worker's folder (keyed state)")(
       "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
@@ -144,7 +164,7 @@ int WorkerCommand(int argc, char** argv) {
   po::variables_map vm;
   if (auto done = ParsePlain("worker", argc, argv, opts, &vm)) return *done;
   if (!vm.count("coordinator") || !vm.count("dir")) {
-    std::cerr << "segflow worker: --coordinator and --dir are required\n" << opts << "\n";
+    std::cerr << "segflow worker: --coordinator (or SEGFLOW_COORDINATOR) and --dir are required\n" << opts << "\n";
     return 2;
   }
   worker::WorkerOptions options;
@@ -179,14 +199,16 @@ int WorkerCommand(int argc, char** argv) {
 
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME|offsets:P=O,...]]\n"
-      "                      [--wait] [--from earliest|latest|time:T|offsets:P=O,...]\n"
-      "                      [--from-savepoint PATH] [--end-with-savepoint]\n\n"
+      "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
+      "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
+      "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
+      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
       "savepoint (any parallelism: key groups are redistributed); --end-with-savepoint makes a\n"
-      "bounded job end with a savepoint at the log's end, for a live job to continue from.\n"
+      "bounded job end with a savepoint at the log's end, for a live job to continue from\n"
+      "(with --wait, its folder is printed after the summary: \"savepoint: DIR\").\n"
       "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
       "there, with state built from the range's records only. --until offsets:P=O,... ends a\n"
       "bounded run before offset O of partition P (other partitions: at their end at start);\n"
@@ -196,8 +218,7 @@ int SubmitCommand(int argc, char** argv) {
       "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
       "continues from both: unchanged segments keep the live state, changed ones take the\n"
       "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "bounded", "replay the log up to its end at start, then finish")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME, or stop at offsets:P=O,...")(
       "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
@@ -295,13 +316,18 @@ int SubmitCommand(int argc, char** argv) {
     std::cerr << "segflow submit: job " << *id << " failed: " << outcome->reason << "\n";
     return 1;
   }
-  return PrintJobSummary(parsed.job, outcome->report);
+  const int summary = PrintJobSummary(parsed.job, outcome->report);
+  if (!outcome->savepoint.empty()) {
+    // On stdout with the summary: a script continues from it (--from-savepoint).
+    std::printf("savepoint: %s\n", outcome->savepoint.c_str());
+    std::fflush(stdout);
+  }
+  return summary;
 }
 
 int JobsCommand(int argc, char** argv) {
-  po::options_description opts("usage: segflow jobs --coordinator HOST:PORT\n\nLists the cluster's jobs and workers.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address");
+  po::options_description opts("usage: segflow jobs [--coordinator HOST:PORT]\n\nLists the cluster's jobs and workers.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
   po::variables_map vm;
   if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
   auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
@@ -338,11 +364,10 @@ int JobsCommand(int argc, char** argv) {
 
 int StatusCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow status JOB_ID --coordinator HOST:PORT\n\n"
+      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n\n"
       "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
       "watermark, records in/out and time blocked by backpressure.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
   po::variables_map vm;
   if (auto done = ParsePlain("status", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {
@@ -428,14 +453,16 @@ int StatusCommand(int argc, char** argv) {
 
 int SavepointCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow savepoint JOB_ID --coordinator HOST:PORT [--stop] [--dir DIR]\n\n"
+      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n\n"
       "Takes a savepoint of a running job (it needs a checkpoint block): a self-contained copy\n"
       "of a checkpoint that `segflow submit --from-savepoint` starts from, with any parallelism.\n"
-      "--stop stops the job right at the savepoint. Prints the savepoint's folder.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+      "--stop stops the job right at the savepoint. Each savepoint is a new folder\n"
+      "savepoint-<job id>-<checkpoint id> (a random suffix if that name is taken) in --dir\n"
+      "(created if missing; it may hold other savepoints, none is ever overwritten), by\n"
+      "default in <checkpoint dir>/savepoints. Prints the savepoint's folder.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "stop", "stop the job at the savepoint")("dir", po::value<std::string>(),
-                                                "write the savepoint here (default: beside the job's checkpoints)");
+                                                "write the savepoint into a new folder inside DIR (default: beside the job's checkpoints)");
   po::variables_map vm;
   if (auto done = ParsePlain("savepoint", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {
@@ -505,11 +532,10 @@ int SavepointCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow cancel JOB_ID|UPGRADE_ID --coordinator HOST:PORT [--wait]\n\n"
+      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n\n"
       "Stops a job: its sources stop, and what it evaluated so far is committed. An upgrade\n"
       "is canceled while it backfills (its backfill stops; the live job keeps serving).\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")("wait", "wait until it has stopped");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)("wait", "wait until it has stopped");
   po::variables_map vm;
   if (auto done = ParsePlain("cancel", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {

@@ -47,6 +47,7 @@ struct JobOutcome {
   wire::JobState state = wire::JobState::SCHEDULING;
   std::string reason;
   RunReport report;
+  std::string savepoint;  // the job's last savepoint folder ("": none)
 };
 
 // Polls the job until it ends. `*stop` (SIGINT/SIGTERM) cancels it and waits for the

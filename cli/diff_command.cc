@@ -39,7 +39,8 @@ Value Strings(const std::vector<std::string>& v, size_t limit) {
 int DiffCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] "
-      "[--json]\n\n"
+      "[--json]\n"
+      "                        [--version-a V] [--version-b V]\n\n"
       "Compares two audiences per segment: sizes, members only in A and only in B, and the\n"
       "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
       "job's audience; with --shared, its output.shared_audience store) or audience store\n"
@@ -49,8 +50,7 @@ int DiffCommand(int argc, char** argv) {
       "an upgrade's backfill before the switch, or against a frozen old one after). Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
-  opts.add_options()("help,h", "show this help")("a", po::value<std::string>(), "first audience")(
-      "b", po::value<std::string>(), "second audience")(
+  opts.add_options()("help,h", "show this help")(
       "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
       "threshold", po::value<double>()->default_value(5.0),
       "largest divergence in percent that passes")("shared",
@@ -60,11 +60,16 @@ int DiffCommand(int argc, char** argv) {
       "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's backfill")(
       "version-b", po::value<std::string>(), "the same for B")(
       "json", "print one JSON object (for tools)");
+  // A and B: positional, not listed as options.
+  po::options_description positional;
+  positional.add_options()("a", po::value<std::string>())("b", po::value<std::string>());
+  po::options_description all;
+  all.add(opts).add(positional);
   po::positional_options_description pos;
   pos.add("a", 1).add("b", 1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "segflow diff: " << e.what() << "\n" << opts << "\n";

@@ -36,16 +36,20 @@ int ForgetCommand(int argc, char** argv) {
       "state (so no later checkpoint holds it), and so does every restore from a checkpoint or\n"
       "savepoint taken before. The log and older checkpoint folders are not rewritten.\n"
       "TIME (default now): erase records and changes with ts <= TIME.\n\noptions");
-  opts.add_options()("help,h", "show this help")("user", po::value<std::string>(),
-                                                 "the user to erase")(
-      "job", po::value<std::vector<std::string>>(), "job file (repeatable; positional)")(
+  opts.add_options()("help,h", "show this help")(
       "reason", po::value<std::string>()->default_value(""), "recorded in the audit log")(
       "before", po::value<std::string>(), "erase what is at or before TIME (epoch ms or RFC 3339)");
+  // The positional arguments (USER, then the job files): not listed as options.
+  po::options_description positional;
+  positional.add_options()("user", po::value<std::string>())("job",
+                                                             po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(opts).add(positional);
   po::positional_options_description pos;
   pos.add("user", 1).add("job", -1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "segflow forget: " << e.what() << "\n" << opts << "\n";

@@ -93,7 +93,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N]\n\n"
+      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--state-dir DIR]\n\n"
       "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
       "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
       "job's log, state and audience store on local disk. Each run starts fresh from the\n"

@@ -4,12 +4,32 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 
 #include "coordinator/coordinator_impl.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 
 namespace segflow::coordinator {
+
+Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
+                                       uint64_t checkpoint_id) {
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) return Status::IOError("cannot create savepoint folder " + parent + ": " + ec.message());
+  const std::string base = parent + "/savepoint-" + job_id + "-" + std::to_string(checkpoint_id);
+  std::random_device random;
+  for (int i = 0; i < 100; ++i) {
+    char suffix[16];
+    std::snprintf(suffix, sizeof(suffix), "-%06x", random() & 0xffffff);
+    const std::string path = i == 0 ? base : base + suffix;
+    // Atomic: false (no error) when the name is taken, by an earlier savepoint or a concurrent
+    // writer.
+    if (std::filesystem::create_directory(path, ec)) return path;
+    if (ec) return Status::IOError("cannot create savepoint folder " + path + ": " + ec.message());
+  }
+  return Status::IOError("no free savepoint folder name under " + parent);
+}
 
 void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now) {
   if (!job.checkpointing || !job.deployed || job.failing || job.cancel_requested ||
@@ -134,25 +154,32 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   SendToWorker(job.sink_worker, msg);
   if (p.savepoint) {
     // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
-    // retention may delete later.
-    const std::string target = !p.savepoint->dir.empty()
-                                   ? p.savepoint->dir
-                                   : std::filesystem::path(job.checkpoint_root).parent_path().string() +
-                                         "/savepoints/" + job.id + "-" + std::to_string(p.id);
+    // retention may delete later. Always into a new folder (never over another savepoint).
+    const std::string parent =
+        !p.savepoint->dir.empty()
+            ? p.savepoint->dir
+            : std::filesystem::path(job.checkpoint_root).parent_path().string() + "/savepoints";
+    auto target = NewSavepointFolder(parent, job.id, p.id);
     std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
-    std::filesystem::copy(dir, target,
-                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
-                          ec);
-    if (ec) {
-      ec.clear();
-      std::filesystem::remove_all(target, ec);
-      std::filesystem::copy(dir, target, std::filesystem::copy_options::recursive, ec);
+    if (target.ok()) {
+      std::filesystem::copy(dir, *target,
+                            std::filesystem::copy_options::recursive |
+                                std::filesystem::copy_options::create_hard_links,
+                            ec);
+      if (ec) {
+        // The folder is ours (just created): empty it and copy instead of linking.
+        ec.clear();
+        std::filesystem::remove_all(*target, ec);
+        std::filesystem::create_directory(*target, ec);
+        std::filesystem::copy(dir, *target, std::filesystem::copy_options::recursive, ec);
+      }
     }
-    if (ec) {
-      job.savepoint_error = "cannot write savepoint " + target + ": " + ec.message();
+    if (!target.ok()) {
+      job.savepoint_error = target.status().message();
+    } else if (ec) {
+      job.savepoint_error = "cannot write savepoint " + *target + ": " + ec.message();
     } else {
-      job.last_savepoint = target;
+      job.last_savepoint = *target;
       job.savepoint_error.clear();
       if (p.savepoint->stop) job.stopped_with_savepoint = true;
     }
@@ -195,5 +222,21 @@ std::optional<JobEntry::Completed> Coordinator::Impl::RestorePoint(JobEntry& job
   return std::nullopt;
 }
 
+void Coordinator::Impl::ReadRestoredEvaluated(JobEntry& job) {
+  job.restored_has_evaluated = false;
+  job.restored_evaluated = 0;
+  if (job.restored_from.empty()) return;
+  // The sink task's file (operators/runtime/checkpoint_state.cc); unreadable: the attempt
+  // fails on it anyway, and status says "none" meanwhile.
+  auto file = MessageFile::Read(job.restored_from + "/sink");
+  if (!file.ok()) return;
+  try {
+    auto sink = (*file)->Root<schema::SinkCheckpoint>();
+    job.restored_has_evaluated = sink.getHasEvaluated();
+    job.restored_evaluated = sink.getEvaluated();
+  } catch (const kj::Exception&) {
+    job.restored_has_evaluated = false;
+  }
+}
 
 }  // namespace segflow::coordinator

@@ -148,9 +148,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       }
     }
   }
-  const std::string id = parsed.job.name + "-" + std::to_string(next_job_++);
-  JobEntry& job = jobs_[id];
-  job.id = id;
+  // Built aside and stored under an id only once accepted: a refused submission takes none.
+  JobEntry job;
   job.name = parsed.job.name;
   job.file = file;
   job.text = text;
@@ -161,17 +160,15 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.max_parallelism = parsed.job.max_parallelism;
   job.checkpointing = parsed.job.checkpoint.enabled;
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
-  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
   job.end_with_savepoint = req.getEndWithSavepoint();
   if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
-    const std::string why = "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
-    jobs_.erase(id);
+    const std::string why =
+        "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
     reply.setOk(false);
     reply.setError(why + "; nothing was deployed");
     return;
   }
   if (job.end_with_savepoint && !job.bounded) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError("--end-with-savepoint needs --bounded; nothing was deployed");
     return;
@@ -186,7 +183,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       why = meta.status().message() + " (not a savepoint folder?)";
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
@@ -231,7 +227,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       }
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
@@ -243,14 +238,12 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.from_savepoint_arg = req.getFromSavepoint().cStr();
   job.from_arg = req.getFrom().cStr();
   if (!job.from_arg.empty() && !job.from_savepoint_arg.empty()) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError("--from and --from-savepoint exclude each other (a savepoint has its own offsets); nothing was deployed");
     return;
   }
   auto start = ResolveStart(parsed.job, *shape, job.from_arg);
   if (!start.ok()) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError(start.status().message() + "; nothing was deployed");
     return;
@@ -259,7 +252,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   if (const std::string until = req.getUntilOffsets().cStr(); !until.empty()) {
     auto ends = ResolveEnd(parsed.job, *shape, job.bounded, until, job.start_offsets);
     if (!ends.ok()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(ends.status().message() + "; nothing was deployed");
       return;
@@ -277,7 +269,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       why = "--until savepoint:" + until + ": " + ends.status().message();
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
@@ -285,11 +276,32 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     job.until_savepoint = until;
     job.end_offsets = std::move(ends).value();
   }
-  Persist(job);
-  TrySchedule(job);
+  const std::string id = NewJobId(job.name, job.checkpointing ? parsed.job.checkpoint.dir : "");
+  job.id = id;
+  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
+  JobEntry& stored = jobs_[id] = std::move(job);
+  Persist(stored);
+  TrySchedule(stored);
   reply.setOk(true);
   reply.setJobId(id);
   if (!notice.empty()) reply.setNotice(notice);
+}
+
+std::string Coordinator::Impl::NewJobId(const std::string& name,
+                                        const std::string& checkpoint_dir) {
+  for (;; ++next_job_) {
+    const std::string id = name + "-" + std::to_string(next_job_);
+    if (jobs_.count(id) > 0 || upgrades_.count(id) > 0) continue;
+    if (!checkpoint_dir.empty()) {
+      // create_directory is atomic and false when the folder exists: an earlier run's (an
+      // embedded cluster's ids start at 1 each run) or another coordinator's job of this name.
+      std::error_code ec;
+      std::filesystem::create_directories(checkpoint_dir, ec);
+      if (!std::filesystem::create_directory(checkpoint_dir + "/" + id, ec) && !ec) continue;
+    }
+    ++next_job_;
+    return id;
+  }
 }
 
 void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {
@@ -370,7 +382,13 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
     auto sink = job.tasks.find({static_cast<int>(wire::TaskKind::SINK), 0});
     if (sink != job.tasks.end() && sink->second.has_watermark) {
       out.setHasEvaluated(true);
-      out.setEvaluatedThrough(sink->second.watermark);
+      out.setEvaluatedThrough(job.restored_has_evaluated
+                                  ? std::max(sink->second.watermark, job.restored_evaluated)
+                                  : sink->second.watermark);
+    } else if (job.restored_has_evaluated) {
+      // Restored from a checkpoint or savepoint: evaluated through its time already.
+      out.setHasEvaluated(true);
+      out.setEvaluatedThrough(job.restored_evaluated);
     }
   }
   if (!with_tasks) return;

@@ -100,6 +100,11 @@ struct WorkerEntry {
   std::string Address() const { return host + ":" + std::to_string(port); }
 };
 
+// A new, empty folder "<parent>/savepoint-<job id>-<checkpoint id>" (with a random
+// suffix when that name is taken) for a savepoint: one is never written over another.
+Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
+                                       uint64_t checkpoint_id);
+
 struct JobEntry {
   std::string id, name, file, text, state_dir;
   bool bounded = false, has_until = false;
@@ -171,6 +176,10 @@ struct JobEntry {
   uint64_t checkpoints_completed = 0, checkpoints_abandoned = 0;
   std::string restored_from;                      // of the current attempt
   uint64_t restored_id = 0;
+  // The restore point's evaluated time (its sink state): what status says until the sink
+  // reports a watermark of its own.
+  bool restored_has_evaluated = false;
+  int64_t restored_evaluated = 0;
 
   bool terminal() const {
     return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
@@ -239,6 +248,10 @@ class Coordinator::Impl {
   void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
   void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
   void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  // The next free "<name>-<n>" for an accepted job. With checkpoints, also a folder
+  // <checkpoint_dir>/<id> that did not exist (created here), so no two jobs ever share
+  // checkpoint folders, across coordinators and `segflow run`s.
+  std::string NewJobId(const std::string& name, const std::string& checkpoint_dir);
   // <dir>/jobs/<id>: the job as a restarted coordinator needs it.
   void Persist(const JobEntry& job);
   Status LoadJobs();
@@ -248,6 +261,8 @@ class Coordinator::Impl {
   void CompleteCheckpoint(JobEntry& job);
   // The newest completed checkpoint whose metadata reads back, or nullopt.
   std::optional<JobEntry::Completed> RestorePoint(JobEntry& job);
+  // Sets job.restored_has_evaluated/restored_evaluated from job.restored_from's sink file.
+  void ReadRestoredEvaluated(JobEntry& job);
   void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
 
   // Version upgrades (upgrade.cc).

@@ -105,6 +105,7 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
       job.restored_id = job.initial_restore_id;
     }
   }
+  ReadRestoredEvaluated(job);
   job.last_trigger = Clock::now();
   job.keyed_worker = order;
   job.source_worker.assign(order.begin(), order.begin() + job.shape.sources);

@@ -152,7 +152,8 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   auto backfill_text = BackfillJobText(text, parsed);
   if (!backfill_text.ok()) return refuse(backfill_text.status().message());
   UpgradeEntry u;
-  u.id = live.name + "-upgrade-" + std::to_string(next_job_++);
+  const uint32_t number = next_job_++;
+  u.id = live.name + "-upgrade-" + std::to_string(number);
   u.name = live.name;
   u.file = file;
   u.text = text;
@@ -168,7 +169,10 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   // savepoint reads the whole history before it, so from the earliest offsets).
   u.from = live.initial_restore.empty() ? live.from_arg : "";
   std::string error;
-  if (!SubmitRound(u, "", &error)) return refuse("the backfill of the new version was refused: " + error);
+  if (!SubmitRound(u, "", &error)) {
+    next_job_ = number;  // refused: the number is not used up
+    return refuse("the backfill of the new version was refused: " + error);
+  }
   u.rounds = 1;
   reply.setOk(true);
   reply.setJobId(u.id);

@@ -989,12 +989,15 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   ASSERT_TRUE(wait_caught_up());
   Outcome sp = cluster.Cli({"savepoint", id3, "--stop", "--dir", scratch() + "/sp-3"});
   ASSERT_EQ(sp.exit_code, 0) << sp.err;
-  EXPECT_EQ(Lines(sp.out).at(0), scratch() + "/sp-3");
+  // A new folder inside --dir, named after the job and checkpoint.
+  const std::string sp3 = Lines(sp.out).at(0);
+  EXPECT_EQ(fs::path(sp3).parent_path().string(), scratch() + "/sp-3");
+  EXPECT_EQ(fs::path(sp3).filename().string().rfind("savepoint-" + id3 + "-", 0), 0u) << sp3;
   ASSERT_TRUE(Eventually([&] { return cluster.Status(id3).state == "finished"; })) << cluster.Status(id3).text;
 
   ASSERT_EQ(Produce(part(2)).exit_code, 0);
   job_with(1);
-  Outcome live1 = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch() + "/sp-3"});
+  Outcome live1 = cluster.Cli({"submit", job_path(), "--from-savepoint", sp3});
   ASSERT_EQ(live1.exit_code, 0) << live1.err;
   const std::string id1 = Lines(live1.out).at(0);
   ASSERT_TRUE(wait_caught_up());
@@ -1009,7 +1012,7 @@ TEST_F(ClusterTest, BackfillHandsOverToLiveAndSavepointsRescale) {
   EXPECT_NE(wrong.err.find("nothing was deployed"), std::string::npos) << wrong.err;
   const std::string shop = ReadFile(job_path());
   WriteJob(std::regex_replace(shop, std::regex("field: granted"), "field: ok"));
-  Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", scratch() + "/sp-3"});
+  Outcome edited = cluster.Cli({"submit", job_path(), "--from-savepoint", sp3});
   EXPECT_EQ(edited.exit_code, 1);
   EXPECT_NE(edited.err.find("the consent block changed"), std::string::npos) << edited.err;
   EXPECT_NE(edited.err.find("nothing was deployed"), std::string::npos) << edited.err;
