@@ -8,6 +8,20 @@
 #include "coordinator/coordinator_impl.h"
 
 namespace segflow::coordinator {
+namespace {
+
+// An attempt's error on a worker that only follows from another worker's attempt ending
+// (a canceled task, a data connection its peer closed or refused): the peer's own error
+// is the cause to report.
+bool IsPeerFallout(const std::string& error) {
+  for (const char* mark : {"cancelled: ", "connection closed by ", "closed mid-frame", "refused data",
+                           "Connection reset by peer", "Broken pipe"}) {
+    if (error.find(mark) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec) {
   spec.setJobId(job.id);
@@ -175,7 +189,19 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   }
   job.pending_done.erase(worker);
   if (!d.getOk()) {
-    FailAttempt(job, "worker " + std::to_string(worker) + ": " + d.getError().cStr());
+    const std::string error = d.getError().cStr();
+    const std::string reason = "worker " + std::to_string(worker) + ": " + error;
+    if (!job.failing) {
+      FailAttempt(job, reason);
+    } else if (IsPeerFallout(job.failure) && !IsPeerFallout(error)) {
+      // Fallout reached us first: the cause, from the worker where it happened, replaces it.
+      job.failure = reason;
+      job.last_failure = "attempt " + std::to_string(job.attempt) + ": " + reason;
+      if (!job.cancel_requested) job.reason = reason;
+      if (!job.restored_from.empty() && reason.find(job.restored_from) != std::string::npos) {
+        job.bad_checkpoints.insert(job.restored_id);
+      }
+    }
   }
   if (job.pending_done.empty()) AttemptEnded(job);
 }
