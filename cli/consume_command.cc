@@ -18,6 +18,7 @@
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "engine/value/value.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -134,7 +135,9 @@ constexpr const char* kUsage =
     "Prints a topic of the embedded log as JSON lines on stdout, partition 0 first, each\n"
     "partition in offset order, up to the end the log had when consume started. Events print\n"
     "with the topic's field names ({\"user_id\": \"u\", \"event\": \"e\", \"ts\": MS, ...properties});\n"
-    "changelog topics as {\"segment\": S, \"user_id\": U, \"change\": \"entered\"|\"exited\", \"at\": MS}.\n\n"
+    "changelog topics as {\"segment\": S, \"user_id\": U, \"change\": \"entered\"|\"exited\", \"at\": MS}.\n"
+    "Records of users erased by segflow forget (ledger <dir of DIR>/governance/ledger.jsonl),\n"
+    "up to their erasure time, are skipped.\n\n"
     "options";
 
 }  // namespace
@@ -237,6 +240,13 @@ int ConsumeCommand(int argc, char** argv) {
     std::signal(SIGINT, HandleConsumeStop);
     std::signal(SIGTERM, HandleConsumeStop);
   }
+  // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
+  // are skipped in every topic, as every task of a job on this log skips them.
+  ErasureWatch erasures(LedgerPathForLog(log_dir));
+  if (Status s = erasures.Load(); !s.ok()) {
+    std::cerr << "segflow consume: " << s.message() << "\n";
+    return 1;
+  }
   std::string out;
   std::vector<log::LogRecord> records;
   auto fail = [&](const Status& st) {
@@ -253,7 +263,9 @@ int ConsumeCommand(int argc, char** argv) {
       auto n = in.reader->Poll(want, &records);
       if (!n.ok()) return fail(n.status());
       if (*n == 0) break;  // the end moved back: a torn tail was truncated by a writer
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
       if (out.size() >= kStdoutFlushBytes && !WriteStdout(&out)) return 1;
     }
   }
@@ -274,7 +286,10 @@ int ConsumeCommand(int argc, char** argv) {
       auto n = in.reader->Poll(want, &records);
       if (!n.ok()) return fail(n.status());
       got += *n;
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
+      if (auto reloaded = erasures.Poll(); !reloaded.ok()) return fail(reloaded.status());
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
     }
     if (!WriteStdout(&out)) return 1;
     std::fflush(stdout);

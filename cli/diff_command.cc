@@ -16,6 +16,7 @@
 #include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -135,10 +136,25 @@ int DiffCommand(int argc, char** argv) {
     version_members[i] = std::move(m).value();
     (i == 0 ? a : b)->label += " version " + full;
   }
+  // Users erased by `segflow forget` are on neither side (erasure_ledger.h).
+  std::array<Erasures, 2> erasures;
+  for (int i = 0; i < 2; ++i) {
+    const std::string& ledger = (i == 0 ? a : b)->ledger;
+    if (ledger.empty()) continue;
+    auto e = LoadErasures(ledger);
+    if (!e.ok()) {
+      std::cerr << "segflow diff: " << e.status().message() << "\n";
+      return 2;
+    }
+    erasures[i] = std::move(e).value();
+  }
   auto members_of = [&](int side, const AudienceStore& store, const std::string& segment)
       -> Result<std::vector<std::string>> {
-    if (version[side]) return version_members[side];
-    return store.Members(segment);
+    auto members = version[side] ? Result<std::vector<std::string>>(version_members[side])
+                                 : store.Members(segment);
+    if (!members.ok()) return members;
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], &store, &*members));
+    return members;
   };
   auto store_a = AudienceStore::OpenForRead(a->store_dir);
   auto store_b = AudienceStore::OpenForRead(b->store_dir);

@@ -67,6 +67,9 @@ struct ChangeRecord {
   uint32_t segment = 0;
   bool entered = false;
   uint64_t pos = 0;  // MembershipChange::pos: with `at`, the audience store's stamp
+  // A version switch record (version_switch.h), made by the sink: written with its cause,
+  // after the old version's changes of the same instant.
+  bool switched = false;
 };
 
 struct ChangeBatch {
