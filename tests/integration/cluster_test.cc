@@ -1360,6 +1360,7 @@ class UpgradeTest : public ClusterTest {
         answers[{s, t}] = std::set<std::string>(out.begin(), out.end());
       }
     }
+    auto answer = [&](const std::string& segment, int64_t t) { return answers[{segment, t}]; };
     const std::vector<std::string> kept = {"cart_abandoned", "big_cart"};
     const std::vector<std::string> changed = {"repeat_buyer", "lost_cart"};
     WriteJob(shop);
@@ -1378,16 +1379,16 @@ class UpgradeTest : public ClusterTest {
         << "the version changed";
     for (const auto& s : changed) {
       for (const int64_t t : {switched_at, mid, *through}) {
-        EXPECT_EQ(answers[{s, t}], members(LinesThrough(reference_new.at("changelog"), t), s))
+        EXPECT_EQ(answer(s, t), members(LinesThrough(reference_new.at("changelog"), t), s))
             << s << " at " << t << " (the switch at " << switched_at << ") is the new version's";
       }
-      EXPECT_EQ(answers[{s, switched_at - 1}],
+      EXPECT_EQ(answer(s, switched_at - 1),
                 members(LinesThrough(reference.at("changelog"), switched_at - 1), s))
           << s << " just before the switch is the old version's";
     }
     for (const auto& s : kept) {
       for (const int64_t t : {switched_at - 1, switched_at, mid, *through}) {
-        EXPECT_EQ(answers[{s, t}], members(LinesThrough(reference.at("changelog"), t), s)) << s << " at " << t;
+        EXPECT_EQ(answer(s, t), members(LinesThrough(reference.at("changelog"), t), s)) << s << " at " << t;
       }
     }
     {

@@ -38,10 +38,11 @@ TEST(VersionSwitchTest, SwitchesAtTheLaterEvaluatedTimeFromTheMembershipsThere) 
   std::vector<std::vector<ChangeRecord>> held(1);
   VersionSwitch v = VersionSwitch::Plan(live, backfill, {"kept", "changed"}, {false, true}, 1, &held);
   ASSERT_EQ(v.instant(), 100);
-  ASSERT_EQ(held[0].size(), 4u);  // kept/k, changed/d at 98, the backfill's c at 105, b at 110
-  EXPECT_EQ(held[0][0].user, "k");
-  EXPECT_EQ(held[0][1].user, "d");
-  EXPECT_EQ(held[0][1].at, 98);
+  // The live job's in `at` order (changed/d at 98, kept/k), then the backfill's (c at 105, b at 110).
+  ASSERT_EQ(held[0].size(), 4u);
+  EXPECT_EQ(held[0][0].user, "d");
+  EXPECT_EQ(held[0][0].at, 98);
+  EXPECT_EQ(held[0][1].user, "k");
   EXPECT_EQ(held[0][2].user, "c");
   EXPECT_EQ(held[0][3].user, "b");
   EXPECT_EQ(held[0][3].at, 110);
