@@ -1513,7 +1513,8 @@ TEST_F(ClusterTest, EditedSegmentsKeepTheirOldVersionsQueryableUntilDropped) {
     old_audience[s] = a.out;
   }
   EXPECT_GT(Lines(old_audience["repeat_buyer"]).size(), 10u) << "a real audience";
-  EXPECT_GT(Lines(old_audience["big_cart"]).size(), 3u) << "a real audience";
+  // As of the backfill's evaluated time (its partitions' later changes are held back).
+  EXPECT_GE(Lines(old_audience["big_cart"]).size(), 3u) << "a real audience";
   Outcome before = audience({"--versions"});
   ASSERT_EQ(before.exit_code, 0) << before.err;
   for (const auto& s : kSegments) {
