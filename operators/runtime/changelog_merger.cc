@@ -51,7 +51,8 @@ void ChangelogMerger::Release(uint32_t partition, int64_t limit, std::vector<Cha
       p.begin(), p.end(), [&](const ChangeRecord& c) { return c.at < frontier && c.at <= limit; });
   if (ready_end == p.begin()) return;
   std::sort(p.begin(), ready_end, [](const ChangeRecord& a, const ChangeRecord& b) {
-    return std::tie(a.at, a.user, a.segment, a.switched) < std::tie(b.at, b.user, b.segment, b.switched);
+    return std::tie(a.at, a.user, a.segment, a.switched) <
+           std::tie(b.at, b.user, b.segment, b.switched);
   });
   out->insert(out->end(), std::make_move_iterator(p.begin()), std::make_move_iterator(ready_end));
   p.erase(p.begin(), ready_end);

@@ -2,19 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <cstdlib>
-#include <thread>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "operators/runtime/barrier_aligner.h"
-#include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/changelog_merger.h"
+#include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/version_switch.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
@@ -109,7 +109,8 @@ Status ChangelogSinkTask::Run() {
       for (uint32_t i = 0; i < ids.size(); ++i) {
         auto now = job.segment_versions.find(ids[i]);
         auto was = recorded->find(ids[i]);
-        merged[i] = now != job.segment_versions.end() && (was == recorded->end() || was->second != now->second);
+        merged[i] = now != job.segment_versions.end() &&
+                    (was == recorded->end() || was->second != now->second);
       }
       version_switch = VersionSwitch::Plan(*state, backfill, ids, merged, partitions, &held_back);
       switch_pending = true;
@@ -382,7 +383,8 @@ Status ChangelogSinkTask::Run() {
           // Before any change of this attempt (every keyed task sends them first): the
           // switch records at the switch instant are made of them once all are in.
           if (b->partition >= partitions) return Status::Corruption("version switch for an unknown partition");
-          if (!switch_pending) return Status::Corruption("version switch without a merged savepoint");
+          if (!switch_pending)
+            return Status::Corruption("version switch without a merged savepoint");
           for (const auto& c : b->changes) version_switch.Add(b->partition, c);
         } else {
           merger.Add(b->partition, std::move(b->changes));

@@ -75,10 +75,10 @@ struct ChangeRecord {
 struct ChangeBatch {
   uint32_t partition = 0;
   std::vector<ChangeRecord> changes;  // in (at, user) order
-  // A version switch (a restore that merged a backfill's state, restore_migration.h): the
-  // changes at the resume position that move the changelog from the old version's
-  // audience to the new one's. Sent before anything else, written at once (every later
-  // change of the partition is at or after them), so the first commit holds them all.
+  // A version switch (a restore that merged a backfill's state, restore_migration.h): per
+  // user, where the two states' memberships differ at the partition's resume position.
+  // Sent before anything else; the sink makes the switch records at one instant for every
+  // partition out of them (version_switch.h).
   bool switched = false;
 };
 

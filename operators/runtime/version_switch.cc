@@ -5,21 +5,25 @@
 
 namespace segflow {
 
-VersionSwitch VersionSwitch::Plan(const SinkCheckpointState& live, const SinkCheckpointState& backfill,
-                                  const std::vector<std::string>& ids, const std::vector<bool>& merged,
-                                  uint32_t partitions, std::vector<std::vector<ChangeRecord>>* held_back) {
+VersionSwitch VersionSwitch::Plan(const SinkCheckpointState& live,
+                                  const SinkCheckpointState& backfill,
+                                  const std::vector<std::string>& ids,
+                                  const std::vector<bool>& merged, uint32_t partitions,
+                                  std::vector<std::vector<ChangeRecord>>* held_back) {
   VersionSwitch v;
   if (live.has_evaluated || backfill.has_evaluated) {
-    v.instant_ = std::max(live.has_evaluated ? live.evaluated : std::numeric_limits<int64_t>::min(),
-                          backfill.has_evaluated ? backfill.evaluated : std::numeric_limits<int64_t>::min());
+    v.instant_ =
+        std::max(live.has_evaluated ? live.evaluated : std::numeric_limits<int64_t>::min(),
+                 backfill.has_evaluated ? backfill.evaluated : std::numeric_limits<int64_t>::min());
   }
   std::map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < ids.size(); ++i) index[ids[i]] = i;
   // In `at` order per (segment, user): a user's changes come from one keyed task in
   // instant order, but sort anyway (first and last below depend on it).
   auto sorted = [](std::vector<PendingChangeState> changes) {
-    std::stable_sort(changes.begin(), changes.end(),
-                     [](const PendingChangeState& a, const PendingChangeState& b) { return a.at < b.at; });
+    std::stable_sort(
+        changes.begin(), changes.end(),
+        [](const PendingChangeState& a, const PendingChangeState& b) { return a.at < b.at; });
     return changes;
   };
   const int64_t s = v.instant_.value_or(std::numeric_limits<int64_t>::min());
@@ -30,12 +34,14 @@ VersionSwitch VersionSwitch::Plan(const SinkCheckpointState& live, const SinkChe
       const uint32_t segment = it->second;
       if (!merged[segment]) {
         // Unmerged segments keep the live job's state and its held-back changes.
-        if (!from_backfill) held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
+        if (!from_backfill)
+          held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
         continue;
       }
       if (c.at <= s) {
         // Before the switch the changelog is the old version's.
-        if (!from_backfill) held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
+        if (!from_backfill)
+          held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
         continue;
       }
       Row& row = v.rows_[{c.partition, segment, c.user}];
@@ -43,7 +49,8 @@ VersionSwitch VersionSwitch::Plan(const SinkCheckpointState& live, const SinkChe
       auto& last = from_backfill ? row.last_new : row.last_old;
       if (!first) first = c.entered;
       last = c.entered;
-      if (from_backfill) held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
+      if (from_backfill)
+        held_back->at(c.partition).push_back({c.at, c.user, segment, c.entered, c.pos});
     }
   }
   return v;

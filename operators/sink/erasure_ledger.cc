@@ -13,7 +13,9 @@
 
 namespace segflow {
 
-std::string LedgerPath(const JobSpec& job) { return LedgerPathForLog(job.log_dir); }
+std::string LedgerPath(const JobSpec& job) {
+  return LedgerPathForLog(job.log_dir);
+}
 
 std::string LedgerPathForLog(const std::string& log_dir) {
   std::filesystem::path dir(log_dir);

@@ -451,7 +451,8 @@ TEST_F(ClusterTest, CancelledLiveJobAnswersAsOfItsEvaluatedTimeWhateverItsPartit
   Outcome submit = cluster.Cli({"submit", job_path()});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   const std::string id = Lines(submit.out).at(0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).records_in == 20000; }, std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      Eventually([&] { return cluster.Status(id).records_in == 20000; }, std::chrono::seconds(30)))
       << cluster.Status(id).text;
   ASSERT_TRUE(WaitCaughtUp().has_value());
   // The changes the keyed tasks emitted so far (status: "keyed K ...: in N, out M").
@@ -459,24 +460,31 @@ TEST_F(ClusterTest, CancelledLiveJobAnswersAsOfItsEvaluatedTimeWhateverItsPartit
     uint64_t out = 0;
     const std::string text = cluster.Cli({"status", id}).out;
     static const std::regex row(R"(keyed \d+\s+worker[^\n]*: in \d+, out (\d+))");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it)
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), row);
+         it != std::sregex_iterator(); ++it)
       out += std::stoull((*it)[1]);
     return out;
   };
   const uint64_t out_before = keyed_out();
   // One partition far ahead: its users' absence deadlines, durations and windows pass there.
   const int64_t ahead = 1780000000000;  // 2026-05-28, 20 days after the generated events
-  ASSERT_EQ(Produce(R"({"user_id":"runner","event":"page_view","ts":)" + std::to_string(ahead) + "}\n").exit_code, 0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).records_in == 20001; })) << cluster.Status(id).text;
+  ASSERT_EQ(
+      Produce(R"({"user_id":"runner","event":"page_view","ts":)" + std::to_string(ahead) + "}\n")
+          .exit_code,
+      0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).records_in == 20001; }))
+      << cluster.Status(id).text;
   ASSERT_TRUE(Eventually([&] { return keyed_out() > out_before; })) << cluster.Status(id).text;
   std::optional<uint64_t> last_out;
-  ASSERT_TRUE(Eventually([&] {
-    const uint64_t n = keyed_out();
-    const bool stable = last_out == n;
-    last_out = n;
-    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
-    return stable;
-  }, std::chrono::seconds(40)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const uint64_t n = keyed_out();
+        const bool stable = last_out == n;
+        last_out = n;
+        if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        return stable;
+      },
+      std::chrono::seconds(40)));
   Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   const JobView ended = cluster.Status(id);
@@ -486,7 +494,8 @@ TEST_F(ClusterTest, CancelledLiveJobAnswersAsOfItsEvaluatedTimeWhateverItsPartit
   std::map<std::string, std::string> now, at;
   for (const auto& s : kSegments) {
     Outcome a = Segflow({"audience", job_path(), "--segment", s}, "", scratch());
-    Outcome b = Segflow({"audience", job_path(), "--segment", s, "--at", std::to_string(through)}, "", scratch());
+    Outcome b = Segflow({"audience", job_path(), "--segment", s, "--at", std::to_string(through)},
+                        "", scratch());
     ASSERT_EQ(a.exit_code, 0) << a.err;
     ASSERT_EQ(b.exit_code, 0) << b.err;
     now[s] = a.out;
@@ -1323,7 +1332,8 @@ class UpgradeTest : public ClusterTest {
     static const std::regex at_re(R"("at":(-?\d+))");
     for (const auto& l : Lines(committed)) {
       std::smatch m;
-      if (l.find("\"cause\":\"version-switch\"") != std::string::npos && std::regex_search(l, m, at_re)) {
+      if (l.find("\"cause\":\"version-switch\"") != std::string::npos &&
+          std::regex_search(l, m, at_re)) {
         switch_instants.insert(std::stoll(m[1]));
       }
     }
@@ -1356,8 +1366,10 @@ class UpgradeTest : public ClusterTest {
     std::map<std::pair<std::string, int64_t>, std::set<std::string>> answers;
     for (const auto& s : kSegments) {
       for (const int64_t t : {switched_at - 1, switched_at, mid, *through}) {
-        const auto out = Lines(
-            Segflow({"audience", job_path(), "--segment", s, "--at", std::to_string(t)}, "", scratch()).out);
+        const auto out =
+            Lines(Segflow({"audience", job_path(), "--segment", s, "--at", std::to_string(t)}, "",
+                          scratch())
+                      .out);
         answers[{s, t}] = std::set<std::string>(out.begin(), out.end());
       }
     }
@@ -1389,7 +1401,8 @@ class UpgradeTest : public ClusterTest {
     }
     for (const auto& s : kept) {
       for (const int64_t t : {switched_at - 1, switched_at, mid, *through}) {
-        EXPECT_EQ(answer(s, t), members(LinesThrough(reference.at("changelog"), t), s)) << s << " at " << t;
+        EXPECT_EQ(answer(s, t), members(LinesThrough(reference.at("changelog"), t), s))
+            << s << " at " << t;
       }
     }
     {
@@ -1418,7 +1431,6 @@ class UpgradeTest : public ClusterTest {
       in = r[3] == "entered";
     }
     EXPECT_GT(switches, 0u);
-
   }
 };
 

@@ -282,7 +282,8 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
       Event("late-victim", "add_to_cart", t1) + Event("late-victim", "page_view", t1 + 3 * 3600000);
   // Every partition's watermark past the late victim's entry: the audience is as of the
   // job's evaluated time, the minimum over the partitions.
-  for (int u = 0; u < 32; ++u) late_user += Event("ticker" + std::to_string(u), "page_view", t1 + 3 * 3600000);
+  for (int u = 0; u < 32; ++u)
+    late_user += Event("ticker" + std::to_string(u), "page_view", t1 + 3 * 3600000);
   ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events"}, late_user).exit_code, 0);
   // The live run replaces its store at start: until it is there, audience fails.
   auto in_live = [&] {
@@ -343,7 +344,8 @@ TEST_F(GovernanceTest, ForgetRemovesTheUserFromEveryAnswerWithoutARerun) {
   std::map<std::string, std::string> before;
   for (const auto& s : kSegments) {
     before["now " + s] = Cli({"audience", Path("f"), "--segment", s}).out;
-    before["at " + s] = Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at)}).out;
+    before["at " + s] =
+        Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at)}).out;
     ASSERT_TRUE(has_victim(before["now " + s])) << s;
     ASSERT_TRUE(has_victim(before["at " + s])) << s;
   }
@@ -363,8 +365,9 @@ TEST_F(GovernanceTest, ForgetRemovesTheUserFromEveryAnswerWithoutARerun) {
     const Outcome as_of = Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at)});
     ASSERT_EQ(as_of.exit_code, 0) << as_of.err;
     EXPECT_EQ(as_of.out, without_victim(before["at " + s])) << s << ": --at";
-    EXPECT_EQ(Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at), "--count"}).out,
-              std::to_string(Lines(as_of.out).size()) + "\n")
+    EXPECT_EQ(
+        Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at), "--count"}).out,
+        std::to_string(Lines(as_of.out).size()) + "\n")
         << s << ": --at --count";
     EXPECT_EQ(Cli({"audience", Path("f"), "--segment", s, "--count"}).out,
               std::to_string(Lines(now).size()) + "\n")
@@ -385,10 +388,12 @@ TEST_F(GovernanceTest, ForgetRemovesTheUserFromEveryAnswerWithoutARerun) {
   for (const auto& [got, want, what] :
        {std::tuple{Consume("shop.memberships"), without_victim(changelog), "changelog"},
         std::tuple{Consume("shop.late"), without_victim(late), "late topic"},
-        std::tuple{Cli({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}).out,
-                   without_victim(changelog), "committed changelog"}}) {
+        std::tuple{
+            Cli({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}).out,
+            without_victim(changelog), "committed changelog"}}) {
     EXPECT_TRUE(got == want) << what << ": " << Lines(got).size() << " lines, want "
-                             << Lines(want).size() << (has_victim(got) ? " (the victim's are in)" : "");
+                             << Lines(want).size()
+                             << (has_victim(got) ? " (the victim's are in)" : "");
   }
   // diff: the two jobs agree, and nobody is listed as the victim.
   Outcome d = Cli({"diff", Path("f"), Path("g"), "--threshold", "0", "--show", "100000"});

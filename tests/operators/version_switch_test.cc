@@ -13,7 +13,8 @@
 namespace segflow {
 namespace {
 
-PendingChangeState Pending(const std::string& segment, const std::string& user, bool entered, int64_t at) {
+PendingChangeState Pending(const std::string& segment, const std::string& user, bool entered,
+                           int64_t at) {
   return {0, segment, user, entered, at, 7};
 }
 
@@ -36,9 +37,11 @@ TEST(VersionSwitchTest, SwitchesAtTheLaterEvaluatedTimeFromTheMembershipsThere) 
   backfill.pending = {Pending("changed", "b", true, 95), Pending("changed", "b", false, 110),
                       Pending("changed", "c", true, 105), Pending("kept", "k", true, 130)};
   std::vector<std::vector<ChangeRecord>> held(1);
-  VersionSwitch v = VersionSwitch::Plan(live, backfill, {"kept", "changed"}, {false, true}, 1, &held);
+  VersionSwitch v =
+      VersionSwitch::Plan(live, backfill, {"kept", "changed"}, {false, true}, 1, &held);
   ASSERT_EQ(v.instant(), 100);
-  // The live job's in `at` order (changed/d at 98, kept/k), then the backfill's (c at 105, b at 110).
+  // The live job's in `at` order (changed/d at 98, kept/k), then the backfill's (c at 105, b at
+  // 110).
   ASSERT_EQ(held[0].size(), 4u);
   EXPECT_EQ(held[0][0].user, "d");
   EXPECT_EQ(held[0][0].at, 98);
