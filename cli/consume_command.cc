@@ -18,6 +18,7 @@
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "engine/value/value.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -136,7 +137,9 @@ constexpr const char* kUsage =
     "with the topic's field names ({\"user_id\": \"u\", \"event\": \"e\", \"ts\": MS, ...properties});\n"
     "changelog topics as {\"segment\": S, \"user_id\": U, \"change\": \"entered\"|\"exited\", \"at\": MS}.\n"
     "A damaged log (a bad batch, an earlier segment cut short) prints the records before the\n"
-    "damage, then fails (exit 1) naming the file and byte.\n\n"
+    "damage, then fails (exit 1) naming the file and byte.\n"
+    "Records of users erased by segflow forget (ledger <dir of DIR>/governance/ledger.jsonl),\n"
+    "up to their erasure time, are skipped.\n\n"
     "options";
 
 }  // namespace
@@ -246,6 +249,13 @@ int ConsumeCommand(int argc, char** argv) {
     std::signal(SIGINT, HandleConsumeStop);
     std::signal(SIGTERM, HandleConsumeStop);
   }
+  // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
+  // are skipped in every topic, as every task of a job on this log skips them.
+  ErasureWatch erasures(LedgerPathForLog(log_dir));
+  if (Status s = erasures.Load(); !s.ok()) {
+    std::cerr << "segflow consume: " << s.message() << "\n";
+    return 1;
+  }
   std::string out;
   std::vector<log::LogRecord> records;
   auto fail = [&](const Status& st) {
@@ -261,7 +271,9 @@ int ConsumeCommand(int argc, char** argv) {
       const size_t want = static_cast<size_t>(std::min<uint64_t>(kPollRecords, in.end - in.reader->position()));
       auto n = in.reader->Poll(want, &records);
       // Records served before an error are printed first: they precede the damage.
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
       if (!n.ok()) return fail(n.status());
       if (*n == 0) break;  // the end moved back: a torn tail was truncated by a writer
       if (out.size() >= kStdoutFlushBytes && !WriteStdout(&out)) return 1;
@@ -283,7 +295,10 @@ int ConsumeCommand(int argc, char** argv) {
         want = static_cast<size_t>(std::min<uint64_t>(want, *limit - in.reader->position()));
       }
       auto n = in.reader->Poll(want, &records);
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
+      if (auto reloaded = erasures.Poll(); !reloaded.ok()) return fail(reloaded.status());
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
       if (!n.ok()) return fail(n.status());
       got += *n;
     }

@@ -1,10 +1,10 @@
 // segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] [--json]:
 // divergence between two audiences per segment (issue 6 item 4). Exit code 0 when every
 // compared segment is within the threshold, 1 when one is past it, 2 on an error.
+#include <array>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
-#include <array>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,8 +14,9 @@
 #include "cli/job_command_line.h"
 #include "engine/value/value.h"
 #include "operators/sink/audience_diff.h"
-#include "operators/sink/audience_versions.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/audience_versions.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -47,7 +48,8 @@ int DiffCommand(int argc, char** argv) {
       "folders. Compares every segment of either side (--segment: only those); a segment a job\n"
       "file does not define counts as diverged (a store lacking one holds it empty).\n"
       "--version-a/--version-b V compare one segment's versions (e.g. the serving one against\n"
-      "an upgrade's backfill before the switch, or against a frozen old one after). Exit code:\n"
+      "an upgrade's backfill before the switch, or against a frozen old one after). Users\n"
+      "erased by segflow forget are on neither side. Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
   opts.add_options()("help,h", "show this help")(
@@ -140,10 +142,25 @@ int DiffCommand(int argc, char** argv) {
     version_members[i] = std::move(m).value();
     (i == 0 ? a : b)->label += " version " + full;
   }
-  auto members_of = [&](int side, const AudienceStore& store, const std::string& segment)
-      -> Result<std::vector<std::string>> {
-    if (version[side]) return version_members[side];
-    return store.Members(segment);
+  // Users erased by `segflow forget` are on neither side (erasure_ledger.h).
+  std::array<Erasures, 2> erasures;
+  for (int i = 0; i < 2; ++i) {
+    const std::string& ledger = (i == 0 ? a : b)->ledger;
+    if (ledger.empty()) continue;
+    auto e = LoadErasures(ledger);
+    if (!e.ok()) {
+      std::cerr << "segflow diff: " << e.status().message() << "\n";
+      return 2;
+    }
+    erasures[i] = std::move(e).value();
+  }
+  auto members_of = [&](int side, const AudienceStore& store,
+                        const std::string& segment) -> Result<std::vector<std::string>> {
+    auto members = version[side] ? Result<std::vector<std::string>>(version_members[side])
+                                 : store.Members(segment);
+    if (!members.ok()) return members;
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], &store, &*members));
+    return members;
   };
   auto store_a = AudienceStore::OpenForRead(a->store_dir);
   auto store_b = AudienceStore::OpenForRead(b->store_dir);

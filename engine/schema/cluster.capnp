@@ -414,7 +414,7 @@ struct DataFrame {
     changeBatch :group {
       partition @4 :UInt32;
       changes @5 :List(ChangeWire);
-      switched @12 :Bool;    # a version switch's changes (written at once, not merged)
+      switched @12 :Bool;    # a version switch's changes (the sink makes the switch records)
     }
     progress :group {
       partition @6 :UInt32;

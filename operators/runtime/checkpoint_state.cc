@@ -164,6 +164,16 @@ Status WriteSinkCheckpoint(const std::string& dir, const SinkCheckpointState& st
   root.setEvaluated(state.evaluated);
   root.setEntered(state.entered);
   root.setExited(state.exited);
+  auto pending = root.initPending(static_cast<unsigned>(state.pending.size()));
+  for (unsigned i = 0; i < state.pending.size(); ++i) {
+    const auto& c = state.pending[i];
+    pending[i].setPartition(c.partition);
+    pending[i].setSegment(c.segment);
+    pending[i].setUser(c.user);
+    pending[i].setEntered(c.entered);
+    pending[i].setAt(c.at);
+    pending[i].setPos(c.pos);
+  }
   return WriteMessageFile(SinkCheckpointFile(dir), msg);
 }
 
@@ -177,6 +187,10 @@ Result<SinkCheckpointState> ReadSinkCheckpoint(const std::string& dir) {
     s.evaluated = r.getEvaluated();
     s.entered = r.getEntered();
     s.exited = r.getExited();
+    for (auto c : r.getPending()) {
+      s.pending.push_back({c.getPartition(), c.getSegment().cStr(), c.getUser().cStr(),
+                           c.getEntered(), c.getAt(), c.getPos()});
+    }
     return Status::OK();
   }));
   return s;
