@@ -153,7 +153,7 @@ Status ReplayOnce(const std::string& path, const JobSpec& job, int workers,
       std::string address = coordinator;
       if (address.empty()) {
         auto started =
-            EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir);
+            EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir, {JobFolder(path)});
         if (!started.ok()) return started.status().Annotate("cannot start the local cluster");
         cluster = std::move(started).value();
         address = cluster->address();
@@ -478,7 +478,7 @@ int BenchCommand(int argc, char** argv) {
       if (coordinator.empty()) {
         progress.Update(mode + ": starting " + std::to_string(live_workers) + " workers");
         auto started = EmbeddedCluster::Start(live_workers, static_cast<uint32_t>(live.parallelism),
-                                              dir + "/cluster-" + mode);
+                                              dir + "/cluster-" + mode, {dir});
         if (!started.ok())
           return fail(started.status().Annotate(mode + ": cannot start the local cluster"));
         cluster = std::move(started).value();

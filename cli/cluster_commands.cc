@@ -69,7 +69,11 @@ int CoordinatorCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow coordinator --listen HOST:PORT --dir DIR [options]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
-      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\noptions");
+      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
+      "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
+      "inside a --data-root after resolving '..' and symlinks, or the submission is refused\n"
+      "naming it; relative job paths resolve against the first --data-root (default: the\n"
+      "current directory), never against the submitting client's folder.\n\noptions");
   opts.add_options()("help,h", "show this help")("listen", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "address to listen on")(
       "dir", po::value<std::string>(), "the coordinator's folder (one coordinator at a time)")(
@@ -80,7 +84,10 @@ int CoordinatorCommand(int argc, char** argv) {
       "checkpoint-timeout", po::value<int>()->default_value(0),
       "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)")(
       "upgrade-catch-up-records", po::value<int64_t>()->default_value(20000),
-      "upgrades: another backfill round while the log grew by more records than this during the last one");
+      "upgrades: another backfill round while the log grew by more records than this during the last one")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make the coordinator touch (log, checkpoints, savepoints, audience); "
+      "relative job paths resolve against the first (default: the current directory)");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -108,6 +115,7 @@ int CoordinatorCommand(int argc, char** argv) {
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();
@@ -134,10 +142,19 @@ int WorkerCommand(int argc, char** argv) {
       "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
-      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\noptions");
+      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\n"
+      "--data-root DIR (repeatable) confines the job: every path a job makes this worker read,\n"
+      "write or delete (log, checkpoints, savepoints, audience store, state folder) must lie\n"
+      "inside one after resolving '..' and symlinks, or the attempt is refused and the job fails\n"
+      "with a message naming the path (segflow status). Relative job paths resolve against the\n"
+      "first --data-root (default: the worker's current directory). Folders it resets (state,\n"
+      "audience) must be ones Segflow created (marked with a .segflow-owned file), missing, or\n"
+      "empty: Segflow never deletes a folder it was merely pointed at.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>(), "the coordinator's address")(
       "slots", po::value<int>()->default_value(1), "task slots (a job takes one per keyed task)")(
       "dir", po::value<std::string>(), "the worker's folder (keyed state)")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make this worker touch (default: the current directory)")(
       "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
       "connect-attempts", po::value<int>()->default_value(10), "tries to reach the coordinator at start")(
       "reconnect-window", po::value<int>()->default_value(30), "seconds to keep trying after losing the coordinator");
@@ -164,6 +181,7 @@ int WorkerCommand(int argc, char** argv) {
   options.listen = *listen;
   options.slots = static_cast<uint32_t>(vm["slots"].as<int>());
   options.dir = vm["dir"].as<std::string>();
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
   options.connect_attempts = vm["connect-attempts"].as<int>();
   options.reconnect_window = std::chrono::seconds(vm["reconnect-window"].as<int>());
   options.stop = &g_stop;
@@ -237,8 +255,17 @@ int SubmitCommand(int argc, char** argv) {
       req.until = *t;
     }
   }
-  if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
-  if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
+  // Folders given here are relative to where the user typed them; the coordinator and
+  // workers check them against their --data-root folders.
+  if (vm.count("state-dir")) {
+    std::error_code ec;
+    req.state_dir = std::filesystem::absolute(vm["state-dir"].as<std::string>(), ec).lexically_normal().string();
+  }
+  if (vm.count("from-savepoint")) {
+    std::error_code ec;
+    req.from_savepoint =
+        std::filesystem::absolute(vm["from-savepoint"].as<std::string>(), ec).lexically_normal().string();
+  }
   if (vm.count("from")) req.from = vm["from"].as<std::string>();
   if (vm.count("merge-savepoint")) {
     std::error_code ec;

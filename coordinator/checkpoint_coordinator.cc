@@ -6,10 +6,22 @@
 #include <filesystem>
 
 #include "coordinator/coordinator_impl.h"
+#include "engine/common/owned_dir.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 
 namespace segflow::coordinator {
+namespace {
+
+// Deletes a checkpoint folder (<checkpoint root>/chk-<n>) only when its checkpoint root
+// is one Segflow created at submission (marked, engine/common/owned_dir.h).
+void RemoveCheckpointDir(const std::string& path) {
+  if (!IsOwnedDir(std::filesystem::path(path).parent_path().string())) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace
 
 void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now) {
   if (!job.checkpointing || !job.deployed || job.failing || job.cancel_requested ||
@@ -62,8 +74,7 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
 
 void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why) {
   if (!job.pending_checkpoint) return;
-  std::error_code ec;
-  std::filesystem::remove_all(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id), ec);
+  RemoveCheckpointDir(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id));
   job.checkpoints_abandoned++;
   job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
   if (job.pending_checkpoint->savepoint) job.savepoint_error = "savepoint abandoned: " + why;
@@ -139,17 +150,23 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
                                    ? p.savepoint->dir
                                    : std::filesystem::path(job.checkpoint_root).parent_path().string() +
                                          "/savepoints/" + job.id + "-" + std::to_string(p.id);
+    // Into a folder of its own only: an existing folder Segflow did not create is refused.
     std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
-    std::filesystem::copy(dir, target,
-                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
-                          ec);
-    if (ec) {
-      ec.clear();
-      std::filesystem::remove_all(target, ec);
-      std::filesystem::copy(dir, target, std::filesystem::copy_options::recursive, ec);
+    Status made = CreateOwnedDir(target, "savepoint folder");
+    if (made.ok()) {
+      std::filesystem::copy(dir, target,
+                            std::filesystem::copy_options::recursive | std::filesystem::copy_options::create_hard_links,
+                            ec);
     }
-    if (ec) {
+    if (made.ok() && ec) {
+      ec.clear();
+      made = RemoveOwnedDir(target, "savepoint folder");
+      if (made.ok()) made = CreateOwnedDir(target, "savepoint folder");
+      if (made.ok()) std::filesystem::copy(dir, target, std::filesystem::copy_options::recursive, ec);
+    }
+    if (!made.ok()) {
+      job.savepoint_error = "cannot write savepoint: " + made.message();
+    } else if (ec) {
       job.savepoint_error = "cannot write savepoint " + target + ": " + ec.message();
     } else {
       job.last_savepoint = target;
@@ -158,8 +175,7 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
     }
   }
   while (job.completed_checkpoints.size() > kRetainedCheckpoints) {
-    std::error_code ec;
-    std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
+    RemoveCheckpointDir(job.completed_checkpoints.front().path);
     job.completed_checkpoints.erase(job.completed_checkpoints.begin());
   }
   Persist(job);
