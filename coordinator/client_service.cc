@@ -134,12 +134,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
                    "; nothing was deployed");
     return;
   }
-  auto shape = PlanGraph(parsed.job);
-  if (!shape.ok()) {
-    reply.setOk(false);
-    reply.setError(shape.status().message() + "; nothing was deployed");
-    return;
-  }
   // Every path the job names, and the folders given on the command line, must lie in
   // this coordinator's data roots (the workers check them again against theirs).
   const std::string state_dir =
@@ -165,6 +159,12 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       reply.setError(owned.message() + "; nothing was deployed");
       return;
     }
+  }
+  auto shape = PlanGraph(parsed.job);
+  if (!shape.ok()) {
+    reply.setOk(false);
+    reply.setError(shape.status().message() + "; nothing was deployed");
+    return;
   }
   // A changed job file resubmitted while its live job runs: a version upgrade (upgrade.cc).
   if (!req.getBounded() && req.getFromSavepoint().size() == 0 && req.getFrom().size() == 0 &&
