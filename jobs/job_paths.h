@@ -15,7 +15,8 @@ namespace segflow {
 // The paths a run of `job` touches: its log, changelog/late topics' folder, audience
 // store and its frozen versions beside it, shared audience, checkpoints, erasure ledger
 // folder, and `state_dir` (with its lock file beside it) when not empty. (what, path).
-std::vector<std::pair<std::string, std::string>> JobPaths(const JobSpec& job, const std::string& state_dir);
+std::vector<std::pair<std::string, std::string>> JobPaths(const JobSpec& job,
+                                                          const std::string& state_dir);
 
 // OK when every JobPaths entry and every `extra` (what, path) resolves inside `roots`;
 // else the first path outside, named with the roots (DataRoots::Check).

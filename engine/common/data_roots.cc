@@ -37,7 +37,8 @@ bool IsWithin(const std::string& path, const std::string& root) {
 }
 
 Result<DataRoots> DataRoots::Make(const std::vector<std::string>& roots) {
-  if (roots.empty()) return Status::InvalidArgument("no data root: give at least one --data-root DIR");
+  if (roots.empty())
+    return Status::InvalidArgument("no data root: give at least one --data-root DIR");
   DataRoots out;
   for (const auto& r : roots) {
     if (r.empty()) return Status::InvalidArgument("--data-root: empty path");
@@ -66,9 +67,10 @@ Status DataRoots::Check(const std::string& path, std::string_view what) const {
   }
   std::string msg = std::string(what) + " " + abs;
   if (resolved != abs) msg += " (which resolves to " + resolved + ")";
-  msg += " is outside this process's data roots (" + Describe() +
-         "): a job may only touch folders under a --data-root; move the path under one, or start the "
-         "process with --data-root covering it";
+  msg +=
+      " is outside this process's data roots (" + Describe() +
+      "): a job may only touch folders under a --data-root; move the path under one, or start the "
+      "process with --data-root covering it";
   return Status::FailedPrecondition(std::move(msg));
 }
 

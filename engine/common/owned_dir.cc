@@ -12,9 +12,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string NotOwned(const std::string& dir, std::string_view what, std::string_view doing) {
-  return std::string(what) + " " + dir + " exists and was not created by Segflow (no " + kOwnedMarker +
-         " file in it): refusing to " + std::string(doing) +
-         " it; choose a path that does not exist yet (Segflow creates it), or empty or remove that folder yourself";
+  return std::string(what) + " " + dir + " exists and was not created by Segflow (no " +
+         kOwnedMarker + " file in it): refusing to " + std::string(doing) +
+         " it; choose a path that does not exist yet (Segflow creates it), or empty or remove that "
+         "folder yourself";
 }
 
 }  // namespace
@@ -31,7 +32,8 @@ Status CreateOwnedDir(const std::string& dir, std::string_view what) {
   const fs::file_status st = fs::symlink_status(dir, ec);
   if (fs::exists(st)) {
     if (!fs::is_directory(st)) {
-      return Status::FailedPrecondition(std::string(what) + " " + dir + " exists and is not a folder Segflow created");
+      return Status::FailedPrecondition(std::string(what) + " " + dir +
+                                        " exists and is not a folder Segflow created");
     }
     if (IsOwnedDir(dir)) return Status::OK();
     if (!fs::is_empty(dir, ec) || ec) {

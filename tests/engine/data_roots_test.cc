@@ -1,5 +1,7 @@
 // The containment check behind --data-root (engine/common/data_roots.h) and the
 // ownership marker behind every deletion of a folder (engine/common/owned_dir.h).
+#include "engine/common/data_roots.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,7 +9,6 @@
 #include <fstream>
 #include <string>
 
-#include "engine/common/data_roots.h"
 #include "engine/common/owned_dir.h"
 
 namespace segflow {
@@ -81,7 +82,8 @@ TEST_F(DataRootsTest, SymlinkEscapesAreRefused) {
   fs::create_directory_symlink(dir_ + "/outside", dir_ + "/root/link");
   Status s = roots_.Check("link/audience", "audience");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("resolves to " + dir_ + "/outside/audience"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("resolves to " + dir_ + "/outside/audience"), std::string::npos)
+      << s.message();
   EXPECT_FALSE(roots_.Check("link", "audience").ok());
   // A symlink that stays inside is fine.
   fs::create_directory_symlink(dir_ + "/root/data", dir_ + "/root/inner");

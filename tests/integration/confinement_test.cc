@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 using namespace integration;  // NOLINT(google-build-using-namespace): the test helpers
 using Clock = std::chrono::steady_clock;
 
-bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds deadline = kProcessDeadline) {
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::milliseconds deadline = kProcessDeadline) {
   const auto until = Clock::now() + deadline;
   while (Clock::now() < until) {
     if (probe()) return true;
@@ -43,7 +44,8 @@ std::string Job(const std::string& name, const std::string& extra = "") {
          "source: {topics: [events], max_out_of_orderness: 5s, idle_timeout: 1h}\n"
          "segments:\n"
          "  - id: cart_abandoned\n"
-         "    when: {absence: {after: {event: add_to_cart}, missing: {event: purchase}, within: 30m}}\n"
+         "    when: {absence: {after: {event: add_to_cart}, missing: {event: purchase}, within: "
+         "30m}}\n"
          "    membership: {duration: 24h, exit_on: {event: purchase}}\n"
          "  - id: repeat_buyer\n"
          "    when: {count: {event: purchase, window: 7d, at_least: 2}}\n"
@@ -56,8 +58,8 @@ std::string Job(const std::string& name, const std::string& extra = "") {
 std::string Snapshot(const std::string& dir) {
   std::vector<std::string> entries;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string e = fs::relative(it->path(), dir).string();
     if (it->is_regular_file()) e += " = " + ReadFile(it->path().string());
     entries.push_back(std::move(e));
@@ -74,23 +76,34 @@ class ConfinedCluster {
   ConfinedCluster(const std::string& scratch, const std::vector<std::string>& coordinator_roots,
                   const std::vector<std::string>& worker_roots, const std::string& name)
       : scratch_(scratch) {
-    std::vector<std::string> args = {"coordinator", "--dir", scratch + "/" + name + "-coordinator", "--listen",
-                                     "127.0.0.1:0", "--max-restarts", "3", "--heartbeat-timeout", "3000",
-                                     "--heartbeat-interval", "300"};
+    std::vector<std::string> args = {"coordinator",
+                                     "--dir",
+                                     scratch + "/" + name + "-coordinator",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--max-restarts",
+                                     "3",
+                                     "--heartbeat-timeout",
+                                     "3000",
+                                     "--heartbeat-interval",
+                                     "300"};
     for (const auto& r : coordinator_roots) args.insert(args.end(), {"--data-root", r});
     const std::string tag = name + "-coordinator";
     pids_.push_back(Start(args, "", scratch, scratch, tag));
-    Eventually([&] {
-      std::smatch m;
-      const std::string out = ReadFile(scratch + "/" + tag + ".stdout");
-      static const std::regex re(R"(coordinator listening on (\S+))");
-      if (!std::regex_search(out, m, re)) return false;
-      address_ = m[1];
-      return true;
-    }, std::chrono::seconds(10));
+    Eventually(
+        [&] {
+          std::smatch m;
+          const std::string out = ReadFile(scratch + "/" + tag + ".stdout");
+          static const std::regex re(R"(coordinator listening on (\S+))");
+          if (!std::regex_search(out, m, re)) return false;
+          address_ = m[1];
+          return true;
+        },
+        std::chrono::seconds(10));
     for (int i = 0; i < 2; ++i) {
       const std::string w = name + "-worker-" + std::to_string(i);
-      std::vector<std::string> wargs = {"worker", "--coordinator", address_, "--slots", "2", "--dir", scratch + "/" + w};
+      std::vector<std::string> wargs = {"worker", "--coordinator", address_,         "--slots",
+                                        "2",      "--dir",         scratch + "/" + w};
       for (const auto& r : worker_roots) wargs.insert(wargs.end(), {"--data-root", r});
       pids_.push_back(Start(wargs, "", scratch, scratch, w));
     }
@@ -103,11 +116,14 @@ class ConfinedCluster {
     }
   }
   bool Ready() {
-    return Eventually([&] {
-      int alive = 0;
-      for (const auto& l : Lines(Cli({"jobs"}).out)) alive += l.find(" alive") != std::string::npos;
-      return alive == 2;
-    }, std::chrono::seconds(30));
+    return Eventually(
+        [&] {
+          int alive = 0;
+          for (const auto& l : Lines(Cli({"jobs"}).out))
+            alive += l.find(" alive") != std::string::npos;
+          return alive == 2;
+        },
+        std::chrono::seconds(30));
   }
   Outcome Cli(std::vector<std::string> args) {
     args.push_back("--coordinator");
@@ -127,10 +143,12 @@ class ConfinementTest : public ::testing::Test {
     fs::create_directories(root());
     fs::create_directories(outside());
     WriteFile(outside() + "/sentinel", "not Segflow's\n");
-    Outcome g = Segflow({"gen", "cart", "--users", "300", "--events", "6000", "--seed", "13"}, "", scratch());
-    ASSERT_EQ(g.exit_code, 0) << g.err;
-    Outcome p = Segflow({"produce", "--log", root() + "/log", "--topic", "events", "--partitions", "4"}, g.out,
+    Outcome g = Segflow({"gen", "cart", "--users", "300", "--events", "6000", "--seed", "13"}, "",
                         scratch());
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    Outcome p =
+        Segflow({"produce", "--log", root() + "/log", "--topic", "events", "--partitions", "4"},
+                g.out, scratch());
     ASSERT_EQ(p.exit_code, 0) << p.err;
   }
   const std::string& scratch() const { return scratch_.path(); }
@@ -144,7 +162,8 @@ class ConfinementTest : public ::testing::Test {
   }
   // The job's committed changelog, record for record.
   std::string Changelog(const std::string& job) {
-    Outcome c = Segflow({"consume", "--log", root() + "/log", "--topic", job + ".memberships", "--from", "earliest"},
+    Outcome c = Segflow({"consume", "--log", root() + "/log", "--topic", job + ".memberships",
+                         "--from", "earliest"},
                         "", scratch());
     EXPECT_EQ(c.exit_code, 0) << c.err;
     return c.out;
@@ -155,13 +174,14 @@ class ConfinementTest : public ::testing::Test {
 
 // Asserts a refused submission: non-zero exit, the message names `path` and the root,
 // and nothing under outside() changed.
-#define EXPECT_REFUSED(outcome, path, before)                                                         \
-  do {                                                                                                \
-    EXPECT_NE((outcome).exit_code, 0) << (outcome).out;                                               \
-    EXPECT_NE((outcome).err.find(path), std::string::npos) << (outcome).err;                          \
-    EXPECT_NE((outcome).err.find("data roots (" + root() + ")"), std::string::npos) << (outcome).err; \
-    EXPECT_NE((outcome).err.find("nothing was deployed"), std::string::npos) << (outcome).err;        \
-    EXPECT_EQ(Snapshot(outside()), before);                                                           \
+#define EXPECT_REFUSED(outcome, path, before)                                                  \
+  do {                                                                                         \
+    EXPECT_NE((outcome).exit_code, 0) << (outcome).out;                                        \
+    EXPECT_NE((outcome).err.find(path), std::string::npos) << (outcome).err;                   \
+    EXPECT_NE((outcome).err.find("data roots (" + root() + ")"), std::string::npos)            \
+        << (outcome).err;                                                                      \
+    EXPECT_NE((outcome).err.find("nothing was deployed"), std::string::npos) << (outcome).err; \
+    EXPECT_EQ(Snapshot(outside()), before);                                                    \
   } while (0)
 
 TEST_F(ConfinementTest, PathsOutsideTheDataRootsAreRefusedAndTouchNothing) {
@@ -180,17 +200,20 @@ TEST_F(ConfinementTest, PathsOutsideTheDataRootsAreRefusedAndTouchNothing) {
   job = WriteJob("dotdot.yaml", Job("dotdot", "output: {audience: ../outside}\n"));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_REFUSED(o, "audience " + outside(), before);
-  job = WriteJob("dotdot-log.yaml", "job: dotdotlog\nlog: log/../../outside/log\n" + Job("x").substr(Job("x").find("source:")));
+  job = WriteJob("dotdot-log.yaml", "job: dotdotlog\nlog: log/../../outside/log\n" +
+                                        Job("x").substr(Job("x").find("source:")));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_REFUSED(o, "log " + outside() + "/log", before);
 
   // A symlink inside the root that leads outside.
   job = WriteJob("link.yaml", Job("link", "output: {audience: link/aud}\n"));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
-  EXPECT_REFUSED(o, "audience " + root() + "/link/aud (which resolves to " + outside() + "/aud)", before);
+  EXPECT_REFUSED(o, "audience " + root() + "/link/aud (which resolves to " + outside() + "/aud)",
+                 before);
 
   // Checkpoints, and the command line's folders.
-  job = WriteJob("chk.yaml", Job("chk", "checkpoint: {interval: 1s, dir: " + outside() + "/chk}\n"));
+  job =
+      WriteJob("chk.yaml", Job("chk", "checkpoint: {interval: 1s, dir: " + outside() + "/chk}\n"));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_REFUSED(o, "checkpoint dir " + outside() + "/chk", before);
   job = WriteJob("ok.yaml", Job("ok"));
@@ -224,22 +247,26 @@ TEST_F(ConfinementTest, FoldersSegflowDidNotCreateAreNeverDeleted) {
     WriteFile(root() + "/" + d + "/sentinel", d + "\n");
   }
   std::string job = WriteJob("state.yaml", Job("state"));
-  Outcome o = cluster.Cli({"submit", job, "--bounded", "--wait", "--state-dir", root() + "/mine-state"});
+  Outcome o =
+      cluster.Cli({"submit", job, "--bounded", "--wait", "--state-dir", root() + "/mine-state"});
   EXPECT_NE(o.exit_code, 0);
-  EXPECT_NE(o.err.find("state folder " + root() + "/mine-state exists and was not created by Segflow"),
-            std::string::npos)
+  EXPECT_NE(
+      o.err.find("state folder " + root() + "/mine-state exists and was not created by Segflow"),
+      std::string::npos)
       << o.err;
   job = WriteJob("aud.yaml", Job("aud", "output: {audience: mine-audience}\n"));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_NE(o.exit_code, 0);
-  EXPECT_NE(o.err.find("audience store " + root() + "/mine-audience exists and was not created by Segflow"),
+  EXPECT_NE(o.err.find("audience store " + root() +
+                       "/mine-audience exists and was not created by Segflow"),
             std::string::npos)
       << o.err;
   job = WriteJob("chkd.yaml", Job("chkd", "checkpoint: {interval: 1s, dir: mine-chk}\n"));
   o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_NE(o.exit_code, 0);
-  EXPECT_NE(o.err.find("checkpoint folder " + root() + "/mine-chk exists and was not created by Segflow"),
-            std::string::npos)
+  EXPECT_NE(
+      o.err.find("checkpoint folder " + root() + "/mine-chk exists and was not created by Segflow"),
+      std::string::npos)
       << o.err;
 
   // A savepoint into a folder that is not Segflow's: refused, the folder untouched.
@@ -247,7 +274,9 @@ TEST_F(ConfinementTest, FoldersSegflowDidNotCreateAreNeverDeleted) {
   o = cluster.Cli({"submit", job});
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const std::string id = Lines(o.out).at(0);
-  ASSERT_TRUE(Eventually([&] { return cluster.Cli({"status", id}).out.find(": running") != std::string::npos; }));
+  ASSERT_TRUE(Eventually([&] {
+    return cluster.Cli({"status", id}).out.find(": running") != std::string::npos;
+  }));
   Outcome sp = cluster.Cli({"savepoint", id, "--dir", root() + "/mine-savepoint"});
   EXPECT_NE(sp.exit_code, 0) << sp.out;
   Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
@@ -267,10 +296,12 @@ TEST_F(ConfinementTest, AWorkerRefusingAPathFailsTheJobAtOnceNamingIt) {
   ConfinedCluster cluster(scratch(), {root(), outside()}, {root()}, "w");
   ASSERT_TRUE(cluster.Ready());
   const std::string before = Snapshot(outside());
-  const std::string job = WriteJob("wide.yaml", Job("wide", "output: {audience: " + outside() + "/aud}\n"));
+  const std::string job =
+      WriteJob("wide.yaml", Job("wide", "output: {audience: " + outside() + "/aud}\n"));
   Outcome o = cluster.Cli({"submit", job, "--bounded", "--wait"});
   EXPECT_NE(o.exit_code, 0);
-  EXPECT_NE(o.err.find("audience " + outside() + "/aud is outside this process's data roots (" + root() + ")"),
+  EXPECT_NE(o.err.find("audience " + outside() + "/aud is outside this process's data roots (" +
+                       root() + ")"),
             std::string::npos)
       << o.err;
   EXPECT_NE(o.err.find("not restarted"), std::string::npos) << o.err;
