@@ -189,7 +189,7 @@ TEST_F(ConfinementTest, PathsOutsideTheDataRootsAreRefusedAndTouchNothing) {
   ASSERT_TRUE(cluster.Ready());
   fs::create_directory_symlink(outside(), root() + "/link");
   const std::string before = Snapshot(outside());
-  ASSERT_EQ(before, "sentinel = not Segflow's\n");
+  ASSERT_EQ(before, "sentinel = not Segflow's\n\n");
 
   // An absolute path outside.
   std::string job = WriteJob("abs.yaml", Job("abs", "output: {audience: " + outside() + "/aud}\n"));
@@ -283,7 +283,7 @@ TEST_F(ConfinementTest, FoldersSegflowDidNotCreateAreNeverDeleted) {
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
 
   for (const std::string d : {"mine-state", "mine-audience", "mine-savepoint", "mine-chk"}) {
-    EXPECT_EQ(Snapshot(root() + "/" + d), "sentinel = " + d + "\n") << d;
+    EXPECT_EQ(Snapshot(root() + "/" + d), "sentinel = " + d + "\n\n") << d;
   }
   // Reruns reset only what Segflow made: the live job's own state and audience are marked.
   EXPECT_TRUE(fs::exists(root() + "/state/live/.segflow-owned"));
