@@ -67,7 +67,7 @@ const char* KindName(wire::TaskKind k) {
 
 int CoordinatorCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow coordinator --listen HOST:PORT --dir DIR [options]\n\n"
+      "usage: segflow coordinator --listen HOST:PORT --dir DIR [--data-root DIR]... [options]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
       "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
       "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
@@ -139,7 +139,8 @@ void PrintRegistered(uint32_t id, const std::string& data) {
 
 int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n\n"
+      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
+      "                      [--data-root DIR]...\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
       "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\n"
@@ -213,7 +214,11 @@ int SubmitCommand(int argc, char** argv) {
       "backfilled from the log beside the live job (which keeps serving the old one), then\n"
       "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
       "continues from both: unchanged segments keep the live state, changed ones take the\n"
-      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\noptions");
+      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\n"
+      "The job file's relative paths resolve on the cluster against the first --data-root of\n"
+      "the coordinator and workers (not this folder); every path must lie inside their data\n"
+      "roots, or the job is refused naming it. --state-dir and --from-savepoint are made\n"
+      "absolute here, against the current directory.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "the coordinator's address")(
       "bounded", "replay the log up to its end at start, then finish")(

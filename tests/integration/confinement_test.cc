@@ -279,6 +279,15 @@ TEST_F(ConfinementTest, FoldersSegflowDidNotCreateAreNeverDeleted) {
   }));
   Outcome sp = cluster.Cli({"savepoint", id, "--dir", root() + "/mine-savepoint"});
   EXPECT_NE(sp.exit_code, 0) << sp.out;
+  EXPECT_NE(sp.err.find(root() + "/mine-savepoint exists and was not created by Segflow"),
+            std::string::npos)
+      << sp.err;
+  // ... and one outside the data roots is refused at once.
+  sp = cluster.Cli({"savepoint", id, "--dir", outside() + "/sp"});
+  EXPECT_NE(sp.exit_code, 0) << sp.out;
+  EXPECT_NE(sp.err.find("savepoint --dir " + outside() + "/sp is outside"), std::string::npos)
+      << sp.err;
+  EXPECT_FALSE(fs::exists(outside() + "/sp"));
   Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
 
