@@ -15,14 +15,17 @@ std::string WithoutTrailingSeparator(fs::path p) {
 
 }  // namespace
 
-std::string ResolveExisting(const std::string& path) {
+std::string ResolveExisting(const std::string& path, std::error_code* error) {
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
   if (ec) abs = fs::path(path);
   // weakly_canonical: realpath of the longest existing prefix, the rest lexically
   // normalized (so "root/missing/../../x" leaves the root, as it would once created).
   fs::path resolved = fs::weakly_canonical(abs, ec);
-  if (ec) resolved = abs.lexically_normal();
+  if (ec) {
+    if (error != nullptr) *error = ec;
+    resolved = abs.lexically_normal();
+  }
   return WithoutTrailingSeparator(resolved.lexically_normal());
 }
 
@@ -61,7 +64,14 @@ std::string DataRoots::Absolute(const std::string& path) const {
 
 Status DataRoots::Check(const std::string& path, std::string_view what) const {
   const std::string abs = Absolute(path);
-  const std::string resolved = ResolveExisting(abs);
+  std::error_code ec;
+  const std::string resolved = ResolveExisting(abs, &ec);
+  if (ec) {
+    // Where it leads is unknown: refused rather than guessed.
+    return Status::FailedPrecondition(
+        std::string(what) + " " + abs + " cannot be resolved (" + ec.message() +
+        "), so it cannot be shown to lie inside the data roots (" + Describe() + ")");
+  }
   for (const auto& r : roots_) {
     if (IsWithin(resolved, r)) return Status::OK();
   }

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "engine/common/status.h"
@@ -13,8 +14,10 @@
 namespace segflow {
 
 // `path` absolute, its longest existing prefix through realpath (symlinks and `..`
-// followed), the rest lexically normalized; no trailing separator.
-std::string ResolveExisting(const std::string& path);
+// followed), the rest lexically normalized; no trailing separator. When the prefix
+// cannot be resolved (a symlink loop, a folder it may not search), `*error` is set and
+// the lexically normalized path returned.
+std::string ResolveExisting(const std::string& path, std::error_code* error = nullptr);
 
 // True when the resolved `path` is `root` or below it, component by component
 // ("/data/a" is not within "/data/ab"). Both must be absolute and normalized.

@@ -90,6 +90,13 @@ TEST_F(DataRootsTest, SymlinkEscapesAreRefused) {
   EXPECT_TRUE(roots_.Check("inner/x", "audience").ok());
 }
 
+TEST_F(DataRootsTest, AnUnresolvableSymlinkIsRefused) {
+  fs::create_symlink(dir_ + "/root/loop", dir_ + "/root/loop");
+  Status s = roots_.Check("loop/x", "log");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cannot be resolved"), std::string::npos) << s.message();
+}
+
 TEST_F(DataRootsTest, ARootReachedThroughASymlinkIsResolved) {
   fs::create_directory_symlink(dir_ + "/root", dir_ + "/alias");
   auto roots = DataRoots::Make({dir_ + "/alias"});
