@@ -12,6 +12,13 @@
 namespace segflow::coordinator {
 
 Status Coordinator::Impl::Start() {
+  {
+    std::vector<std::string> roots = options_.data_roots;
+    if (roots.empty()) roots.push_back(std::filesystem::current_path().string());
+    auto made = DataRoots::Make(roots);
+    if (!made.ok()) return made.status();
+    roots_ = std::move(made).value();
+  }
   if (!options_.dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.dir, ec);

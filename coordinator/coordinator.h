@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/common/status.h"
 #include "engine/net/host_port.h"
@@ -31,6 +32,10 @@ struct CoordinatorOptions {
   // Version upgrades: another backfill round while the log grew by more than this many
   // records during the last one (at most 4 rounds); then the live job stops for the handover.
   uint64_t upgrade_catch_up_records = 20000;
+  // --data-root: the only folders a job may make this coordinator read, write or delete
+  // (its log, checkpoints, savepoints, audience); relative job paths resolve against the
+  // first. Empty: the current directory.
+  std::vector<std::string> data_roots;
 };
 
 class Coordinator {

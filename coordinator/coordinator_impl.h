@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "coordinator/coordinator.h"
+#include "engine/common/data_roots.h"
 #include "engine/common/key_group.h"
 #include "engine/net/connection.h"
 #include "engine/schema/cluster.capnp.h"
@@ -126,6 +127,7 @@ struct JobEntry {
   bool preparing = false;
   bool deployed = false;
   bool failing = false;
+  bool refused = false;  // a worker refused the job's paths: failing ends the job, no restart
   std::string failure;
   std::string last_failure;  // "attempt N: why", kept across restarts
   Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
@@ -287,6 +289,9 @@ class Coordinator::Impl {
   Status LoadUpgrades();
 
   CoordinatorOptions options_;
+  // The folders jobs may make this coordinator touch; relative job paths resolve against
+  // the first (set in Start from options_.data_roots).
+  DataRoots roots_;
   int lock_fd_ = -1;
   std::unique_ptr<net::Listener> listener_;
   std::thread accept_thread_;

@@ -152,6 +152,7 @@ void Coordinator::Impl::OnPrepared(uint32_t worker, wire::AttemptPrepared::Reade
   if (job.attempt != p.getAttempt() || !job.preparing || worker != job.sink_worker) return;
   job.preparing = false;
   if (!p.getOk()) {
+    job.refused = job.refused || p.getRefused();
     FailAttempt(job, std::string("preparing outputs failed: ") + p.getError().cStr());
     AttemptEnded(job);
     return;
@@ -189,6 +190,7 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   }
   job.pending_done.erase(worker);
   if (!d.getOk()) {
+    job.refused = job.refused || d.getRefused();
     const std::string error = d.getError().cStr();
     const std::string reason = "worker " + std::to_string(worker) + ": " + error;
     if (!job.failing) {
@@ -237,6 +239,8 @@ void Coordinator::Impl::AttemptEnded(JobEntry& job) {
     EndJob(job, wire::JobState::CANCELED, "canceled by the user");
   } else if (job.stopped_with_savepoint && !job.failing) {
     EndJob(job, wire::JobState::FINISHED, "stopped with savepoint " + job.last_savepoint);
+  } else if (job.failing && job.refused) {
+    EndJob(job, wire::JobState::FAILED, job.failure + " (refused by the worker; not restarted)");
   } else if (job.failing) {
     if (job.restarts < options_.max_restarts) {
       job.restarts++;

@@ -69,8 +69,14 @@ std::string ResolvePath(const fs::path& base, const std::string& text) {
 
 class JobReader {
  public:
-  JobReader(const std::string& file, ErrorSink* errors) : errors_(errors), conditions_(errors) {
+  JobReader(const std::string& file, const std::string& base_dir, ErrorSink* errors)
+      : errors_(errors), conditions_(errors) {
     std::error_code ec;
+    if (!base_dir.empty()) {
+      base_dir_ = fs::absolute(base_dir, ec);
+      if (ec) base_dir_ = fs::path(base_dir);
+      return;
+    }
     fs::path abs = fs::absolute(file.empty() ? fs::path(".") / "job.yaml" : fs::path(file), ec);
     base_dir_ = ec ? fs::path(".") : abs.parent_path();
   }
@@ -379,6 +385,10 @@ std::string JobParseResult::ErrorText() const {
 }
 
 JobParseResult ParseJobText(const std::string& text, const std::string& file) {
+  return ParseJobText(text, file, "");
+}
+
+JobParseResult ParseJobText(const std::string& text, const std::string& file, const std::string& base_dir) {
   JobParseResult result;
   result.job.file = file;
   ErrorSink errors(file);
@@ -393,7 +403,7 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file) {
       errors.Add(at, "expected the job file to be a map (job, log, source, segments, ...), got " +
                          (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
     } else {
-      JobReader(file, &errors).Read(docs[0], &result.job);
+      JobReader(file, base_dir, &errors).Read(docs[0], &result.job);
       if (errors.empty()) {  // versions are of valid job files only
         auto versions = SegmentVersions(docs[0]);
         if (versions.ok()) result.job.segment_versions = std::move(*versions);

@@ -85,6 +85,7 @@ class Worker {
   static std::string Key(const std::string& job_id, uint32_t attempt) { return job_id + "#" + std::to_string(attempt); }
 
   WorkerOptions options_;
+  DataRoots roots_;  // from options_.data_roots, in Run
   DirLock lock_;
   std::unique_ptr<net::Listener> listener_;
   std::string data_host_;
@@ -101,6 +102,13 @@ class Worker {
 };
 
 Status Worker::Run() {
+  {
+    std::vector<std::string> roots = options_.data_roots;
+    if (roots.empty()) roots.push_back(std::filesystem::current_path().string());
+    auto made = DataRoots::Make(roots);
+    if (!made.ok()) return made.status();
+    roots_ = std::move(made).value();
+  }
   SEGFLOW_RETURN_IF_ERROR(lock_.Acquire(options_.dir));
   auto listener = net::Listener::Bind(options_.listen);
   if (!listener.ok()) return listener.status().Annotate("worker data server");
@@ -280,11 +288,13 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   prepared.setJobId(req.getSpec().getJobId());
   prepared.setAttempt(req.getSpec().getAttempt());
   Status s = plan.status();
+  bool refused = false;
   if (s.ok()) {
     const std::string key = Key(plan->job_id, plan->attempt);
     const std::string work = options_.dir + "/attempts/" + plan->job_id + "-" + std::to_string(plan->attempt);
-    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
+    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
     s = attempt->Prepare();
+    refused = attempt->refused();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       attempts_[key] = attempt;
@@ -293,6 +303,7 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   }
   prepared.setOk(s.ok());
   if (!s.ok()) prepared.setError(s.ToString());
+  prepared.setRefused(!s.ok() && refused);
   std::shared_ptr<net::Connection> conn;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -315,7 +326,7 @@ void Worker::Deploy(wire::DeployAttempt::Reader req) {
   }
   if (s.ok() && !attempt) {
     const std::string work = options_.dir + "/attempts/" + job_id + "-" + std::to_string(attempt_no);
-    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
+    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
     s = attempt->Prepare();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -402,6 +413,7 @@ void Worker::SendDone(Attempt* attempt, const Status& status) {
   done.setAttempt(attempt->plan().attempt);
   done.setOk(status.ok());
   if (!status.ok()) done.setError(status.ToString());
+  done.setRefused(!status.ok() && attempt->refused());
   attempt->WriteMetrics([&](unsigned n) { return done.initTasks(n); });
   if (attempt->has_sink()) {
     const SinkResult& r = attempt->sink_result();

@@ -99,6 +99,9 @@ struct AttemptPrepared {
   attempt @1 :UInt32;
   ok @2 :Bool;
   error @3 :Text;
+  # The worker refused the job (a path outside its --data-root folders, or a folder that
+  # Segflow did not create): no later attempt can succeed, so the job fails at once.
+  refused @4 :Bool;
 }
 
 struct DeployAttempt {
@@ -156,6 +159,7 @@ struct AttemptDone {
   evaluatedThrough @8 :Int64;
   entered @9 :UInt64;
   exited @10 :UInt64;
+  refused @11 :Bool;         # as in AttemptPrepared: the job fails without restarts
 }
 
 struct Submit {

@@ -827,7 +827,7 @@ TEST_F(ClusterTest, WorkersInSeparateNetworkNamespaces) {
   for (size_t i = 0; i < ns.size(); ++i) {
     // `ip netns exec NS segflow worker ...`: Start runs the segflow binary, so go through sh.
     const std::string cmd = "exec ip netns exec " + ns[i] + " " + SEGFLOW_BINARY + " worker --coordinator " + address +
-                            " --slots 1 --dir " + scratch() + "/ns-worker-" + std::to_string(i) + " --listen " + base +
+                            " --slots 1 --dir " + scratch() + "/ns-worker-" + std::to_string(i) + " --data-root " + scratch() + " --listen " + base +
                             std::to_string(i + 2) + ":0 > " + scratch() + "/ns-worker-" + std::to_string(i) +
                             ".log 2>&1";
     const pid_t pid = ::fork();
