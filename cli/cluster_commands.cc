@@ -80,7 +80,11 @@ int CoordinatorCommand(int argc, char** argv) {
       "checkpoint-timeout", po::value<int>()->default_value(0),
       "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)")(
       "upgrade-catch-up-records", po::value<int64_t>()->default_value(20000),
-      "upgrades: another backfill round while the log grew by more records than this during the last one");
+      "upgrades: another backfill round while the log grew by more records than this during the last one")(
+      "max-connections", po::value<int>()->default_value(256),
+      "connections open at once (workers, clients, handshakes); past it the oldest handshake is dropped")(
+      "prepare-timeout", po::value<int>()->default_value(30000),
+      "ms a worker may take to answer a prepare before it is treated as lost");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -108,6 +112,12 @@ int CoordinatorCommand(int argc, char** argv) {
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
+  if (vm["max-connections"].as<int>() < 4 || vm["prepare-timeout"].as<int>() <= 0) {
+    std::cerr << "segflow coordinator: need --max-connections >= 4 and --prepare-timeout > 0\n";
+    return 2;
+  }
+  options.max_connections = static_cast<size_t>(vm["max-connections"].as<int>());
+  options.prepare_timeout = std::chrono::milliseconds(vm["prepare-timeout"].as<int>());
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/cluster_client.h"
+#include "engine/net/auth.h"
 
 namespace segflow::cli {
 namespace {
@@ -36,6 +37,15 @@ bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 
 Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir) {
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
+  // A fresh secret for this cluster's own processes (0600, in its folder): other local
+  // users cannot join it or submit to it. This process's clients use it too.
+  std::error_code mk_ec;
+  std::filesystem::create_directories(dir, mk_ec);
+  const std::string secret_file = dir + "/cluster.secret";
+  SEGFLOW_RETURN_IF_ERROR(net::WriteRandomSecretFile(secret_file));
+  auto credentials = net::LoadSecretFile(secret_file);
+  if (!credentials.ok()) return credentials.status();
+  net::SetDefaultCredentials(std::move(credentials).value());
   coordinator::CoordinatorOptions options;
   options.listen = net::HostPort{"127.0.0.1", 0};
   options.dir = dir + "/coordinator";
@@ -55,7 +65,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
       const int devnull = ::open("/dev/null", O_WRONLY);
       if (devnull >= 0) ::dup2(devnull, STDOUT_FILENO);
       const char* argv[] = {exe.c_str(), "worker", "--coordinator", address.c_str(), "--slots", slots_arg.c_str(),
-                            "--dir", wdir.c_str(), "--listen", "127.0.0.1:0", nullptr};
+                            "--dir", wdir.c_str(), "--listen", "127.0.0.1:0", "--secret-file",
+                            secret_file.c_str(), nullptr};
       ::execv(exe.c_str(), const_cast<char* const*>(argv));
       ::_exit(127);
     }

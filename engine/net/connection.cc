@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "engine/net/auth.h"
 
 namespace segflow::net {
 namespace {
@@ -46,13 +49,14 @@ Connection::~Connection() {
   ::close(fd_);
 }
 
-Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to, const ConnectOptions& options) {
+Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to,
+                                                        const ConnectOptions& options) {
   std::string last;
   auto backoff = options.first_backoff;
   for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
     if (attempt > 1 && options.canceled && options.canceled()) {
-      return Status::Cancelled("connecting to " + to.ToString() + " canceled after " + std::to_string(attempt - 1) +
-                               " attempt(s): " + last);
+      return Status::Cancelled("connecting to " + to.ToString() + " canceled after " +
+                               std::to_string(attempt - 1) + " attempt(s): " + last);
     }
     asio::error_code ec;
     asio::ip::tcp::resolver resolver(SyncContext());
@@ -63,17 +67,27 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to, cons
       if (!ec) {
         const std::string peer = EndpointText(socket.remote_endpoint(ec));
         const int fd = socket.release(ec);
-        if (!ec) return std::make_unique<Connection>(fd, peer, options.send_timeout);
+        if (!ec) {
+          auto conn = std::make_unique<Connection>(fd, peer, options.send_timeout);
+          const auto credentials = options.credentials ? options.credentials : DefaultCredentials();
+          Status s = AuthenticateAsClient(*conn, *credentials);
+          if (s.ok()) return conn;
+          // A refused proof or another version will not change on a retry; a peer that
+          // closed at once (over its connection cap, or restarting) may take us next time.
+          if (s.code() == Status::Code::kFailedPrecondition) return s;
+          ec = asio::error::connection_aborted;
+          last = s.message();
+        }
       }
     }
-    last = ec.message();
+    if (last.empty() || ec != asio::error::connection_aborted) last = ec.message();
     if (attempt < options.attempts) {
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, options.max_backoff);
     }
   }
-  return Status::IOError("cannot connect to " + to.ToString() + " after " + std::to_string(options.attempts) +
-                         " attempt(s): " + last);
+  return Status::IOError("cannot connect to " + to.ToString() + " after " +
+                         std::to_string(options.attempts) + " attempt(s): " + last);
 }
 
 Status Connection::Send(capnp::MessageBuilder& message) {
@@ -117,10 +131,29 @@ Status Connection::Send(capnp::MessageBuilder& message) {
   return Status::OK();
 }
 
-Status Connection::ReadFully(void* buf, size_t n, bool* clean_eof) {
+void Connection::SetReceiveLimits(uint32_t max_frame_bytes, std::chrono::milliseconds timeout) {
+  max_frame_ = max_frame_bytes;
+  receive_timeout_ = timeout;
+  fixed_deadline_ = {};
+}
+
+void Connection::SetReceiveDeadline(std::chrono::steady_clock::time_point deadline) {
+  fixed_deadline_ = deadline;
+}
+
+Status Connection::ReadFully(void* buf, size_t n, bool* clean_eof,
+                             std::chrono::steady_clock::time_point deadline) {
   size_t got = 0;
   auto* p = static_cast<char*>(buf);
   while (got < n) {
+    if (deadline != std::chrono::steady_clock::time_point{}) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd pfd{fd_, POLLIN, 0};
+      const int ready = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(left.count()) + 1) : 0;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) return Status::IOError("receive from " + peer_ + " timed out");
+    }
     const ssize_t r = ::recv(fd_, p + got, n - got, 0);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -136,23 +169,49 @@ Status Connection::ReadFully(void* buf, size_t n, bool* clean_eof) {
 }
 
 Result<std::unique_ptr<InMessage>> Connection::Receive() {
+  // The handshake's deadline covers every frame; after it, a peer may stay idle between
+  // frames, but a frame once begun must arrive whole within receive_timeout_.
+  auto deadline = fixed_deadline_;
   uint8_t header[4];
   bool clean = false;
-  Status s = ReadFully(header, 4, &clean);
+  Status s = ReadFully(header, 1, &clean, deadline);
   if (!s.ok()) return s;
+  if (deadline == std::chrono::steady_clock::time_point{} && receive_timeout_.count() > 0) {
+    deadline = std::chrono::steady_clock::now() + receive_timeout_;
+  }
+  s = ReadFully(header + 1, 3, nullptr, deadline);
+  if (!s.ok())
+    return s.code() == Status::Code::kNotFound
+               ? Status::IOError("connection to " + peer_ + " closed mid-frame")
+               : s;
   uint32_t n = 0;
   for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(header[i]) << (8 * i);
-  if (n == 0 || n % sizeof(capnp::word) != 0 || n > kMaxFrameBytes) {
+  if (n == 0 || n % sizeof(capnp::word) != 0 || n > max_frame_) {
     return Status::Corruption("bad frame of " + std::to_string(n) + " bytes from " + peer_ +
-                              " (not a Segflow peer, or a different protocol)");
+                              " (limit " + std::to_string(max_frame_) +
+                              "; not a Segflow peer, or a different protocol)");
   }
-  std::vector<capnp::word> words(n / sizeof(capnp::word));
-  s = ReadFully(words.data(), n, nullptr);
-  if (!s.ok()) return s.code() == Status::Code::kNotFound ? Status::IOError("connection to " + peer_ + " closed mid-frame") : s;
+  // The buffer grows with the bytes that arrive (doubling from 64 KiB), never to the size
+  // the header announces: a peer that announces 64 MiB and sends nothing costs nothing.
+  std::vector<capnp::word> words;
+  size_t have = 0;
+  while (have < n) {
+    const size_t chunk = std::min<size_t>(n - have, std::max<size_t>(64u << 10, have));
+    words.resize((have + chunk) / sizeof(capnp::word));
+    s = ReadFully(reinterpret_cast<char*>(words.data()) + have, chunk, nullptr, deadline);
+    if (!s.ok()) {
+      return s.code() == Status::Code::kNotFound
+                 ? Status::IOError("connection to " + peer_ + " closed mid-frame")
+                 : s;
+    }
+    have += chunk;
+  }
   try {
-    return std::make_unique<InMessage>(std::move(words), kMaxFrameBytes / sizeof(capnp::word) * 2);
+    return std::make_unique<InMessage>(std::move(words),
+                                       uint64_t{max_frame_} / sizeof(capnp::word) * 2);
   } catch (const kj::Exception& e) {
-    return Status::Corruption("undecodable message from " + peer_ + ": " + e.getDescription().cStr());
+    return Status::Corruption("undecodable message from " + peer_ + ": " +
+                              e.getDescription().cStr());
   }
 }
 
@@ -184,8 +243,9 @@ Result<std::unique_ptr<Listener>> Listener::Bind(const HostPort& at) {
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (ec == asio::error::address_in_use) {
-    return Status::Busy("cannot listen on " + at.ToString() +
-                        ": address already in use (another process has that port: pick another, or port 0)");
+    return Status::Busy(
+        "cannot listen on " + at.ToString() +
+        ": address already in use (another process has that port: pick another, or port 0)");
   }
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + at.ToString() + ": " + ec.message());
