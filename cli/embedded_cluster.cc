@@ -12,6 +12,7 @@
 
 #include "cli/cluster_client.h"
 #include "engine/net/auth.h"
+#include "engine/net/tls.h"
 
 namespace segflow::cli {
 namespace {
@@ -46,6 +47,7 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
   auto credentials = net::LoadSecretFile(secret_file);
   if (!credentials.ok()) return credentials.status();
   net::SetDefaultCredentials(std::move(credentials).value());
+  net::SetDefaultTls(nullptr);  // its workers are started without TLS flags; loopback only
   coordinator::CoordinatorOptions options;
   options.listen = net::HostPort{"127.0.0.1", 0};
   options.dir = dir + "/coordinator";

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/net/auth.h"
+#include "engine/net/tls.h"
 
 namespace segflow::cli {
 
@@ -45,6 +46,24 @@ std::optional<int> LoadSecret(const char* command, const po::variables_map& vm) 
   return std::nullopt;
 }
 
+// --tls-cert, --tls-key, --tls-ca (all three or none): mutual TLS on every connection.
+std::optional<int> LoadTls(const char* command, const po::variables_map& vm) {
+  const int given = static_cast<int>(vm.count("tls-cert") + vm.count("tls-key") + vm.count("tls-ca"));
+  if (given == 0) return std::nullopt;
+  if (given != 3) {
+    std::cerr << "segflow " << command << ": --tls-cert, --tls-key and --tls-ca go together\n";
+    return 2;
+  }
+  auto tls = net::TlsContext::Create(vm["tls-cert"].as<std::string>(), vm["tls-key"].as<std::string>(),
+                                     vm["tls-ca"].as<std::string>());
+  if (!tls.ok()) {
+    std::cerr << "segflow " << command << ": " << tls.status().message() << "\n";
+    return 2;
+  }
+  net::SetDefaultTls(std::move(tls).value());
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<int> ParseCommandLine(const char* command, int argc, char** argv,
@@ -57,7 +76,11 @@ std::optional<int> ParseCommandLine(const char* command, int argc, char** argv,
     security.add_options()(
         "secret-file", po::value<std::string>(),
         "file holding the cluster's shared secret (default: $SEGFLOW_SECRET_FILE); every "
-        "connection proves it; without one, only loopback addresses");
+        "connection proves it; without one, only loopback addresses")(
+        "tls-cert", po::value<std::string>(),
+        "PEM certificate (chain) of this process: mutual TLS on every connection")(
+        "tls-key", po::value<std::string>(), "PEM private key of --tls-cert")(
+        "tls-ca", po::value<std::string>(), "PEM CA bundle every peer's certificate must verify against");
   }
   po::options_description shown;
   shown.add(opts);
@@ -77,7 +100,10 @@ std::optional<int> ParseCommandLine(const char* command, int argc, char** argv,
     std::cout << shown << "\n";
     return 0;
   }
-  if (Connects(command)) return LoadSecret(command, *vm);
+  if (Connects(command)) {
+    if (auto done = LoadSecret(command, *vm)) return done;
+    return LoadTls(command, *vm);
+  }
   return std::nullopt;
 }
 

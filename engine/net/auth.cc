@@ -147,7 +147,18 @@ Status AuthenticateAsClient(Connection& conn, const Credentials& credentials) {
   try {
     std::unique_ptr<InMessage> in;
     auto challenge_or = ReceiveAuth(conn, &in, wire::AuthMessage::CHALLENGE);
-    if (!challenge_or.ok()) return challenge_or.status().Annotate("handshake with " + conn.peer());
+    if (!challenge_or.ok()) {
+      // A peer that stays silent is no Segflow peer of this setup (one that is full closes
+      // at once): most likely a TLS cluster reached without TLS. Not worth retrying.
+      if (challenge_or.status().message().find("timed out") != std::string::npos) {
+        return Status::FailedPrecondition(
+            "no handshake from " + conn.peer() + " within " +
+            std::to_string(kHandshakeTimeout.count() / 1000) +
+            " s: is it a TLS cluster (give --tls-cert, --tls-key, --tls-ca) or "
+            "not a Segflow process?");
+      }
+      return challenge_or.status().Annotate("handshake with " + conn.peer());
+    }
     auto challenge = challenge_or->getChallenge();
     if (challenge.getVersion() != wire::PROTOCOL_VERSION) {
       return Status::FailedPrecondition("peer " + conn.peer() + " speaks protocol version " +

@@ -1,7 +1,11 @@
 #include "engine/net/connection.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -13,6 +17,7 @@
 #include <thread>
 
 #include "engine/net/auth.h"
+#include "engine/net/tls.h"
 
 namespace segflow::net {
 namespace {
@@ -40,13 +45,131 @@ std::string EndpointText(const asio::ip::tcp::endpoint& ep) {
 }  // namespace
 
 Connection::Connection(int fd, std::string peer, std::chrono::milliseconds send_timeout)
-    : fd_(fd), peer_(std::move(peer)) {
+    : fd_(fd), send_timeout_(send_timeout), peer_(std::move(peer)) {
   SetSendTimeout(fd_, send_timeout);
 }
 
 Connection::~Connection() {
   Close();
+  if (ssl_ != nullptr) SSL_free(ssl_);
   ::close(fd_);
+}
+
+bool Connection::WaitFor(short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int timeout = -1;
+    if (deadline != std::chrono::steady_clock::time_point{}) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      timeout = static_cast<int>(left.count()) + 1;
+    }
+    pollfd pfd{fd_, events, 0};
+    const int ready = ::poll(&pfd, 1, timeout);
+    if (ready < 0 && errno == EINTR) continue;
+    return ready != 0;  // ready, or an error the next TLS call reports
+  }
+}
+
+Status Connection::StartTls(const TlsContext& tls, bool accepting,
+                            std::chrono::steady_clock::time_point deadline) {
+  SSL* ssl = SSL_new(tls.ctx());
+  if (ssl == nullptr) return Status::Internal("TLS: SSL_new failed");
+  const int flags = ::fcntl(fd_, F_GETFL, 0);
+  ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  SSL_set_fd(ssl, fd_);
+  for (;;) {
+    ERR_clear_error();
+    const int r = accepting ? SSL_accept(ssl) : SSL_connect(ssl);
+    if (r == 1) break;
+    const int err = SSL_get_error(ssl, r);
+    if ((err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) &&
+        WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+      continue;
+    }
+    std::string why = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? "timed out" : "";
+    if (why.empty()) {
+      const unsigned long e = ERR_get_error();
+      char buf[256] =
+          "the peer closed the connection (no TLS there, or it refused our certificate)";
+      if (e != 0) ERR_error_string_n(e, buf, sizeof(buf));
+      why = buf;
+      const long verify = SSL_get_verify_result(ssl);
+      if (verify != X509_V_OK)
+        why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    }
+    SSL_free(ssl);
+    ERR_clear_error();
+    return Status::FailedPrecondition("TLS handshake with " + peer_ + " failed: " + why);
+  }
+  std::lock_guard<std::mutex> lock(ssl_mu_);
+  ssl_ = ssl;
+  return Status::OK();
+}
+
+Status Connection::ReadTls(char* p, size_t n, bool* clean_eof,
+                           std::chrono::steady_clock::time_point deadline) {
+  size_t got = 0;
+  std::string ssl_error = "connection broken";
+  while (got < n) {
+    int r = 0, err = 0;
+    {
+      std::lock_guard<std::mutex> lock(ssl_mu_);
+      ERR_clear_error();
+      r = SSL_read(ssl_, p + got, static_cast<int>(std::min<size_t>(n - got, 1u << 30)));
+      err = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+      if (err == SSL_ERROR_SSL) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        ssl_error = buf;
+      }
+      if (r <= 0 && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ERR_clear_error();
+    }
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+      continue;
+    }
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (!WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        return Status::IOError("receive from " + peer_ + " timed out");
+      }
+      continue;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL) {
+      if (got == 0 && clean_eof != nullptr) *clean_eof = true;
+      return Status::NotFound("connection closed by " + peer_);
+    }
+    // A TLS alert (e.g. the peer refused our certificate): retrying will not help.
+    return Status::FailedPrecondition("TLS receive from " + peer_ + " failed: " + ssl_error);
+  }
+  return Status::OK();
+}
+
+Status Connection::SendTls(const char* p, size_t n) {
+  size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + send_timeout_;
+  while (sent < n) {
+    int r = 0, err = 0;
+    {
+      std::lock_guard<std::mutex> lock(ssl_mu_);
+      ERR_clear_error();
+      r = SSL_write(ssl_, p + sent, static_cast<int>(std::min<size_t>(n - sent, 1u << 30)));
+      err = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+      if (r <= 0 && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ERR_clear_error();
+    }
+    if (r > 0) {
+      sent += static_cast<size_t>(r);
+      continue;
+    }
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (!WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        return Status::IOError("send to " + peer_ + " timed out (the peer is not reading)");
+      }
+      continue;
+    }
+    return Status::IOError("TLS send to " + peer_ + " failed (connection closed)");
+  }
+  return Status::OK();
 }
 
 Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to,
@@ -70,7 +193,10 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const HostPort& to,
         if (!ec) {
           auto conn = std::make_unique<Connection>(fd, peer, options.send_timeout);
           const auto credentials = options.credentials ? options.credentials : DefaultCredentials();
-          Status s = AuthenticateAsClient(*conn, *credentials);
+          Status s;
+          if (auto tls = DefaultTls())
+            s = conn->StartTls(*tls, false, std::chrono::steady_clock::now() + kHandshakeTimeout);
+          if (s.ok()) s = AuthenticateAsClient(*conn, *credentials);
           if (s.ok()) return conn;
           // A refused proof or another version will not change on a retry; a peer that
           // closed at once (over its connection cap, or restarting) may take us next time.
@@ -98,6 +224,11 @@ Status Connection::Send(capnp::MessageBuilder& message) {
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   for (int i = 0; i < 4; ++i) header[i] = static_cast<uint8_t>(n >> (8 * i));
   std::lock_guard<std::mutex> lock(send_mu_);
+  if (ssl_ != nullptr) {
+    std::string frame(reinterpret_cast<const char*>(header), 4);
+    frame.append(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+    return SendTls(frame.data(), frame.size());
+  }
   iovec parts[2] = {{header, 4}, {const_cast<kj::byte*>(bytes.begin()), bytes.size()}};
   size_t total = 4 + bytes.size();
   size_t sent = 0;
@@ -143,6 +274,7 @@ void Connection::SetReceiveDeadline(std::chrono::steady_clock::time_point deadli
 
 Status Connection::ReadFully(void* buf, size_t n, bool* clean_eof,
                              std::chrono::steady_clock::time_point deadline) {
+  if (ssl_ != nullptr) return ReadTls(static_cast<char*>(buf), n, clean_eof, deadline);
   size_t got = 0;
   auto* p = static_cast<char*>(buf);
   while (got < n) {

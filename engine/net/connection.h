@@ -24,6 +24,8 @@
 #include "engine/common/status.h"
 #include "engine/net/host_port.h"
 
+typedef struct ssl_st SSL;  // <openssl/ssl.h>
+
 namespace segflow::net {
 
 // After the handshake, frames above this are refused as corrupt (a batch of 1024 records
@@ -38,6 +40,7 @@ constexpr std::chrono::milliseconds kHandshakeTimeout{5000};
 constexpr std::chrono::milliseconds kFrameTimeout{30000};
 
 struct Credentials;  // auth.h
+class TlsContext;    // tls.h
 
 // One received message; Root<T>() reads it in place.
 using InMessage = OwnedMessage;
@@ -89,10 +92,28 @@ class Connection {
   // The address of this end (as the peer sees it on this connection's route).
   std::string LocalHost() const;
 
+  // Runs a mutual TLS handshake on this connection (as the side that accepted or that
+  // connected) before `deadline`; from then on every frame travels inside TLS. The socket
+  // becomes non-blocking: one mutex guards the TLS state, waits happen outside it (poll),
+  // so a blocked Receive never holds up a Send. FailedPrecondition when the peer's
+  // certificate does not verify or the peer speaks no TLS.
+  Status StartTls(const TlsContext& tls, bool accepting,
+                  std::chrono::steady_clock::time_point deadline);
+  bool tls() const { return ssl_ != nullptr; }
+
  private:
   Status ReadFully(void* buf, size_t n, bool* clean_eof,
                    std::chrono::steady_clock::time_point deadline);
+  Status ReadTls(char* p, size_t n, bool* clean_eof,
+                 std::chrono::steady_clock::time_point deadline);
+  Status SendTls(const char* p, size_t n);
+  // Waits for `events` on the socket until `deadline` (time_point{}: no deadline); false on
+  // timeout.
+  bool WaitFor(short events, std::chrono::steady_clock::time_point deadline);
   int fd_;
+  std::chrono::milliseconds send_timeout_;
+  SSL* ssl_ = nullptr;  // TLS, once StartTls succeeded
+  std::mutex ssl_mu_;
   uint32_t max_frame_ = kHandshakeFrameBytes;
   std::chrono::milliseconds receive_timeout_{0};
   std::chrono::steady_clock::time_point fixed_deadline_{};  // time_point{}: none

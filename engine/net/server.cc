@@ -8,6 +8,7 @@ namespace segflow::net {
 Result<std::unique_ptr<Server>> Server::Start(const HostPort& at, ServerOptions options,
                                               Handler handler) {
   if (!options.credentials) options.credentials = DefaultCredentials();
+  if (!options.tls) options.tls = DefaultTls();
   SEGFLOW_RETURN_IF_ERROR(
       RequireSecretFor(at.host, *options.credentials, options.name + " --listen"));
   auto listener = Listener::Bind(at);
@@ -125,7 +126,10 @@ void Server::AcceptLoop() {
 }
 
 void Server::ServeOne(uint64_t id, std::shared_ptr<Connection> conn) {
-  Status s = AuthenticateAsServer(*conn, *options_.credentials);
+  Status s;
+  if (options_.tls)
+    s = conn->StartTls(*options_.tls, true, std::chrono::steady_clock::now() + kHandshakeTimeout);
+  if (s.ok()) s = AuthenticateAsServer(*conn, *options_.credentials);
   bool serve = false, dropped = false, closing = false;
   {
     std::lock_guard<std::mutex> lock(mu_);

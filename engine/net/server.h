@@ -22,12 +22,14 @@
 #include "engine/net/auth.h"
 #include "engine/net/connection.h"
 #include "engine/net/host_port.h"
+#include "engine/net/tls.h"
 
 namespace segflow::net {
 
 struct ServerOptions {
   std::string name = "segflow";  // starts each log line, e.g. "segflow coordinator"
   std::shared_ptr<const Credentials> credentials;  // null: DefaultCredentials()
+  std::shared_ptr<TlsContext> tls;                 // null: DefaultTls() (null again: plain TCP)
   size_t max_connections = 256;                    // in the handshake or served
   size_t max_handshakes = 64;                      // in the handshake at once
   std::chrono::milliseconds send_timeout{10000};

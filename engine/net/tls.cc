@@ -28,13 +28,15 @@ std::shared_ptr<TlsContext>& TlsSlot() {
 
 }  // namespace
 
-Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& cert, const std::string& key,
+Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& cert,
+                                                       const std::string& key,
                                                        const std::string& ca) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return Status::Internal("TLS: cannot create a context: " + OpenSslError());
   std::shared_ptr<TlsContext> out(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_num_tickets(ctx, 0);  // no resumption: nothing arrives after the handshake but frames
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
     return Status::InvalidArgument("--tls-cert " + cert + ": " + OpenSslError());
   }
@@ -52,7 +54,9 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& cert, 
   return out;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+}
 
 std::shared_ptr<TlsContext> DefaultTls() {
   std::lock_guard<std::mutex> lock(TlsMu());

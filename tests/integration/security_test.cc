@@ -685,5 +685,85 @@ TEST_F(SecurityTest, ForgedAcksFromANonOwnerAreRejected) {
   EXPECT_EQ(Cli({"cancel", id, "--wait"}, secret_).exit_code, 0);
 }
 
+// Mutual TLS on every connection (coordinator, workers' control and data, clients), with
+// certificates the openssl CLI makes: a job runs across two workers; a client without TLS,
+// or with a certificate of another CA, is refused and logged with its address.
+TEST_F(SecurityTest, MutualTlsOnEveryConnection) {
+  if (std::system("openssl version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl CLI";
+  const std::string d = scratch() + "/tls";
+  std::filesystem::create_directories(d);
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  auto sh = [](const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); };
+  for (const std::string ca : {"ca", "otherca"}) {
+    ASSERT_EQ(sh("openssl req -x509" + ec + " -keyout " + d + "/" + ca + ".key -out " + d + "/" +
+                 ca + ".pem -days 1 -subj /CN=" + ca),
+              0);
+  }
+  for (const auto& [name, ca] :
+       std::vector<std::pair<std::string, std::string>>{{"node", "ca"}, {"rogue", "otherca"}}) {
+    ASSERT_EQ(sh("openssl req" + ec + " -keyout " + d + "/" + name + ".key -out " + d + "/" + name +
+                 ".csr -subj /CN=" + name + " && openssl x509 -req -in " + d + "/" + name +
+                 ".csr -CA " + d + "/" + ca + ".pem -CAkey " + d + "/" + ca +
+                 ".key -CAcreateserial -out " + d + "/" + name + ".pem -days 1"),
+              0);
+  }
+  MakeJob(scratch() + "/b", 2);
+  MakeJob(scratch() + "/c", 2);
+  Outcome reference =
+      Segflow({"run", scratch() + "/c/job.yaml", "--bounded", "--workers", "0"}, "", scratch());
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+
+  const std::vector<std::string> tls = {"--tls-cert",    d + "/node.pem", "--tls-key",
+                                        d + "/node.key", "--tls-ca",      d + "/ca.pem"};
+  StartCoordinator(secret_, tls);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<std::string> args = {"worker",
+                                     "--coordinator",
+                                     address_,
+                                     "--slots",
+                                     "1",
+                                     "--dir",
+                                     scratch() + "/tls-worker-" + std::to_string(i),
+                                     "--secret-file",
+                                     secret_};
+    args.insert(args.end(), tls.begin(), tls.end());
+    pids_.push_back(Start(args, "", scratch(), scratch(), "tls-worker-" + std::to_string(i)));
+  }
+  auto cli = [&](std::vector<std::string> args, const std::vector<std::string>& extra) {
+    args.insert(args.end(), {"--coordinator", address_, "--secret-file", secret_});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Segflow(args, "", scratch());
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        int alive = 0;
+        for (const auto& l : Lines(cli({"jobs"}, tls).out))
+          alive += l.find(" alive") != std::string::npos;
+        return alive == 2;
+      },
+      std::chrono::seconds(20)))
+      << CoordinatorLog();
+  // Two workers of one slot each: the job's records cross a worker-to-worker TLS connection.
+  Outcome run = cli({"submit", scratch() + "/b/job.yaml", "--bounded", "--wait"}, tls);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(Audience(scratch() + "/b/job.yaml"), Audience(scratch() + "/c/job.yaml"));
+
+  Outcome plain = cli({"jobs"}, {});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("TLS cluster"), std::string::npos) << plain.err;
+  Outcome rogue = cli({"jobs"}, {"--tls-cert", d + "/rogue.pem", "--tls-key", d + "/rogue.key",
+                                 "--tls-ca", d + "/ca.pem"});
+  EXPECT_EQ(rogue.exit_code, 1);
+  EXPECT_NE(rogue.err.find("unknown ca"), std::string::npos) << rogue.err;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::string log = CoordinatorLog();
+        return log.find("TLS handshake with 127.0.0.1:") != std::string::npos &&
+               log.find("certificate verify failed") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << CoordinatorLog();
+}
+
 }  // namespace
 }  // namespace segflow
