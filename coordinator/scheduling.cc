@@ -162,6 +162,7 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   JobEntry& job = it->second;
   if (job.attempt != d.getAttempt() || !job.deployed || !job.pending_done.count(worker)) return;
   for (auto m : d.getTasks()) {
+    if (job.PlacedOn(m.getKind(), m.getIndex()) != worker) continue;  // not its task: ignored
     TaskSnapshot t = SnapshotOf(m);
     job.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
   }
