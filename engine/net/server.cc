@@ -69,6 +69,7 @@ bool Server::DropOldestHandshake(const char* why) {
     e.conn->Close();         // its thread ends and releases it
     e.authenticated = true;  // counted out of the handshakes now, so it is not dropped twice
     e.dropped = true;
+    ++dropping_;
     --handshakes_;
     return true;
   }
@@ -98,7 +99,11 @@ void Server::AcceptLoop() {
     }
     backoff = std::chrono::milliseconds(10);
     std::shared_ptr<Connection> conn = std::move(accepted).value();
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    // Connections dropped by a cap end within moments; waiting for them keeps the thread
+    // count hard-bounded under a flood (and paces the flood to their pace).
+    cv_.wait_for(lock, std::chrono::milliseconds(200),
+                 [&] { return dropping_ < kMaxDropping || closed_; });
     if (closed_) {
       conn->Close();
       return;
@@ -156,6 +161,7 @@ void Server::ServeOne(uint64_t id, std::shared_ptr<Connection> conn) {
   }
   conn.reset();
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = entries_.find(id); it != entries_.end() && it->second.dropped) --dropping_;
   entries_.erase(id);
   --threads_;
   cv_.notify_all();

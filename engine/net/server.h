@@ -79,6 +79,8 @@ class Server {
       entries_;  // id -> connection; ids grow, so the first in the handshake is the oldest
   size_t handshakes_ = 0;
   size_t threads_ = 0;
+  size_t dropping_ = 0;  // dropped by a cap, their threads not ended yet
+  static constexpr size_t kMaxDropping = 8;
   std::chrono::steady_clock::time_point last_cap_log_{}, last_fd_log_{};
   uint64_t cap_hits_ = 0, fd_hits_ = 0;
 };

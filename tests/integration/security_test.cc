@@ -489,7 +489,8 @@ TEST_F(SecurityTest, IdleAndSlowConnectionsAreBounded) {
       static_cast<unsigned long long>(threads_before),
       static_cast<unsigned long long>(threads_peak), static_cast<unsigned long long>(rss_before),
       static_cast<unsigned long long>(rss_peak));
-  EXPECT_LE(threads_peak, threads_before + 64 + 8);
+  // 64 in the handshake, at most 8 dropped ones ending, the real client.
+  EXPECT_LE(threads_peak, threads_before + 64 + 8 + 2);
   EXPECT_LT(rss_peak, rss_before + 64 * 1024);
   EXPECT_NE(CoordinatorLog().find("connection cap"), std::string::npos) << CoordinatorLog();
   for (int fd : idle) ::close(fd);
@@ -673,12 +674,18 @@ TEST_F(SecurityTest, ForgedAcksFromANonOwnerAreRejected) {
     ASSERT_TRUE(rogue->Send(hb).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  Outcome status = Cli({"status", id}, secret_);
+  // Checkpoints still complete (a loaded machine may need a moment), and none was abandoned.
+  std::string status;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(status.out, m, std::regex(R"((\d+) completed, (\d+) abandoned)")))
-      << status.out;
-  EXPECT_GT(std::stoi(m[1]), 0) << status.out;
-  EXPECT_EQ(m[2], "0") << status.out;
+  const std::regex counts(R"((\d+) completed, (\d+) abandoned)");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = Cli({"status", id}, secret_).out;
+        return std::regex_search(status, m, counts) && std::stoi(m[1]) > 0;
+      },
+      std::chrono::seconds(20)))
+      << status;
+  EXPECT_EQ(m[2], "0") << status;
   EXPECT_NE(CoordinatorLog().find("which is not placed on it"), std::string::npos)
       << CoordinatorLog();
   rogue->Close();
