@@ -74,7 +74,8 @@ void Coordinator::Impl::OnAck(uint32_t worker, wire::AckCheckpoint::Reader ack) 
   auto it = jobs_.find(ack.getJobId().cStr());
   if (it == jobs_.end()) return;
   JobEntry& job = it->second;
-  if (job.attempt != ack.getAttempt() || !job.deployed || job.PlacedOn(ack.getKind(), ack.getIndex()) != worker) {
+  if (job.attempt != ack.getAttempt() || !job.deployed) return;  // a late ack of an ended attempt
+  if (job.PlacedOn(ack.getKind(), ack.getIndex()) != worker) {
     RejectFromWorker(worker, "checkpoint ack for " + job.id + " attempt " + std::to_string(ack.getAttempt()) +
                                  " task " + std::to_string(static_cast<int>(ack.getKind())) + "/" +
                                  std::to_string(ack.getIndex()) + ", which is not placed on it");

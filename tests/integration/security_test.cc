@@ -301,6 +301,11 @@ TEST_F(SecurityTest, OnlyHoldersOfTheSecretGetIn) {
   Outcome submitted = Cli({"submit", scratch() + "/a/job.yaml"}, secret_);
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   const std::string live_id = Lines(submitted.out).at(0);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Cli({"status", live_id}, secret_).out.find(": running") != std::string::npos;
+      },
+      std::chrono::seconds(20)));
   const int raw = RawConnect(port_);
   ASSERT_GE(raw, 0);
   capnp::MallocMessageBuilder cancel;
