@@ -132,8 +132,12 @@ void Server::AcceptLoop() {
 
 void Server::ServeOne(uint64_t id, std::shared_ptr<Connection> conn) {
   Status s;
+  // A little longer than a client's wait for the challenge, so that a client without TLS
+  // gives up first, with its clear message, rather than seeing a closed connection.
   if (options_.tls)
-    s = conn->StartTls(*options_.tls, true, std::chrono::steady_clock::now() + kHandshakeTimeout);
+    s = conn->StartTls(
+        *options_.tls, true,
+        std::chrono::steady_clock::now() + kHandshakeTimeout + std::chrono::seconds(2));
   if (s.ok()) s = AuthenticateAsServer(*conn, *options_.credentials);
   bool serve = false, dropped = false, closing = false;
   {
