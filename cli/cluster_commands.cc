@@ -86,7 +86,8 @@ int CoordinatorCommand(int argc, char** argv) {
       "usage: segflow coordinator --dir DIR [--listen HOST:PORT] [--data-root DIR]...\n"
       "                           [--heartbeat-timeout MS] [--heartbeat-interval MS]\n"
       "                           [--max-restarts N] [--slot-wait S] [--checkpoint-timeout MS]\n"
-      "                           [--upgrade-catch-up-records N]\n\n"
+      "                           [--upgrade-catch-up-records N] [--max-connections N]\n"
+      "                           [--prepare-timeout MS]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
       "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
       "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
@@ -106,7 +107,11 @@ int CoordinatorCommand(int argc, char** argv) {
       "upgrades: another backfill round while the log grew by more records than this during the last one")(
       "data-root", po::value<std::vector<std::string>>(),
       "repeatable: a folder jobs may make the coordinator touch (log, checkpoints, savepoints, audience); "
-      "relative job paths resolve against the first (default: the current directory)");
+      "relative job paths resolve against the first (default: the current directory)")(
+      "max-connections", po::value<int>()->default_value(256),
+      "connections open at once (workers, clients, handshakes); past it the oldest handshake is dropped")(
+      "prepare-timeout", po::value<int>()->default_value(30000),
+      "ms a worker may take to answer a prepare before it is treated as lost");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -135,6 +140,12 @@ int CoordinatorCommand(int argc, char** argv) {
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
   if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
+  if (vm["max-connections"].as<int>() < 4 || vm["prepare-timeout"].as<int>() <= 0) {
+    std::cerr << "segflow coordinator: need --max-connections >= 4 and --prepare-timeout > 0\n";
+    return 2;
+  }
+  options.max_connections = static_cast<size_t>(vm["max-connections"].as<int>());
+  options.prepare_timeout = std::chrono::milliseconds(vm["prepare-timeout"].as<int>());
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();

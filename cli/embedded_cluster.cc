@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "cli/cluster_client.h"
+#include "engine/net/auth.h"
+#include "engine/net/tls.h"
 
 namespace segflow::cli {
 namespace {
@@ -45,6 +47,16 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
                                                                 const std::vector<std::string>& data_roots) {
   if (data_roots.empty()) return Status::InvalidArgument("the local cluster needs at least one data root");
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
+  // A fresh secret for this cluster's own processes (0600, in its folder): other local
+  // users cannot join it or submit to it. This process's clients use it too.
+  std::error_code mk_ec;
+  std::filesystem::create_directories(dir, mk_ec);
+  const std::string secret_file = dir + "/cluster.secret";
+  SEGFLOW_RETURN_IF_ERROR(net::WriteRandomSecretFile(secret_file));
+  auto credentials = net::LoadSecretFile(secret_file);
+  if (!credentials.ok()) return credentials.status();
+  net::SetDefaultCredentials(std::move(credentials).value());
+  net::SetDefaultTls(nullptr);  // its workers are started without TLS flags; loopback only
   coordinator::CoordinatorOptions options;
   options.listen = net::HostPort{"127.0.0.1", 0};
   options.dir = dir + "/coordinator";
@@ -60,6 +72,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
     // Built before fork: the child only calls async-signal-safe functions.
     std::vector<const char*> argv = {exe.c_str(), "worker",     "--coordinator", address.c_str(), "--slots",
                                      slots_arg.c_str(), "--dir", wdir.c_str(),   "--listen",      "127.0.0.1:0"};
+    argv.push_back("--secret-file");
+    argv.push_back(secret_file.c_str());
     for (const auto& root : data_roots) {
       argv.push_back("--data-root");
       argv.push_back(root.c_str());

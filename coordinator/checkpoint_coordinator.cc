@@ -101,13 +101,18 @@ void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why)
   job.pending_checkpoint.reset();
 }
 
-void Coordinator::Impl::OnAck(wire::AckCheckpoint::Reader ack) {
+void Coordinator::Impl::OnAck(uint32_t worker, wire::AckCheckpoint::Reader ack) {
   auto it = jobs_.find(ack.getJobId().cStr());
   if (it == jobs_.end()) return;
   JobEntry& job = it->second;
-  if (job.attempt != ack.getAttempt() || !job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) {
+  if (job.attempt != ack.getAttempt() || !job.deployed) return;  // a late ack of an ended attempt
+  if (job.PlacedOn(ack.getKind(), ack.getIndex()) != worker) {
+    RejectFromWorker(worker, "checkpoint ack for " + job.id + " attempt " + std::to_string(ack.getAttempt()) +
+                                 " task " + std::to_string(static_cast<int>(ack.getKind())) + "/" +
+                                 std::to_string(ack.getIndex()) + ", which is not placed on it");
     return;
   }
+  if (!job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) return;
   if (!ack.getOk()) {
     AbandonCheckpoint(job, std::string("declined: ") + ack.getError().cStr());
     return;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/common/status.h"
+#include "engine/net/auth.h"
 #include "engine/net/host_port.h"
 
 namespace segflow::coordinator {
@@ -36,6 +37,12 @@ struct CoordinatorOptions {
   // (its log, checkpoints, savepoints, audience); relative job paths resolve against the
   // first. Empty: the current directory.
   std::vector<std::string> data_roots;
+  // Every connection proves this secret (null: net::DefaultCredentials()); without one the
+  // coordinator listens on loopback addresses only.
+  std::shared_ptr<const net::Credentials> credentials;
+  size_t max_connections = 256;  // workers, clients and connections in the handshake
+  // A worker that does not answer a prepare this long is lost.
+  std::chrono::milliseconds prepare_timeout{30000};
 };
 
 class Coordinator {

@@ -136,6 +136,7 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
   job.has_result = false;
   job.deployed = false;
   job.preparing = true;
+  job.prepare_deadline = Clock::now() + options_.prepare_timeout;
   job.state = wire::JobState::SCHEDULING;
   job.reason = "attempt " + std::to_string(job.attempt) + ": preparing outputs on worker " +
                std::to_string(job.sink_worker);
@@ -177,10 +178,11 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   JobEntry& job = it->second;
   if (job.attempt != d.getAttempt() || !job.deployed || !job.pending_done.count(worker)) return;
   for (auto m : d.getTasks()) {
+    if (job.PlacedOn(m.getKind(), m.getIndex()) != worker) continue;  // not its task: ignored
     TaskSnapshot t = SnapshotOf(m);
     job.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
   }
-  if (d.getHasSink()) {
+  if (d.getHasSink() && worker == job.sink_worker) {
     job.has_result = true;
     job.finished = d.getFinished();
     job.has_evaluated = d.getHasEvaluated();

@@ -805,6 +805,13 @@ TEST_F(ClusterTest, WorkersInSeparateNetworkNamespaces) {
   ASSERT_EQ(Produce(Gen(300, 20000), {"--partitions", "4"}).exit_code, 0);
   WriteJob(ShopJob(2));
   const auto reference = Reference();
+  // Off loopback every process needs the cluster's secret: given to all through the
+  // environment (SEGFLOW_SECRET_FILE), as a deployment would.
+  WriteFile(scratch() + "/secret", "a-secret-for-the-namespaced-cluster\n");
+  ::setenv("SEGFLOW_SECRET_FILE", (scratch() + "/secret").c_str(), 1);
+  struct Unset {
+    ~Unset() { ::unsetenv("SEGFLOW_SECRET_FILE"); }
+  } unset;
 
   const pid_t coordinator =
       Start({"coordinator", "--listen", base + "1:0", "--dir", scratch() + "/coordinator"}, "", scratch(), scratch(),
