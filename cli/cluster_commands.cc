@@ -87,7 +87,8 @@ int CoordinatorCommand(int argc, char** argv) {
       "                           [--heartbeat-timeout MS] [--heartbeat-interval MS]\n"
       "                           [--max-restarts N] [--slot-wait S] [--checkpoint-timeout MS]\n"
       "                           [--upgrade-catch-up-records N] [--max-connections N]\n"
-      "                           [--prepare-timeout MS]\n\n"
+      "                           [--prepare-timeout MS]\n"
+      "                           [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
       "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
       "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
@@ -170,7 +171,8 @@ void PrintRegistered(uint32_t id, const std::string& data) {
 int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
-      "                      [--connect-attempts N] [--reconnect-window S] [--data-root DIR]...\n\n"
+      "                      [--connect-attempts N] [--reconnect-window S] [--data-root DIR]...\n"
+      "                      [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
       "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\n"
@@ -232,7 +234,8 @@ int SubmitCommand(int argc, char** argv) {
       "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
       "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
       "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
-      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n\n"
+      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n"
+      "         [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
@@ -369,7 +372,10 @@ int SubmitCommand(int argc, char** argv) {
 }
 
 int JobsCommand(int argc, char** argv) {
-  po::options_description opts("usage: segflow jobs [--coordinator HOST:PORT]\n\nLists the cluster's jobs and workers.\n\noptions");
+  po::options_description opts(
+      "usage: segflow jobs [--coordinator HOST:PORT]\n"
+      "                    [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
+      "Lists the cluster's jobs and workers.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
   po::variables_map vm;
   if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
@@ -407,7 +413,8 @@ int JobsCommand(int argc, char** argv) {
 
 int StatusCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n\n"
+      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
       "watermark, records in/out and time blocked by backpressure.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
@@ -496,7 +503,8 @@ int StatusCommand(int argc, char** argv) {
 
 int SavepointCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n\n"
+      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n"
+      "                        [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Takes a savepoint of a running job (it needs a checkpoint block): a self-contained copy\n"
       "of a checkpoint that `segflow submit --from-savepoint` starts from, with any parallelism.\n"
       "--stop stops the job right at the savepoint. Each savepoint is a new folder\n"
@@ -575,7 +583,8 @@ int SavepointCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n\n"
+      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Stops a job: its sources stop, and what it evaluated so far is committed. An upgrade\n"
       "is canceled while it backfills (its backfill stops; the live job keeps serving).\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)("wait", "wait until it has stopped");

@@ -82,22 +82,27 @@ std::optional<int> ParseCommandLine(const char* command, int argc, char** argv,
         "tls-key", po::value<std::string>(), "PEM private key of --tls-cert")(
         "tls-ca", po::value<std::string>(), "PEM CA bundle every peer's certificate must verify against");
   }
-  po::options_description shown;
-  shown.add(opts);
-  if (Connects(command)) shown.add(security);
+  // Printed as the command's own table, then the security group (a wrapper description
+  // would print an empty caption line first).
+  auto print_help = [&](std::ostream& out) {
+    out << opts << "\n";
+    if (Connects(command)) out << security << "\n";
+  };
   po::options_description all;
-  all.add(shown).add(hidden);
+  all.add(opts).add(hidden);
+  if (Connects(command)) all.add(security);
   po::positional_options_description pos;
   if (positional != nullptr) pos.add(positional, 1);
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), *vm);
     po::notify(*vm);
   } catch (const po::error& e) {
-    std::cerr << "segflow " << command << ": " << e.what() << "\n" << shown << "\n";
+    std::cerr << "segflow " << command << ": " << e.what() << "\n";
+    print_help(std::cerr);
     return 2;
   }
   if (vm->count("help")) {
-    std::cout << shown << "\n";
+    print_help(std::cout);
     return 0;
   }
   if (Connects(command)) {

@@ -178,7 +178,8 @@ class SecurityTest : public ::testing::Test {
                         rlim_t nofile = 0) {
     std::vector<std::string> args = {
         "coordinator",         "--dir", scratch() + "/coordinator", "--listen", "127.0.0.1:0",
-        "--heartbeat-timeout", "3000",  "--heartbeat-interval",     "200"};
+        "--heartbeat-timeout", "3000",  "--heartbeat-interval",     "200",
+        "--data-root",         scratch()};
     if (!secret.empty()) args.insert(args.end(), {"--secret-file", secret});
     args.insert(args.end(), extra.begin(), extra.end());
     coordinator_out_ = scratch() + "/coordinator.stdout";
@@ -206,7 +207,9 @@ class SecurityTest : public ::testing::Test {
                                      "--slots",
                                      std::to_string(slots),
                                      "--dir",
-                                     scratch() + "/worker-" + std::to_string(n)};
+                                     scratch() + "/worker-" + std::to_string(n),
+                                     "--data-root",
+                                     scratch()};
     if (!secret.empty()) args.insert(args.end(), {"--secret-file", secret});
     const pid_t pid = Start(args, "", scratch(), scratch(), "worker-" + std::to_string(n));
     pids_.push_back(pid);
@@ -239,7 +242,7 @@ class SecurityTest : public ::testing::Test {
                 scratch());
     ASSERT_EQ(p.exit_code, 0) << p.err;
     WriteFile(dir + "/job.yaml",
-              "job: shop\nlog: log\nsource: {topics: [events], max_out_of_orderness: 5s}\n"
+              "job: shop\nlog: " + dir + "/log\nsource: {topics: [events], max_out_of_orderness: 5s}\n"
               "segments:\n"
               "  - id: big_cart\n"
               "    when: {sum: {event: add_to_cart, field: price, window: 1h, gte: 150}}\n"
