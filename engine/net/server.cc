@@ -100,10 +100,10 @@ void Server::AcceptLoop() {
     backoff = std::chrono::milliseconds(10);
     std::shared_ptr<Connection> conn = std::move(accepted).value();
     std::unique_lock<std::mutex> lock(mu_);
-    // Connections dropped by a cap end within moments; waiting for them keeps the thread
-    // count hard-bounded under a flood (and paces the flood to their pace).
-    cv_.wait_for(lock, std::chrono::milliseconds(200),
-                 [&] { return dropping_ < kMaxDropping || closed_; });
+    // Connections dropped by a cap end within moments (their socket is closed and every read
+    // has a deadline); waiting for them keeps the thread count hard-bounded under a flood and
+    // paces the flood to their pace. No timeout: a timed wait let a busy machine exceed it.
+    cv_.wait(lock, [&] { return dropping_ < kMaxDropping || closed_; });
     if (closed_) {
       conn->Close();
       return;

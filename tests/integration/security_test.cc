@@ -470,6 +470,8 @@ TEST_F(SecurityTest, GarbageAndHugeFrameHeadersKeepMemoryBounded) {
 // the handshake deadline ends the slow one, and a real client is served meanwhile.
 TEST_F(SecurityTest, IdleAndSlowConnectionsAreBounded) {
   StartCoordinator(secret_);
+  // The baseline after one served client, so that threads started on first use are in it.
+  ASSERT_EQ(Cli({"jobs"}, secret_).exit_code, 0);
   const uint64_t threads_before = ProcStatus(coordinator_, "Threads");
   const uint64_t rss_before = ProcStatus(coordinator_, "VmRSS");
   std::vector<int> idle;
@@ -497,8 +499,9 @@ TEST_F(SecurityTest, IdleAndSlowConnectionsAreBounded) {
       static_cast<unsigned long long>(threads_before),
       static_cast<unsigned long long>(threads_peak), static_cast<unsigned long long>(rss_before),
       static_cast<unsigned long long>(rss_peak));
-  // 64 in the handshake, at most 8 dropped ones ending, the real client.
-  EXPECT_LE(threads_peak, threads_before + 64 + 8 + 2);
+  // 64 in the handshake, at most 8 dropped ones ending, the real client, and a few that have
+  // signalled their end but that the kernel has not reaped yet when /proc is read.
+  EXPECT_LE(threads_peak, threads_before + 64 + 8 + 6);
   EXPECT_LT(rss_peak, rss_before + 64 * 1024);
   EXPECT_NE(CoordinatorLog().find("connection cap"), std::string::npos) << CoordinatorLog();
   for (int fd : idle) ::close(fd);
