@@ -32,7 +32,7 @@ for t in "${targets[@]}"; do
   if [ -f "tests/fuzz/$t.dict" ]; then dict=("-dict=tests/fuzz/$t.dict"); fi
   log=$build/fuzz-$t.log
   start=$SECONDS
-  if "$build/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+  if /usr/bin/time -f "%U %S" -o "$build/fuzz-$t.cpu" "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" "${dict[@]}" "$work" "$seeds" >"$log" 2>&1; then
     status=ok
   else
@@ -41,7 +41,8 @@ for t in "${targets[@]}"; do
   fi
   runs=$(grep -o '^stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-  echo "fuzz $t: $status, ${runs:-?} runs, ${cov:-cov: ?}, $((SECONDS - start)) s (log: $log)"
+  cpu=$(awk '{printf "%.0f", $1 + $2}' "$build/fuzz-$t.cpu" 2>/dev/null || true)
+  echo "fuzz $t: $status, ${runs:-?} runs, ${cov:-cov: ?}, $((SECONDS - start)) s (${cpu:-?} s CPU) (log: $log)"
   if [ "$status" = FAILED ]; then
     grep -E 'ERROR|SUMMARY|Test unit written|artifact_prefix' "$log" | head -20 >&2 || true
   fi

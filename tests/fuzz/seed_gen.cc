@@ -16,8 +16,10 @@
 #include "engine/schema/cluster.capnp.h"
 #include "engine/state/message_file.h"
 #include "engine/state/snapshot_metadata.h"
+#include "jobs/job_parser.h"
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/wire_codec.h"
+#include "operators/segment/program.h"
 
 namespace fs = std::filesystem;
 using namespace segflow;
@@ -207,6 +209,55 @@ void CheckpointSeeds() {
   fs::remove_all(dir);
 }
 
+// Per-user keyed state of each example job's program after a few events and instants,
+// as fuzz_user_state reads it (first byte: the job's index).
+void UserStateSeeds() {
+  const char* jobs[] = {"cart", "fintech", "media"};
+  const std::vector<std::vector<std::pair<std::string, Value>>> events = {
+      {{"add_to_cart", Value::Object({{"price", Value::Int(200)}})},
+       {"purchase", Value::Object({})},
+       {"consent", Value::Object({{"granted", Value::Bool(true)}})}},
+      {{"identify", Value::Object({{"country", Value::String("fr")}})},
+       {"transaction",
+        Value::Object({{"status", Value::String("declined")}, {"amount", Value::Int(9000)}})},
+       {"transaction",
+        Value::Object({{"status", Value::String("approved")}, {"amount", Value::Int(6000)}})}},
+      {{"play",
+        Value::Object({{"genre", Value::String("documentary")}, {"watch_s", Value::Int(40000)}})},
+       {"play", Value::Object({{"genre", Value::String("drama")}, {"watch_s", Value::Int(60)}})}}};
+  for (size_t j = 0; j < 3; ++j) {
+    JobParseResult parsed =
+        ParseJobFile(std::string(SEGFLOW_SOURCE_DIR) + "/jobs/" + jobs[j] + ".yaml");
+    auto program = SegmentProgram::Compile(parsed.job);
+    if (!parsed.ok() || !program.ok()) {
+      std::fprintf(stderr, "cannot compile %s\n", jobs[j]);
+      std::exit(1);
+    }
+    std::unique_ptr<UserState> state = (*program)->NewUserState();
+    int64_t ts = 1700000000000;
+    for (size_t i = 0; i < events[j].size(); ++i) {
+      Event e;
+      e.user = "u";
+      e.type = events[j][i].first;
+      e.ts = ts + static_cast<int64_t>(i) * 60000;
+      e.props = events[j][i].second;
+      ProjectedEvent p;
+      (*program)->Project(e, i, &p);
+      (*program)->AddEvent(state.get(), std::move(p));
+      std::string bytes(1, static_cast<char>(j));
+      (*program)->Serialize(*state, &bytes);
+      Put("user_state", std::string(jobs[j]) + "-" + std::to_string(i) + "-pending", bytes);
+      if (auto next = (*program)->NextInstant(*state)) {
+        std::vector<MembershipChange> changes;
+        (*program)->ProcessInstant(state.get(), *next, &changes);
+      }
+      bytes.resize(1);
+      (*program)->Serialize(*state, &bytes);
+      Put("user_state", std::string(jobs[j]) + "-" + std::to_string(i), bytes);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -218,5 +269,6 @@ int main(int argc, char** argv) {
   LogSeeds();
   FrameSeeds();
   CheckpointSeeds();
+  UserStateSeeds();
   return 0;
 }
