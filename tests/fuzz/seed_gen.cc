@@ -5,6 +5,7 @@
 #include <capnp/serialize.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -160,6 +161,36 @@ void FrameSeeds() {
   }
 }
 
+// Regression: a frame whose one-record list is rewritten into 4M zero-sized elements (it
+// made DecodeKeyedInput allocate 4M records, DecodeSinkMessage accept 4M empty changes).
+void ZeroSizedListSeeds() {
+  auto zero_sized = [](capnp::MessageBuilder& m) {
+    auto array = capnp::messageToFlatArray(m);
+    std::vector<uint64_t> raw(array.size());
+    std::memcpy(raw.data(), array.begin(), raw.size() * 8);
+    for (size_t i = 1; i < raw.size(); ++i) {
+      if ((raw[i] & 3) != 1 || ((raw[i] >> 32) & 7) != 7) continue;
+      const int64_t tag =
+          static_cast<int64_t>(i) + 1 + (static_cast<int32_t>(static_cast<uint32_t>(raw[i])) >> 2);
+      raw[i] &= 0x7ffffffffull;
+      raw[static_cast<size_t>(tag)] = uint64_t{4u << 20} << 2;
+      break;
+    }
+    return std::string(reinterpret_cast<const char*>(raw.data()), raw.size() * 8);
+  };
+  capnp::MallocMessageBuilder keyed;
+  KeyedBatch batch;
+  batch.records.resize(1);
+  batch.records[0].user = "u";
+  EncodeKeyedInput(batch, keyed.initRoot<wire::DataFrame>());
+  Put("data_frame", "regression-zero-sized-keyed-batch", zero_sized(keyed));
+  capnp::MallocMessageBuilder sink;
+  ChangeBatch changes;
+  changes.changes = {{1, "u", 0, true, 1}};
+  EncodeSinkMessage(SinkMessage{0, changes}, sink.initRoot<wire::DataFrame>());
+  Put("data_frame", "regression-zero-sized-changes", zero_sized(sink));
+}
+
 void CheckpointSeeds() {
   const std::string dir = out_dir + "/.scratch";
   fs::create_directories(dir);
@@ -268,6 +299,7 @@ int main(int argc, char** argv) {
   out_dir = argv[1];
   LogSeeds();
   FrameSeeds();
+  ZeroSizedListSeeds();
   CheckpointSeeds();
   UserStateSeeds();
   return 0;
