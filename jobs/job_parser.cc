@@ -28,6 +28,7 @@
 #include "jobs/condition_parser.h"
 #include "jobs/segment_graph.h"
 #include "jobs/segment_version.h"
+#include "jobs/yaml_limits.h"
 #include "jobs/yaml_reader.h"
 
 namespace segflow {
@@ -393,6 +394,12 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file, co
   result.job.file = file;
   ErrorSink errors(file);
   try {
+    // Aliases and nesting are bounded before any node is built and walked.
+    if (auto exceeded = CheckYamlLimits(text)) {
+      errors.Add(exceeded->mark, exceeded->message);
+      result.errors = errors.Take();
+      return result;
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1) {
       errors.Add(docs[1].Mark(),
@@ -431,9 +438,16 @@ JobParseResult ParseJobFile(const std::string& path) {
     return result;
   }
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  // Reads one byte past the limit, so that a larger file (or an endless one) is refused
+  // by ParseJobText without being held in memory.
+  std::string text;
+  const size_t cap = static_cast<size_t>(YamlLimits{}.max_file_bytes) + 1;
+  while (in && text.size() < cap) {
+    char buf[1 << 16];
+    in.read(buf, static_cast<std::streamsize>(std::min(sizeof buf, cap - text.size())));
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad() || (!in.eof() && text.size() < cap)) {
     int err = errno;
     JobParseResult result;
     result.job.file = path;
@@ -441,7 +455,7 @@ JobParseResult ParseJobFile(const std::string& path) {
         JobError{path, 0, 0, std::string("cannot read job file: ") + std::strerror(err)});
     return result;
   }
-  return ParseJobText(text.str(), path);
+  return ParseJobText(text, path);
 }
 
 }  // namespace segflow

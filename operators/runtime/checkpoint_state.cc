@@ -18,7 +18,9 @@ Status CheckVersion(uint32_t version, const std::string& path) {
 // Runs `fn` over a file's root, turning a decode failure into Corruption naming it.
 template <typename Root, typename Fn>
 Status ReadRoot(const std::string& path, Fn fn) {
-  auto file = MessageFile::Read(path);
+  // Each object is read once: twice the file's words bound the traversal, so a list of
+  // zero-sized elements cannot stand for millions of entries.
+  auto file = MessageFile::Read(path, 0);
   if (!file.ok()) return file.status();
   try {
     auto root = (*file)->Root<Root>();
