@@ -532,6 +532,27 @@ TEST_F(PostgresTest, RestoreAppliesTheCommittedChangelogPastTheProgressRowOnce) 
       "restore|" + std::to_string((*marker)->checkpoint) + "\n");
 }
 
+// segflow forget erases the user's rows from the job's table; a later run (a replay of the
+// same log) does not add them back.
+TEST_F(PostgresTest, ForgetErasesTheTableRowsForGood) {
+  REQUIRE_SERVER();
+  ProduceGen(200, 4000, 51);
+  Write("j", Job("pgforget", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto members = Table("busy");
+  ASSERT_FALSE(members.empty());
+  const std::string user = members.front();
+  Outcome f = Cli({"forget", user, Path("j"), "--reason", "test"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("postgres table " + table_ + ": erased"), std::string::npos) << f.out;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  ExpectTableIsAudience("j");
+}
+
 // The committer as two jobs feeding one table (output.shared_audience's case): the seed's
 // two traps, consent and forget, decided by the stamps.
 class CommitterTest : public PostgresTest {
