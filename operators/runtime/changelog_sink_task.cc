@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -410,7 +411,10 @@ Status ChangelogSinkTask::Run() {
   }
   // Nothing is reported committed that is not in the table: a live job's queued commits
   // (the server was down) get a last chance, then the run fails saying what is missing.
-  if (pg) SEGFLOW_RETURN_IF_ERROR(pg->Drain(std::chrono::seconds(30)));
+  if (pg) {
+    SEGFLOW_RETURN_IF_ERROR(pg->Drain(std::chrono::seconds(30)));
+    std::fprintf(stderr, "segflow: %s\n", pg->Summary().c_str());
+  }
   result_->finished = finished;
   result_->has_evaluated = last_evaluated.has_value();
   if (last_evaluated) result_->evaluated_through = *last_evaluated;

@@ -288,6 +288,7 @@ Result<std::optional<PostgresCommitter::Progress>> PostgresCommitter::ReadProgre
 
 Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& changes,
                                    const Progress& progress, bool record) {
+  const auto started = std::chrono::steady_clock::now();
   SEGFLOW_RETURN_IF_ERROR(Connect());
   // One write per row: a later change of the row wins unless its stamp is older (a
   // replayed changelog has pos 0 throughout, so its order decides ties).
@@ -442,7 +443,19 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
   }
   SEGFLOW_RETURN_IF_ERROR(Exec("COMMIT"));
   versions_labelled_ = true;
+  applied_changes_ += changes.size();
+  ++applied_transactions_;
+  applied_time_ += std::chrono::steady_clock::now() - started;
   return Status::OK();
+}
+
+std::string PostgresCommitter::Summary() const {
+  const double secs = std::chrono::duration<double>(applied_time_).count();
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.3f s in PostgreSQL (%.0f changes/s)", secs,
+                secs > 0 ? static_cast<double>(applied_changes_) / secs : 0.0);
+  return where_ + ": " + std::to_string(applied_changes_) + " change(s) in " +
+         std::to_string(applied_transactions_) + " transaction(s), " + rate;
 }
 
 Status PostgresCommitter::Failed(const Status& s) {
@@ -590,30 +603,64 @@ Status PostgresCommitter::RecordConsents(const std::vector<AudienceStore::Consen
   Status s = Exec("SELECT pg_advisory_xact_lock(hashtext('segflow:' || '" + table_ + "'))");
   // Newer (ts, seq) than the one on record replaces it; a withdrawal turns the user's
   // members into tombstones stamped with it (or the row's own newer time).
+  // The newest event per user of this batch (later ones win ties, as in the log), all
+  // upserted by one statement from arrays: newer (ts, seq) than the one on record replaces
+  // it. Then each recorded withdrawal turns the user's members into tombstones stamped
+  // with it (or the row's own newer time).
+  std::unordered_map<std::string, const AudienceStore::ConsentRecord*> newest;
+  for (const auto& r : records) {
+    auto [it, fresh] = newest.try_emplace(r.user, &r);
+    if (!fresh && std::make_pair(r.ts, r.seq) >= std::make_pair(it->second->ts, it->second->seq)) {
+      it->second = &r;
+    }
+  }
+  std::string users = "{", granted = "{", ts = "{", seq = "{";
+  bool first = true;
+  for (const auto& [user, r] : newest) {
+    if (!first) {
+      users += ",";
+      granted += ",";
+      ts += ",";
+      seq += ",";
+    }
+    first = false;
+    users += "\"";
+    for (char c : user) {
+      if (c == '"' || c == '\\') users += '\\';
+      users += c;
+    }
+    users += "\"";
+    granted += r->granted ? "t" : "f";
+    ts += std::to_string(r->ts);
+    seq += std::to_string(r->seq);
+  }
+  users += "}";
+  granted += "}";
+  ts += "}";
+  seq += "}";
   const std::string upsert =
       "INSERT INTO " + consent +
-      " (user_id, granted, ts, seq) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE "
-      "SET granted = excluded.granted, ts = excluded.ts, seq = excluded.seq WHERE (" +
-      consent + ".ts, " + consent + ".seq) < (excluded.ts, excluded.seq) RETURNING granted";
+      " (user_id, granted, ts, seq) SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], "
+      "$4::bigint[]) ON CONFLICT (user_id) DO UPDATE SET granted = excluded.granted, ts = "
+      "excluded.ts, seq = excluded.seq WHERE (" +
+      consent + ".ts, " + consent +
+      ".seq) < (excluded.ts, excluded.seq) RETURNING user_id, granted, ts";
   const std::string withdraw =
       "WITH gone AS (DELETE FROM " + t +
       " WHERE user_id = $1 RETURNING segment, user_id, stamp_at, stamp_pos) INSERT INTO " + tomb +
       " (segment, user_id, stamp_at, stamp_pos) SELECT segment, user_id, greatest(stamp_at, "
       "$2::bigint), stamp_pos FROM gone ON CONFLICT (segment, user_id) DO UPDATE SET "
       "stamp_at = excluded.stamp_at, stamp_pos = excluded.stamp_pos";
-  for (const auto& r : records) {
-    if (!s.ok()) break;
-    const std::string ts = std::to_string(r.ts), seq = std::to_string(r.seq);
-    const char* p[] = {r.user.c_str(), r.granted ? "t" : "f", ts.c_str(), seq.c_str()};
+  if (s.ok()) {
+    const char* p[] = {users.c_str(), granted.c_str(), ts.c_str(), seq.c_str()};
     PgResult up(PQexecParams(conn_, upsert.c_str(), 4, nullptr, p, nullptr, nullptr, 0));
-    if (!up.ok()) {
-      s = Status::IOError(where_ + ": record consent: " + LibpqText(conn_));
-      break;
+    if (!up.ok()) s = Status::IOError(where_ + ": record consent: " + LibpqText(conn_));
+    for (int i = 0; s.ok() && i < PQntuples(up.r); ++i) {
+      if (std::string(PQgetvalue(up.r, i, 1)) == "t") continue;
+      const char* w[] = {PQgetvalue(up.r, i, 0), PQgetvalue(up.r, i, 2)};
+      PgResult gone(PQexecParams(conn_, withdraw.c_str(), 2, nullptr, w, nullptr, nullptr, 0));
+      if (!gone.ok()) s = Status::IOError(where_ + ": record consent: " + LibpqText(conn_));
     }
-    if (PQntuples(up.r) == 0 || r.granted) continue;
-    const char* w[] = {r.user.c_str(), ts.c_str()};
-    PgResult gone(PQexecParams(conn_, withdraw.c_str(), 2, nullptr, w, nullptr, nullptr, 0));
-    if (!gone.ok()) s = Status::IOError(where_ + ": record consent: " + LibpqText(conn_));
   }
   if (!s.ok()) {
     (void)Exec("ROLLBACK");

@@ -79,6 +79,8 @@ class PostgresCommitter {
   // Commits everything queued, retrying up to `timeout` (a live job's last commit).
   Status Drain(std::chrono::milliseconds timeout);
   size_t queued() const { return queue_.size(); }
+  // "N change(s) in M transaction(s), S s in PostgreSQL (R changes/s)": what was applied.
+  std::string Summary() const;
 
   // Governance: records consent events (a withdrawal turns the user's members into
   // tombstones) and erasures (every row of the user deleted, older writes refused).
@@ -116,6 +118,8 @@ class PostgresCommitter {
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_{100};
   std::chrono::steady_clock::time_point last_report_{};
+  uint64_t applied_changes_ = 0, applied_transactions_ = 0;
+  std::chrono::steady_clock::duration applied_time_{};
 };
 
 // Reads a changelog topic between `from` and `to` (per partition) as audience changes
