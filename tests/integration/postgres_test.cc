@@ -553,6 +553,28 @@ TEST_F(PostgresTest, ForgetErasesTheTableRowsForGood) {
   ExpectTableIsAudience("j");
 }
 
+// The seed's traps with real jobs feeding one table: a batch job over less of the log
+// (an earlier --until) finishing after the job that saw everything changes nothing, and
+// neither does a late backfill resurrect anyone who left.
+TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 61);
+  Write("full", Job("pgfull", table_, pg().Dsn()));
+  Write("batch", Job("pgbatch", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("full"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectTableIsAudience("full");
+  const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
+                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+  r = Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NE(Audience("batch", "cart_abandoned"), Audience("full", "cart_abandoned"));
+  EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
+                      " ORDER BY 1, 2 COLLATE \"C\""),
+            before);
+  ExpectTableIsAudience("full");
+}
+
 // The committer as two jobs feeding one table (output.shared_audience's case): the seed's
 // two traps, consent and forget, decided by the stamps.
 class CommitterTest : public PostgresTest {
