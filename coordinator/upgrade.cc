@@ -51,7 +51,11 @@ Result<std::string> BackfillJobText(const std::string& text, const JobSpec& job)
     if (root["output"] && root["output"].IsMap()) {
       for (const auto& kv : root["output"]) {
         const std::string key = kv.first.as<std::string>();
-        if (key != "changelog" && key != "audience" && key != "shared_audience") out[key] = kv.second;
+        // The backfill's audience is not serving: it never writes the live job's table.
+        if (key != "changelog" && key != "audience" && key != "shared_audience" &&
+            key != "postgres") {
+          out[key] = kv.second;
+        }
       }
     }
     out["changelog"] = name + ".memberships";
@@ -146,7 +150,9 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   JobParseResult old = ParseJobText(live.text, live.file, roots_.base());
   if (old.ok() && (old.job.output.changelog != parsed.output.changelog ||
                    old.job.output.audience_dir != parsed.output.audience_dir ||
-                   old.job.output.shared_audience_dir != parsed.output.shared_audience_dir)) {
+                   old.job.output.shared_audience_dir != parsed.output.shared_audience_dir ||
+                   old.job.output.postgres.dsn != parsed.output.postgres.dsn ||
+                   old.job.output.postgres.table != parsed.output.postgres.table)) {
     return refuse("the new job file writes other outputs than " + live.id +
                   " (an upgrade continues its changelog and audience store); keep the output block unchanged");
   }

@@ -16,12 +16,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <regex>
 #include <sstream>
 #include <unordered_map>
 
@@ -91,6 +93,7 @@ class JobReader {
   void ReadSegment(const YamlField& f, size_t index, SegmentSpec* out);
   void ReadMembership(const YamlField& f, Membership* out);
   void ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out);
+  void ReadPostgres(const YamlField& f, OutputSpec::Postgres* out);
   void ReadCheckpoint(const YamlField& f, CheckpointSpec* out);
   std::optional<std::string> ReadTopic(const YamlField& f);
   std::optional<std::string> ReadDir(const YamlField& f);
@@ -307,8 +310,10 @@ void JobReader::ReadMembership(const YamlField& f, Membership* out) {
 }
 
 void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
-  if (!ExpectMap(f, "a map with optional changelog, audience and shared_audience")) return;
-  MapReader r(f.value, "in output", f.key.Mark(), {"changelog", "audience", "shared_audience"}, errors_);
+  if (!ExpectMap(f, "a map with optional changelog, audience, shared_audience and postgres"))
+    return;
+  MapReader r(f.value, "in output", f.key.Mark(),
+              {"changelog", "audience", "shared_audience", "postgres"}, errors_);
   if (const YamlField* c = r.Get("changelog")) {
     if (auto topic = ReadTopic(*c)) {
       const auto& topics = job.source.topics;
@@ -335,6 +340,60 @@ void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* o
         out->shared_audience_dir = *dir;
       }
     }
+  }
+  if (const YamlField* pg = r.Get("postgres")) ReadPostgres(*pg, &out->postgres);
+}
+
+// `output.postgres: {dsn, table}`. The table name is an SQL identifier (optionally
+// schema-qualified) of letters, digits and '_', so that Segflow can quote it and name its
+// side tables after it; a password in the dsn is refused (libpq's PGPASSWORD or ~/.pgpass).
+void JobReader::ReadPostgres(const YamlField& f, OutputSpec::Postgres* out) {
+  if (!ExpectMap(f, "a map with dsn and table")) return;
+  MapReader r(f.value, "in output.postgres", f.key.Mark(), {"dsn", "table"}, errors_);
+  const YamlField* dsn = r.Require("dsn");
+  const YamlField* table = r.Require("table");
+  std::optional<std::string> d, t;
+  if (dsn != nullptr) d = ReadName(*dsn, "a libpq connection string", errors_);
+  if (d) {
+    std::string lower = *d;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool uri = lower.starts_with("postgres://") || lower.starts_with("postgresql://");
+    const size_t at = lower.find('@');
+    const bool uri_password =
+        uri && at != std::string::npos &&
+        lower.substr(0, at).find(':', lower.find("//") + 2) != std::string::npos;
+    if (std::regex_search(lower, std::regex("(^|[\\s&?])password\\s*=")) || uri_password) {
+      errors_->Add(dsn->ValueMark(),
+                   "\"dsn\": holds a password; put it in PGPASSWORD or ~/.pgpass (libpq reads "
+                   "them), never in the job file");
+      d.reset();
+    }
+  }
+  if (table != nullptr)
+    t = ReadName(*table, "a table name ([schema.]name of letters, digits and '_')", errors_);
+  if (t) {
+    bool ok = t->size() <= 50 && !std::isdigit(static_cast<unsigned char>((*t)[0]));
+    size_t dots = 0;
+    for (size_t i = 0; i < t->size() && ok; ++i) {
+      const char c = (*t)[i];
+      if (c == '.') {
+        ok = ++dots == 1 && i > 0 && i + 1 < t->size() &&
+             !std::isdigit(static_cast<unsigned char>((*t)[i + 1]));
+      } else {
+        ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      }
+    }
+    if (!ok) {
+      ReportExpected(*table,
+                     "a table name ([schema.]name of letters, digits and '_', at most 50 "
+                     "characters, not starting with a digit)",
+                     errors_);
+      t.reset();
+    }
+  }
+  if (d && t) {
+    out->dsn = *d;
+    out->table = *t;
   }
 }
 

@@ -9,6 +9,7 @@
 #include "jobs/job_paths.h"
 #include "operators/runtime/restore_migration.h"
 #include "operators/runtime/wire_codec.h"
+#include "operators/sink/postgres_committer.h"
 
 namespace segflow::worker {
 namespace {
@@ -148,6 +149,16 @@ Status Attempt::Prepare() {
     auto outputs = PreparedOutputs::Prepare(job_, plan_.state_dir, plan_.shape.partitions, ctx_.checkpoints);
     if (!outputs.ok()) return outputs.status();
     outputs_ = std::move(outputs).value();
+    // The PostgreSQL table (output.postgres) is checked before any task runs: server,
+    // login and the table's shape, so that the job fails with libpq's message rather than
+    // with its tasks' lost connections. A live job fails only for a table of another
+    // shape; for the rest its sink retries.
+    if (job_.output.postgres.enabled()) {
+      auto pg = PostgresCommitter::Open(job_, false, nullptr);
+      if (!pg.ok() && (plan_.bounded || pg.status().code() == Status::Code::kFailedPrecondition)) {
+        return pg.status();
+      }
+    }
   }
   return Status::OK();
 }

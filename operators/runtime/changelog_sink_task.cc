@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -19,6 +20,7 @@
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/postgres_committer.h"
 
 namespace segflow {
 namespace {
@@ -121,6 +123,20 @@ Status ChangelogSinkTask::Run() {
   for (uint32_t p = 0; p < partitions; ++p) {
     if (!held_back[p].empty()) merger.Add(p, std::move(held_back[p]));
   }
+  // The PostgreSQL audience table (output.postgres), brought to the restored checkpoint
+  // first; then it gets each published checkpoint's changes (postgres_committer.h).
+  std::unique_ptr<PostgresCommitter> pg;
+  if (job.output.postgres.enabled()) {
+    auto opened = PostgresCommitter::Open(job, !ctx_->options.bounded, ctx_->stop);
+    if (!opened.ok()) return opened.status();
+    pg = std::move(opened).value();
+    PostgresCommitter::Progress restored{
+        hooks != nullptr ? hooks->restore_id : 0, last_evaluated, {}};
+    for (auto& w : writers) restored.offsets.push_back(w->NextOffset());
+    SEGFLOW_RETURN_IF_ERROR(pg->Restore(restored, hooks == nullptr || hooks->restore_dir.empty()));
+  }
+  std::vector<AudienceStore::Change> pg_changes;  // not transactional: since the last table commit
+  auto last_pg = std::chrono::steady_clock::now();
   // Checkpoints taken but not completed yet (transactional): what they will commit.
   struct PendingCommit {
     uint64_t id = 0;
@@ -226,11 +242,17 @@ Status ChangelogSinkTask::Run() {
     retiring.clear();
     return Status::OK();
   };
+  bool final_publish = false;  // the run's last publish, after its last checkpoint
   // Makes `marker`'s records visible and applies `changes` to the audience store(s).
   auto publish = [&](const log::CommitMarker& marker, const std::vector<AudienceStore::Change>& changes) -> Status {
     SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
     SEGFLOW_RETURN_IF_ERROR(apply_own(changes, marker.evaluated, true));
-    return apply_shared(changes, marker.evaluated, true, true);
+    SEGFLOW_RETURN_IF_ERROR(apply_shared(changes, marker.evaluated, true, true));
+    if (pg) {
+      return pg->Commit(changes, {marker.checkpoint, marker.evaluated, marker.offsets,
+                                  final_publish ? "end" : "checkpoint"});
+    }
+    return Status::OK();
   };
   auto commit = [&](bool sync, std::optional<int64_t> through) -> Status {
     for (auto& w : writers) {
@@ -251,6 +273,15 @@ Status ChangelogSinkTask::Run() {
     }
     SEGFLOW_RETURN_IF_ERROR(apply_own(store_changes, through, sync));
     SEGFLOW_RETURN_IF_ERROR(apply_shared(store_changes, through, sync, sync));
+    if (pg) {
+      pg_changes.insert(pg_changes.end(), store_changes.begin(), store_changes.end());
+      if (sync || std::chrono::steady_clock::now() - last_pg >= kSharedCommitInterval) {
+        SEGFLOW_RETURN_IF_ERROR(pg->Commit(
+            std::move(pg_changes), {0, last_evaluated, offsets(), sync ? "end" : "interval"}));
+        pg_changes.clear();
+        last_pg = std::chrono::steady_clock::now();
+      }
+    }
     store_changes.clear();
     return Status::OK();
   };
@@ -271,6 +302,7 @@ Status ChangelogSinkTask::Run() {
           return shared->Erase(user, at).status();
         }));
       }
+      if (pg) SEGFLOW_RETURN_IF_ERROR(pg->Erase(user, at));
       erased_in_stores[user] = at;
     }
     return Status::OK();
@@ -352,6 +384,7 @@ Status ChangelogSinkTask::Run() {
         pending.pop_front();
       }
     }
+    if (pg) SEGFLOW_RETURN_IF_ERROR(pg->Poll());
     auto reloaded = erasures.Poll();
     if (!reloaded.ok()) return reloaded.status();
     if (*reloaded) SEGFLOW_RETURN_IF_ERROR(erase_in_stores());
@@ -440,7 +473,14 @@ Status ChangelogSinkTask::Run() {
     marker.checkpoint = pending.empty() ? hooks->completed.load() : pending.back().id;
     marker.evaluated = last_evaluated;
     marker.offsets = offsets();
+    final_publish = true;
     SEGFLOW_RETURN_IF_ERROR(publish(marker, all));
+  }
+  // Nothing is reported committed that is not in the table: a live job's queued commits
+  // (the server was down) get a last chance, then the run fails saying what is missing.
+  if (pg) {
+    SEGFLOW_RETURN_IF_ERROR(pg->Drain(std::chrono::seconds(30)));
+    std::fprintf(stderr, "segflow: %s\n", pg->Summary().c_str());
   }
   result_->finished = finished;
   result_->has_evaluated = last_evaluated.has_value();

@@ -620,5 +620,29 @@ TEST(JobErrorsTest, TagsMustFitTheirValue) {
       testing_util::CondCol(cond, "!!bool"), {"\"yes\" does not fit its tag"}));
 }
 
+// output.postgres (spec integrations §11): dsn and table required, unknown keys named, no
+// password in the file, the table an identifier Segflow can quote and name side tables after.
+TEST(JobErrorsTest, OutputPostgres) {
+  const std::string base = std::string(kHead) + kSegment;
+  JobParseResult ok =
+      Parse(base + "output: {postgres: {dsn: 'host=127.0.0.1 dbname=m', table: public.members}}\n");
+  ASSERT_TRUE(ok.ok()) << ok.ErrorText();
+  EXPECT_EQ(ok.job.output.postgres.dsn, "host=127.0.0.1 dbname=m");
+  EXPECT_EQ(ok.job.output.postgres.table, "public.members");
+  EXPECT_TRUE(HasError(Parse(base + "output: {postgres: {dsn: x, tabel: m}}\n"), 7, 29,
+                       {"unknown key \"tabel\" in output.postgres", "did you mean \"table\""}));
+  EXPECT_TRUE(HasError(Parse(base + "output: {postgres: {dsn: x, tabel: m}}\n"), 7, 10,
+                       {"missing required key \"table\""}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: {dsn: 'user=a password=b', table: m}}\n"),
+                        7, 26, {"holds a password", "PGPASSWORD"}));
+  EXPECT_TRUE(
+      OnlyError(Parse(base + "output: {postgres: {dsn: 'postgresql://a:b@h/db', table: m}}\n"), 7,
+                26, {"holds a password"}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: {dsn: x, table: 'a;drop'}}\n"), 7, 36,
+                        {"\"table\": expected a table name"}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: 5}\n"), 7, 20,
+                        {"expected a map with dsn and table"}));
+}
+
 }  // namespace
 }  // namespace segflow
