@@ -134,6 +134,7 @@ Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, s
       out.savepoint = js.getCheckpoints().getLastSavepoint().cStr();
       out.report.records_in = js.getRecordsIn();
       out.report.late_records = js.getLateRecords();
+      out.report.rejected_records = js.getRejectedRecords();
       out.report.entered = js.getEntered();
       out.report.exited = js.getExited();
       out.report.finished = js.getFinished();

@@ -22,5 +22,6 @@ int DiffCommand(int argc, char** argv);
 int HealthCommand(int argc, char** argv);
 int ForgetCommand(int argc, char** argv);
 int DropVersionCommand(int argc, char** argv);
+int KafkaMockCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

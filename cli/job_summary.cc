@@ -16,6 +16,10 @@ int PrintJobSummary(const JobSpec& job, const RunReport& report) {
               report.finished ? "finished" : "stopped", report.seconds,
               static_cast<unsigned long long>(report.records_in), rate,
               static_cast<unsigned long long>(report.late_records), job.name.c_str());
+  if (job.source.kafka.enabled()) {
+    std::printf("%llu rejected (undecodable values, topic %s.rejected)\n",
+                static_cast<unsigned long long>(report.rejected_records), job.name.c_str());
+  }
   if (report.has_evaluated) {
     std::printf("evaluated through %s\n", FormatTimeWithMs(report.evaluated_through).c_str());
   } else {

@@ -25,6 +25,7 @@ const Subcommand kSubcommands[] = {
     {"health", segflow::cli::HealthCommand, "per segment population, entries/exits per hour, latency, late records"},
     {"drop-version", segflow::cli::DropVersionCommand, "delete a frozen (no longer serving) version of a segment's audience"},
     {"forget", segflow::cli::ForgetCommand, "erase a user from a job's outputs and audience stores, with an audit record"},
+    {"kafka-mock", segflow::cli::KafkaMockCommand, "start a local Kafka-protocol mock cluster (librdkafka) for trying Kafka sources"},
     {"coordinator", segflow::cli::CoordinatorCommand, "run a cluster's coordinator"},
     {"worker", segflow::cli::WorkerCommand, "run a worker that registers with a coordinator"},
     {"submit", segflow::cli::SubmitCommand, "submit a job to a cluster"},

@@ -12,6 +12,8 @@
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 #include "engine/value/time_format.h"
+#include "connectors/source_connector.h"
+#include "jobs/execution_graph.h"
 #include "jobs/job_parser.h"
 #include "jobs/job_paths.h"
 #include "jobs/state_compatibility.h"
@@ -24,6 +26,8 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveOffsets(const JobSpec& job, 
                                                             const std::string& what, const std::string& list) {
   std::vector<std::array<uint64_t, 3>> out;
   const auto topics = static_cast<uint32_t>(job.source.topics.size());
+  auto source = OpenSourceConnector(SourceConfigOf(job));
+  if (!source.ok()) return source.status();
   std::stringstream items(list);
   std::string item;
   while (std::getline(items, item, ',')) {
@@ -40,7 +44,7 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveOffsets(const JobSpec& job, 
                                      " partitions; there is no partition " + std::to_string(p));
     }
     for (uint32_t t = 0; t < topics; ++t) {
-      auto end = log::EndOffset(job.log_dir, job.source.topics[t], static_cast<uint32_t>(p));
+      auto end = (*source)->EndOffset(t, static_cast<uint32_t>(p));
       if (!end.ok()) return end.status();
       if (o > *end) {
         return Status::InvalidArgument(what + ": offset " + std::to_string(o) + " is past the end of partition " +
@@ -79,11 +83,12 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, co
   std::vector<std::array<uint64_t, 3>> out;
   if (from.empty() || from == "earliest") return out;
   const auto topics = static_cast<uint32_t>(job.source.topics.size());
-  auto end_of = [&](uint32_t t, uint32_t p) { return log::EndOffset(job.log_dir, job.source.topics[t], p); };
+  auto source = OpenSourceConnector(SourceConfigOf(job));
+  if (!source.ok()) return source.status();
   if (from == "latest") {
     for (uint32_t t = 0; t < topics; ++t) {
       for (uint32_t p = 0; p < shape.partitions; ++p) {
-        auto end = end_of(t, p);
+        auto end = (*source)->EndOffset(t, p);
         if (!end.ok()) return end.status();
         out.push_back({t, p, *end});
       }
@@ -93,25 +98,13 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, co
   if (from.rfind("time:", 0) == 0) {
     auto t_ms = ParseTimeArg(from.substr(5));
     if (!t_ms.ok()) return t_ms.status().Annotate("--from " + from);
-    std::vector<log::LogRecord> records;
+    // The embedded log scans to the first record at or after T; Kafka asks the brokers
+    // (ListOffsets by record timestamp, which producers should set to the event time).
     for (uint32_t t = 0; t < topics; ++t) {
       for (uint32_t p = 0; p < shape.partitions; ++p) {
-        auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, 0);
-        if (!reader.ok()) return reader.status();
-        std::optional<uint64_t> found;
-        while (!found) {
-          records.clear();
-          auto n = (*reader)->Poll(4096, &records);
-          if (!n.ok()) return n.status();
-          if (*n == 0) break;
-          for (const auto& r : records) {
-            if (r.event.ts >= *t_ms) {
-              found = r.offset;
-              break;
-            }
-          }
-        }
-        out.push_back({t, p, found ? *found : (*reader)->position()});
+        auto offset = (*source)->OffsetForTime(t, p, *t_ms);
+        if (!offset.ok()) return offset.status();
+        out.push_back({t, p, *offset});
       }
     }
     return out;
@@ -407,15 +400,17 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
                           (job.pending_checkpoint && job.pending_checkpoint->savepoint.has_value()));
     c.setSavepointError(job.savepoint_error);
   }
-  uint64_t in = 0, late = 0;
+  uint64_t in = 0, late = 0, rejected = 0;
   for (const auto& [key, t] : job.tasks) {
     if (t.kind == wire::TaskKind::SOURCE) {
       in += t.records_in;
       late += t.late;
+      rejected += t.rejected;
     }
   }
   out.setRecordsIn(in);
   out.setLateRecords(late);
+  out.setRejectedRecords(rejected);
   if (job.has_result) {
     out.setEntered(job.entered);
     out.setExited(job.exited);
@@ -454,6 +449,7 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
     m.setRecordsOut(t.records_out);
     m.setBlockedNs(t.blocked_ns);
     m.setLateRecords(t.late);
+    m.setRejectedRecords(t.rejected);
     m.setHasWatermark(t.has_watermark);
     m.setWatermark(t.watermark);
     m.setKeyGroupFirst(t.kg_first);

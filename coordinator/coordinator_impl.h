@@ -62,7 +62,7 @@ struct PartitionSnapshot {
 struct TaskSnapshot {
   wire::TaskKind kind = wire::TaskKind::SOURCE;
   uint32_t index = 0;
-  uint64_t records_in = 0, records_out = 0, blocked_ns = 0, late = 0;
+  uint64_t records_in = 0, records_out = 0, blocked_ns = 0, late = 0, rejected = 0;
   bool has_watermark = false;
   int64_t watermark = 0;
   uint32_t kg_first = 0, kg_last = 0;
@@ -78,6 +78,7 @@ inline TaskSnapshot SnapshotOf(wire::TaskMetrics::Reader m) {
   t.records_out = m.getRecordsOut();
   t.blocked_ns = m.getBlockedNs();
   t.late = m.getLateRecords();
+  t.rejected = m.getRejectedRecords();
   t.has_watermark = m.getHasWatermark();
   t.watermark = m.getWatermark();
   t.kg_first = m.getKeyGroupFirst();

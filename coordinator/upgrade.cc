@@ -23,6 +23,7 @@
 #include "engine/log/log.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
+#include "jobs/execution_graph.h"
 #include "jobs/job_parser.h"
 #include "jobs/state_compatibility.h"
 
@@ -312,8 +313,10 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           u.backfill_end = std::move(done_at).value();
           JobParseResult parsed = ParseJobText(u.backfill_text, u.file, roots_.base());
           uint64_t behind = 0;
+          auto source = OpenSourceConnector(SourceConfigOf(parsed.job));  // the log, or Kafka
           for (const auto& [t, p, offset] : u.backfill_end) {
-            auto end = log::EndOffset(parsed.job.log_dir, parsed.job.source.topics[t], static_cast<uint32_t>(p));
+            if (!source.ok()) break;
+            auto end = (*source)->EndOffset(static_cast<uint32_t>(t), static_cast<uint32_t>(p));
             if (end.ok() && *end > offset) behind += *end - offset;
           }
           if (behind > options_.upgrade_catch_up_records && u.rounds < kMaxRounds) {

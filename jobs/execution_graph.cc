@@ -3,26 +3,33 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "engine/log/log.h"
 
 namespace segflow {
 
+SourceConfig SourceConfigOf(const JobSpec& job) {
+  SourceConfig config;
+  config.log_dir = job.log_dir;
+  config.topics = job.source.topics;
+  config.fields = job.source.fields;
+  config.kafka = job.source.kafka;
+  return config;
+}
+
 Result<GraphShape> PlanGraph(const JobSpec& job) {
   GraphShape shape;
+  auto source = OpenSourceConnector(SourceConfigOf(job));
+  if (!source.ok()) return source.status();
   // All source topics must share one partition count: a user's partition index is then
   // the same in every topic, and so is the watermark that advances the user.
   for (size_t t = 0; t < job.source.topics.size(); ++t) {
-    auto meta = log::ReadTopicMeta(job.log_dir, job.source.topics[t]);
-    if (!meta.ok()) {
-      return Status::NotFound("source topic \"" + job.source.topics[t] + "\" in log " + job.log_dir + ": " +
-                              meta.status().message() + " (produce events first: segflow produce)");
-    }
+    auto partitions = (*source)->Partitions(static_cast<uint32_t>(t));
+    if (!partitions.ok()) return partitions.status();
     if (t == 0) {
-      shape.partitions = meta->partitions;
-    } else if (meta->partitions != shape.partitions) {
+      shape.partitions = *partitions;
+    } else if (*partitions != shape.partitions) {
       return Status::InvalidArgument("source topics must have the same number of partitions: \"" +
                                      job.source.topics[0] + "\" has " + std::to_string(shape.partitions) +
-                                     ", \"" + job.source.topics[t] + "\" has " + std::to_string(meta->partitions));
+                                     ", \"" + job.source.topics[t] + "\" has " + std::to_string(*partitions));
     }
   }
   shape.keyed = static_cast<uint32_t>(std::max(1, job.parallelism));

@@ -22,6 +22,9 @@ struct GraphShape {
   uint32_t keyed = 0;       // = parallelism
 };
 
+// The job's source as a connector's configuration (connectors/source_connector.h).
+SourceConfig SourceConfigOf(const JobSpec& job);
+
 // Reads the source topics' metadata and sizes the graph; a missing topic or topics with
 // different partition counts are errors that say what to do.
 Result<GraphShape> PlanGraph(const JobSpec& job);

@@ -88,6 +88,8 @@ class JobReader {
 
  private:
   void ReadSource(const YamlField& f, SourceSpec* out);
+  void ReadTopics(const YamlField& t, SourceSpec* out);
+  void ReadKafkaSource(const YamlField& f, SourceSpec* out);
   void ReadRoleFields(const YamlField& f, RoleFields* out);
   void ReadSegments(const YamlField& f, JobSpec* job);
   void ReadSegment(const YamlField& f, size_t index, SegmentSpec* out);
@@ -201,26 +203,18 @@ void JobReader::Read(const YAML::Node& root, JobSpec* job) {
 }
 
 void JobReader::ReadSource(const YamlField& f, SourceSpec* out) {
-  if (!ExpectMap(f, "a map with topics and optional fields, max_out_of_orderness, idle_timeout")) {
+  if (!ExpectMap(f, "a map with topics (or kafka) and optional fields, max_out_of_orderness, idle_timeout")) {
     return;
   }
   MapReader r(f.value, "in source", f.key.Mark(),
-              {"topics", "fields", "max_out_of_orderness", "idle_timeout"}, errors_);
-  if (const YamlField* t = r.Require("topics")) {
-    if (!t->value.IsSequence() || t->value.size() == 0) {
-      ReportExpected(*t, "a non-empty list of topic names, e.g. [events]", errors_);
-    } else {
-      for (size_t i = 0; i < t->value.size(); ++i) {
-        YamlField item{"topics[" + std::to_string(i) + "]", t->value[i], t->value[i]};
-        std::optional<std::string> topic = ReadTopic(item);
-        if (!topic) continue;
-        if (std::find(out->topics.begin(), out->topics.end(), *topic) != out->topics.end()) {
-          errors_->Add(item.ValueMark(), "duplicate topic \"" + *topic + "\" in source.topics");
-          continue;
-        }
-        out->topics.push_back(*topic);
-      }
+              {"topics", "kafka", "fields", "max_out_of_orderness", "idle_timeout"}, errors_);
+  if (const YamlField* k = r.Get("kafka")) {
+    if (const YamlField* t = r.Get("topics")) {
+      errors_->Add(t->key.Mark(), "\"topics\": a Kafka source names its topics under source.kafka.topics");
     }
+    ReadKafkaSource(*k, out);
+  } else if (const YamlField* t = r.Require("topics")) {
+    ReadTopics(*t, out);
   }
   if (const YamlField* fields = r.Get("fields")) ReadRoleFields(*fields, &out->fields);
   if (const YamlField* d = r.Get("max_out_of_orderness")) {
@@ -228,6 +222,45 @@ void JobReader::ReadSource(const YamlField& f, SourceSpec* out) {
   }
   if (const YamlField* d = r.Get("idle_timeout")) {
     if (auto ms = ReadDuration(*d, errors_)) out->idle_timeout_ms = *ms;
+  }
+}
+
+void JobReader::ReadTopics(const YamlField& t, SourceSpec* out) {
+  if (!t.value.IsSequence() || t.value.size() == 0) {
+    ReportExpected(t, "a non-empty list of topic names, e.g. [events]", errors_);
+    return;
+  }
+  for (size_t i = 0; i < t.value.size(); ++i) {
+    YamlField item{"topics[" + std::to_string(i) + "]", t.value[i], t.value[i]};
+    std::optional<std::string> topic = ReadTopic(item);
+    if (!topic) continue;
+    if (std::find(out->topics.begin(), out->topics.end(), *topic) != out->topics.end()) {
+      errors_->Add(item.ValueMark(), "duplicate topic \"" + *topic + "\" in source.topics");
+      continue;
+    }
+    out->topics.push_back(*topic);
+  }
+}
+
+// `source.kafka: {bootstrap, topics, properties, group}` (spec integrations §10.1).
+// Properties are librdkafka's, passed as is; librdkafka itself rejects unknown ones when
+// the job starts.
+void JobReader::ReadKafkaSource(const YamlField& f, SourceSpec* out) {
+  if (!ExpectMap(f, "a map with bootstrap, topics and optional properties, group")) return;
+  MapReader r(f.value, "in source.kafka", f.key.Mark(), {"bootstrap", "topics", "properties", "group"}, errors_);
+  if (const YamlField* b = r.Require("bootstrap")) {
+    if (auto v = ReadName(*b, "bootstrap servers, e.g. 127.0.0.1:9092", errors_)) out->kafka.bootstrap = *v;
+  }
+  if (const YamlField* t = r.Require("topics")) ReadTopics(*t, out);
+  if (const YamlField* g = r.Get("group")) {
+    if (auto v = ReadName(*g, "a consumer group name", errors_)) out->kafka.group = *v;
+  }
+  if (const YamlField* p = r.Get("properties")) {
+    if (!ExpectMap(*p, "a map of librdkafka properties, e.g. {security.protocol: ssl}")) return;
+    MapReader props(p->value, "in source.kafka.properties", p->key.Mark(), errors_, "property");
+    for (const YamlField& prop : props.fields()) {
+      if (auto v = ReadName(prop, "a property value", errors_)) out->kafka.properties[prop.name] = *v;
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/source_connector.h"
 #include "engine/value/event.h"
 #include "engine/value/value.h"
 
@@ -85,7 +86,8 @@ struct SegmentSpec {
 };
 
 struct SourceSpec {
-  std::vector<std::string> topics;
+  std::vector<std::string> topics;  // of the embedded log, or of Kafka (`source.kafka.topics`)
+  KafkaSourceConfig kafka;          // `source.kafka` (spec integrations §10.1); disabled: the log
   RoleFields fields;
   int64_t max_out_of_orderness_ms = 0;
   int64_t idle_timeout_ms = 30000;

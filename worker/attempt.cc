@@ -27,6 +27,7 @@ void FillTaskMetrics(const TaskCounters& c, wire::TaskKind kind, uint32_t index,
   out.setRecordsOut(c.records_out.load(std::memory_order_relaxed));
   out.setBlockedNs(c.blocked_ns.load(std::memory_order_relaxed));
   out.setLateRecords(c.late_records.load(std::memory_order_relaxed));
+  out.setRejectedRecords(c.rejected_records.load(std::memory_order_relaxed));
   const int64_t wm = c.watermark.load(std::memory_order_relaxed);
   out.setHasWatermark(wm != TaskCounters::kNoTime);
   out.setWatermark(wm == TaskCounters::kNoTime ? 0 : wm);

@@ -167,6 +167,7 @@ struct TaskMetrics {
   keyGroupFirst @9 :UInt32;  # keyed tasks
   keyGroupLast @10 :UInt32;
   done @11 :Bool;
+  rejectedRecords @12 :UInt64;  # source: undecodable records (a Kafka source's values)
 }
 
 struct PartitionOffset {
@@ -254,6 +255,7 @@ struct JobStatus {
   jobFile @17 :Text;
   lastFailure @18 :Text;     # why the last failed attempt failed (kept after a restart)
   checkpoints @19 :CheckpointStats;
+  rejectedRecords @20 :UInt64;  # undecodable source records, in "<job>.rejected"
 }
 
 struct CheckpointStats {

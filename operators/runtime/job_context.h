@@ -72,6 +72,7 @@ struct JobContext {
   std::string late_topic;                  // "<job>.late"
   std::atomic<bool>* stop = nullptr;       // set by SIGINT/SIGTERM: stop a live run cleanly
   std::atomic<uint64_t> late_records{0};   // counter (spec §2)
+  std::atomic<uint64_t> rejected_records{0};  // undecodable source records, in "<job>.rejected"
   std::atomic<uint64_t> records_in{0};
   CheckpointHooks* checkpoints = nullptr;  // null: no checkpoints (in-process runs)
 };

@@ -25,6 +25,7 @@
 namespace segflow {
 
 std::string LateTopic(const JobSpec& job) { return job.name + ".late"; }
+std::string RejectedTopic(const JobSpec& job) { return job.name + ".rejected"; }
 
 namespace {
 
@@ -164,6 +165,10 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
   late_meta.partitions = partitions;
   late_meta.fields = job.source.fields;
   SEGFLOW_RETURN_IF_ERROR(log::EnsureTopic(job.log_dir, LateTopic(job), late_meta).status());
+  if (job.source.kafka.enabled()) {
+    SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, RejectedTopic(job)));
+    SEGFLOW_RETURN_IF_ERROR(log::EnsureTopic(job.log_dir, RejectedTopic(job), late_meta).status());
+  }
   if (checkpoints != nullptr && checkpoints->transactional) {
     log::CommitMarker empty;
     empty.offsets.assign(partitions, 0);

@@ -53,6 +53,8 @@ class PreparedOutputs {
 
 // The late topic of a job: "<job>.late".
 std::string LateTopic(const JobSpec& job);
+// The rejected topic of a job with a Kafka source: "<job>.rejected" (spec integrations §10.1).
+std::string RejectedTopic(const JobSpec& job);
 
 struct LocalTasks {
   std::vector<uint32_t> sources;

@@ -52,6 +52,7 @@ Status RunJobLocally(const JobSpec& job, RunOptions options, std::atomic<bool>* 
 
   report->records_in = ctx.records_in.load();
   report->late_records = ctx.late_records.load();
+  report->rejected_records = ctx.rejected_records.load();
   report->entered = sink_result.entered;
   report->exited = sink_result.exited;
   report->finished = sink_result.finished;

@@ -21,6 +21,7 @@ namespace segflow {
 struct RunReport {
   uint64_t records_in = 0;
   uint64_t late_records = 0;
+  uint64_t rejected_records = 0;  // undecodable source records (a Kafka source's)
   uint64_t entered = 0;
   uint64_t exited = 0;
   bool finished = false;

@@ -7,7 +7,10 @@
 #include <thread>
 
 #include "engine/common/key_group.h"
+#include "connectors/source_connector.h"
 #include "engine/log/log.h"
+#include "jobs/execution_graph.h"
+#include "operators/runtime/job_graph.h"
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
@@ -24,7 +27,7 @@ constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 struct Input {
   uint32_t topic = 0;
   uint32_t partition = 0;
-  std::unique_ptr<log::PartitionReader> reader;
+  std::unique_ptr<SplitReader> reader;  // a split of the job's source connector
   uint64_t end_offset = 0;         // bounded: stop here
   int64_t max_prev = kNoTime;      // largest ts read so far (spec §2)
   bool done = false;
@@ -37,6 +40,21 @@ struct Input {
 int64_t WatermarkOf(int64_t max_prev, int64_t out_of_orderness) {
   if (max_prev == kNoTime) return kNoTime;
   return max_prev - out_of_orderness;  // ts and ooo are far from the int64 limits
+}
+
+// A record the source could not decode, as the rejected topic keeps it: the user names
+// where it was read, the properties say what and why.
+Event RejectEvent(const std::string& topic, const RejectedRecord& r) {
+  Event e;
+  e.user = topic + ":" + std::to_string(r.partition);
+  e.type = "rejected";
+  e.ts = 0;
+  e.props = Value::Object({{"offset", Value::Int(static_cast<int64_t>(r.offset))},
+                           {"partition", Value::Int(r.partition)},
+                           {"reason", Value::String(r.reason)},
+                           {"topic", Value::String(topic)},
+                           {"value", Value::String(r.value)}});
+  return e;
 }
 
 }  // namespace
@@ -60,6 +78,11 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   }
   int64_t max_ts = kNoTime;
 
+  // Where the records come from (the embedded log, Kafka): splits read in offset order.
+  auto source = OpenSourceConnector(SourceConfigOf(job));
+  if (!source.ok()) return source.status();
+  SourceConnector& connector = **source;
+
   std::vector<Input> inputs;
   for (uint32_t t = 0; t < job.source.topics.size(); ++t) {
     for (uint32_t p = index_; p < ctx_->partitions; p += source_tasks_) {
@@ -80,7 +103,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       } else if (auto so = ctx_->options.start_offsets.find({t, p}); so != ctx_->options.start_offsets.end()) {
         start = so->second;
       }
-      auto reader = log::PartitionReader::Open(job.log_dir, job.source.topics[t], p, start);
+      auto reader = connector.OpenReader(t, p, start);
       if (!reader.ok()) return reader.status();
       in.reader = std::move(reader).value();
       if (ctx_->options.bounded) {
@@ -92,7 +115,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         } else if (auto eo = ctx_->options.end_offsets.find({t, p}); eo != ctx_->options.end_offsets.end()) {
           in.end_offset = eo->second;
         } else {
-          auto end = log::EndOffset(job.log_dir, job.source.topics[t], p);
+          auto end = connector.EndOffset(t, p);
           if (!end.ok()) return end.status();
           in.end_offset = *end;
         }
@@ -200,6 +223,24 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return Status::OK();
   };
 
+  // Undecodable records (a Kafka source's values) go to "<job>.rejected", by partition.
+  std::vector<std::unique_ptr<log::PartitionWriter>> reject_writers(ctx_->partitions);
+  std::vector<RejectedRecord> rejects;
+  auto write_rejects = [&](const Input& in) -> Status {
+    for (const auto& r : rejects) {
+      if (!reject_writers[in.partition]) {
+        auto w = log::PartitionWriter::Open(job.log_dir, RejectedTopic(job), in.partition);
+        if (!w.ok()) return w.status();
+        reject_writers[in.partition] = std::move(w).value();
+      }
+      reject_writers[in.partition]->Append(RejectEvent(job.source.topics[in.topic], r));
+    }
+    ctx_->rejected_records.fetch_add(rejects.size(), std::memory_order_relaxed);
+    counters_->rejected_records.fetch_add(rejects.size(), std::memory_order_relaxed);
+    rejects.clear();
+    return Status::OK();
+  };
+
   // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
   // are read past, reloaded when the ledger changes.
   ErasureWatch erasures(LedgerPath(job));
@@ -234,9 +275,14 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       if (ctx_->options.bounded) {
         want = static_cast<size_t>(std::min<uint64_t>(want, in.end_offset - in.reader->position()));
       }
-      auto n = in.reader->Poll(want, &records);
+      auto n = in.reader->Poll(want, &records, &rejects);
       if (!n.ok()) return n.status();
-      if (*n == 0 && ctx_->options.bounded) {
+      if (!rejects.empty()) SEGFLOW_RETURN_IF_ERROR(write_rejects(in));
+      if (ctx_->options.bounded && !records.empty() && records.back().offset >= in.end_offset) {
+        // Offsets a source skips (Kafka's transaction markers) can put records past the end.
+        while (!records.empty() && records.back().offset >= in.end_offset) records.pop_back();
+      }
+      if (*n == 0 && ctx_->options.bounded && connector.reads_are_immediate()) {
         // The records up to the end offset were in the log when it was taken: a reader that
         // finds none is short of them for good, and waiting would never end the run.
         return Status::Corruption("topic \"" + job.source.topics[in.topic] + "\" partition " +
@@ -320,10 +366,16 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       for (auto& w : late_writers) {
         if (w && w->buffered() > 0) SEGFLOW_RETURN_IF_ERROR(w->Flush(false));
       }
+      for (auto& w : reject_writers) {
+        if (w && w->buffered() > 0) SEGFLOW_RETURN_IF_ERROR(w->Flush(false));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(ctx_->options.poll_interval_ms));
     }
   }
   for (auto& w : late_writers) {
+    if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
+  }
+  for (auto& w : reject_writers) {
     if (w) SEGFLOW_RETURN_IF_ERROR(w->Flush(true));
   }
   SEGFLOW_RETURN_IF_ERROR(flush_consents());

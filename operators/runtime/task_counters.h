@@ -27,6 +27,7 @@ struct TaskCounters {
   std::atomic<uint64_t> records_out{0};
   std::atomic<uint64_t> blocked_ns{0};     // waiting for room downstream
   std::atomic<uint64_t> late_records{0};
+  std::atomic<uint64_t> rejected_records{0};  // undecodable source records (Kafka values)
   std::atomic<int64_t> watermark{kNoTime};  // source: min over partitions; keyed/sink: frontier
   std::atomic<bool> done{false};
   // Source tasks: one per input, filled by the task as it opens them; readers look only

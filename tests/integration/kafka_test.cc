@@ -1,0 +1,334 @@
+// Kafka as a source (issue 14, spec integrations §10.1, §10.3): a 3-broker mock cluster
+// (`segflow kafka-mock`, librdkafka's mock over real TCP on 127.0.0.1) fed by `kcat`, the
+// independent client, with partitions holding exactly what `segflow produce` puts in the
+// embedded log's; runs over Kafka must then give the embedded-log run's changelog.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_test_util.h"
+#include "engine/common/key_group.h"
+#include "engine/value/json_event.h"
+
+namespace segflow {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace integration;  // NOLINT(google-build-using-namespace): the test helpers
+
+constexpr uint32_t kPartitions = 4;
+
+std::string ShopJob(const std::string& bootstrap) {
+  std::string source = bootstrap.empty()
+                           ? "  topics: [events]\n"
+                           : "  kafka: {bootstrap: \"" + bootstrap + "\", topics: [events]}\n";
+  return R"(job: shop
+log: log
+source:
+)" + source +
+         R"(  max_out_of_orderness: 5s
+  idle_timeout: 1h
+segments:
+  - id: cart_abandoned
+    when: {absence: {after: {event: add_to_cart}, missing: {event: purchase}, within: 30m}}
+    membership: {duration: 24h, exit_on: {event: purchase}}
+  - id: big_cart
+    when: {sum: {event: add_to_cart, field: price, window: 1h, gte: 150}}
+    membership: {cooldown: 1d}
+  - id: busy_browser
+    when: {count: {event: page_view, window: 1h, at_least: 5}}
+    membership: {duration: 2h}
+parallelism: 2
+)";
+}
+
+std::string Which(const std::string& program) {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
+    const std::string path = std::string(dir) + "/" + program;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+// Runs `program ARGS` with stdin from `stdin_path`, waits at most 60 s; returns its exit
+// code (-1: did not finish). Only async-signal-safe calls in the child.
+int RunProgram(const std::string& program, const std::vector<std::string>& args,
+               const std::string& stdin_path, const std::string& out_path,
+               const std::string& err_path) {
+  std::vector<const char*> argv{program.c_str()};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int in = ::open(stdin_path.c_str(), O_RDONLY);
+    const int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || o < 0 || e < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::execv(program.c_str(), const_cast<char* const*>(argv.data()));
+    ::_exit(127);
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= until) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::milliseconds deadline = kProcessDeadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (probe()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::optional<int64_t> EvaluatedThrough(const std::string& run_stdout) {
+  std::smatch m;
+  static const std::regex re(R"(evaluated through \S+ \((-?\d+)\))");
+  if (!std::regex_search(run_stdout, m, re)) return std::nullopt;
+  return std::stoll(m[1]);
+}
+
+// Changelog lines (as `segflow consume` prints them) whose "at" is <= t.
+std::vector<std::string> LinesAtOrBefore(const std::string& changelog, int64_t t) {
+  std::vector<std::string> out;
+  for (const auto& line : Lines(changelog)) {
+    auto v = ParseJsonValue(line);
+    EXPECT_TRUE(v.ok()) << line;
+    if (v.ok() && v->Find("at")->as_int() <= t) out.push_back(line);
+  }
+  return out;
+}
+
+class KafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kcat_ = Which("kcat");
+    if (kcat_.empty())
+      GTEST_SKIP() << "kcat is not installed (Debian package kcat; scripts/setup.sh installs it)";
+    const std::string file = scratch() + "/bootstrap";
+    mock_ = Start({"kafka-mock", "--brokers", "3", "--topic",
+                   "events:" + std::to_string(kPartitions), "--bootstrap-file", file},
+                  "", scratch(), scratch(), "mock");
+    ASSERT_TRUE(Eventually([&] { return fs::exists(file); }))
+        << ReadFile(scratch() + "/mock.stderr");
+    bootstrap_ = Lines(ReadFile(file)).at(0);
+    ASSERT_FALSE(bootstrap_.empty());
+  }
+  void TearDown() override {
+    if (mock_ > 0) {
+      ::kill(mock_, SIGTERM);
+      Wait(mock_, scratch(), "mock");
+    }
+  }
+
+  const std::string& scratch() const { return dir_.path(); }
+  std::string log() const { return scratch() + "/log"; }
+  std::string job_path() const { return scratch() + "/job.yaml"; }
+
+  // `kcat -P` of `lines` into one partition, in order.
+  void Kcat(const std::string& topic, uint32_t partition, const std::string& lines) {
+    const std::string tag = NextTag("kcat");
+    const std::string in = scratch() + "/" + tag + ".stdin";
+    WriteFile(in, lines);
+    const int rc =
+        RunProgram(kcat_, {"-P", "-b", bootstrap_, "-t", topic, "-p", std::to_string(partition)},
+                   in, scratch() + "/" + tag + ".stdout", scratch() + "/" + tag + ".stderr");
+    ASSERT_EQ(rc, 0) << ReadFile(scratch() + "/" + tag + ".stderr");
+  }
+
+  // Splits JSON-lines events by the partition `segflow produce --partitions 4` gives them.
+  static std::vector<std::string> ByPartition(const std::string& events) {
+    std::vector<std::string> out(kPartitions);
+    JsonEventDecoder decoder(RoleFields{});
+    Event e;
+    for (const auto& line : Lines(events)) {
+      if (!decoder.Decode(line, &e).ok()) continue;
+      out[PartitionFor(HashUser(e.user), kPartitions)] += line + "\n";
+    }
+    return out;
+  }
+
+  Outcome Run(std::vector<std::string> extra = {"--bounded"}) {
+    std::vector<std::string> args = {"run", job_path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Segflow(args, "", scratch());
+  }
+  Outcome Consume(const std::string& topic) {
+    return Segflow({"consume", "--log", log(), "--topic", topic}, "", scratch());
+  }
+  const std::string& CartEvents() {
+    static const std::string events = [this] {
+      Outcome g = Segflow({"gen", "cart", "--users", "200", "--events", "8000", "--seed", "11",
+                           "--late-fraction", "0.01"},
+                          "", scratch());
+      EXPECT_EQ(g.exit_code, 0) << g.err;
+      return g.out;
+    }();
+    return events;
+  }
+  // The embedded-log run of the cart events: its changelog and late records.
+  void RunOverEmbeddedLog(std::string* changelog, std::string* late) {
+    Outcome p = Segflow({"produce", "--log", log(), "--topic", "events", "--partitions", "4"},
+                        CartEvents(), scratch());
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    WriteFile(job_path(), ShopJob(""));
+    Outcome r = Run();
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    *changelog = Consume("shop.memberships").out;
+    *late = Consume("shop.late").out;
+    ASSERT_GT(Lines(*changelog).size(), 100u);
+    ASSERT_GT(Lines(*late).size(), 10u);
+  }
+
+  ScratchDir dir_{"segflow-kafka-test"};
+  std::string kcat_;
+  std::string bootstrap_;
+  pid_t mock_ = -1;
+};
+
+// --bounded over the mock reads each partition to its end offset at the start and gives
+// the embedded-log run's changelog and late records, record for record.
+TEST_F(KafkaTest, BoundedRunEqualsEmbeddedLogRun) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("finished"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(": 8000 records"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0 rejected"), std::string::npos) << r.out;
+  EXPECT_EQ(Consume("shop.memberships").out, log_changelog);
+  EXPECT_EQ(Consume("shop.late").out, log_late);
+
+  // Records appended after the start are not read by a bounded run.
+  Kcat("events", 0,
+       R"({"user_id":"late-comer","event":"page_view","ts":1})"
+       "\n");
+  Outcome again = Run();
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find(": 8001 records"), std::string::npos) << again.out;
+}
+
+// A live run over the mock, fed while it runs, stopped by SIGTERM: its changelog up to
+// its evaluated time is the embedded-log run's, and it evaluated as far as the
+// watermarks allow (min over partitions of max ts - 5 s).
+TEST_F(KafkaTest, LiveRunEqualsEmbeddedLogRunUpToItsEvaluatedTime) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
+  const ChildGuard guard(live);
+
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    const size_t half = lines.size() / 2;
+    std::string first, second;
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < lines.size(); ++i) {
+      (i < half ? first : second) += lines[i] + "\n";
+      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second));
+  }
+  auto audience_at = [&](int64_t t) {
+    return Segflow(
+        {"audience", job_path(), "--segment", "cart_abandoned", "--at", std::to_string(t)}, "",
+        scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at(bound).exit_code == 0; }))
+      << ReadFile(scratch() + "/live.stderr");
+  EXPECT_NE(audience_at(bound + 1).exit_code, 0);
+
+  ASSERT_EQ(::kill(live, SIGTERM), 0);
+  Outcome stopped = Wait(live, scratch(), "live");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+  EXPECT_NE(stopped.out.find(": 8000 records"), std::string::npos) << stopped.out;
+  ASSERT_EQ(EvaluatedThrough(stopped.out), bound) << stopped.out;
+  EXPECT_EQ(LinesAtOrBefore(Consume("shop.memberships").out, bound),
+            LinesAtOrBefore(log_changelog, bound));
+  EXPECT_EQ(Consume("shop.late").out, log_late);
+}
+
+// A value that is not a valid event is not evaluated: it is counted and copied, with its
+// topic, partition, offset and the reason, to "<job>.rejected"; the good records around
+// it are evaluated as usual.
+TEST_F(KafkaTest, MalformedValuesGoToTheRejectedTopicAndAreCounted) {
+  Kcat("events", 1,
+       R"({"user_id":"u1","event":"page_view","ts":1000})"
+       "\nnot json at all\n"
+       R"({"user_id":"u1","event":"page_view"})"
+       "\n"
+       R"({"user_id":"u1","event":"page_view","ts":2000})"
+       "\n");
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(": 4 records"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 rejected"), std::string::npos) << r.out;
+  Outcome rejected = Consume("shop.rejected");
+  ASSERT_EQ(rejected.exit_code, 0) << rejected.err;
+  const std::vector<std::string> lines = Lines(rejected.out);
+  ASSERT_EQ(lines.size(), 2u) << rejected.out;
+  EXPECT_NE(lines[0].find(R"("offset":1)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("value":"not json at all")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("partition":1)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("offset":2)"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("missing field"), std::string::npos) << lines[1];
+}
+
+// A topic the cluster does not have and a bootstrap no broker answers on fail the job
+// with a message naming the servers and the topic, never a run that reads nothing.
+TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
+  std::string job = ShopJob(bootstrap_);
+  job.replace(job.find("topics: [events]"), 16, "topics: [nowhere]");
+  WriteFile(job_path(), job);
+  Outcome missing = Run();
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("topic \"nowhere\" does not exist on the cluster at " + bootstrap_),
+            std::string::npos)
+      << missing.err;
+
+  WriteFile(job_path(), ShopJob("127.0.0.1:1"));
+  Outcome down = Run();
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.err.find("bootstrap servers 127.0.0.1:1"), std::string::npos) << down.err;
+  EXPECT_NE(down.err.find("\"events\""), std::string::npos) << down.err;
+}
+
+}  // namespace
+}  // namespace segflow
