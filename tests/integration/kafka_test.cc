@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <regex>
 #include <set>
 #include <string>
@@ -328,6 +329,119 @@ TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
   EXPECT_NE(down.exit_code, 0);
   EXPECT_NE(down.err.find("bootstrap servers 127.0.0.1:1"), std::string::npos) << down.err;
   EXPECT_NE(down.err.find("\"events\""), std::string::npos) << down.err;
+}
+
+// Workers SIGKILLed while a checkpointing live job reads the mock: the job restarts from
+// its last checkpoint's Kafka offsets, and its committed changelog up to the evaluated
+// time the watermarks allow is the embedded-log run's, record for record (none lost, none
+// twice).
+TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNothing) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), ShopJob(bootstrap_) + "checkpoint: {interval: 200ms}\n");
+
+  const pid_t coordinator =
+      Start({"coordinator", "--dir", scratch() + "/coordinator", "--heartbeat-timeout", "2000",
+             "--heartbeat-interval", "200", "--max-restarts", "20", "--listen", "127.0.0.1:0"},
+            "", scratch(), scratch(), "coordinator");
+  const ChildGuard coordinator_guard(coordinator);
+  std::string address;
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string out = ReadFile(scratch() + "/coordinator.stdout");
+    static const std::regex re(R"(coordinator listening on (\S+))");
+    if (!std::regex_search(out, m, re)) return false;
+    address = m[1];
+    return true;
+  })) << ReadFile(scratch() + "/coordinator.stderr");
+  std::vector<pid_t> workers;
+  std::vector<std::unique_ptr<ChildGuard>> guards;
+  auto add_worker = [&] {
+    const std::string n = std::to_string(workers.size());
+    workers.push_back(Start(
+        {"worker", "--coordinator", address, "--slots", "2", "--dir", scratch() + "/worker-" + n},
+        "", scratch(), scratch(), "worker-" + n));
+    guards.push_back(std::make_unique<ChildGuard>(workers.back()));
+  };
+  for (int i = 0; i < 3; ++i) add_worker();
+  auto cli = [&](std::vector<std::string> args) {
+    args.push_back("--coordinator");
+    args.push_back(address);
+    return Segflow(args, "", scratch());
+  };
+  Outcome submit;
+  ASSERT_TRUE(Eventually([&] {
+    submit = cli({"submit", job_path()});
+    return submit.exit_code == 0;
+  })) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+
+  // The events in 5 chunks per partition, while workers are killed and replaced.
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  std::vector<std::vector<std::string>> chunks(kPartitions);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    chunks[p].resize(5);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      chunks[p][i * 5 / lines.size()] += lines[i] + "\n";
+      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+  }
+  int kills = 0;
+  for (size_t c = 0; c < 5; ++c) {
+    for (uint32_t p = 0; p < kPartitions; ++p)
+      ASSERT_NO_FATAL_FAILURE(Kcat("events", p, chunks[p][c]));
+    if (c == 1 || c == 3) {
+      // The worker running keyed task 0 (status names the worker, `jobs` its pid).
+      pid_t victim = -1;
+      ASSERT_TRUE(Eventually([&] {
+        std::smatch m;
+        const std::string st = cli({"status", id}).out;
+        if (st.find("running") == std::string::npos) return false;
+        if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
+        const std::string worker = m[1];
+        const std::string jobs = cli({"jobs"}).out;
+        if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
+          return false;
+        victim = static_cast<pid_t>(std::stol(m[1]));
+        return true;
+      })) << cli({"status", id}).out;
+      ASSERT_EQ(::kill(victim, SIGKILL), 0);
+      ++kills;
+      add_worker();
+      ASSERT_TRUE(Eventually([&] {
+        std::smatch m;
+        const std::string st = cli({"status", id}).out;
+        return std::regex_search(st, m, std::regex(R"(attempt (\d+))")) &&
+               std::stoi(m[1]) >= kills + 1;
+      })) << cli({"status", id}).out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  auto audience_at = [&](int64_t t) {
+    return Segflow(
+        {"audience", job_path(), "--segment", "cart_abandoned", "--at", std::to_string(t)}, "",
+        scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at(bound).exit_code == 0; }))
+      << cli({"status", id}).out << ReadFile(scratch() + "/coordinator.stderr");
+  Outcome cancel = cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  const std::string status = cli({"status", id}).out;
+  EXPECT_NE(status.find("2 restart(s)"), std::string::npos) << status;
+  Outcome committed = Segflow(
+      {"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "", scratch());
+  ASSERT_EQ(committed.exit_code, 0) << committed.err;
+  const std::vector<std::string> live = LinesAtOrBefore(committed.out, bound);
+  EXPECT_GT(live.size(), 100u);
+  EXPECT_EQ(live, LinesAtOrBefore(log_changelog, bound))
+      << "the committed changelog, record for record";
 }
 
 }  // namespace
