@@ -91,8 +91,12 @@ class KafkaSplitReader : public SplitReader {
       }
     }
     queue_ = rd_kafka_queue_new(client_->rk);
+    // Offset 0 is where a run from the beginning starts: the partition's first record,
+    // wherever retention has moved it.
+    const int64_t start =
+        position_ == 0 ? RD_KAFKA_OFFSET_BEGINNING : static_cast<int64_t>(position_);
     if (rd_kafka_consume_start_queue(client_->topics[topic_], static_cast<int32_t>(partition_),
-                                     static_cast<int64_t>(position_), queue_) != 0) {
+                                     start, queue_) != 0) {
       return Status::IOError(Where() + ": cannot start reading at offset " +
                              std::to_string(position_) + ": " +
                              rd_kafka_err2str(rd_kafka_last_error()));
@@ -116,6 +120,15 @@ class KafkaSplitReader : public SplitReader {
         // At the partition's end (past any transaction markers, which take offsets too).
         if (m->offset >= 0 && static_cast<uint64_t>(m->offset) > position_)
           position_ = static_cast<uint64_t>(m->offset);
+      } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        if (failed.ok()) {
+          failed = Status::NotFound(
+              Where() + ": offset " + std::to_string(position_) + " is no longer on the cluster (" +
+              rd_kafka_message_errstr(m) +
+              "); reading on from the first offset it has would lose records (retention "
+              "removed them, or the topic was recreated): restore from an earlier "
+              "checkpoint or start with --from earliest");
+        }
       } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (failed.ok() && IsPermanent(m->err)) {
           failed = Status::NotFound(Where() + ": " + rd_kafka_message_errstr(m) +
@@ -270,9 +283,9 @@ Result<std::unique_ptr<SourceConnector>> OpenKafkaSource(const SourceConfig& con
   if (st.ok()) st = Set(conf, "client.id", "segflow");
   if (st.ok()) st = Set(conf, "isolation.level", "read_committed");
   if (st.ok()) st = Set(conf, "enable.partition.eof", "true");
-  // A start offset below the partition's first (retention removed records) reads from the
-  // first; a checkpoint's offset is never above the end.
-  if (st.ok()) st = Set(conf, "auto.offset.reset", "earliest");
+  // A start offset the partition no longer has (retention removed it) is an error, never a
+  // silent jump past records; offset 0 means the partition's beginning (KafkaSplitReader).
+  if (st.ok()) st = Set(conf, "auto.offset.reset", "error");
   for (const auto& [key, value] : config.kafka.properties) {
     if (st.ok()) st = Set(conf, key, value);
   }
