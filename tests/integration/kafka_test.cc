@@ -206,10 +206,43 @@ class KafkaTest : public ::testing::Test {
     ASSERT_GT(Lines(*late).size(), 10u);
   }
 
+  // A coordinator (2 s heartbeat timeout) and `workers` workers of 2 slots on 127.0.0.1.
+  void StartCluster(int workers) {
+    const pid_t coordinator =
+        Start({"coordinator", "--dir", scratch() + "/coordinator", "--heartbeat-timeout", "2000",
+               "--heartbeat-interval", "200", "--max-restarts", "20", "--listen", "127.0.0.1:0"},
+              "", scratch(), scratch(), "coordinator");
+    guards_.push_back(std::make_unique<ChildGuard>(coordinator));
+    ASSERT_TRUE(Eventually([&] {
+      std::smatch m;
+      const std::string out = ReadFile(scratch() + "/coordinator.stdout");
+      static const std::regex re(R"(coordinator listening on (\S+))");
+      if (!std::regex_search(out, m, re)) return false;
+      address_ = m[1];
+      return true;
+    })) << ReadFile(scratch() + "/coordinator.stderr");
+    for (int i = 0; i < workers; ++i) AddWorker();
+  }
+  void AddWorker() {
+    const std::string n = std::to_string(workers_.size());
+    workers_.push_back(Start(
+        {"worker", "--coordinator", address_, "--slots", "2", "--dir", scratch() + "/worker-" + n},
+        "", scratch(), scratch(), "worker-" + n));
+    guards_.push_back(std::make_unique<ChildGuard>(workers_.back()));
+  }
+  Outcome Cli(std::vector<std::string> args) {
+    args.push_back("--coordinator");
+    args.push_back(address_);
+    return Segflow(args, "", scratch());
+  }
+
   ScratchDir dir_{"segflow-kafka-test"};
   std::string kcat_;
   std::string bootstrap_;
   pid_t mock_ = -1;
+  std::string address_;  // the coordinator's, once StartCluster ran
+  std::vector<pid_t> workers_;
+  std::vector<std::unique_ptr<ChildGuard>> guards_;
 };
 
 // --bounded over the mock reads each partition to its end offset at the start and gives
@@ -340,35 +373,9 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNothing) {
   ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
   WriteFile(job_path(), ShopJob(bootstrap_) + "checkpoint: {interval: 200ms}\n");
 
-  const pid_t coordinator =
-      Start({"coordinator", "--dir", scratch() + "/coordinator", "--heartbeat-timeout", "2000",
-             "--heartbeat-interval", "200", "--max-restarts", "20", "--listen", "127.0.0.1:0"},
-            "", scratch(), scratch(), "coordinator");
-  const ChildGuard coordinator_guard(coordinator);
-  std::string address;
-  ASSERT_TRUE(Eventually([&] {
-    std::smatch m;
-    const std::string out = ReadFile(scratch() + "/coordinator.stdout");
-    static const std::regex re(R"(coordinator listening on (\S+))");
-    if (!std::regex_search(out, m, re)) return false;
-    address = m[1];
-    return true;
-  })) << ReadFile(scratch() + "/coordinator.stderr");
-  std::vector<pid_t> workers;
-  std::vector<std::unique_ptr<ChildGuard>> guards;
-  auto add_worker = [&] {
-    const std::string n = std::to_string(workers.size());
-    workers.push_back(Start(
-        {"worker", "--coordinator", address, "--slots", "2", "--dir", scratch() + "/worker-" + n},
-        "", scratch(), scratch(), "worker-" + n));
-    guards.push_back(std::make_unique<ChildGuard>(workers.back()));
-  };
-  for (int i = 0; i < 3; ++i) add_worker();
-  auto cli = [&](std::vector<std::string> args) {
-    args.push_back("--coordinator");
-    args.push_back(address);
-    return Segflow(args, "", scratch());
-  };
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  auto add_worker = [&] { AddWorker(); };
+  auto cli = [&](std::vector<std::string> args) { return Cli(std::move(args)); };
   Outcome submit;
   ASSERT_TRUE(Eventually([&] {
     submit = cli({"submit", job_path()});
@@ -442,6 +449,46 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNothing) {
   EXPECT_GT(live.size(), 100u);
   EXPECT_EQ(live, LinesAtOrBefore(log_changelog, bound))
       << "the committed changelog, record for record";
+}
+
+// Reprocessing by Kafka offsets: `submit --bounded --from offsets:P=O,...` over the mock
+// gives the changelog of a run over a log holding only the records from those offsets on.
+TEST_F(KafkaTest, FromOffsetsEqualsARunOverOnlyThatRange) {
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  std::string from = "offsets:";
+  std::string second_halves;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    const size_t half = lines.size() / 2;
+    std::string first, second;
+    for (size_t i = 0; i < lines.size(); ++i) (i < half ? first : second) += lines[i] + "\n";
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second));
+    from += (p ? "," : "") + std::to_string(p) + "=" + std::to_string(half);
+    second_halves += second;
+  }
+  // The reference: the embedded log holding only the second halves (same partitions).
+  Outcome p = Segflow({"produce", "--log", log(), "--topic", "events", "--partitions", "4"},
+                      second_halves, scratch());
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  WriteFile(job_path(), ShopJob(""));
+  Outcome ref = Run({"--bounded", "--workers", "0"});
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  const std::string ref_changelog = Consume("shop.memberships").out;
+  ASSERT_GT(Lines(ref_changelog).size(), 50u);
+
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(2));
+  Outcome bounded;
+  ASSERT_TRUE(Eventually([&] {
+    bounded = Cli({"submit", job_path(), "--bounded", "--wait", "--from", from});
+    return bounded.err.find("no worker") == std::string::npos || bounded.exit_code == 0;
+  }));
+  ASSERT_EQ(bounded.exit_code, 0) << bounded.out << bounded.err;
+  EXPECT_NE(bounded.out.find(": " + std::to_string(Lines(second_halves).size()) + " records"),
+            std::string::npos)
+      << bounded.out;
+  EXPECT_EQ(Consume("shop.memberships").out, ref_changelog) << "the offset range's changelog";
 }
 
 }  // namespace
