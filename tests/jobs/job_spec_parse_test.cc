@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "job_test_util.h"
@@ -231,6 +232,55 @@ TEST(JobSpecParseTest, MaxParallelismEqualToParallelismIsValid) {
   ASSERT_TRUE(r.ok()) << Describe(r);
   EXPECT_EQ(r.job.parallelism, 32768);
   EXPECT_EQ(r.job.max_parallelism, 32768u);
+}
+
+}  // namespace
+}  // namespace segflow
+
+namespace segflow {
+namespace {
+
+// `source.kafka` (spec integrations §10.1): the topics come from under kafka, the
+// librdkafka properties are kept as given.
+TEST(JobSpecParseTest, KafkaSourceKeepsBootstrapTopicsAndProperties) {
+  JobParseResult r = ParseJobText(R"(job: k
+log: data/log
+source:
+  kafka:
+    bootstrap: 127.0.0.1:9092,127.0.0.1:9093
+    topics: [events, more]
+    properties: {security.protocol: ssl, fetch.wait.max.ms: 100}
+    group: monitor
+segments:
+  - id: s
+    when: {count: {event: view, at_least: 1}}
+)",
+                                  "/srv/jobs/k.yaml");
+  ASSERT_TRUE(r.ok()) << testing_util::Describe(r);
+  EXPECT_EQ(r.job.source.topics, (std::vector<std::string>{"events", "more"}));
+  EXPECT_EQ(r.job.source.kafka.bootstrap, "127.0.0.1:9092,127.0.0.1:9093");
+  EXPECT_EQ(r.job.source.kafka.group, "monitor");
+  EXPECT_EQ(r.job.source.kafka.properties,
+            (std::map<std::string, std::string>{{"fetch.wait.max.ms", "100"},
+                                                {"security.protocol", "ssl"}}));
+  EXPECT_TRUE(r.job.source.kafka.enabled());
+}
+
+// A Kafka source without its bootstrap or topics, or with topics beside it, is refused.
+TEST(JobSpecParseTest, KafkaSourceNeedsBootstrapAndItsOwnTopics) {
+  const std::string segments =
+      "segments:\n  - id: s\n    when: {count: {event: view, at_least: 1}}\n";
+  JobParseResult missing =
+      ParseJobText("job: k\nlog: l\nsource:\n  kafka: {topics: [events]}\n" + segments, "/j.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.ErrorText().find("missing required key \"bootstrap\""), std::string::npos)
+      << missing.ErrorText();
+  JobParseResult both = ParseJobText(
+      "job: k\nlog: l\nsource:\n  topics: [a]\n  kafka: {bootstrap: h:1, topics: [events]}\n" +
+          segments,
+      "/j.yaml");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.ErrorText().find("source.kafka.topics"), std::string::npos) << both.ErrorText();
 }
 
 }  // namespace
