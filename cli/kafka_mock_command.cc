@@ -1,8 +1,9 @@
 // `segflow kafka-mock`: a local Kafka-protocol cluster from librdkafka's mock
 // (rd_kafka_mock_cluster_new), over real TCP on 127.0.0.1, for trying and testing Kafka
 // sources without a Kafka installation (spec integrations §10.3). It prints the
-// bootstrap servers and serves until SIGINT or SIGTERM. Segflow itself never
-// special-cases it: jobs talk to it as to any cluster.
+// bootstrap servers and serves until SIGINT or SIGTERM. SIGUSR1 takes every broker down
+// (connections dropped and refused, topics kept), SIGUSR2 brings them back: an outage. Segflow
+// itself never special-cases it: jobs talk to it as to any cluster.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -26,6 +27,7 @@ int KafkaMockCommand(int argc, char** argv) {
       "FILE]\n\n"
       "Starts librdkafka's mock Kafka cluster on 127.0.0.1 (random ports), prints its bootstrap\n"
       "servers on stdout and serves until SIGINT or SIGTERM. Its topics live in memory only.\n"
+      "kill -USR1 takes every broker down (topics kept), kill -USR2 brings them back up.\n"
       "Produce with kcat -P -b BOOTSTRAP -t TOPIC, read with kcat -C -b BOOTSTRAP -t TOPIC.\n\n"
       "options");
   opts.add_options()("help,h", "this help")("brokers", po::value<int>()->default_value(3),
@@ -57,6 +59,8 @@ int KafkaMockCommand(int argc, char** argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGUSR1);
+  sigaddset(&stop, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   char errstr[512];
@@ -113,7 +117,19 @@ int KafkaMockCommand(int argc, char** argv) {
   std::cerr << "segflow kafka-mock: " << brokers << " brokers at " << bootstrap
             << " (Ctrl-C stops)\n";
   int sig = 0;
-  sigwait(&stop, &sig);
+  for (;;) {
+    sigwait(&stop, &sig);
+    if (sig != SIGUSR1 && sig != SIGUSR2) break;
+    for (int b = 1; b <= brokers; ++b) {
+      if (sig == SIGUSR1) {
+        rd_kafka_mock_broker_set_down(cluster, b);
+      } else {
+        rd_kafka_mock_broker_set_up(cluster, b);
+      }
+    }
+    std::cerr << "segflow kafka-mock: every broker " << (sig == SIGUSR1 ? "down" : "up")
+              << std::endl;
+  }
   rd_kafka_mock_cluster_destroy(cluster);
   rd_kafka_destroy(rk);
   return 0;

@@ -491,5 +491,59 @@ TEST_F(KafkaTest, FromOffsetsEqualsARunOverOnlyThatRange) {
   EXPECT_EQ(Consume("shop.memberships").out, ref_changelog) << "the offset range's changelog";
 }
 
+// Every broker down for a while in the middle of a live run (the mock drops and refuses
+// connections): the run waits and retries, and its changelog is still the embedded-log
+// run's.
+TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  const pid_t live = Start({"run", job_path(), "--workers", "0"}, "", scratch(), scratch(), "live");
+  const ChildGuard guard(live);
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  std::vector<std::string> second(kPartitions);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    std::string first;
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < lines.size(); ++i) {
+      (i < lines.size() / 2 ? first : second[p]) += lines[i] + "\n";
+      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::kill(mock_, SIGUSR1), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(scratch() + "/mock.stderr").find("every broker down") != std::string::npos;
+  }));
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(1500));  // the outage: the run keeps waiting
+  ASSERT_EQ(::kill(mock_, SIGUSR2), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(scratch() + "/mock.stderr").find("every broker up") != std::string::npos;
+  }));
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second[p]));
+
+  auto audience_at = [&](int64_t t) {
+    return Segflow(
+        {"audience", job_path(), "--segment", "cart_abandoned", "--at", std::to_string(t)}, "",
+        scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at(bound).exit_code == 0; }))
+      << ReadFile(scratch() + "/live.stderr");
+  ASSERT_EQ(::kill(live, SIGTERM), 0);
+  Outcome stopped = Wait(live, scratch(), "live");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+  EXPECT_NE(stopped.out.find(": 8000 records"), std::string::npos) << stopped.out;
+  EXPECT_EQ(LinesAtOrBefore(Consume("shop.memberships").out, bound),
+            LinesAtOrBefore(log_changelog, bound));
+}
+
 }  // namespace
 }  // namespace segflow
