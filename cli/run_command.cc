@@ -47,18 +47,20 @@ void RemoveStaleClusterDirs(const std::string& parent) {
   }
 }
 
-int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers) {
+int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers,
+                 const EmbeddedCluster::Http& http) {
   const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
   // Beside the state folder, not in it (each attempt resets the state folder); one folder
   // per run, so a second (refused) run of the job never touches the first one's workers.
   const std::string cluster_dir = state_dir + ".cluster/run-" + std::to_string(::getpid());
   RemoveStaleClusterDirs(state_dir + ".cluster");
   const uint32_t slots = static_cast<uint32_t>(job.parallelism);  // any one worker can take the whole job
-  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir);
+  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, http);
   if (!cluster.ok()) {
     std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
     return 1;
   }
+  if (http.address) std::cerr << "segflow run: http listening on " << (*cluster)->http_address() << "\n";
   std::error_code ec;
   auto client = ClusterClient::Connect((*cluster)->address());
   if (!client.ok()) {
@@ -93,7 +95,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N]\n\n"
+      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--http HOST:PORT]\n\n"
       "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
       "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
       "job's log, state and audience store on local disk. Each run starts fresh from the\n"
@@ -102,7 +104,9 @@ int RunCommand(int argc, char** argv) {
   opts.add_options()("help,h", "show this help")("bounded", "replay the log up to its end at start, then exit")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME (default: the largest ts read)")(
       "workers", po::value<int>()->default_value(2), "worker processes (0: run in this process)")(
-      "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)");
+      "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)")(
+      "http", po::value<std::string>(), "serve the HTTP API, /metrics and the dashboard on HOST:PORT while it runs")(
+      "http-token-file", po::value<std::string>(), "the token /v1 and /metrics requests must send (Bearer)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("run", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
@@ -130,6 +134,28 @@ int RunCommand(int argc, char** argv) {
     options.until = *t;
   }
   if (vm.count("state-dir")) options.state_dir = vm["state-dir"].as<std::string>();
+  EmbeddedCluster::Http http;
+  if (vm.count("http-token-file") && !vm.count("http")) {
+    std::cerr << "segflow run: --http-token-file needs --http HOST:PORT\n";
+    return 2;
+  }
+  if (vm.count("http")) {
+    auto address = net::ParseHostPort(vm["http"].as<std::string>());
+    if (!address.ok() || workers == 0) {
+      std::cerr << "segflow run: --http: "
+                << (address.ok() ? "needs a local cluster (--workers 1 or more)" : address.status().message()) << "\n";
+      return 2;
+    }
+    http.address = *address;
+    if (vm.count("http-token-file")) {
+      auto token = ReadHttpToken(vm["http-token-file"].as<std::string>());
+      if (!token.ok()) {
+        std::cerr << "segflow run: --http-token-file: " << token.status().message() << "\n";
+        return 2;
+      }
+      http.token = *token;
+    }
+  }
 
   const std::string path = vm["job"].as<std::string>();
   JobParseResult parsed = ParseJobFile(path);
@@ -146,7 +172,7 @@ int RunCommand(int argc, char** argv) {
   if (!options.bounded) {
     std::cerr << "job " << job.name << ": running live (Ctrl-C or SIGTERM stops it)\n";
   }
-  if (workers > 0) return RunOnCluster(path, job, options, workers);
+  if (workers > 0) return RunOnCluster(path, job, options, workers, http);
 
   RunReport report;
   Status s = RunJobLocally(job, options, &g_stop, &report);

@@ -30,6 +30,12 @@ Status Coordinator::Impl::Start() {
   listener_ = std::move(listener).value();
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  if (options_.http) {
+    if (Status s = StartHttp(); !s.ok()) {
+      Shutdown();
+      return s;
+    }
+  }
   return Status::OK();
 }
 
@@ -47,6 +53,7 @@ void Coordinator::Impl::Shutdown() {
     for (auto& c : connections_) c->Close();
   }
   cv_.notify_all();
+  StopHttp();
   listener_->Close();
   if (accept_thread_.joinable()) accept_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
@@ -182,6 +189,9 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
       }
       break;
     }
+    case wire::ControlMessage::AUDIENCE_ANSWER:
+      OnAudienceAnswer(msg.getAudienceAnswer());
+      break;
     default:
       break;  // heartbeats: last_seen is enough
   }
@@ -267,6 +277,7 @@ Coordinator::Coordinator(CoordinatorOptions options) : impl_(std::make_unique<Im
 Coordinator::~Coordinator() = default;
 Status Coordinator::Start() { return impl_->Start(); }
 net::HostPort Coordinator::address() const { return impl_->address(); }
+net::HostPort Coordinator::http_address() const { return impl_->http_address(); }
 void Coordinator::Shutdown() { impl_->Shutdown(); }
 
 

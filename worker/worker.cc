@@ -16,6 +16,7 @@
 #include "engine/net/connection.h"
 #include "engine/schema/cluster.capnp.h"
 #include "worker/attempt.h"
+#include "worker/audience_service.h"
 
 namespace segflow::worker {
 namespace {
@@ -266,6 +267,19 @@ void Worker::HandleMessage(net::InMessage* msg) {
       }
       if (attempt && trigger) attempt->TriggerCheckpoint(ref.getCheckpointId(), ref.getStop());
       if (attempt && !trigger) attempt->CompleteCheckpoint(ref.getCheckpointId());
+      break;
+    }
+    case wire::ControlMessage::AUDIENCE_QUERY: {
+      // Answered on the control thread: heartbeats have their own, and a question reads
+      // one store (or, to explain, one user's records).
+      capnp::MallocMessageBuilder out;
+      AnswerAudienceQuery(root.getAudienceQuery(), out.initRoot<wire::ControlMessage>().initAudienceAnswer());
+      std::shared_ptr<net::Connection> conn;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        conn = control_;
+      }
+      if (conn) (void)conn->Send(out);
       break;
     }
     default:

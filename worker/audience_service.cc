@@ -1,0 +1,119 @@
+#include "worker/audience_service.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobs/job_parser.h"
+#include "operators/sink/audience_query.h"
+#include "operators/sink/audience_store.h"
+#include "operators/sink/explain_query.h"
+
+namespace segflow {
+namespace {
+
+wire::AudienceError ErrorOf(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return wire::AudienceError::NOT_FOUND;
+    case Status::Code::kOutOfRange:
+      return wire::AudienceError::NOT_EVALUATED;
+    case Status::Code::kInvalidArgument:
+      return wire::AudienceError::INVALID;
+    default:
+      return wire::AudienceError::UNAVAILABLE;
+  }
+}
+
+}  // namespace
+
+void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Builder a) {
+  a.setRequestId(q.getRequestId());
+  auto fail = [&](wire::AudienceError e, const std::string& message) {
+    a.setError(e);
+    a.setMessage(message);
+  };
+  JobParseResult parsed = ParseJobText(q.getJobText().cStr(), q.getJobFile().cStr());
+  if (!parsed.ok()) return fail(wire::AudienceError::UNAVAILABLE, parsed.ErrorText());
+  const JobSpec& job = parsed.job;
+  const std::string segment = q.getSegment().cStr();
+  const std::string user = q.getUser().cStr();
+  const std::optional<int64_t> at = q.getHasAt() ? std::optional<int64_t>(q.getAt()) : std::nullopt;
+  if (!segment.empty() && job.FindSegment(segment) == nullptr) {
+    std::string known;
+    for (const auto& s : job.segments) known += (known.empty() ? "" : ", ") + s.id;
+    return fail(wire::AudienceError::NOT_FOUND, "job " + job.name + " has no segment \"" + segment +
+                                                    "\" (segments: " + known + ")");
+  }
+  auto store = AudienceStore::OpenForRead(job.output.audience_dir);
+  if (!store.ok()) {
+    return fail(wire::AudienceError::UNAVAILABLE,
+                store.status().message() + (store.status().code() == Status::Code::kNotFound
+                                                ? " (the job has not written its audience yet)"
+                                                : ""));
+  }
+  auto evaluated = (*store)->EvaluatedThrough();
+  if (!evaluated.ok()) return fail(wire::AudienceError::UNAVAILABLE, evaluated.status().message());
+  if (evaluated->has_value()) {
+    a.setHasEvaluated(true);
+    a.setEvaluatedThrough(**evaluated);
+  }
+  switch (q.getKind()) {
+    case wire::AudienceQueryKind::SEGMENTS: {
+      auto versions = (*store)->Versions();
+      if (!versions.ok())
+        return fail(wire::AudienceError::UNAVAILABLE, versions.status().message());
+      auto list = a.initSegments(static_cast<unsigned>(job.segments.size()));
+      for (unsigned i = 0; i < job.segments.size(); ++i) {
+        const std::string& id = job.segments[i].id;
+        auto n = (*store)->CountMembers(id);
+        if (!n.ok()) return fail(wire::AudienceError::UNAVAILABLE, n.status().message());
+        list[i].setSegment(id);
+        auto v = versions->find(id);
+        if (v != versions->end()) list[i].setVersion(v->second);
+        list[i].setMembers(*n);
+      }
+      return;
+    }
+    case wire::AudienceQueryKind::MEMBERS: {
+      // The members `segflow audience JOB --segment S [--at T]` prints, then one page.
+      auto members = AudienceAt(job, segment, at);
+      if (!members.ok()) return fail(ErrorOf(members.status()), members.status().message());
+      const std::string after = q.getAfter().cStr();
+      auto first = after.empty() ? members->begin()
+                                 : std::upper_bound(members->begin(), members->end(), after);
+      const size_t left = static_cast<size_t>(members->end() - first);
+      const size_t n = std::min<size_t>(left, q.getLimit());
+      auto list = a.initMembers(static_cast<unsigned>(n));
+      for (size_t i = 0; i < n; ++i)
+        list.set(static_cast<unsigned>(i), first[static_cast<ptrdiff_t>(i)]);
+      if (n < left && n > 0) a.setNext(first[static_cast<ptrdiff_t>(n - 1)]);
+      return;
+    }
+    case wire::AudienceQueryKind::USER: {
+      std::vector<std::pair<std::string, int64_t>> in;
+      for (const auto& s : job.segments) {
+        auto since = (*store)->MemberSince(s.id, user);
+        if (!since.ok()) return fail(wire::AudienceError::UNAVAILABLE, since.status().message());
+        if (since->has_value()) in.emplace_back(s.id, **since);
+      }
+      auto list = a.initMemberships(static_cast<unsigned>(in.size()));
+      for (unsigned i = 0; i < in.size(); ++i) {
+        list[i].setSegment(in[i].first);
+        list[i].setSince(in[i].second);
+      }
+      return;
+    }
+    case wire::AudienceQueryKind::EXPLAIN: {
+      if (segment.empty()) return fail(wire::AudienceError::INVALID, "explain needs segment=ID");
+      auto report = ExplainFromLog(job, segment, user, at);
+      if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
+      a.setExplainJson(ExplainReportJson(job, *report));
+      return;
+    }
+  }
+  fail(wire::AudienceError::INVALID, "unknown question");
+}
+
+}  // namespace segflow

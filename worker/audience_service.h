@@ -1,0 +1,13 @@
+// The worker's answers to the coordinator's audience questions (the HTTP API's segments,
+// members, user and explain endpoints, integrations §12): read from the job's audience
+// store and log where this worker sees them, with the code `segflow audience` and
+// `segflow explain` use, so the answers equal theirs.
+#pragma once
+
+#include "engine/schema/cluster.capnp.h"
+
+namespace segflow {
+
+void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Builder a);
+
+}  // namespace segflow
