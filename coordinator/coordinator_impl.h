@@ -246,7 +246,8 @@ class Coordinator::Impl {
   std::string MetricsText();
   // Without mu_ held: asks the worker that holds job `id`'s audience store (its sink's,
   // or any live one if that is gone) one question filled in by `fill`, and waits for it.
-  AudienceReply AskAudience(const std::string& id, const std::function<void(wire::AudienceQuery::Builder)>& fill);
+  AudienceReply AskAudience(const std::string& id, const std::function<void(wire::AudienceQuery::Builder)>& fill,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(20));
   void OnAudienceAnswer(wire::AudienceAnswer::Reader answer);
   void MonitorLoop();
 

@@ -141,7 +141,9 @@ struct Family {
   }
 };
 
-constexpr auto kAudienceTimeout = std::chrono::seconds(20);
+// A scrape asks each job's worker for its segments' sizes and latencies; a worker slower
+// than this leaves them out of that scrape.
+constexpr auto kMetricsAskTimeout = std::chrono::seconds(2);
 constexpr uint32_t kDefaultPage = 1000, kMaxPage = 100000;
 
 // Writes the HTTP error of a failed audience question; false if there was none.
@@ -193,7 +195,8 @@ bool AtParam(const httplib::Params& params, httplib::Response& res, bool* has, i
 }  // namespace
 
 AudienceReply Coordinator::Impl::AskAudience(
-    const std::string& id, const std::function<void(wire::AudienceQuery::Builder)>& fill) {
+    const std::string& id, const std::function<void(wire::AudienceQuery::Builder)>& fill,
+    std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return {404, "no job " + id + " (GET /v1/jobs lists them)", nullptr};
@@ -224,15 +227,13 @@ AudienceReply Coordinator::Impl::AskAudience(
   fill(q);
   audience_waiting_.insert(rid);
   SendToWorker(worker, msg);
-  cv_.wait_for(lock, kAudienceTimeout,
-               [&] { return shutdown_ || audience_answers_.count(rid) > 0; });
+  cv_.wait_for(lock, timeout, [&] { return shutdown_ || audience_answers_.count(rid) > 0; });
   audience_waiting_.erase(rid);
   auto node = audience_answers_.extract(rid);
   if (node.empty()) {
     return {409,
             "worker " + std::to_string(worker) + " did not answer within " +
-                std::to_string(kAudienceTimeout.count()) +
-                " s (segflow jobs shows whether it is alive)",
+                std::to_string(timeout.count()) + " ms (segflow jobs shows whether it is alive)",
             nullptr};
   }
   return {200, "", std::move(node.mapped())};
@@ -380,10 +381,51 @@ Status Coordinator::Impl::StartHttp() {
     const httplib::Params params = QueryOf(req);
     if (!CheckParams(params, res, {})) return;
     std::string text;
+    std::vector<std::pair<std::string, std::string>> jobs;  // id, name
     {
       std::lock_guard<std::mutex> lock(mu_);
       text = MetricsText();
+      for (const auto& [id, job] : jobs_) jobs.emplace_back(id, job.name);
     }
+    // Per segment: its size and change latency, from the store (via the job's worker).
+    Family members{"segflow_segment_members", "gauge", "current members of a segment", {}};
+    Family latency{
+        "segflow_change_latency_seconds",
+        "histogram",
+        "record appended -> change committed, per segment (power-of-two ms buckets; no _sum)",
+        {}};
+    for (const auto& [id, name] : jobs) {
+      auto r = AskAudience(
+          id, [](wire::AudienceQuery::Builder q) { q.setKind(wire::AudienceQueryKind::SEGMENTS); },
+          kMetricsAskTimeout);
+      if (!r.answer || AnswerOf(r).getError() != wire::AudienceError::NONE) continue;
+      const std::string jl =
+          "job_id=\"" + LabelValue(id) + "\",job_name=\"" + LabelValue(name) + "\"";
+      for (auto seg : AnswerOf(r).getSegments()) {
+        const std::string sl = jl + ",segment=\"" + LabelValue(seg.getSegment().cStr()) + "\"";
+        members.Add(sl, static_cast<double>(seg.getMembers()));
+        auto buckets = seg.getLatencyBuckets();
+        unsigned last = 0;  // the buckets up to the last non-empty one, then +Inf
+        for (unsigned b = 0; b < buckets.size(); ++b) {
+          if (buckets[b] > 0) last = b;
+        }
+        uint64_t cumulative = 0;
+        for (unsigned b = 0; b < buckets.size() && b <= last; ++b) {
+          cumulative += buckets[b];
+          // Bucket 0: <= 0 ms; bucket b: [2^(b-1), 2^b) ms.
+          const double le = b == 0 ? 0.0 : static_cast<double>(uint64_t{1} << b) / 1000.0;
+          latency.samples.push_back(latency.name + "_bucket{" + sl + ",le=\"" + Number(le) +
+                                    "\"} " + std::to_string(cumulative));
+        }
+        for (unsigned b = last + 1; b < buckets.size(); ++b) cumulative += buckets[b];
+        latency.samples.push_back(latency.name + "_bucket{" + sl + ",le=\"+Inf\"} " +
+                                  std::to_string(cumulative));
+        latency.samples.push_back(latency.name + "_count{" + sl + "} " +
+                                  std::to_string(cumulative));
+      }
+    }
+    members.WriteTo(&text);
+    latency.WriteTo(&text);
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
 

@@ -73,6 +73,11 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Bu
         auto v = versions->find(id);
         if (v != versions->end()) list[i].setVersion(v->second);
         list[i].setMembers(*n);
+        auto latency = (*store)->Latency(id);
+        if (!latency.ok())
+          return fail(wire::AudienceError::UNAVAILABLE, latency.status().message());
+        auto buckets = list[i].initLatencyBuckets(static_cast<unsigned>(latency->size()));
+        for (unsigned b = 0; b < latency->size(); ++b) buckets.set(b, (*latency)[b]);
       }
       return;
     }

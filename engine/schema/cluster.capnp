@@ -387,6 +387,7 @@ struct SegmentSize {
   segment @0 :Text;
   version @1 :Text;          # the serving version (empty: unversioned)
   members @2 :UInt64;
+  latencyBuckets @3 :List(UInt64);  # AudienceStore::Latency: record appended -> change committed
 }
 
 struct UserMembership {

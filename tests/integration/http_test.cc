@@ -239,6 +239,52 @@ TEST_F(HttpTest, JobAnswersEqualTheCliAndTheMetrics) {
         "segflow_segment_changes_total{job_id=\""}) {
     EXPECT_NE(metrics.body.find(family), std::string::npos) << family << "\n" << metrics.body;
   }
+  // Per segment, from the store on the sink's worker: its size (as `segflow audience
+  // --count` says) and its change-latency histogram.
+  for (const std::string segment : {"big_cart", "repeat_buyer"}) {
+    Outcome count =
+        Segflow({"audience", job_path(), "--segment", segment, "--count"}, "", scratch());
+    ASSERT_EQ(count.exit_code, 0) << count.err;
+    const std::string labels =
+        "{job_id=\"" + id + "\",job_name=\"shop\",segment=\"" + segment + "\"";
+    EXPECT_NE(metrics.body.find("segflow_segment_members" + labels + "} " + Lines(count.out).at(0) +
+                                "\n"),
+              std::string::npos)
+        << metrics.body;
+    EXPECT_NE(
+        metrics.body.find("segflow_change_latency_seconds_bucket" + labels + ",le=\"+Inf\"} "),
+        std::string::npos)
+        << metrics.body;
+  }
+  EXPECT_NE(metrics.body.find("# TYPE segflow_change_latency_seconds histogram"),
+            std::string::npos);
+}
+
+// `segflow run JOB --http HOST:PORT` serves the API of its embedded cluster while it runs.
+TEST_F(HttpTest, RunServesTheApiWhileItRuns) {
+  ProduceEvents(50, 1000);
+  const pid_t run = Start({"run", job_path(), "--workers", "1", "--http", "127.0.0.1:0"}, "",
+                          scratch(), scratch(), "run");
+  pids_.push_back(run);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::smatch m;
+        const std::string err = ReadFile(scratch() + "/run.stderr");
+        static const std::regex re(R"(http listening on 127\.0\.0\.1:(\d+))");
+        if (!std::regex_search(err, m, re)) return false;
+        http_port_ = std::stoi(m[1]);
+        return true;
+      },
+      std::chrono::seconds(20)))
+      << ReadFile(scratch() + "/run.stderr");
+  ASSERT_TRUE(Eventually([&] {
+    const json jobs = Get("/v1/jobs").Json();
+    return jobs.is_array() && jobs.size() == 1 && jobs[0]["state"] == "running" &&
+           jobs[0]["records_in"] == 1000;
+  })) << Get("/v1/jobs").body;
+  ::kill(run, SIGTERM);
+  Outcome done = Wait(run, scratch(), "run");
+  EXPECT_EQ(done.exit_code, 0) << done.err;
 }
 
 // Every /v1 and /metrics request needs the token (401 without it or with a wrong one);
