@@ -327,6 +327,7 @@ Status Coordinator::Impl::StartHttp() {
   srv.set_read_timeout(kIoTimeoutSeconds, 0);
   srv.set_write_timeout(kIoTimeoutSeconds, 0);
   srv.set_keep_alive_timeout(5);
+  srv.set_keep_alive_max_count(1000);
 
   const std::string token = options_.http_token;
   srv.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {

@@ -1,6 +1,10 @@
 #include "worker/audience_service.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +30,52 @@ wire::AudienceError ErrorOf(const Status& s) {
   }
 }
 
+// Lookups sit in request paths: the parsed job and a read-only store handle are kept for
+// the next questions. A handle sees the store as of its opening, so one older than
+// kStoreReuse is opened again (a user lookup is at most that stale); members and explain
+// questions always read a fresh one, as `segflow audience` / `explain` do.
+constexpr auto kStoreReuse = std::chrono::seconds(1);
+constexpr size_t kCachedJobs = 16;
+
+struct CachedStore {
+  std::shared_ptr<AudienceStore> store;
+  std::chrono::steady_clock::time_point opened;
+};
+
+std::mutex cache_mu;
+std::map<std::string, std::shared_ptr<const JobParseResult>> parsed_jobs;  // file \0 text
+std::map<std::string, CachedStore> stores;                                 // audience dir
+
+std::shared_ptr<const JobParseResult> ParsedJob(const std::string& file, const std::string& text) {
+  const std::string key = file + '\0' + text;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = parsed_jobs.find(key);
+    if (it != parsed_jobs.end()) return it->second;
+  }
+  auto parsed = std::make_shared<const JobParseResult>(ParseJobText(text, file));
+  std::lock_guard<std::mutex> lock(cache_mu);
+  if (parsed_jobs.size() >= kCachedJobs) parsed_jobs.clear();
+  parsed_jobs[key] = parsed;
+  return parsed;
+}
+
+Result<std::shared_ptr<AudienceStore>> OpenStore(const std::string& dir, bool fresh) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!fresh) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = stores.find(dir);
+    if (it != stores.end() && now - it->second.opened < kStoreReuse) return it->second.store;
+  }
+  auto opened = AudienceStore::OpenForRead(dir);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<AudienceStore> store(std::move(opened).value());
+  std::lock_guard<std::mutex> lock(cache_mu);
+  if (stores.size() >= kCachedJobs) stores.clear();
+  stores[dir] = {store, now};
+  return store;
+}
+
 }  // namespace
 
 void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Builder a) {
@@ -34,9 +84,9 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Bu
     a.setError(e);
     a.setMessage(message);
   };
-  JobParseResult parsed = ParseJobText(q.getJobText().cStr(), q.getJobFile().cStr());
-  if (!parsed.ok()) return fail(wire::AudienceError::UNAVAILABLE, parsed.ErrorText());
-  const JobSpec& job = parsed.job;
+  const auto parsed = ParsedJob(q.getJobFile().cStr(), q.getJobText().cStr());
+  if (!parsed->ok()) return fail(wire::AudienceError::UNAVAILABLE, parsed->ErrorText());
+  const JobSpec& job = parsed->job;
   const std::string segment = q.getSegment().cStr();
   const std::string user = q.getUser().cStr();
   const std::optional<int64_t> at = q.getHasAt() ? std::optional<int64_t>(q.getAt()) : std::nullopt;
@@ -46,7 +96,9 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Bu
     return fail(wire::AudienceError::NOT_FOUND, "job " + job.name + " has no segment \"" + segment +
                                                     "\" (segments: " + known + ")");
   }
-  auto store = AudienceStore::OpenForRead(job.output.audience_dir);
+  const bool fresh = q.getKind() == wire::AudienceQueryKind::MEMBERS ||
+                     q.getKind() == wire::AudienceQueryKind::EXPLAIN;
+  auto store = OpenStore(job.output.audience_dir, fresh);
   if (!store.ok()) {
     return fail(wire::AudienceError::UNAVAILABLE,
                 store.status().message() + (store.status().code() == Status::Code::kNotFound
