@@ -1,10 +1,13 @@
 // The cluster's processes and clients (issue #4):
 //   segflow coordinator --listen HOST:PORT --dir DIR
 //   segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]
-//   segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait]
+//   segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME]] [--wait] ...
 //   segflow jobs --coordinator HOST:PORT
 //   segflow status JOB_ID --coordinator HOST:PORT
 //   segflow cancel JOB_ID --coordinator HOST:PORT
+//   segflow savepoint JOB_ID --coordinator HOST:PORT [--stop] [--dir DIR]
+// --coordinator defaults to $SEGFLOW_COORDINATOR. Each --help's usage names every option
+// (tests/integration/cluster_cli_test.cc checks it).
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -12,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -50,6 +54,18 @@ std::optional<int> ParsePlain(const char* command, int argc, char** argv, const 
   return ParseCommandLine(command, argc, argv, opts, vm, positional);
 }
 
+// --coordinator of every client command and `worker`: given, else $SEGFLOW_COORDINATOR
+// (when set and not empty), else 127.0.0.1:7000 (clients; a worker requires an address).
+constexpr const char* kCoordinatorHelp =
+    "the coordinator's address (default: $SEGFLOW_COORDINATOR if set, else 127.0.0.1:7000)";
+
+po::typed_value<std::string>* CoordinatorValue(bool client = true) {
+  auto* value = po::value<std::string>();
+  const char* env = std::getenv("SEGFLOW_COORDINATOR");
+  if (env != nullptr && *env != '\0') return value->default_value(env);
+  return client ? value->default_value("127.0.0.1:7000") : value;
+}
+
 std::string DurationText(uint64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(ns) / 1e9);
@@ -71,9 +87,18 @@ const char* KindName(wire::TaskKind k) {
 
 int CoordinatorCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow coordinator --listen HOST:PORT --dir DIR [options]\n\n"
+      "usage: segflow coordinator --dir DIR [--listen HOST:PORT] [--data-root DIR]...\n"
+      "                           [--heartbeat-timeout MS] [--heartbeat-interval MS]\n"
+      "                           [--max-restarts N] [--slot-wait S] [--checkpoint-timeout MS]\n"
+      "                           [--upgrade-catch-up-records N] [--max-connections N]\n"
+      "                           [--prepare-timeout MS] [--http HOST:PORT [--http-token-file F]]\n"
+      "                           [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
-      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\noptions");
+      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
+      "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
+      "inside a --data-root after resolving '..' and symlinks, or the submission is refused\n"
+      "naming it; relative job paths resolve against the first --data-root (default: the\n"
+      "current directory), never against the submitting client's folder.\n\noptions");
   opts.add_options()("help,h", "show this help")("listen", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "address to listen on")(
       "dir", po::value<std::string>(), "the coordinator's folder (one coordinator at a time)")(
@@ -88,7 +113,14 @@ int CoordinatorCommand(int argc, char** argv) {
       "http", po::value<std::string>(),
       "serve the HTTP API, /metrics and the dashboard on HOST:PORT (only loopback without a token)")(
       "http-token-file", po::value<std::string>(),
-      "a file holding the token every /v1 and /metrics request must send as Authorization: Bearer <token>");
+      "a file holding the token every /v1 and /metrics request must send as Authorization: Bearer <token>")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make the coordinator touch (log, checkpoints, savepoints, audience); "
+      "relative job paths resolve against the first (default: the current directory)")(
+      "max-connections", po::value<int>()->default_value(256),
+      "connections open at once (workers, clients, handshakes); past it the oldest handshake is dropped")(
+      "prepare-timeout", po::value<int>()->default_value(30000),
+      "ms a worker may take to answer a prepare before it is treated as lost");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -136,6 +168,13 @@ int CoordinatorCommand(int argc, char** argv) {
       options.http_token = *token;
     }
   }
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
+  if (vm["max-connections"].as<int>() < 4 || vm["prepare-timeout"].as<int>() <= 0) {
+    std::cerr << "segflow coordinator: need --max-connections >= 4 and --prepare-timeout > 0\n";
+    return 2;
+  }
+  options.max_connections = static_cast<size_t>(vm["max-connections"].as<int>());
+  options.prepare_timeout = std::chrono::milliseconds(vm["prepare-timeout"].as<int>());
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();
@@ -160,20 +199,32 @@ void PrintRegistered(uint32_t id, const std::string& data) {
 
 int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n\n"
+      "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
+      "                      [--connect-attempts N] [--reconnect-window S] [--data-root DIR]...\n"
+      "                      [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
-      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>(), "the coordinator's address")(
+      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\n"
+      "--data-root DIR (repeatable) confines the job: every path a job makes this worker read,\n"
+      "write or delete (log, checkpoints, savepoints, audience store, state folder) must lie\n"
+      "inside one after resolving '..' and symlinks, or the attempt is refused and the job fails\n"
+      "with a message naming the path (segflow status). Relative job paths resolve against the\n"
+      "first --data-root (default: the worker's current directory). Folders it resets (state,\n"
+      "audience) must be ones Segflow created (marked with a .segflow-owned file), missing, or\n"
+      "empty: Segflow never deletes a folder it was merely pointed at.\n\noptions");
+  opts.add_options()("help,h", "show this help")(
+      "coordinator", CoordinatorValue(false), "the coordinator's address (default: $SEGFLOW_COORDINATOR if set)")(
       "slots", po::value<int>()->default_value(1), "task slots (a job takes one per keyed task)")(
       "dir", po::value<std::string>(), "the worker's folder (keyed state)")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make this worker touch (default: the current directory)")(
       "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
       "connect-attempts", po::value<int>()->default_value(10), "tries to reach the coordinator at start")(
       "reconnect-window", po::value<int>()->default_value(30), "seconds to keep trying after losing the coordinator");
   po::variables_map vm;
   if (auto done = ParsePlain("worker", argc, argv, opts, &vm)) return *done;
   if (!vm.count("coordinator") || !vm.count("dir")) {
-    std::cerr << "segflow worker: --coordinator and --dir are required\n" << opts << "\n";
+    std::cerr << "segflow worker: --coordinator (or SEGFLOW_COORDINATOR) and --dir are required\n" << opts << "\n";
     return 2;
   }
   worker::WorkerOptions options;
@@ -193,6 +244,7 @@ int WorkerCommand(int argc, char** argv) {
   options.listen = *listen;
   options.slots = static_cast<uint32_t>(vm["slots"].as<int>());
   options.dir = vm["dir"].as<std::string>();
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
   options.connect_attempts = vm["connect-attempts"].as<int>();
   options.reconnect_window = std::chrono::seconds(vm["reconnect-window"].as<int>());
   options.stop = &g_stop;
@@ -208,14 +260,17 @@ int WorkerCommand(int argc, char** argv) {
 
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow submit JOB.yaml --coordinator HOST:PORT [--bounded [--until TIME|offsets:P=O,...]]\n"
-      "                      [--wait] [--from earliest|latest|time:T|offsets:P=O,...]\n"
-      "                      [--from-savepoint PATH] [--end-with-savepoint]\n\n"
+      "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
+      "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
+      "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
+      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n"
+      "         [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
       "savepoint (any parallelism: key groups are redistributed); --end-with-savepoint makes a\n"
-      "bounded job end with a savepoint at the log's end, for a live job to continue from.\n"
+      "bounded job end with a savepoint at the log's end, for a live job to continue from\n"
+      "(with --wait, its folder is printed after the summary: \"savepoint: DIR\").\n"
       "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
       "there, with state built from the range's records only. --until offsets:P=O,... ends a\n"
       "bounded run before offset O of partition P (other partitions: at their end at start);\n"
@@ -224,9 +279,12 @@ int SubmitCommand(int argc, char** argv) {
       "backfilled from the log beside the live job (which keeps serving the old one), then\n"
       "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
       "continues from both: unchanged segments keep the live state, changed ones take the\n"
-      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\n"
+      "The job file's relative paths resolve on the cluster against the first --data-root of\n"
+      "the coordinator and workers (not this folder); every path must lie inside their data\n"
+      "roots, or the job is refused naming it. --state-dir and --from-savepoint are made\n"
+      "absolute here, against the current directory.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "bounded", "replay the log up to its end at start, then finish")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME, or stop at offsets:P=O,...")(
       "state-dir", po::value<std::string>(), "the job's state folder (default: <dir of log>/state/<job>)")(
@@ -266,8 +324,17 @@ int SubmitCommand(int argc, char** argv) {
       req.until = *t;
     }
   }
-  if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
-  if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
+  // Folders given here are relative to where the user typed them; the coordinator and
+  // workers check them against their --data-root folders.
+  if (vm.count("state-dir")) {
+    std::error_code ec;
+    req.state_dir = std::filesystem::absolute(vm["state-dir"].as<std::string>(), ec).lexically_normal().string();
+  }
+  if (vm.count("from-savepoint")) {
+    std::error_code ec;
+    req.from_savepoint =
+        std::filesystem::absolute(vm["from-savepoint"].as<std::string>(), ec).lexically_normal().string();
+  }
   if (vm.count("from")) req.from = vm["from"].as<std::string>();
   if (vm.count("merge-savepoint")) {
     std::error_code ec;
@@ -324,14 +391,21 @@ int SubmitCommand(int argc, char** argv) {
     std::cerr << "segflow submit: job " << *id << " failed: " << outcome->reason << "\n";
     return 1;
   }
-  return PrintJobSummary(parsed.job, outcome->report);
+  const int summary = PrintJobSummary(parsed.job, outcome->report);
+  if (!outcome->savepoint.empty()) {
+    // On stdout with the summary: a script continues from it (--from-savepoint).
+    std::printf("savepoint: %s\n", outcome->savepoint.c_str());
+    std::fflush(stdout);
+  }
+  return summary;
 }
 
 int JobsCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow jobs --coordinator HOST:PORT [--json]\n\nLists the cluster's jobs and workers.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+      "usage: segflow jobs [--coordinator HOST:PORT] [--json]\n"
+      "                    [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
+      "Lists the cluster's jobs and workers.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "json", "print the jobs as GET /v1/jobs answers (one JSON array)");
   po::variables_map vm;
   if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
@@ -374,11 +448,11 @@ int JobsCommand(int argc, char** argv) {
 
 int StatusCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow status JOB_ID --coordinator HOST:PORT [--json]\n\n"
+      "usage: segflow status JOB_ID [--coordinator HOST:PORT] [--json]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
       "watermark, records in/out and time blocked by backpressure.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "json", "print what GET /v1/jobs/JOB_ID answers (one JSON object)");
   po::variables_map vm;
   if (auto done = ParsePlain("status", argc, argv, opts, &vm, "id")) return *done;
@@ -471,14 +545,17 @@ int StatusCommand(int argc, char** argv) {
 
 int SavepointCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow savepoint JOB_ID --coordinator HOST:PORT [--stop] [--dir DIR]\n\n"
+      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n"
+      "                        [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Takes a savepoint of a running job (it needs a checkpoint block): a self-contained copy\n"
       "of a checkpoint that `segflow submit --from-savepoint` starts from, with any parallelism.\n"
-      "--stop stops the job right at the savepoint. Prints the savepoint's folder.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")(
+      "--stop stops the job right at the savepoint. Each savepoint is a new folder\n"
+      "savepoint-<job id>-<checkpoint id> (a random suffix if that name is taken) in --dir\n"
+      "(created if missing; it may hold other savepoints, none is ever overwritten), by\n"
+      "default in <checkpoint dir>/savepoints. Prints the savepoint's folder.\n\noptions");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "stop", "stop the job at the savepoint")("dir", po::value<std::string>(),
-                                                "write the savepoint here (default: beside the job's checkpoints)");
+                                                "write the savepoint into a new folder inside DIR (default: beside the job's checkpoints)");
   po::variables_map vm;
   if (auto done = ParsePlain("savepoint", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {
@@ -548,11 +625,11 @@ int SavepointCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow cancel JOB_ID|UPGRADE_ID --coordinator HOST:PORT [--wait]\n\n"
+      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Stops a job: its sources stop, and what it evaluated so far is committed. An upgrade\n"
       "is canceled while it backfills (its backfill stops; the live job keeps serving).\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", po::value<std::string>()->default_value("127.0.0.1:7000"),
-                                                 "the coordinator's address")("wait", "wait until it has stopped");
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)("wait", "wait until it has stopped");
   po::variables_map vm;
   if (auto done = ParsePlain("cancel", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {

@@ -131,6 +131,7 @@ Result<JobOutcome> FollowJob(ClusterClient* client, const std::string& job_id, s
       JobOutcome out;
       out.state = state;
       out.reason = js.getReason().cStr();
+      out.savepoint = js.getCheckpoints().getLastSavepoint().cStr();
       out.report.records_in = js.getRecordsIn();
       out.report.late_records = js.getLateRecords();
       out.report.entered = js.getEntered();

@@ -13,7 +13,7 @@
 namespace segflow::cli {
 
 struct SubmitRequest {
-  std::string job_file;  // absolute: workers resolve the job's relative paths against it
+  std::string job_file;  // absolute, for messages and status only: a cluster resolves the job's relative paths against its --data-root
   std::string job_text;
   bool bounded = false;
   bool has_until = false;
@@ -47,6 +47,7 @@ struct JobOutcome {
   wire::JobState state = wire::JobState::SCHEDULING;
   std::string reason;
   RunReport report;
+  std::string savepoint;  // the job's last savepoint folder ("": none)
 };
 
 // Polls the job until it ends. `*stop` (SIGINT/SIGTERM) cancels it and waits for the

@@ -1,10 +1,10 @@
 // segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] [--json]:
 // divergence between two audiences per segment (issue 6 item 4). Exit code 0 when every
 // compared segment is within the threshold, 1 when one is past it, 2 on an error.
+#include <array>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
-#include <array>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,8 +14,9 @@
 #include "cli/job_command_line.h"
 #include "engine/value/value.h"
 #include "operators/sink/audience_diff.h"
-#include "operators/sink/audience_versions.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/audience_versions.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -39,18 +40,19 @@ Value Strings(const std::vector<std::string>& v, size_t limit) {
 int DiffCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow diff A B [--segment ID]... [--threshold PCT] [--shared] [--show N] "
-      "[--json]\n\n"
+      "[--json]\n"
+      "                        [--version-a V] [--version-b V]\n\n"
       "Compares two audiences per segment: sizes, members only in A and only in B, and the\n"
       "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
       "job's audience; with --shared, its output.shared_audience store) or audience store\n"
       "folders. Compares every segment of either side (--segment: only those); a segment a job\n"
       "file does not define counts as diverged (a store lacking one holds it empty).\n"
       "--version-a/--version-b V compare one segment's versions (e.g. the serving one against\n"
-      "an upgrade's backfill before the switch, or against a frozen old one after). Exit code:\n"
+      "an upgrade's backfill before the switch, or against a frozen old one after). Users\n"
+      "erased by segflow forget are on neither side. Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
-  opts.add_options()("help,h", "show this help")("a", po::value<std::string>(), "first audience")(
-      "b", po::value<std::string>(), "second audience")(
+  opts.add_options()("help,h", "show this help")(
       "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
       "threshold", po::value<double>()->default_value(5.0),
       "largest divergence in percent that passes")("shared",
@@ -60,11 +62,16 @@ int DiffCommand(int argc, char** argv) {
       "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's backfill")(
       "version-b", po::value<std::string>(), "the same for B")(
       "json", "print one JSON object (for tools)");
+  // A and B: positional, not listed as options.
+  po::options_description positional;
+  positional.add_options()("a", po::value<std::string>())("b", po::value<std::string>());
+  po::options_description all;
+  all.add(opts).add(positional);
   po::positional_options_description pos;
   pos.add("a", 1).add("b", 1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "segflow diff: " << e.what() << "\n" << opts << "\n";
@@ -135,10 +142,25 @@ int DiffCommand(int argc, char** argv) {
     version_members[i] = std::move(m).value();
     (i == 0 ? a : b)->label += " version " + full;
   }
-  auto members_of = [&](int side, const AudienceStore& store, const std::string& segment)
-      -> Result<std::vector<std::string>> {
-    if (version[side]) return version_members[side];
-    return store.Members(segment);
+  // Users erased by `segflow forget` are on neither side (erasure_ledger.h).
+  std::array<Erasures, 2> erasures;
+  for (int i = 0; i < 2; ++i) {
+    const std::string& ledger = (i == 0 ? a : b)->ledger;
+    if (ledger.empty()) continue;
+    auto e = LoadErasures(ledger);
+    if (!e.ok()) {
+      std::cerr << "segflow diff: " << e.status().message() << "\n";
+      return 2;
+    }
+    erasures[i] = std::move(e).value();
+  }
+  auto members_of = [&](int side, const AudienceStore& store,
+                        const std::string& segment) -> Result<std::vector<std::string>> {
+    auto members = version[side] ? Result<std::vector<std::string>>(version_members[side])
+                                 : store.Members(segment);
+    if (!members.ok()) return members;
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], &store, &*members));
+    return members;
   };
   auto store_a = AudienceStore::OpenForRead(a->store_dir);
   auto store_b = AudienceStore::OpenForRead(b->store_dir);

@@ -24,15 +24,18 @@ int DropVersionCommand(int argc, char** argv) {
       "job file replaced it (segflow audience JOB.yaml --versions lists them). VERSION: its 16\n"
       "hex digits or a unique prefix of at least 4. The serving version cannot be "
       "dropped.\n\noptions");
-  opts.add_options()("help,h", "show this help")(
-      "job", po::value<std::string>(), "job file (positional)")("segment", po::value<std::string>(),
-                                                                "segment id (positional)")(
-      "version", po::value<std::string>(), "version to drop (positional)");
+  opts.add_options()("help,h", "show this help");
+  // The positional arguments: not listed as options.
+  po::options_description positional;
+  positional.add_options()("job", po::value<std::string>())("segment", po::value<std::string>())(
+      "version", po::value<std::string>());
+  po::options_description all;
+  all.add(opts).add(positional);
   po::positional_options_description pos;
   pos.add("job", 1).add("segment", 1).add("version", 1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "segflow drop-version: " << e.what() << "\n" << opts << "\n";

@@ -17,6 +17,7 @@
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/postgres_committer.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -29,23 +30,28 @@ int ForgetCommand(int argc, char** argv) {
       "Erases USER from every job on the logs of the given jobs: appends a forget record to\n"
       "<dir of log>/governance/ledger.jsonl (the audit log, also read by every job's tasks),\n"
       "then deletes USER's rows from the audience stores under <dir of log>/audience/ and the\n"
-      "jobs' own and shared stores. From then on every source task reads past USER's records\n"
+      "jobs' own and shared stores, and from the jobs' PostgreSQL tables (output.postgres).\n"
+      "From then on every source task reads past USER's records\n"
       "up to the erasure (no keyed state, checkpoint or late record of them in any run started\n"
       "or restarted after it), every sink drops USER's changes and stores refuse writes of USER\n"
       "up to it. Running jobs pick the record up within a second: their keyed tasks delete USER's\n"
       "state (so no later checkpoint holds it), and so does every restore from a checkpoint or\n"
       "savepoint taken before. The log and older checkpoint folders are not rewritten.\n"
       "TIME (default now): erase records and changes with ts <= TIME.\n\noptions");
-  opts.add_options()("help,h", "show this help")("user", po::value<std::string>(),
-                                                 "the user to erase")(
-      "job", po::value<std::vector<std::string>>(), "job file (repeatable; positional)")(
+  opts.add_options()("help,h", "show this help")(
       "reason", po::value<std::string>()->default_value(""), "recorded in the audit log")(
       "before", po::value<std::string>(), "erase what is at or before TIME (epoch ms or RFC 3339)");
+  // The positional arguments (USER, then the job files): not listed as options.
+  po::options_description positional;
+  positional.add_options()("user", po::value<std::string>())("job",
+                                                             po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(opts).add(positional);
   po::positional_options_description pos;
   pos.add("user", 1).add("job", -1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "segflow forget: " << e.what() << "\n" << opts << "\n";
@@ -151,6 +157,22 @@ int ForgetCommand(int argc, char** argv) {
     std::printf("  %s: %s\n", frozen_dir.c_str(), outcome.c_str());
     results.push_back(
         Value::Object({{"store", Value::String(frozen_dir)}, {"outcome", Value::String(outcome)}}));
+  }
+  // The jobs' PostgreSQL tables (output.postgres): rows deleted, the erasure recorded so
+  // that no older write adds the user back (postgres_committer.h).
+  std::set<std::pair<std::string, std::string>> tables;
+  for (const auto& job : jobs) {
+    if (!job.output.postgres.enabled()) continue;
+    if (!tables.insert({job.output.postgres.dsn, job.output.postgres.table}).second) continue;
+    Status s;
+    auto pg = PostgresCommitter::Open(job, false, nullptr);
+    s = pg.ok() ? (*pg)->Erase(user, erased_at) : pg.status();
+    const std::string where = "postgres table " + job.output.postgres.table;
+    const std::string outcome = s.ok() ? "erased" : "FAILED: " + s.message();
+    if (!s.ok()) ++failures;
+    std::printf("  %s: %s\n", where.c_str(), outcome.c_str());
+    results.push_back(
+        Value::Object({{"store", Value::String(where)}, {"outcome", Value::String(outcome)}}));
   }
   // What the jobs' keyed tasks do (they act on the forget record, not on this one).
   const std::string keyed_state =

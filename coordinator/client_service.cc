@@ -7,11 +7,13 @@
 #include "coordinator/coordinator_impl.h"
 #include <sstream>
 
+#include "engine/common/owned_dir.h"
 #include "engine/log/log.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
+#include "jobs/job_paths.h"
 #include "jobs/state_compatibility.h"
 
 namespace segflow::coordinator {
@@ -125,12 +127,38 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   const std::string file = req.getJobFile().cStr();
   const std::string text = req.getJobText().cStr();
   std::string notice;  // accepted, but the user should know (a savepoint's restarted segments)
-  JobParseResult parsed = ParseJobText(text, file);
+  JobParseResult parsed = ParseJobText(text, file, roots_.base());
   if (!parsed.ok()) {
     reply.setOk(false);
     reply.setError(parsed.ErrorText() + std::to_string(parsed.errors.size()) + " error(s) in " + file +
                    "; nothing was deployed");
     return;
+  }
+  // Every path the job names, and the folders given on the command line, must lie in
+  // this coordinator's data roots (the workers check them again against theirs).
+  const std::string state_dir =
+      req.getStateDir().size() > 0 ? roots_.Absolute(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  if (Status confined = CheckJobPaths(parsed.job, state_dir, roots_,
+                                      {{"--from-savepoint", req.getFromSavepoint().cStr()},
+                                       {"--merge-savepoint", req.getMergeFrom().cStr()},
+                                       {"--until savepoint:", req.getUntilSavepoint().cStr()}});
+      !confined.ok()) {
+    reply.setOk(false);
+    reply.setError(confined.message() + "; nothing was deployed");
+    return;
+  }
+  // Folders a run resets or writes into must be Segflow's own (or not exist yet).
+  for (const auto& [what, dir] : std::vector<std::pair<std::string, std::string>>{
+           {"state folder", state_dir},
+           {"audience store", parsed.job.output.audience_dir},
+           {"shared audience store", parsed.job.output.shared_audience_dir},
+           {"checkpoint folder", parsed.job.checkpoint.enabled ? parsed.job.checkpoint.dir : ""}}) {
+    if (dir.empty()) continue;
+    if (Status owned = CheckOwnableDir(dir, "job " + parsed.job.name + ": " + what); !owned.ok()) {
+      reply.setOk(false);
+      reply.setError(owned.message() + "; nothing was deployed");
+      return;
+    }
   }
   auto shape = PlanGraph(parsed.job);
   if (!shape.ok()) {
@@ -148,37 +176,33 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       }
     }
   }
-  const std::string id = parsed.job.name + "-" + std::to_string(next_job_++);
-  JobEntry& job = jobs_[id];
-  job.id = id;
+  // Built aside and stored under an id only once accepted: a refused submission takes none.
+  JobEntry job;
   job.name = parsed.job.name;
   job.file = file;
   job.text = text;
   job.bounded = req.getBounded();
   job.has_until = req.getHasUntil();
   job.until = req.getUntil();
-  job.state_dir = req.getStateDir().size() > 0 ? std::string(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  job.state_dir = state_dir;
   job.max_parallelism = parsed.job.max_parallelism;
   job.checkpointing = parsed.job.checkpoint.enabled;
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
-  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
   job.end_with_savepoint = req.getEndWithSavepoint();
   if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
-    const std::string why = "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
-    jobs_.erase(id);
+    const std::string why =
+        "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";
     reply.setOk(false);
     reply.setError(why + "; nothing was deployed");
     return;
   }
   if (job.end_with_savepoint && !job.bounded) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError("--end-with-savepoint needs --bounded; nothing was deployed");
     return;
   }
   if (req.getMergeFrom().size() > 0) {
-    job.merge_from =
-        std::filesystem::absolute(std::string(req.getMergeFrom().cStr())).lexically_normal().string();
+    job.merge_from = roots_.Absolute(req.getMergeFrom().cStr());
     std::string why;
     if (req.getFromSavepoint().size() == 0) {
       why = "--merge-savepoint needs --from-savepoint (the live job's savepoint it merges into)";
@@ -186,14 +210,13 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       why = meta.status().message() + " (not a savepoint folder?)";
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
     }
   }
   if (req.getFromSavepoint().size() > 0) {
-    const std::string from = std::filesystem::absolute(std::string(req.getFromSavepoint().cStr())).lexically_normal().string();
+    const std::string from = roots_.Absolute(req.getFromSavepoint().cStr());
     auto meta = MessageFile::Read(from + "/_metadata");
     std::string why;
     if (!meta.ok()) {
@@ -231,7 +254,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       }
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
@@ -243,14 +265,12 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.from_savepoint_arg = req.getFromSavepoint().cStr();
   job.from_arg = req.getFrom().cStr();
   if (!job.from_arg.empty() && !job.from_savepoint_arg.empty()) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError("--from and --from-savepoint exclude each other (a savepoint has its own offsets); nothing was deployed");
     return;
   }
   auto start = ResolveStart(parsed.job, *shape, job.from_arg);
   if (!start.ok()) {
-    jobs_.erase(id);
     reply.setOk(false);
     reply.setError(start.status().message() + "; nothing was deployed");
     return;
@@ -259,14 +279,14 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   if (const std::string until = req.getUntilOffsets().cStr(); !until.empty()) {
     auto ends = ResolveEnd(parsed.job, *shape, job.bounded, until, job.start_offsets);
     if (!ends.ok()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(ends.status().message() + "; nothing was deployed");
       return;
     }
     job.end_offsets = std::move(ends).value();
   }
-  if (const std::string until = req.getUntilSavepoint().cStr(); !until.empty()) {
+  if (const std::string until = req.getUntilSavepoint().size() > 0 ? roots_.Absolute(req.getUntilSavepoint().cStr()) : "";
+      !until.empty()) {
     auto ends = SavepointSourceOffsets(until);
     std::string why;
     if (!job.bounded) {
@@ -277,7 +297,6 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       why = "--until savepoint:" + until + ": " + ends.status().message();
     }
     if (!why.empty()) {
-      jobs_.erase(id);
       reply.setOk(false);
       reply.setError(why + "; nothing was deployed");
       return;
@@ -285,11 +304,48 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     job.until_savepoint = until;
     job.end_offsets = std::move(ends).value();
   }
-  Persist(job);
-  TrySchedule(job);
+  if (job.checkpointing) {
+    // Marked as Segflow's (checked before a job id makes a folder in it), so retention may
+    // delete the chk-<n> folders in it.
+    if (Status made = CreateOwnedDir(parsed.job.checkpoint.dir, "checkpoint folder"); !made.ok()) {
+      reply.setOk(false);
+      reply.setError(made.message() + "; nothing was deployed");
+      return;
+    }
+  }
+  const std::string id = NewJobId(job.name, job.checkpointing ? parsed.job.checkpoint.dir : "");
+  job.id = id;
+  job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
+  if (job.checkpointing) {
+    if (Status made = CreateOwnedDir(job.checkpoint_root, "checkpoint folder"); !made.ok()) {
+      reply.setOk(false);
+      reply.setError(made.message() + "; nothing was deployed");
+      return;
+    }
+  }
+  JobEntry& stored = jobs_[id] = std::move(job);
+  Persist(stored);
+  TrySchedule(stored);
   reply.setOk(true);
   reply.setJobId(id);
   if (!notice.empty()) reply.setNotice(notice);
+}
+
+std::string Coordinator::Impl::NewJobId(const std::string& name,
+                                        const std::string& checkpoint_dir) {
+  for (;; ++next_job_) {
+    const std::string id = name + "-" + std::to_string(next_job_);
+    if (jobs_.count(id) > 0 || upgrades_.count(id) > 0) continue;
+    if (!checkpoint_dir.empty()) {
+      // create_directory is atomic and false when the folder exists: an earlier run's (an
+      // embedded cluster's ids start at 1 each run) or another coordinator's job of this name.
+      std::error_code ec;
+      std::filesystem::create_directories(checkpoint_dir, ec);
+      if (!std::filesystem::create_directory(checkpoint_dir + "/" + id, ec) && !ec) continue;
+    }
+    ++next_job_;
+    return id;
+  }
 }
 
 void Coordinator::Impl::CancelJob(const std::string& id, wire::CancelReply::Builder reply) {
@@ -370,7 +426,13 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
     auto sink = job.tasks.find({static_cast<int>(wire::TaskKind::SINK), 0});
     if (sink != job.tasks.end() && sink->second.has_watermark) {
       out.setHasEvaluated(true);
-      out.setEvaluatedThrough(sink->second.watermark);
+      out.setEvaluatedThrough(job.restored_has_evaluated
+                                  ? std::max(sink->second.watermark, job.restored_evaluated)
+                                  : sink->second.watermark);
+    } else if (job.restored_has_evaluated) {
+      // Restored from a checkpoint or savepoint: evaluated through its time already.
+      out.setHasEvaluated(true);
+      out.setEvaluatedThrough(job.restored_evaluated);
     }
   }
   if (!with_tasks) return;
@@ -461,8 +523,14 @@ bool Coordinator::Impl::HandleClientRequest(wire::ControlMessage::Reader in, wir
       } else if (it->second.state != wire::JobState::RUNNING) {
         reply.setError("job " + it->second.id + " is " + "not running (state " +
                        std::to_string(static_cast<int>(it->second.state)) + ")");
+      } else if (Status confined = req.getDir().size() > 0
+                                       ? roots_.Check(req.getDir().cStr(), "savepoint --dir")
+                                       : Status::OK();
+                 !confined.ok()) {
+        reply.setError(confined.message());
       } else {
-        it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), req.getDir().cStr()};
+        const std::string dir = req.getDir().size() > 0 ? roots_.Absolute(req.getDir().cStr()) : "";
+        it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), dir};
         it->second.savepoint_error.clear();
         reply.setOk(true);
       }

@@ -12,8 +12,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/common/status.h"
+#include "engine/net/auth.h"
 #include "engine/net/host_port.h"
 
 namespace segflow::coordinator {
@@ -37,6 +39,16 @@ struct CoordinatorOptions {
   // /metrics request; without one only a loopback address is accepted.
   std::optional<net::HostPort> http;
   std::string http_token;
+  // --data-root: the only folders a job may make this coordinator read, write or delete
+  // (its log, checkpoints, savepoints, audience); relative job paths resolve against the
+  // first. Empty: the current directory.
+  std::vector<std::string> data_roots;
+  // Every connection proves this secret (null: net::DefaultCredentials()); without one the
+  // coordinator listens on loopback addresses only.
+  std::shared_ptr<const net::Credentials> credentials;
+  size_t max_connections = 256;  // workers, clients and connections in the handshake
+  // A worker that does not answer a prepare this long is lost.
+  std::chrono::milliseconds prepare_timeout{30000};
 };
 
 class Coordinator {

@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "coordinator/coordinator.h"
+#include "engine/common/data_roots.h"
 #include "engine/common/key_group.h"
 #include "engine/net/connection.h"
+#include "engine/net/server.h"
 #include "engine/schema/cluster.capnp.h"
 #include "jobs/execution_graph.h"
 
@@ -55,6 +57,8 @@ inline int64_t NowMs() {
 }
 
 inline constexpr auto kMonitorTick = std::chrono::milliseconds(20);
+// A worker registering more slots than this is refused (a rogue could otherwise take every job).
+inline constexpr uint32_t kMaxWorkerSlots = 256;
 // Completed checkpoints kept per job (older ones are deleted).
 inline constexpr size_t kRetainedCheckpoints = 3;
 
@@ -108,8 +112,15 @@ struct WorkerEntry {
   std::string dir;
   Clock::time_point last_seen;
   bool alive = true;
+  std::string peer;         // the control connection's remote address, for log lines
+  uint64_t rejected = 0;    // messages refused from it (logged at 1, 2, 4, ...)
   std::string Address() const { return host + ":" + std::to_string(port); }
 };
+
+// A new, empty folder "<parent>/savepoint-<job id>-<checkpoint id>" (with a random
+// suffix when that name is taken) for a savepoint: one is never written over another.
+Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
+                                       uint64_t checkpoint_id);
 
 struct JobEntry {
   std::string id, name, file, text, state_dir;
@@ -130,8 +141,10 @@ struct JobEntry {
   std::map<uint32_t, uint32_t> slots_held;  // worker -> slots
   std::set<uint32_t> pending_done;          // workers whose tasks have not ended yet
   bool preparing = false;
+  Clock::time_point prepare_deadline;  // preparing: the sink's worker is lost past it
   bool deployed = false;
   bool failing = false;
+  bool refused = false;  // a worker refused the job's paths: failing ends the job, no restart
   std::string failure;
   std::string last_failure;  // "attempt N: why", kept across restarts
   Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
@@ -182,11 +195,21 @@ struct JobEntry {
   uint64_t checkpoints_completed = 0, checkpoints_abandoned = 0;
   std::string restored_from;                      // of the current attempt
   uint64_t restored_id = 0;
+  // The restore point's evaluated time (its sink state): what status says until the sink
+  // reports a watermark of its own.
+  bool restored_has_evaluated = false;
+  int64_t restored_evaluated = 0;
 
   bool terminal() const {
     return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
   }
   bool attempt_active() const { return preparing || deployed; }
+  // The worker a task of the current attempt is placed on (0: no such task).
+  uint32_t PlacedOn(wire::TaskKind kind, uint32_t index) const {
+    if (kind == wire::TaskKind::SOURCE) return index < source_worker.size() ? source_worker[index] : 0;
+    if (kind == wire::TaskKind::KEYED) return index < keyed_worker.size() ? keyed_worker[index] : 0;
+    return index == 0 ? sink_worker : 0;
+  }
 };
 
 // A version upgrade in progress (upgrade.cc).
@@ -227,11 +250,11 @@ class Coordinator::Impl {
 
   Status Start();
   void Shutdown();
-  net::HostPort address() const { return listener_->local(); }
+  net::HostPort address() const { return server_->local(); }
   net::HostPort http_address() const;
 
  private:
-  void AcceptLoop();
+  // Runs on the connection's own thread (net::Server), after its handshake.
   void Serve(std::shared_ptr<net::Connection> conn);
   void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
   void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
@@ -265,15 +288,23 @@ class Coordinator::Impl {
   void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
   void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
   void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  // The next free "<name>-<n>" for an accepted job. With checkpoints, also a folder
+  // <checkpoint_dir>/<id> that did not exist (created here), so no two jobs ever share
+  // checkpoint folders, across coordinators and `segflow run`s.
+  std::string NewJobId(const std::string& name, const std::string& checkpoint_dir);
   // <dir>/jobs/<id>: the job as a restarted coordinator needs it.
   void Persist(const JobEntry& job);
   Status LoadJobs();
   void MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now);
-  void OnAck(wire::AckCheckpoint::Reader ack);
+  void OnAck(uint32_t worker, wire::AckCheckpoint::Reader ack);
+  // Logs a message refused from `worker` (not the owner of the task it names), rate-limited.
+  void RejectFromWorker(uint32_t worker, const std::string& what);
   void AbandonCheckpoint(JobEntry& job, const std::string& why);
   void CompleteCheckpoint(JobEntry& job);
   // The newest completed checkpoint whose metadata reads back, or nullopt.
   std::optional<JobEntry::Completed> RestorePoint(JobEntry& job);
+  // Sets job.restored_has_evaluated/restored_evaluated from job.restored_from's sink file.
+  void ReadRestoredEvaluated(JobEntry& job);
   void CancelJob(const std::string& id, wire::CancelReply::Builder reply);
 
   // Version upgrades (upgrade.cc).
@@ -298,9 +329,11 @@ class Coordinator::Impl {
   Status LoadUpgrades();
 
   CoordinatorOptions options_;
+  // The folders jobs may make this coordinator touch; relative job paths resolve against
+  // the first (set in Start from options_.data_roots).
+  DataRoots roots_;
   int lock_fd_ = -1;
-  std::unique_ptr<net::Listener> listener_;
-  std::thread accept_thread_;
+  std::unique_ptr<net::Server> server_;
   std::thread monitor_thread_;
 
   std::mutex mu_;
@@ -311,8 +344,6 @@ class Coordinator::Impl {
   std::map<uint32_t, WorkerEntry> workers_;
   std::map<std::string, JobEntry> jobs_;
   std::map<std::string, UpgradeEntry> upgrades_;
-  std::vector<std::shared_ptr<net::Connection>> connections_;
-  std::vector<std::thread> threads_;
   std::shared_ptr<HttpServerState> http_;
   uint64_t next_audience_query_ = 1;
   std::set<uint64_t> audience_waiting_;

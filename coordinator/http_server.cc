@@ -450,7 +450,7 @@ Status Coordinator::Impl::StartHttp() {
         });
   });
 
-  srv.Post("/v1/jobs", [ask](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/v1/jobs", [this, ask](const httplib::Request& req, httplib::Response& res) {
     const httplib::Params params = QueryOf(req);
     if (!CheckParams(params, res,
                      {"bounded", "from", "until", "from_savepoint", "end_with_savepoint", "file"}))
@@ -477,12 +477,10 @@ Status Coordinator::Impl::StartHttp() {
         until = *t;
       }
     }
-    // Relative paths in the job resolve against `file` (default: the coordinator's folder).
-    // (made absolute: every worker parses the job with it).
+    // `file` names the job in messages; its relative paths resolve against the first
+    // --data-root (of the coordinator, then of each worker), as for `segflow submit`.
     const std::string file =
-        std::filesystem::absolute(params.count("file") ? Param(params, "file") : "job.yaml")
-            .lexically_normal()
-            .string();
+        roots_.Absolute(params.count("file") ? Param(params, "file") : "job.yaml");
     ask(
         [&](wire::ControlMessage::Builder m) {
           auto s = m.initSubmit();

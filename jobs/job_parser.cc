@@ -16,18 +16,21 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <regex>
 #include <sstream>
 #include <unordered_map>
 
 #include "jobs/condition_parser.h"
 #include "jobs/segment_graph.h"
 #include "jobs/segment_version.h"
+#include "jobs/yaml_limits.h"
 #include "jobs/yaml_reader.h"
 
 namespace segflow {
@@ -69,8 +72,14 @@ std::string ResolvePath(const fs::path& base, const std::string& text) {
 
 class JobReader {
  public:
-  JobReader(const std::string& file, ErrorSink* errors) : errors_(errors), conditions_(errors) {
+  JobReader(const std::string& file, const std::string& base_dir, ErrorSink* errors)
+      : errors_(errors), conditions_(errors) {
     std::error_code ec;
+    if (!base_dir.empty()) {
+      base_dir_ = fs::absolute(base_dir, ec);
+      if (ec) base_dir_ = fs::path(base_dir);
+      return;
+    }
     fs::path abs = fs::absolute(file.empty() ? fs::path(".") / "job.yaml" : fs::path(file), ec);
     base_dir_ = ec ? fs::path(".") : abs.parent_path();
   }
@@ -84,6 +93,7 @@ class JobReader {
   void ReadSegment(const YamlField& f, size_t index, SegmentSpec* out);
   void ReadMembership(const YamlField& f, Membership* out);
   void ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out);
+  void ReadPostgres(const YamlField& f, OutputSpec::Postgres* out);
   void ReadCheckpoint(const YamlField& f, CheckpointSpec* out);
   std::optional<std::string> ReadTopic(const YamlField& f);
   std::optional<std::string> ReadDir(const YamlField& f);
@@ -300,8 +310,10 @@ void JobReader::ReadMembership(const YamlField& f, Membership* out) {
 }
 
 void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
-  if (!ExpectMap(f, "a map with optional changelog, audience and shared_audience")) return;
-  MapReader r(f.value, "in output", f.key.Mark(), {"changelog", "audience", "shared_audience"}, errors_);
+  if (!ExpectMap(f, "a map with optional changelog, audience, shared_audience and postgres"))
+    return;
+  MapReader r(f.value, "in output", f.key.Mark(),
+              {"changelog", "audience", "shared_audience", "postgres"}, errors_);
   if (const YamlField* c = r.Get("changelog")) {
     if (auto topic = ReadTopic(*c)) {
       const auto& topics = job.source.topics;
@@ -328,6 +340,60 @@ void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* o
         out->shared_audience_dir = *dir;
       }
     }
+  }
+  if (const YamlField* pg = r.Get("postgres")) ReadPostgres(*pg, &out->postgres);
+}
+
+// `output.postgres: {dsn, table}`. The table name is an SQL identifier (optionally
+// schema-qualified) of letters, digits and '_', so that Segflow can quote it and name its
+// side tables after it; a password in the dsn is refused (libpq's PGPASSWORD or ~/.pgpass).
+void JobReader::ReadPostgres(const YamlField& f, OutputSpec::Postgres* out) {
+  if (!ExpectMap(f, "a map with dsn and table")) return;
+  MapReader r(f.value, "in output.postgres", f.key.Mark(), {"dsn", "table"}, errors_);
+  const YamlField* dsn = r.Require("dsn");
+  const YamlField* table = r.Require("table");
+  std::optional<std::string> d, t;
+  if (dsn != nullptr) d = ReadName(*dsn, "a libpq connection string", errors_);
+  if (d) {
+    std::string lower = *d;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool uri = lower.starts_with("postgres://") || lower.starts_with("postgresql://");
+    const size_t at = lower.find('@');
+    const bool uri_password =
+        uri && at != std::string::npos &&
+        lower.substr(0, at).find(':', lower.find("//") + 2) != std::string::npos;
+    if (std::regex_search(lower, std::regex("(^|[\\s&?])password\\s*=")) || uri_password) {
+      errors_->Add(dsn->ValueMark(),
+                   "\"dsn\": holds a password; put it in PGPASSWORD or ~/.pgpass (libpq reads "
+                   "them), never in the job file");
+      d.reset();
+    }
+  }
+  if (table != nullptr)
+    t = ReadName(*table, "a table name ([schema.]name of letters, digits and '_')", errors_);
+  if (t) {
+    bool ok = t->size() <= 50 && !std::isdigit(static_cast<unsigned char>((*t)[0]));
+    size_t dots = 0;
+    for (size_t i = 0; i < t->size() && ok; ++i) {
+      const char c = (*t)[i];
+      if (c == '.') {
+        ok = ++dots == 1 && i > 0 && i + 1 < t->size() &&
+             !std::isdigit(static_cast<unsigned char>((*t)[i + 1]));
+      } else {
+        ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      }
+    }
+    if (!ok) {
+      ReportExpected(*table,
+                     "a table name ([schema.]name of letters, digits and '_', at most 50 "
+                     "characters, not starting with a digit)",
+                     errors_);
+      t.reset();
+    }
+  }
+  if (d && t) {
+    out->dsn = *d;
+    out->table = *t;
   }
 }
 
@@ -379,10 +445,20 @@ std::string JobParseResult::ErrorText() const {
 }
 
 JobParseResult ParseJobText(const std::string& text, const std::string& file) {
+  return ParseJobText(text, file, "");
+}
+
+JobParseResult ParseJobText(const std::string& text, const std::string& file, const std::string& base_dir) {
   JobParseResult result;
   result.job.file = file;
   ErrorSink errors(file);
   try {
+    // Aliases and nesting are bounded before any node is built and walked.
+    if (auto exceeded = CheckYamlLimits(text)) {
+      errors.Add(exceeded->mark, exceeded->message);
+      result.errors = errors.Take();
+      return result;
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1) {
       errors.Add(docs[1].Mark(),
@@ -393,7 +469,7 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file) {
       errors.Add(at, "expected the job file to be a map (job, log, source, segments, ...), got " +
                          (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
     } else {
-      JobReader(file, &errors).Read(docs[0], &result.job);
+      JobReader(file, base_dir, &errors).Read(docs[0], &result.job);
       if (errors.empty()) {  // versions are of valid job files only
         auto versions = SegmentVersions(docs[0]);
         if (versions.ok()) result.job.segment_versions = std::move(*versions);
@@ -421,9 +497,16 @@ JobParseResult ParseJobFile(const std::string& path) {
     return result;
   }
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  // Reads one byte past the limit, so that a larger file (or an endless one) is refused
+  // by ParseJobText without being held in memory.
+  std::string text;
+  const size_t cap = static_cast<size_t>(YamlLimits{}.max_file_bytes) + 1;
+  while (in && text.size() < cap) {
+    char buf[1 << 16];
+    in.read(buf, static_cast<std::streamsize>(std::min(sizeof buf, cap - text.size())));
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad() || (!in.eof() && text.size() < cap)) {
     int err = errno;
     JobParseResult result;
     result.job.file = path;
@@ -431,7 +514,7 @@ JobParseResult ParseJobFile(const std::string& path) {
         JobError{path, 0, 0, std::string("cannot read job file: ") + std::strerror(err)});
     return result;
   }
-  return ParseJobText(text.str(), path);
+  return ParseJobText(text, path);
 }
 
 }  // namespace segflow

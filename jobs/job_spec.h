@@ -107,6 +107,13 @@ struct OutputSpec {
   // absolute; empty: none. A reconciled audience store this job feeds besides its own,
   // which other jobs (a live job and backfills) may feed too; never reset by a run.
   std::string shared_audience_dir;
+  // `output.postgres` (spec integrations §11): the audience as a PostgreSQL table, kept
+  // exactly once per checkpoint. Empty dsn/table: none. The password is never here.
+  struct Postgres {
+    std::string dsn;    // libpq connection string or URI
+    std::string table;  // [schema.]name; created if missing
+    bool enabled() const { return !table.empty(); }
+  } postgres;
 };
 
 struct CheckpointSpec {
@@ -118,7 +125,7 @@ struct CheckpointSpec {
 struct JobSpec {
   std::string name;
   std::string file;          // path of the job file as given
-  std::string log_dir;       // absolute (relative paths resolve against the job file's folder)
+  std::string log_dir;       // absolute (relative paths resolve against the parse's base folder, job_parser.h)
   SourceSpec source;
   std::optional<ProfileSpec> profile;
   std::optional<ConsentSpec> consent;

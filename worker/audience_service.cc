@@ -12,6 +12,7 @@
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_query.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 #include "operators/sink/explain_query.h"
 
 namespace segflow {
@@ -46,14 +47,15 @@ std::mutex cache_mu;
 std::map<std::string, std::shared_ptr<const JobParseResult>> parsed_jobs;  // file \0 text
 std::map<std::string, CachedStore> stores;                                 // audience dir
 
-std::shared_ptr<const JobParseResult> ParsedJob(const std::string& file, const std::string& text) {
-  const std::string key = file + '\0' + text;
+std::shared_ptr<const JobParseResult> ParsedJob(const std::string& file, const std::string& text,
+                                                const std::string& base) {
+  const std::string key = base + '\0' + file + '\0' + text;
   {
     std::lock_guard<std::mutex> lock(cache_mu);
     auto it = parsed_jobs.find(key);
     if (it != parsed_jobs.end()) return it->second;
   }
-  auto parsed = std::make_shared<const JobParseResult>(ParseJobText(text, file));
+  auto parsed = std::make_shared<const JobParseResult>(ParseJobText(text, file, base));
   std::lock_guard<std::mutex> lock(cache_mu);
   if (parsed_jobs.size() >= kCachedJobs) parsed_jobs.clear();
   parsed_jobs[key] = parsed;
@@ -78,15 +80,23 @@ Result<std::shared_ptr<AudienceStore>> OpenStore(const std::string& dir, bool fr
 
 }  // namespace
 
-void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Builder a) {
+void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
+                         wire::AudienceAnswer::Builder a) {
   a.setRequestId(q.getRequestId());
   auto fail = [&](wire::AudienceError e, const std::string& message) {
     a.setError(e);
     a.setMessage(message);
   };
-  const auto parsed = ParsedJob(q.getJobFile().cStr(), q.getJobText().cStr());
+  // The job's paths resolve and are confined as this worker's tasks resolve them.
+  const auto parsed = ParsedJob(q.getJobFile().cStr(), q.getJobText().cStr(), roots.base());
   if (!parsed->ok()) return fail(wire::AudienceError::UNAVAILABLE, parsed->ErrorText());
   const JobSpec& job = parsed->job;
+  for (const auto& [what, dir] :
+       {std::pair<const char*, const std::string&>{"audience store", job.output.audience_dir},
+        {"log", job.log_dir}}) {
+    if (Status s = roots.Check(dir, std::string("job ") + job.name + ": " + what); !s.ok())
+      return fail(wire::AudienceError::UNAVAILABLE, s.message());
+  }
   const std::string segment = q.getSegment().cStr();
   const std::string user = q.getUser().cStr();
   const std::optional<int64_t> at = q.getHasAt() ? std::optional<int64_t>(q.getAt()) : std::nullopt;
@@ -149,11 +159,15 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Bu
       return;
     }
     case wire::AudienceQueryKind::USER: {
+      // An erased user (segflow forget) is in no segment, even before the sink applied it.
+      auto erasures = LoadErasures(LedgerPath(job));
+      if (!erasures.ok())
+        return fail(wire::AudienceError::UNAVAILABLE, erasures.status().message());
       std::vector<std::pair<std::string, int64_t>> in;
       for (const auto& s : job.segments) {
         auto since = (*store)->MemberSince(s.id, user);
         if (!since.ok()) return fail(wire::AudienceError::UNAVAILABLE, since.status().message());
-        if (since->has_value()) in.emplace_back(s.id, **since);
+        if (since->has_value() && erasures->count(user) == 0) in.emplace_back(s.id, **since);
       }
       auto list = a.initMemberships(static_cast<unsigned>(in.size()));
       for (unsigned i = 0; i < in.size(); ++i) {

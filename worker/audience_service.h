@@ -4,10 +4,13 @@
 // `segflow explain` use, so the answers equal theirs.
 #pragma once
 
+#include "engine/common/data_roots.h"
 #include "engine/schema/cluster.capnp.h"
 
 namespace segflow {
 
-void AnswerAudienceQuery(wire::AudienceQuery::Reader q, wire::AudienceAnswer::Builder a);
+// Job paths resolve against `roots`' base and must lie in `roots` (as for the worker's tasks).
+void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
+                         wire::AudienceAnswer::Builder a);
 
 }  // namespace segflow

@@ -11,6 +11,7 @@
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/postgres_committer.h"
 
 namespace segflow {
 namespace {
@@ -139,15 +140,29 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   // latest consent, so that no other job feeding it (a backfill over a range without the
   // withdrawal) can add back a user who withdrew. Written before each checkpoint barrier
   // (so before the checkpoint's changes are published), every second, and at the end.
-  const bool records_consent = job.consent.has_value() && !job.output.shared_audience_dir.empty();
+  // The same for a PostgreSQL audience table (output.postgres), which other jobs may feed.
+  const bool records_consent =
+      job.consent.has_value() &&
+      (!job.output.shared_audience_dir.empty() || job.output.postgres.enabled());
+  std::unique_ptr<PostgresCommitter> pg_consents;
   std::vector<AudienceStore::ConsentRecord> consents;
   auto last_consent_flush = std::chrono::steady_clock::now();
   auto flush_consents = [&]() -> Status {
     last_consent_flush = std::chrono::steady_clock::now();
     if (consents.empty()) return Status::OK();
-    SEGFLOW_RETURN_IF_ERROR(WithSharedStore(job.output.shared_audience_dir, 30000, [&](AudienceStore* store) {
-      return store->RecordConsents(consents).status();
-    }));
+    if (!job.output.shared_audience_dir.empty()) {
+      SEGFLOW_RETURN_IF_ERROR(WithSharedStore(
+          job.output.shared_audience_dir, 30000,
+          [&](AudienceStore* store) { return store->RecordConsents(consents).status(); }));
+    }
+    if (job.output.postgres.enabled()) {
+      if (!pg_consents) {
+        auto opened = PostgresCommitter::Open(job, !ctx_->options.bounded, ctx_->stop);
+        if (!opened.ok()) return opened.status();
+        pg_consents = std::move(opened).value();
+      }
+      SEGFLOW_RETURN_IF_ERROR(pg_consents->RecordConsents(consents));
+    }
     consents.clear();
     return Status::OK();
   };
@@ -221,6 +236,14 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       }
       auto n = in.reader->Poll(want, &records);
       if (!n.ok()) return n.status();
+      if (*n == 0 && ctx_->options.bounded) {
+        // The records up to the end offset were in the log when it was taken: a reader that
+        // finds none is short of them for good, and waiting would never end the run.
+        return Status::Corruption("topic \"" + job.source.topics[in.topic] + "\" partition " +
+                                  std::to_string(in.partition) + " ends at offset " +
+                                  std::to_string(in.reader->position()) + ", before the bounded input's end " +
+                                  std::to_string(in.end_offset) + " (records were removed from the log)");
+      }
       read += *n;
       for (auto& r : records) {
         const int64_t ts = r.event.ts;

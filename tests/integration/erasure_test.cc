@@ -268,7 +268,8 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
   EXPECT_GT(before->size(), 250u);
   Outcome sp = Cluster({"savepoint", id, "--dir", scratch() + "/sp-before"});
   ASSERT_EQ(sp.exit_code, 0) << sp.err;
-  auto in_savepoint = UsersInKeyedState(scratch() + "/sp-before", scratch() + "/read-sp");
+  const std::string savepoint = Lines(sp.out).at(0);  // a new folder inside --dir
+  auto in_savepoint = UsersInKeyedState(savepoint, scratch() + "/read-sp");
   ASSERT_TRUE(in_savepoint.has_value() && in_savepoint->count("victim"));
 
   Outcome f = Cli({"forget", "victim", job_path(), "--reason", "test"});
@@ -326,13 +327,13 @@ TEST_F(ErasureTest, ForgetErasesKeyedStateOfARunningJobAndOfARestoreFromAnOlderS
 
   // Restored from the savepoint taken before the erasure.
   const size_t logged = ErasureLogLines().size();
-  const std::string restored = Submit({"--from-savepoint", scratch() + "/sp-before"});
+  const std::string restored = Submit({"--from-savepoint", savepoint});
   ASSERT_FALSE(restored.empty());
   ASSERT_TRUE(
       Eventually([&] { return ErasureLogLines().size() > logged; }, std::chrono::seconds(20)))
       << Status(restored);
   EXPECT_NE(ErasureLogLines().back().find("erased 1 user(s) from its keyed state (restored from " +
-                                          scratch() + "/sp-before)"),
+                                          savepoint + ")"),
             std::string::npos)
       << ErasureLogLines().back();
   // Its first checkpoint with the records after the savepoint (the late-* users).

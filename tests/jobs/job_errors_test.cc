@@ -596,12 +596,13 @@ TEST(JobErrorsTest, DeepNestingIsAnErrorNotACrash) {
   ASSERT_EQ(r.errors.size(), 1u) << testing_util::Describe(r);
   EXPECT_NE(r.errors[0].message.find("nested more than 64 levels"), std::string::npos)
       << r.errors[0].ToString();
-  // Far deeper than yaml-cpp's own guard: a syntax error with a position.
+  // Far deeper than the job file's nesting limit: refused with a position (the limit is
+  // checked before yaml-cpp's own guard, at 2000 levels, is reached).
   std::string deep = std::string(10000, '[') + std::string(10000, ']');
   r = testing_util::Parse("job: t\nlog: " + deep + "\n");
   ASSERT_EQ(r.errors.size(), 1u) << testing_util::Describe(r);
   EXPECT_EQ(r.errors[0].line, 2);
-  EXPECT_NE(r.errors[0].message.find("YAML syntax error: nested more than"), std::string::npos)
+  EXPECT_NE(r.errors[0].message.find("nested more than 256 levels deep"), std::string::npos)
       << r.errors[0].ToString();
 }
 
@@ -617,6 +618,30 @@ TEST(JobErrorsTest, TagsMustFitTheirValue) {
   EXPECT_TRUE(testing_util::OnlyError(
       testing_util::Parse(testing_util::WithCondition(cond)), testing_util::kCondLine,
       testing_util::CondCol(cond, "!!bool"), {"\"yes\" does not fit its tag"}));
+}
+
+// output.postgres (spec integrations §11): dsn and table required, unknown keys named, no
+// password in the file, the table an identifier Segflow can quote and name side tables after.
+TEST(JobErrorsTest, OutputPostgres) {
+  const std::string base = std::string(kHead) + kSegment;
+  JobParseResult ok =
+      Parse(base + "output: {postgres: {dsn: 'host=127.0.0.1 dbname=m', table: public.members}}\n");
+  ASSERT_TRUE(ok.ok()) << ok.ErrorText();
+  EXPECT_EQ(ok.job.output.postgres.dsn, "host=127.0.0.1 dbname=m");
+  EXPECT_EQ(ok.job.output.postgres.table, "public.members");
+  EXPECT_TRUE(HasError(Parse(base + "output: {postgres: {dsn: x, tabel: m}}\n"), 7, 29,
+                       {"unknown key \"tabel\" in output.postgres", "did you mean \"table\""}));
+  EXPECT_TRUE(HasError(Parse(base + "output: {postgres: {dsn: x, tabel: m}}\n"), 7, 10,
+                       {"missing required key \"table\""}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: {dsn: 'user=a password=b', table: m}}\n"),
+                        7, 26, {"holds a password", "PGPASSWORD"}));
+  EXPECT_TRUE(
+      OnlyError(Parse(base + "output: {postgres: {dsn: 'postgresql://a:b@h/db', table: m}}\n"), 7,
+                26, {"holds a password"}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: {dsn: x, table: 'a;drop'}}\n"), 7, 36,
+                        {"\"table\": expected a table name"}));
+  EXPECT_TRUE(OnlyError(Parse(base + "output: {postgres: 5}\n"), 7, 20,
+                        {"expected a map with dsn and table"}));
 }
 
 }  // namespace

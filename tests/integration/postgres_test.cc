@@ -1,0 +1,647 @@
+// The audience as a PostgreSQL table (issue 16, spec integrations §11), against a real,
+// throwaway PostgreSQL server started once for this binary (initdb + pg_ctl on a free
+// port of 127.0.0.1, in a scratch folder; as root, run as the `postgres` user). Tests skip
+// only when the PostgreSQL server binaries are absent.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_test_util.h"
+#include "engine/log/transaction.h"
+#include "jobs/job_spec.h"
+#include "operators/sink/postgres_committer.h"
+
+namespace segflow {
+namespace {
+
+using namespace integration;  // NOLINT(google-build-using-namespace): the test helpers
+
+constexpr char kPassword[] = "segflow-test-pw";
+
+// Runs a shell command, returns its stdout (and its exit status in *rc).
+std::string Shell(const std::string& cmd, int* rc = nullptr) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  if (rc != nullptr) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The throwaway server: one per test binary run.
+class PostgresServer : public ::testing::Environment {
+ public:
+  static PostgresServer* Get() { return instance_; }
+  PostgresServer() { instance_ = this; }
+
+  // The server starts on first use (not in SetUp: the binary's other tests need none).
+  void SetUp() override {}
+  void EnsureStarted() {
+    if (tried_) return;
+    tried_ = true;
+    for (const char* v : {"17", "16", "15", "14", "13"}) {
+      const std::string dir = std::string("/usr/lib/postgresql/") + v + "/bin";
+      if (std::filesystem::exists(dir + "/initdb") && std::filesystem::exists(dir + "/pg_ctl")) {
+        bin_ = dir;
+        break;
+      }
+    }
+    if (bin_.empty()) {
+      skip_reason_ =
+          "the PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql/*/bin) are "
+          "absent";
+      return;
+    }
+    char tmpl[] = "/tmp/segflow-pg-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      error_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    port_ = FreePort();
+    // As root, the server runs as `postgres` (it refuses root).
+    if (::geteuid() == 0) {
+      if (::getpwnam("postgres") == nullptr) {
+        error_ = "running as root, and there is no postgres user to run the server as";
+        return;
+      }
+      as_ = "runuser -u postgres -- ";
+      Shell("chown postgres " + dir_ + " && chmod 700 " + dir_);
+    }
+    WriteFile(dir_ + "/pw", std::string(kPassword) + "\n");
+    if (!as_.empty()) Shell("chown postgres " + dir_ + "/pw");
+    int rc = 0;
+    const std::string init =
+        Shell(as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres --auth-local=trust " +
+                  "--auth-host=scram-sha-256 --pwfile=" + dir_ + "/pw -E UTF8 --no-sync 2>&1",
+              &rc);
+    if (rc != 0) {
+      error_ = "initdb failed: " + init;
+      return;
+    }
+    if (!Start()) return;
+    ::setenv("PGPASSWORD", kPassword, 1);
+  }
+  bool Start() {
+    int rc = 0;
+    const std::string out =
+        Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
+                  "/server.log -w -t 30 -o \"-p " + std::to_string(port_) + " -k " + dir_ +
+                  " -c listen_addresses=127.0.0.1 -c fsync=off\" start 2>&1",
+              &rc);
+    if (rc != 0) {
+      error_ = "pg_ctl start failed: " + out + ReadFile(dir_ + "/server.log");
+      return false;
+    }
+    return true;
+  }
+  void Stop() {
+    Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w stop >/dev/null 2>&1");
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    Stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Empty when the server runs; else why not (skip_reason: binaries absent).
+  const std::string& skip_reason() const { return skip_reason_; }
+  const std::string& error() const { return error_; }
+  int port() const { return port_; }
+  std::string Dsn(const std::string& db = "postgres") const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=postgres";
+  }
+  // psql -At: unaligned rows, '|' between columns.
+  std::string Psql(const std::string& sql, int* rc = nullptr) const {
+    const std::string file = dir_ + "/q" + std::to_string(::getpid()) + ".sql";
+    WriteFile(file, sql);
+    return Shell(bin_ + "/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
+                     std::to_string(port_) + " -U postgres -d postgres -f " + file + " 2>&1",
+                 rc);
+  }
+
+ private:
+  static inline PostgresServer* instance_ = nullptr;
+  bool tried_ = false;
+  std::string bin_, dir_, as_, skip_reason_, error_;
+  int port_ = 0;
+};
+
+[[maybe_unused]] ::testing::Environment* const kServer =
+    ::testing::AddGlobalTestEnvironment(new PostgresServer);
+
+#define REQUIRE_SERVER()                                                                   \
+  do {                                                                                     \
+    PostgresServer::Get()->EnsureStarted();                                                \
+    if (!PostgresServer::Get()->skip_reason().empty())                                     \
+      GTEST_SKIP() << PostgresServer::Get()->skip_reason();                                \
+    ASSERT_TRUE(PostgresServer::Get()->error().empty()) << PostgresServer::Get()->error(); \
+  } while (0)
+
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::milliseconds deadline = kProcessDeadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (probe()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return probe();
+}
+
+std::string Job(const std::string& name, const std::string& table, const std::string& dsn,
+                const std::string& extra = "") {
+  return "job: " + name + R"(
+log: log
+source:
+  topics: [events]
+  max_out_of_orderness: 5s
+  idle_timeout: 1h
+consent: {event: consent, field: granted, default: granted}
+segments:
+  - id: cart_abandoned
+    when: {absence: {after: {event: add_to_cart}, missing: {event: purchase}, within: 30m}}
+    membership: {duration: 24h, exit_on: {event: purchase}}
+  - id: busy
+    when: {count: {event: page_view, window: 1h, at_least: 3}}
+output:
+  postgres: {dsn: ")" +
+         dsn + "\", table: " + table + R"(}
+parallelism: 2
+)" + extra;
+}
+const std::vector<std::string> kSegments = {"cart_abandoned", "busy"};
+
+class PostgresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    table_ = "t_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::transform(table_.begin(), table_.end(), table_.begin(), ::tolower);
+    table_ = table_.substr(0, 40);  // side tables add up to 11 characters; PostgreSQL keeps 63
+  }
+  PostgresServer& pg() { return *PostgresServer::Get(); }
+  const std::string& scratch() const { return dir_.path(); }
+  std::string Path(const std::string& name) const { return scratch() + "/" + name + ".yaml"; }
+  void Write(const std::string& name, const std::string& yaml) { WriteFile(Path(name), yaml); }
+  Outcome Cli(const std::vector<std::string>& args, const std::string& input = "") {
+    return Segflow(args, input, scratch());
+  }
+  void ProduceGen(int users, int events, int seed, const std::string& after = "") {
+    Outcome g = Cli({"gen", "cart", "--users", std::to_string(users), "--events",
+                     std::to_string(events), "--seed", std::to_string(seed)});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    Outcome p =
+        Cli({"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"},
+            g.out + after);
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+  }
+  std::vector<std::string> Audience(const std::string& job, const std::string& segment) {
+    Outcome o = Cli({"audience", Path(job), "--segment", segment});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    auto lines = Lines(o.out);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+  std::vector<std::string> Table(const std::string& segment, const std::string& table = "") {
+    int rc = 0;
+    auto lines = Lines(pg().Psql("SELECT user_id FROM " + (table.empty() ? table_ : table) +
+                                     " WHERE segment = '" + segment + "'",
+                                 &rc));
+    EXPECT_EQ(rc, 0) << ::testing::PrintToString(lines);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+  // The table equals `segflow audience` of `job`, segment by segment.
+  void ExpectTableIsAudience(const std::string& job) {
+    for (const auto& s : kSegments) {
+      auto audience = Audience(job, s);
+      EXPECT_EQ(Table(s), audience) << "segment " << s;
+    }
+  }
+  std::string table_;
+  ScratchDir dir_{"segflow-pgtest"};
+};
+
+TEST_F(PostgresTest, BoundedRunTableIsTheAudienceAndAReplayIsANoOp) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 7);
+  Write("j", Job("pgjob", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(Audience("j", "busy").empty());
+  ExpectTableIsAudience("j");
+  // Every column of the contract, entered_at the entry's event time.
+  EXPECT_EQ(
+      pg().Psql("SELECT count(*) FROM " + table_ +
+                " WHERE entered_at <> timestamptz 'epoch' + stamp_at * interval '1 millisecond'"),
+      "0\n");
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM segflow_progress WHERE target = '" + table_ +
+                      "' AND job = 'pgjob'"),
+            "1\n");
+  const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
+                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+  // Run again: the same writes, every one a duplicate of the row's own stamp.
+  r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
+                      " ORDER BY 1, 2 COLLATE \"C\""),
+            before);
+}
+
+TEST_F(PostgresTest, CheckpointedRunCommitsEachCheckpointOnce) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 11);
+  Write("j", Job("pgck", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectTableIsAudience("j");
+  EXPECT_EQ(
+      pg().Psql("SELECT count(*) FROM (SELECT checkpoint FROM segflow_commits WHERE target = '" +
+                table_ +
+                "' GROUP BY checkpoint HAVING count(*) FILTER (WHERE kind <> 'end') > 1) d"),
+      "0\n");
+}
+
+TEST_F(PostgresTest, TableOfAnotherShapeIsRefused) {
+  REQUIRE_SERVER();
+  ASSERT_EQ(
+      pg().Psql("CREATE TABLE " + table_ + " (segment text, user_id int, PRIMARY KEY (segment));"),
+      "");
+  ProduceGen(20, 200, 3);
+  Write("j", Job("pgshape", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exists with another shape"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("column user_id is integer, expected text"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no column stamp_at"), std::string::npos) << r.err;
+}
+
+TEST_F(PostgresTest, ServerNotThereOrLoginRefusedIsAClearError) {
+  REQUIRE_SERVER();
+  ProduceGen(20, 200, 3);
+  const int dead = FreePort();
+  Write("j", Job("pgdown", table_,
+                 "host=127.0.0.1 port=" + std::to_string(dead) + " dbname=postgres user=postgres"));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Connection refused"), std::string::npos) << r.err;  // libpq's text
+
+  ::setenv("PGPASSWORD", "wrong", 1);
+  Write("j", Job("pgdown", table_, pg().Dsn()));
+  r = Cli({"run", Path("j"), "--bounded"});
+  ::setenv("PGPASSWORD", kPassword, 1);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("password authentication failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("PGPASSWORD or ~/.pgpass"), std::string::npos) << r.err;
+}
+
+// A coordinator and workers as separate processes (as in cluster_test.cc), killed at the end.
+class MiniCluster {
+ public:
+  explicit MiniCluster(const std::string& scratch) : scratch_(scratch) {
+    coordinator_ = Start({"coordinator", "--dir", scratch + "/coordinator", "--heartbeat-timeout",
+                          "2000", "--heartbeat-interval", "200", "--listen", "127.0.0.1:0"},
+                         "", scratch, scratch, "coordinator");
+    Eventually(
+        [&] {
+          std::smatch m;
+          const std::string out = ReadFile(scratch_ + "/coordinator.stdout");
+          static const std::regex re(R"(coordinator listening on (\S+))");
+          if (!std::regex_search(out, m, re)) return false;
+          address_ = m[1];
+          return true;
+        },
+        std::chrono::seconds(10));
+  }
+  ~MiniCluster() {
+    for (pid_t p : workers_) Kill(p);
+    Kill(coordinator_);
+  }
+  void AddWorker(int slots) {
+    const std::string n = std::to_string(workers_.size());
+    workers_.push_back(Start({"worker", "--coordinator", address_, "--slots", std::to_string(slots),
+                              "--dir", scratch_ + "/worker-" + n},
+                             "", scratch_, scratch_, "worker-" + n));
+  }
+  Outcome Cli(std::vector<std::string> args) {
+    args.push_back("--coordinator");
+    args.push_back(address_);
+    return Segflow(args, "", scratch_);
+  }
+  bool WaitForWorkers(size_t n) {
+    return Eventually(
+        [&] {
+          size_t alive = 0;
+          for (const auto& l : Lines(Cli({"jobs"}).out))
+            alive += l.find(" alive") != std::string::npos;
+          return alive >= n;
+        },
+        std::chrono::seconds(20));
+  }
+  // The pid of the worker running `task_row` ("sink", "keyed 1") of job `id`.
+  pid_t PidOfTask(const std::string& id, const std::string& task_row) {
+    std::smatch m;
+    const std::string status = Cli({"status", id}).out;
+    if (!std::regex_search(status, m, std::regex(task_row + R"(\s+worker (\d+) )"))) return -1;
+    const std::string worker = m[1];
+    const std::string jobs = Cli({"jobs"}).out;
+    if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
+      return -1;
+    return static_cast<pid_t>(std::stol(m[1]));
+  }
+  static void Kill(pid_t pid) {
+    int status = 0;
+    if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+  }
+
+ private:
+  std::string scratch_, address_;
+  pid_t coordinator_ = -1;
+  std::vector<pid_t> workers_;
+};
+
+// The evaluated time of `job` in the table's progress row (ms), or -1.
+int64_t ProgressEvaluated(PostgresServer& pg, const std::string& table, const std::string& job) {
+  const std::string v = pg.Psql("SELECT evaluated FROM segflow_progress WHERE target = '" + table +
+                                "' AND job = '" + job + "'");
+  return v.empty() || !std::isdigit(static_cast<unsigned char>(v[0])) ? -1 : std::stoll(v);
+}
+
+// A live job on a cluster, fed while it runs; the worker of its sink SIGKILLed in the
+// middle. After recovery the table equals a failure-free bounded run's audience at the
+// live job's evaluated time, and every checkpoint was applied once.
+TEST_F(PostgresTest, LiveJobSurvivesAKilledSinkWorker) {
+  REQUIRE_SERVER();
+  ProduceGen(400, 8000, 21);
+  Write("live", Job("pglive", table_, pg().Dsn(), "checkpoint: {interval: 200ms, dir: ck}\n"));
+  MiniCluster cluster(scratch());
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(3));
+  Outcome submit = cluster.Cli({"submit", Path("live")});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pglive") > 0; }))
+      << cluster.Cli({"status", id}).out;
+  pid_t victim = -1;
+  ASSERT_TRUE(Eventually([&] { return (victim = cluster.PidOfTask(id, "sink")) > 0; }));
+  ProduceGen(400, 4000, 22);  // more events while it runs, then the kill
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return cluster.Cli({"status", id}).out.find("1 restart(s)") != std::string::npos;
+  })) << cluster.Cli({"status", id}).out;
+  ProduceGen(400, 4000, 23);
+  const int64_t before = ProgressEvaluated(pg(), table_, "pglive");
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pglive") > before; }))
+      << cluster.Cli({"status", id}).out;
+  Outcome cancel = cluster.Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  // The table is the job's own audience, and the failure-free run's at the same time.
+  ExpectTableIsAudience("live");
+  // The failure-free run: a bounded run over the same log. Its changelog, per (segment,
+  // user), starts with the live job's committed one (same changes, none twice, none
+  // missing), so the table is the failure-free audience at the live job's progress.
+  Write("ref", Job("pgref", table_ + "_ref", pg().Dsn()));
+  Outcome ref = Cli({"run", Path("ref"), "--bounded"});
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  auto per_key = [&](const std::string& topic) {
+    std::map<std::string, std::vector<std::string>> out;
+    const std::regex re(
+        R"re("segment": ?"([^"]*)", ?"user_id": ?"([^"]*)", ?"change": ?"([^"]*)", ?"at": ?(\d+))re");
+    const std::string text =
+        Cli({"consume", "--log", scratch() + "/log", "--topic", topic, "--committed"}).out;
+    for (const auto& line : Lines(text)) {
+      std::smatch m;
+      if (std::regex_search(line, m, re)) {
+        out[m[1].str() + "/" + m[2].str()].push_back(m[3].str() + "@" + m[4].str());
+      }
+    }
+    return out;
+  };
+  const auto live_changes = per_key("pglive.memberships");
+  const auto ref_changes = per_key("pgref.memberships");
+  ASSERT_FALSE(live_changes.empty());
+  for (const auto& [key, seq] : live_changes) {
+    auto it = ref_changes.find(key);
+    ASSERT_NE(it, ref_changes.end()) << key;
+    ASSERT_LE(seq.size(), it->second.size()) << key;
+    EXPECT_TRUE(std::equal(seq.begin(), seq.end(), it->second.begin())) << key;
+  }
+  EXPECT_EQ(
+      pg().Psql("SELECT count(*) FROM (SELECT checkpoint FROM segflow_commits WHERE target = '" +
+                table_ +
+                "' AND job = 'pglive' GROUP BY checkpoint HAVING count(*) FILTER (WHERE kind <> "
+                "'end') > 1) d"),
+      "0\n");
+}
+
+// The server stopped and started again under a live job: it retries, and converges.
+TEST_F(PostgresTest, LiveJobRetriesWhileTheServerIsDown) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 4000, 31);
+  Write("live", Job("pgretry", table_, pg().Dsn(), "checkpoint: {interval: 200ms, dir: ck}\n"));
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("live")}, "", scratch(), scratch(), tag);
+  ChildGuard guard(run);
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgretry") > 0; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  pg().Stop();
+  ProduceGen(300, 4000, 32);
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(scratch() + "/" + tag + ".stderr").find("retrying in") != std::string::npos;
+  })) << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_TRUE(pg().Start()) << pg().error();
+  const int64_t before = ProgressEvaluated(pg(), table_, "pgretry");
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgretry") > before; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  ExpectTableIsAudience("live");
+}
+
+// A sink that crashed after the changelog's commit marker and before the table's
+// transaction: on restore the committer applies the committed changelog past its progress
+// row, once; a second restore applies nothing.
+TEST_F(PostgresTest, RestoreAppliesTheCommittedChangelogPastTheProgressRowOnce) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 41);
+  Write("j", Job("pgrs", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(
+      pg().Psql("DELETE FROM " + table_ + "; DELETE FROM " + table_ +
+                "_tombstones; UPDATE segflow_progress SET checkpoint = 0, changelog_offsets = "
+                "'{0,0,0,0}' WHERE target = '" +
+                table_ + "'; DELETE FROM segflow_commits WHERE target = '" + table_ + "';"),
+      "");
+  JobSpec job;
+  job.name = "pgrs";
+  job.log_dir = scratch() + "/log";
+  job.output.changelog = "pgrs.memberships";
+  job.output.postgres.dsn = pg().Dsn();
+  job.output.postgres.table = table_;
+  auto marker = log::ReadCommitMarker(job.log_dir, job.output.changelog);
+  ASSERT_TRUE(marker.ok() && marker->has_value()) << marker.status().ToString();
+  const PostgresCommitter::Progress restored{(*marker)->checkpoint, (*marker)->evaluated,
+                                             (*marker)->offsets};
+  for (int i = 0; i < 2; ++i) {
+    auto c = PostgresCommitter::Open(job, false, nullptr);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Restore(restored, false).ok());
+  }
+  ExpectTableIsAudience("j");
+  EXPECT_EQ(
+      pg().Psql("SELECT kind, checkpoint FROM segflow_commits WHERE target = '" + table_ + "'"),
+      "restore|" + std::to_string((*marker)->checkpoint) + "\n");
+}
+
+// segflow forget erases the user's rows from the job's table; a later run (a replay of the
+// same log) does not add them back.
+TEST_F(PostgresTest, ForgetErasesTheTableRowsForGood) {
+  REQUIRE_SERVER();
+  ProduceGen(200, 4000, 51);
+  Write("j", Job("pgforget", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto members = Table("busy");
+  ASSERT_FALSE(members.empty());
+  const std::string user = members.front();
+  Outcome f = Cli({"forget", user, Path("j"), "--reason", "test"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("postgres table " + table_ + ": erased"), std::string::npos) << f.out;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  r = Cli({"run", Path("j"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  ExpectTableIsAudience("j");
+}
+
+// The seed's traps with real jobs feeding one table: a batch job over less of the log
+// (an earlier --until) finishing after the job that saw everything changes nothing, and
+// neither does a late backfill resurrect anyone who left.
+TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 61);
+  Write("full", Job("pgfull", table_, pg().Dsn()));
+  Write("batch", Job("pgbatch", table_, pg().Dsn()));
+  Outcome r = Cli({"run", Path("full"), "--bounded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectTableIsAudience("full");
+  const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
+                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+  r = Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NE(Audience("batch", "cart_abandoned"), Audience("full", "cart_abandoned"));
+  EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
+                      " ORDER BY 1, 2 COLLATE \"C\""),
+            before);
+  ExpectTableIsAudience("full");
+}
+
+// The committer as two jobs feeding one table (output.shared_audience's case): the seed's
+// two traps, consent and forget, decided by the stamps.
+class CommitterTest : public PostgresTest {
+ protected:
+  std::unique_ptr<PostgresCommitter> Open(const std::string& job_name) {
+    JobSpec job;
+    job.name = job_name;
+    job.log_dir = scratch();
+    job.output.postgres.dsn = pg().Dsn();
+    job.output.postgres.table = table_;
+    auto c = PostgresCommitter::Open(job, false, nullptr);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  static AudienceStore::Change Enter(const std::string& user, int64_t at, uint64_t pos) {
+    return {"s", user, true, at, pos};
+  }
+  static AudienceStore::Change Exit(const std::string& user, int64_t at, uint64_t pos) {
+    return {"s", user, false, at, pos};
+  }
+};
+
+TEST_F(CommitterTest, LateBackfillDoesNotResurrectALeaverNorOverwriteANewerUpdate) {
+  REQUIRE_SERVER();
+  auto live = Open("live");
+  auto backfill = Open("backfill");
+  ASSERT_TRUE(live && backfill);
+  // Live: u1 entered at 100 and left at 200; u2 entered at 300.
+  ASSERT_TRUE(
+      live->Commit({Enter("u1", 100, 1), Exit("u1", 200, 2), Enter("u2", 300, 5)}, {1, 300, {}})
+          .ok());
+  // A backfill that read less of the log finishes later: u1 entered (at 100), u2 left at 250.
+  ASSERT_TRUE(
+      backfill->Commit({Enter("u1", 100, 1), Exit("u2", 250, 4), Enter("u3", 50, 1)}, {1, 250, {}})
+          .ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u2", "u3"}));
+  // A replay of the live job's checkpoint is a no-op.
+  ASSERT_TRUE(
+      live->Commit({Enter("u1", 100, 1), Exit("u1", 200, 2), Enter("u2", 300, 5)}, {2, 300, {}})
+          .ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u2", "u3"}));
+  EXPECT_EQ(pg().Psql("SELECT job, checkpoint FROM segflow_progress WHERE target = '" + table_ +
+                      "' ORDER BY job"),
+            "backfill|1\nlive|2\n");
+}
+
+TEST_F(CommitterTest, ConsentWithdrawalAndForgetKeepUsersOut) {
+  REQUIRE_SERVER();
+  auto live = Open("live");
+  auto backfill = Open("backfill");
+  ASSERT_TRUE(live && backfill);
+  ASSERT_TRUE(live->Commit({Enter("u1", 100, 1), Enter("u2", 100, 2)}, {1, 100, {}}).ok());
+  ASSERT_TRUE(live->RecordConsents({{"u1", false, 150, 3}}).ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u2"}));
+  // A backfill's newer enter does not add u1 back while the withdrawal is the latest consent.
+  ASSERT_TRUE(backfill->Commit({Enter("u1", 160, 4)}, {1, 160, {}}).ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u2"}));
+  ASSERT_TRUE(live->RecordConsents({{"u1", true, 170, 5}}).ok());
+  ASSERT_TRUE(live->Commit({Enter("u1", 180, 6)}, {2, 180, {}}).ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1", "u2"}));
+  // forget: rows gone, older writes refused, newer ones accepted.
+  ASSERT_TRUE(live->Erase("u2", 200).ok());
+  ASSERT_TRUE(backfill->Commit({Enter("u2", 190, 7)}, {2, 190, {}}).ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1"}));
+  ASSERT_TRUE(live->Commit({Enter("u2", 210, 8)}, {3, 210, {}}).ok());
+  EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1", "u2"}));
+}
+
+}  // namespace
+}  // namespace segflow
