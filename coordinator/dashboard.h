@@ -58,6 +58,7 @@ function draw(canvas, series) {
       if (k === 0) c.moveTo(x, y); else c.lineTo(x, y); });
     c.stroke(); c.fillText(name + " " + (s.length ? s[s.length - 1] : ""), 6, 12 + 12 * i); i++;
   }
+  canvas.dataset.series = Object.keys(series).join(","); canvas.dataset.points = String(n);
 }
 async function refresh() {
   try {
@@ -69,6 +70,9 @@ async function refresh() {
       for (const k of ["id", "name", "state", "bounded", "attempt", "records_in", "reason"]) cell(tr, j[k]);
       tr.onclick = () => { selected = j.id; refresh(); }; body.appendChild(tr);
     }
+    // The job named in the address (#job=ID), else the first: something to look at at once.
+    const wanted = new URLSearchParams(location.hash.slice(1)).get("job");
+    if (!selected && jobs.length) { selected = jobs.some((j) => j.id === wanted) ? wanted : jobs[0].id; return refresh(); }
     if (selected) await refreshJob(selected);
   } catch (e) { $("status").textContent = e.message; $("status").className = "err"; }
 }

@@ -80,6 +80,40 @@ int FreePort() {
   return port;
 }
 
+// Runs the program args[0] with stdout to `out_path` and stderr to `err_path`.
+pid_t StartProgram(const std::vector<std::string>& args, const std::string& out_path,
+                   const std::string& err_path) {
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // async-signal-safe calls only
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err =
+        err_path == out_path ? out : ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) ::_exit(127);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execv(argv[0], const_cast<char* const*>(argv.data()));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Whether `pid` exited (reaped) within `deadline`; its exit code in *code.
+bool ExitedWithin(pid_t pid, std::chrono::milliseconds deadline, int* code) {
+  const auto until = Clock::now() + deadline;
+  while (Clock::now() < until) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 struct Answer {
   int status = -1;  // -1: no answer
   std::string body;
@@ -408,6 +442,7 @@ TEST_F(HttpTest, AudienceAnswersEqualTheCli) {
   ASSERT_EQ(segments.Json().size(), 2u) << segments.body;
   const int64_t evaluated = Get("/v1/jobs/" + id).Json()["evaluated_through"].get<int64_t>();
   const std::string earlier = std::to_string(evaluated - 2 * 24 * 3600 * 1000LL);
+  const std::string day_before = std::to_string(evaluated - 24 * 3600 * 1000LL);
   size_t total = 0;
   for (const auto& s : segments.Json()) {
     const std::string segment = s["segment"];
@@ -418,6 +453,7 @@ TEST_F(HttpTest, AudienceAnswersEqualTheCli) {
     EXPECT_EQ(paged(segment, "", 7), want);
     EXPECT_EQ(paged(segment, "", 100000), want);
     EXPECT_EQ(paged(segment, earlier, 5), audience(segment, earlier));
+    EXPECT_EQ(paged(segment, day_before, 3), audience(segment, day_before));
     total += want.size();
   }
   ASSERT_GT(total, 20u) << "a real workload";
@@ -438,6 +474,13 @@ TEST_F(HttpTest, AudienceAnswersEqualTheCli) {
     const std::vector<std::string> members = audience(segment, "");
     EXPECT_EQ(in.count(segment) > 0, std::binary_search(members.begin(), members.end(), member))
         << segment << ": " << user.body;
+    // ... and what `segflow explain` says of the user in that segment.
+    Outcome says = Segflow(
+        {"explain", job_path(), "--segment", segment, "--user", member, "--json"}, "", scratch());
+    ASSERT_EQ(says.exit_code, 0) << says.err;
+    EXPECT_EQ(in.count(segment) > 0, json::parse(says.out)["member"].get<bool>())
+        << segment << ": " << user.body << "\n"
+        << says.out;
   }
   Answer nobody = Get(base + "/users/nobody-at-all");
   ASSERT_EQ(nobody.status, 200);
@@ -519,38 +562,83 @@ TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
                                          "--config.file=" + scratch() + "/prometheus.yml",
                                          "--storage.tsdb.path=" + scratch() + "/tsdb",
                                          "--web.listen-address=127.0.0.1:" + std::to_string(port)};
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  argv.push_back(nullptr);
   const std::string log_path = scratch() + "/prometheus.log";
-  const pid_t pid = ::fork();
-  if (pid == 0) {  // async-signal-safe calls only
-    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(127);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(argv[0], const_cast<char* const*>(argv.data()));
-    ::_exit(127);
-  }
-  pids_.push_back(pid);
+  pids_.push_back(StartProgram(args, log_path, log_path));
   httplib::Client prom("127.0.0.1", port);
   prom.set_read_timeout(5, 0);
-  const std::string query =
-      "sum(segflow_records_in_total{job_id=\"" + id + "\",task=~\"source.*\"})";
+  // The one value a PromQL query returns, once Prometheus has it ("" until then).
   std::string last;
+  auto query = [&](const std::string& promql) -> std::string {
+    auto r = prom.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    if (!r || r->status != 200) return "";
+    last = r->body;
+    const json j = json::parse(r->body, nullptr, false);
+    if (!j.is_object() || j.value("status", "") != "success" || j["data"]["result"].empty())
+      return "";
+    return j["data"]["result"][0]["value"][1].get<std::string>();
+  };
   EXPECT_TRUE(Eventually(
       [&] {
-        auto r = prom.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
-        if (!r || r->status != 200) return false;
-        last = r->body;
-        const json j = json::parse(r->body, nullptr, false);
-        if (!j.is_object() || j.value("status", "") != "success" || j["data"]["result"].empty())
-          return false;
-        return j["data"]["result"][0]["value"][1] == "3000";
+        return query("sum(segflow_records_in_total{job_id=\"" + id + "\",task=~\"source.*\"})") ==
+               "3000";
       },
       std::chrono::seconds(60)))
       << last << "\n"
       << ReadFile(log_path);
+  // A segment's size, as `segflow audience --count` says.
+  Outcome count =
+      Segflow({"audience", job_path(), "--segment", "big_cart", "--count"}, "", scratch());
+  ASSERT_EQ(count.exit_code, 0) << count.err;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return query("segflow_segment_members{job_id=\"" + id + "\",segment=\"big_cart\"}") ==
+               Lines(count.out).at(0);
+      },
+      std::chrono::seconds(30)))
+      << last;
+}
+
+// The dashboard in headless Chromium, with no token (loopback): after its scripts ran, the
+// DOM shows the job and its state, its tasks, its segments with their sizes, and charts
+// drawn from the API's answers.
+TEST_F(HttpTest, DashboardShowsTheJobInHeadlessChromium) {
+  const std::string chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs Debian's chromium)";
+  ProduceEvents(200, 3000);
+  StartCluster("");
+  const std::string id = Submit("bounded=true");
+  ASSERT_TRUE(Eventually([&] { return State(id) == "finished"; }));
+  Outcome count =
+      Segflow({"audience", job_path(), "--segment", "big_cart", "--count"}, "", scratch());
+  ASSERT_EQ(count.exit_code, 0) << count.err;
+
+  const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/#job=" + id;
+  const pid_t pid = StartProgram(
+      {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+       "--no-first-run", "--user-data-dir=" + scratch() + "/chromium", "--virtual-time-budget=5000",
+       "--window-size=1200,1400", "--dump-dom", url},
+      scratch() + "/dom.html", scratch() + "/chromium.log");
+  pids_.push_back(pid);
+  int code = -1;
+  ASSERT_TRUE(ExitedWithin(pid, std::chrono::seconds(60), &code))
+      << ReadFile(scratch() + "/chromium.log");
+  ASSERT_EQ(code, 0) << ReadFile(scratch() + "/chromium.log");
+  const std::string dom = ReadFile(scratch() + "/dom.html");
+  auto has = [&](const std::string& needle) {
+    EXPECT_NE(dom.find(needle), std::string::npos) << needle << "\n" << dom;
+  };
+  has("<td>" + id + "</td><td>shop</td><td>finished</td>");
+  has("Job " + id + " (shop): finished");
+  has("<td>source 0</td>");
+  has("<td>sink</td>");
+  EXPECT_TRUE(std::regex_search(dom, std::regex("<td>big_cart</td><td>[0-9a-f]+</td><td>" +
+                                                Lines(count.out).at(0) + "</td>")))
+      << dom;
+  has("<td>repeat_buyer</td>");
+  has("id=\"segchart\" width=\"640\" height=\"160\" data-series=\"big_cart,repeat_buyer\"");
+  has("id=\"chart\" width=\"640\" height=\"160\" data-series=\"records in\"");
+  EXPECT_EQ(dom.find("class=\"err\""), std::string::npos) << dom;
 }
 
 }  // namespace
