@@ -43,38 +43,43 @@ struct CachedStore {
   std::chrono::steady_clock::time_point opened;
 };
 
-std::mutex cache_mu;
-std::map<std::string, std::shared_ptr<const JobParseResult>> parsed_jobs;  // file \0 text
-std::map<std::string, CachedStore> stores;                                 // audience dir
+// Never destroyed: a read-only RocksDB handle closed by a static destructor at exit, after
+// RocksDB's own statics, aborts the process ("pthread lock: Invalid argument").
+struct Cache {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<const JobParseResult>> parsed_jobs;  // base \0 file \0 text
+  std::map<std::string, CachedStore> stores;                                 // audience dir
+};
+Cache& cache = *new Cache;
 
 std::shared_ptr<const JobParseResult> ParsedJob(const std::string& file, const std::string& text,
                                                 const std::string& base) {
   const std::string key = base + '\0' + file + '\0' + text;
   {
-    std::lock_guard<std::mutex> lock(cache_mu);
-    auto it = parsed_jobs.find(key);
-    if (it != parsed_jobs.end()) return it->second;
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.parsed_jobs.find(key);
+    if (it != cache.parsed_jobs.end()) return it->second;
   }
   auto parsed = std::make_shared<const JobParseResult>(ParseJobText(text, file, base));
-  std::lock_guard<std::mutex> lock(cache_mu);
-  if (parsed_jobs.size() >= kCachedJobs) parsed_jobs.clear();
-  parsed_jobs[key] = parsed;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (cache.parsed_jobs.size() >= kCachedJobs) cache.parsed_jobs.clear();
+  cache.parsed_jobs[key] = parsed;
   return parsed;
 }
 
 Result<std::shared_ptr<AudienceStore>> OpenStore(const std::string& dir, bool fresh) {
   const auto now = std::chrono::steady_clock::now();
   if (!fresh) {
-    std::lock_guard<std::mutex> lock(cache_mu);
-    auto it = stores.find(dir);
-    if (it != stores.end() && now - it->second.opened < kStoreReuse) return it->second.store;
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.stores.find(dir);
+    if (it != cache.stores.end() && now - it->second.opened < kStoreReuse) return it->second.store;
   }
   auto opened = AudienceStore::OpenForRead(dir);
   if (!opened.ok()) return opened.status();
   std::shared_ptr<AudienceStore> store(std::move(opened).value());
-  std::lock_guard<std::mutex> lock(cache_mu);
-  if (stores.size() >= kCachedJobs) stores.clear();
-  stores[dir] = {store, now};
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (cache.stores.size() >= kCachedJobs) cache.stores.clear();
+  cache.stores[dir] = {store, now};
   return store;
 }
 

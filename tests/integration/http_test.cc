@@ -509,6 +509,33 @@ TEST_F(HttpTest, AudienceAnswersEqualTheCli) {
   expect(Get("/v1/jobs/nope-9/segments"), 404, "no job nope-9");
 }
 
+// User lookups sit in request paths: 100 on one kept-alive connection take well under the
+// 4 s that Nagle's algorithm against delayed ACKs cost before (40 ms each), and the worker,
+// holding the store open for them, still exits cleanly on SIGTERM (it aborted in RocksDB
+// when a static cache closed the store at exit).
+TEST_F(HttpTest, UserLookupsAreQuickAndTheWorkerExitsCleanly) {
+  ProduceEvents(100, 2000);
+  StartCluster();
+  const std::string id = Submit("bounded=true");
+  ASSERT_TRUE(Eventually([&] { return State(id) == "finished"; }));
+  httplib::Client c = Client(kToken);
+  c.set_keep_alive(true);
+  const std::string path = "/v1/jobs/" + id + "/users/u1";
+  ASSERT_EQ(Of(c.Get(path.c_str())).status, 200);
+  const auto start = Clock::now();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Of(c.Get(path.c_str())).status, 200);
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2000));
+  // (A worker connected to a coordinator does not end on SIGTERM alone yet: both stop.)
+  const pid_t worker = pids_.at(1);
+  ::kill(pids_.at(0), SIGTERM);
+  ::kill(worker, SIGTERM);
+  int code = -1;
+  ASSERT_TRUE(ExitedWithin(worker, std::chrono::seconds(20), &code));
+  EXPECT_NE(code, 128 + SIGABRT) << ReadFile(scratch() + "/worker.stderr");
+  EXPECT_EQ(ReadFile(scratch() + "/worker.stderr").find("pthread lock"), std::string::npos)
+      << ReadFile(scratch() + "/worker.stderr");
+}
+
 // Without a token the server listens on loopback only; with one, anywhere.
 TEST_F(HttpTest, NonLoopbackWithoutTokenIsRefused) {
   Outcome refused = Segflow(
