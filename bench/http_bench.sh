@@ -5,7 +5,7 @@
 #     requests/s;
 #  2. the cost of metrics collection on replay: `segflow run --bounded --workers 1 --http`
 #     with and without a scraper reading /metrics SCRAPE_HZ times a second.
-# Usage: bench/http_bench.sh [RATE] [SECONDS] [CONCURRENCY] [RUNS]
+# Usage: [SCRAPE_HZ=1] [REPLAY_ONLY=1] bench/http_bench.sh [RATE] [SECONDS] [CONCURRENCY] [RUNS]
 #        (defaults: 100000 15 8 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,8 @@ parallelism: 2
 checkpoint: {interval: 10s}
 YAML
 
-# --- 1. user lookups under a live job -------------------------------------------------
+# --- 1. user lookups under a live job (REPLAY_ONLY=1 skips it) ---------------------------
+if [ -z "${REPLAY_ONLY:-}" ]; then
 echo "history: 500000 cart events for 50000 users"
 "$SEGFLOW" gen cart --users 50000 --events 500000 --seed 7 --log "$WORK/log" --topic events --partitions 2 2>/dev/null
 HTTP=$(free_port)
@@ -63,7 +64,7 @@ pct() {  # pct FILE P: the P-th percentile (nearest rank) of hey's CSV response 
   awk -F, 'NR>1 && $7==200 {print $1*1000}' "$1" | sort -g | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999999); if(i<1)i=1; printf "%.2f", a[i]}'
 }
 lookup() {  # lookup NAME: one hey run of SECS seconds; prints its line
-  local csv="$WORK/lookup-${1// /_}.csv" n ok
+  local csv="$WORK/lookup-${1//[^a-zA-Z0-9]/_}.csv" n ok
   hey -z "${SECS}s" -c "$CONC" -o csv "$API/v1/jobs/$ID/users/$USER_ID" > "$csv"
   n=$(($(wc -l < "$csv") - 1))
   ok=$(awk -F, 'NR>1 && $7==200' "$csv" | wc -l)
@@ -83,6 +84,7 @@ wait "$gen" 2>/dev/null || true
 echo "the job took in $((after - before)) records during the loaded run ($(echo "($after - $before) / ($SECS + 3)" | bc) records/s)"
 cleanup
 pids=()
+fi
 
 # --- 2. metrics cost on replay ---------------------------------------------------------
 echo "replay: 2000000 cart events for 200000 users"
