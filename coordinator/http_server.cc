@@ -662,6 +662,30 @@ Status Coordinator::Impl::StartHttp() {
     Reply(res, 200, report);
   });
 
+  // Not in §12's table: what `segflow health --json --hours N` prints, for the dashboard's
+  // entries and exits per hour.
+  srv.Get(
+      R"(/v1/jobs/([^/]+)/health)", [this](const httplib::Request& req, httplib::Response& res) {
+        const httplib::Params params = QueryOf(req);
+        if (!CheckParams(params, res, {"hours"})) return;
+        unsigned long hours = 24;
+        if (params.count("hours")) {
+          const std::string h = Param(params, "hours");
+          char* end = nullptr;
+          hours = std::strtoul(h.c_str(), &end, 10);
+          if (h.empty() || *end != '\0' || hours == 0 || hours > 10000)
+            return Error(res, 400, "parameter hours=\"" + h + "\": expected 1..10000");
+        }
+        auto r = AskAudience(req.matches[1], [&](wire::AudienceQuery::Builder q) {
+          q.setKind(wire::AudienceQueryKind::HEALTH);
+          q.setHours(static_cast<uint32_t>(hours));
+        });
+        if (AudienceFailed(r, res)) return;
+        json report = json::parse(std::string(AnswerOf(r).getHealthJson().cStr()), nullptr, false);
+        if (report.is_discarded()) return Error(res, 409, "the worker's health report is not JSON");
+        Reply(res, 200, report);
+      });
+
   int port = where.port;
   if (port == 0) {
     port = srv.bind_to_any_port(where.host);

@@ -14,6 +14,8 @@
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
 #include "operators/sink/explain_query.h"
+#include "operators/sink/health_json.h"
+#include "operators/sink/health_query.h"
 
 namespace segflow {
 namespace {
@@ -179,6 +181,12 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
         list[i].setSegment(in[i].first);
         list[i].setSince(in[i].second);
       }
+      return;
+    }
+    case wire::AudienceQueryKind::HEALTH: {
+      auto report = ComputeHealth(job, static_cast<int>(q.getHours()));
+      if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
+      a.setHealthJson(HealthReportJson(*report));
       return;
     }
     case wire::AudienceQueryKind::EXPLAIN: {

@@ -401,6 +401,7 @@ enum AudienceQueryKind {
   members @1;    # a page of a segment's members (as of `at`, or the evaluated time)
   user @2;       # the user's current memberships
   explain @3;    # why the user is (not) in `segment` at `at`
+  health @4;     # what `segflow health --json --hours N` prints
 }
 
 struct AudienceQuery {
@@ -415,6 +416,7 @@ struct AudienceQuery {
   at @8 :Int64;
   limit @9 :UInt32;          # members: page size
   after @10 :Text;           # members: the page starts after this id
+  hours @11 :UInt32;         # health: the hourly window
 }
 
 enum AudienceError {
@@ -448,6 +450,7 @@ struct AudienceAnswer {
   next @7 :Text;             # members: the last id given when more follow (empty: none)
   memberships @8 :List(UserMembership);
   explainJson @9 :Text;      # explain: what `segflow explain --json` prints
+  healthJson @10 :Text;      # health: what `segflow health --json` prints
 }
 
 # ---------------------------------------------------------------- data plane

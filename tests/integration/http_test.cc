@@ -494,10 +494,19 @@ TEST_F(HttpTest, AudienceAnswersEqualTheCli) {
   EXPECT_EQ(explain.Json(), json::parse(cli.out));
   EXPECT_EQ(explain.Json()["member"], true);
 
+  // Entries and exits per hour: what `segflow health --json` says.
+  Answer health = Get(base + "/health?hours=48");
+  ASSERT_EQ(health.status, 200) << health.body;
+  Outcome health_cli = Segflow({"health", job_path(), "--hours", "48", "--json"}, "", scratch());
+  ASSERT_EQ(health_cli.exit_code, 0) << health_cli.err;
+  EXPECT_EQ(health.Json(), json::parse(health_cli.out));
+  EXPECT_EQ(health.Json()["segments"][0]["hourly"].size(), 48u) << health.body;
+
   auto expect = [&](const Answer& a, int status, const std::string& needle) {
     EXPECT_EQ(a.status, status) << a.body;
     EXPECT_NE(a.Json().value("error", "").find(needle), std::string::npos) << a.body;
   };
+  expect(Get(base + "/health?hours=0"), 400, "hours");
   expect(Get(base + "/segments/nope/members"), 404, "no segment \"nope\"");
   expect(Get(base + "/segments/big_cart/members?at=" + std::to_string(evaluated + 1)), 409,
          "not evaluated yet");
