@@ -26,7 +26,9 @@ th{background:#f4f4f4}tr.sel{background:#eef4ff}tr.job{cursor:pointer}
 <h3>Records in over time</h3><canvas id="chart" width="640" height="160"></canvas>
 <h3>Checkpoints</h3><div id="chk"></div>
 <h3>Segments</h3><table id="segs"><thead><tr><th>segment</th><th>version</th><th>members</th><th>evaluated through</th></tr></thead><tbody></tbody></table>
+<h3>Population per event-time hour (last 24 h through the evaluated time)</h3>
 <canvas id="segchart" width="640" height="160"></canvas><div id="segerr" class="muted"></div>
+<table id="hourly"><thead><tr><th>segment</th><th>entries (24 h)</th><th>exits (24 h)</th><th>last hour</th><th>change latency p50 / p99</th></tr></thead><tbody></tbody></table>
 <h3>User lookup</h3>
 <form id="user">user <input id="uid" size="20"> segment (for explain) <input id="useg" size="16"> <button>Look up</button></form>
 <pre id="uout"></pre>
@@ -34,7 +36,7 @@ th{background:#f4f4f4}tr.sel{background:#eef4ff}tr.job{cursor:pointer}
 <script>
 "use strict";
 let token = sessionStorage.getItem("segflow-token") || "";
-let selected = null; const history = {}; const segHistory = {};
+let selected = null; const history = {}; const segHistory = {}; const lastHealth = {};
 document.getElementById("token").value = token;
 const $ = (id) => document.getElementById(id);
 async function api(path) {
@@ -46,6 +48,7 @@ async function api(path) {
 }
 function cell(tr, text) { const td = document.createElement("td"); td.textContent = text == null ? "" : String(text); tr.appendChild(td); }
 function time(ms) { return ms == null ? "none" : new Date(ms).toISOString(); }
+function dur(ms) { return ms == null ? "-" : "<= " + (ms >= 864e5 ? (ms / 864e5).toFixed(1) + " d" : ms >= 36e5 ? (ms / 36e5).toFixed(1) + " h" : ms >= 1e4 ? (ms / 1e3).toFixed(1) + " s" : ms + " ms"); }
 function secs(ns) { return (ns / 1e9).toFixed(1) + " s"; }
 function draw(canvas, series) {
   const c = canvas.getContext("2d"); c.clearRect(0, 0, canvas.width, canvas.height);
@@ -98,7 +101,19 @@ async function refreshJob(id) {
     const sb = $("segs").tBodies[0]; sb.replaceChildren(); const hs = segHistory[id] || (segHistory[id] = {});
     for (const s of segs) {
       const tr = document.createElement("tr"); [s.segment, s.version, s.members, time(s.evaluated_through)].forEach((v) => cell(tr, v)); sb.appendChild(tr);
-      const a = hs[s.segment] || (hs[s.segment] = []); a.push(s.members); if (a.length > 120) a.shift();
+    }
+    // Health reads the changelog: asked every 10 s, not at every refresh.
+    if (!lastHealth[id] || Date.now() - lastHealth[id].t > 10000) lastHealth[id] = {t: Date.now(), h: await api("/v1/jobs/" + encodeURIComponent(id) + "/health?hours=24")};
+    const hb = $("hourly").tBodies[0]; hb.replaceChildren();
+    for (const s of lastHealth[id].h.segments) {
+      // Population at the end of each hour, walked back from the current one.
+      const pop = new Array(s.hourly.length); let p = s.population;
+      for (let k = s.hourly.length - 1; k >= 0; k--) { pop[k] = p; p -= s.hourly[k].entries - s.hourly[k].exits; }
+      hs[s.segment] = pop;
+      const e = s.hourly.reduce((n, x) => n + x.entries, 0), x = s.hourly.reduce((n, y) => n + y.exits, 0), last = s.hourly[s.hourly.length - 1] || {entries: 0, exits: 0};
+      const tr = document.createElement("tr");
+      [s.segment, e, x, "+" + last.entries + " / -" + last.exits, dur(s.latency_p50_ms) + " / " + dur(s.latency_p99_ms)].forEach((v) => cell(tr, v));
+      hb.appendChild(tr);
     }
     draw($("segchart"), hs); $("segerr").textContent = "";
   } catch (e) { $("segerr").textContent = "segments: " + e.message; }

@@ -672,6 +672,9 @@ TEST_F(HttpTest, DashboardShowsTheJobInHeadlessChromium) {
                                                 Lines(count.out).at(0) + "</td>")))
       << dom;
   has("<td>repeat_buyer</td>");
+  // Entries/exits per hour (from /health): 24 hourly points per segment in the chart.
+  has("data-series=\"big_cart,repeat_buyer\" data-points=\"24\"");
+  has("<table id=\"hourly\">");
   has("id=\"segchart\" width=\"640\" height=\"160\" data-series=\"big_cart,repeat_buyer\"");
   has("id=\"chart\" width=\"640\" height=\"160\" data-series=\"records in\"");
   EXPECT_EQ(dom.find("class=\"err\""), std::string::npos) << dom;
