@@ -697,4 +697,36 @@ Status PostgresCommitter::Erase(const std::string& user, int64_t erased_at) {
   return Exec("COMMIT");
 }
 
+Result<std::vector<std::string>> PostgresCommitter::Members(const std::string& segment) {
+  SEGFLOW_RETURN_IF_ERROR(Connect());
+  const std::string sql = "SELECT user_id FROM " + Qualified(schema_, name_) +
+                          " WHERE segment = $1 ORDER BY user_id COLLATE \"C\"";
+  const char* p[] = {segment.c_str()};
+  PgResult r(PQexecParams(conn_, sql.c_str(), 1, nullptr, p, nullptr, nullptr, 0));
+  if (!r.ok()) return Status::IOError(where_ + ": read members: " + LibpqText(conn_));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.r); ++i) out.emplace_back(PQgetvalue(r.r, i, 0));
+  return out;
+}
+
+Result<std::vector<std::string>> PostgresCommitter::Segments() {
+  SEGFLOW_RETURN_IF_ERROR(Connect());
+  const std::string sql =
+      "SELECT DISTINCT segment FROM " + Qualified(schema_, name_) + " ORDER BY 1 COLLATE \"C\"";
+  PgResult r(PQexec(conn_, sql.c_str()));
+  if (!r.ok()) return Status::IOError(where_ + ": read segments: " + LibpqText(conn_));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.r); ++i) out.emplace_back(PQgetvalue(r.r, i, 0));
+  return out;
+}
+
+Result<std::string> PostgresCommitter::ProgressText() {
+  auto p = ReadProgress();
+  if (!p.ok()) return p.status();
+  if (!*p) return std::string("job " + job_ + " has not committed to it");
+  return "job " + job_ + " at checkpoint " + std::to_string((*p)->checkpoint) +
+         ", evaluated through " +
+         ((*p)->evaluated ? std::to_string(*(*p)->evaluated) + " ms" : std::string("nothing yet"));
+}
+
 }  // namespace segflow

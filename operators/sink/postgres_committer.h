@@ -87,6 +87,13 @@ class PostgresCommitter {
   Status RecordConsents(const std::vector<AudienceStore::ConsentRecord>& records);
   Status Erase(const std::string& user, int64_t erased_at);
 
+  // Reading the table (segflow diff): a segment's members (sorted bytewise, as the
+  // audience store's), and every segment with a member.
+  Result<std::vector<std::string>> Members(const std::string& segment);
+  Result<std::vector<std::string>> Segments();
+  // The job's progress for people: "checkpoint N, evaluated through T".
+  Result<std::string> ProgressText();
+
   // "postgres table <t> (<dsn>)": the prefix of every message.
   const std::string& where() const { return where_; }
 
