@@ -75,13 +75,13 @@ for USERS in "$USERS_A" "$USERS_B"; do
   # Recovery after SIGKILL, live, on a standalone cluster.
   if [ "$USERS" = "$USERS_A" ]; then
     CL=$WORK/cluster; mkdir -p "$CL"
-    "$SEGFLOW" coordinator --listen 127.0.0.1:0 --dir "$CL/c" --heartbeat-timeout 5000 > "$CL/c.out" 2>&1 &
+    "$SEGFLOW" coordinator --listen 127.0.0.1:0 --dir "$CL/c" --data-root "$WORK" --heartbeat-timeout 5000 > "$CL/c.out" 2>&1 &
     cpid=$!
     sleep 0.5
     ADDR=$(sed -n 's/coordinator listening on //p' "$CL/c.out")
     wpids=()
     for w in 1 2 3; do
-      "$SEGFLOW" worker --coordinator "$ADDR" --slots 2 --dir "$CL/w$w" > "$CL/w$w.out" 2>&1 &
+      "$SEGFLOW" worker --coordinator "$ADDR" --slots 2 --dir "$CL/w$w" --data-root "$WORK" > "$CL/w$w.out" 2>&1 &
       wpids+=($!)
     done
     sleep 1

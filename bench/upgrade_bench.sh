@@ -36,12 +36,12 @@ for i in $(seq "$RUNS"); do
   replay+="$(echo "$(now) - $t0" | bc) "
 
   port=$((7600 + i))
-  "$SEGFLOW" coordinator --listen 127.0.0.1:$port --dir "$WORK/coordinator" >"$WORK/coordinator.out" 2>&1 &
+  "$SEGFLOW" coordinator --listen 127.0.0.1:$port --dir "$WORK/coordinator" --data-root "$WORK" >"$WORK/coordinator.out" 2>&1 &
   cpid=$!
   sleep 0.5
-  "$SEGFLOW" worker --coordinator 127.0.0.1:$port --slots 2 --dir "$WORK/w1" >/dev/null 2>&1 &
+  "$SEGFLOW" worker --coordinator 127.0.0.1:$port --slots 2 --dir "$WORK/w1" --data-root "$WORK" >/dev/null 2>&1 &
   w1=$!
-  "$SEGFLOW" worker --coordinator 127.0.0.1:$port --slots 2 --dir "$WORK/w2" >/dev/null 2>&1 &
+  "$SEGFLOW" worker --coordinator 127.0.0.1:$port --slots 2 --dir "$WORK/w2" --data-root "$WORK" >/dev/null 2>&1 &
   w2=$!
   sleep 1
   cp "$WORK/old.yaml" "$WORK/job.yaml"

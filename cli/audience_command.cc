@@ -16,6 +16,7 @@
 #include "operators/sink/audience_query.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -63,7 +64,7 @@ int MembersOfVersion(const JobSpec& job, const std::string& segment, const std::
       return version.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
     }
     if (*version == versions->serving) {
-      members = at ? AudienceAt(job, segment, at) : (*store)->Members(segment);
+      members = AudienceAt(job, segment, at);
     } else if (at) {
       std::cerr << "segflow audience: --at reads the history of the serving version only; version "
                 << *version << " of segment " << segment
@@ -72,6 +73,15 @@ int MembersOfVersion(const JobSpec& job, const std::string& segment, const std::
       return 2;
     } else {
       members = NonServingMembers(*versions, job.output.audience_dir, segment, *version);
+      // Erased users (segflow forget) are in no answer; forget erases the frozen versions
+      // and the backfill's store with the own one.
+      auto erasures = LoadErasures(LedgerPath(job));
+      if (!erasures.ok()) {
+        members = erasures.status();
+      } else if (members.ok()) {
+        Status s = DropErasedMembers(*erasures, store->get(), &*members);
+        if (!s.ok()) members = s;
+      }
     }
   }
   if (!members.ok()) {
@@ -119,6 +129,12 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
     }
     segments = {*only};
   }
+  auto loaded = LoadErasures(LedgerPath(job));
+  if (!loaded.ok()) {
+    std::cerr << "segflow audience: " << loaded.status().message() << "\n";
+    return 1;
+  }
+  const Erasures& erasures = *loaded;
   std::optional<int64_t> evaluated;
   if (own != nullptr) {
     auto e = own->EvaluatedThrough();
@@ -140,6 +156,12 @@ int ListVersions(const JobSpec& job, std::optional<std::string> only) {
     if (versions->serving) {
       line += "serving " + *versions->serving;
       auto n = own->CountMembers(segment);
+      if (n.ok() && !erasures.empty()) {
+        // Users erased (segflow forget) whose erasure the store has not applied yet.
+        auto members = own->Members(segment);
+        Status s = members.ok() ? DropErasedMembers(erasures, own, &*members) : members.status();
+        n = s.ok() ? Result<uint64_t>(static_cast<uint64_t>(members->size())) : Result<uint64_t>(s);
+      }
       if (n.ok()) line += ", " + std::to_string(*n) + " members";
       line += ", evaluated through " + Instant(evaluated);
     } else if (own != nullptr && in_job && evaluated) {
@@ -195,7 +217,11 @@ int AudienceCommand(int argc, char** argv) {
       "       segflow audience JOB.yaml --versions [--segment ID]\n"
       "       segflow audience --store DIR --segment ID [--count]\n\n"
       "Prints a segment's members (sorted, one a line) as of TIME, or as of the job's evaluated\n"
-      "time without --at. A TIME the job has not evaluated yet is an error. TIME: epoch ms or\n"
+      "time without --at: the instant `segflow status` reports as \"evaluated through\" (and\n"
+      "--versions prints), through which every partition has been evaluated; changes of\n"
+      "partitions that ran ahead of it are not in the audience until it reaches them, so the\n"
+      "answer equals --at that instant. A TIME the job has not evaluated yet is an error.\n"
+      "Users erased by segflow forget are in no answer. TIME: epoch ms or\n"
       "RFC 3339. --version V reads one version of the segment (V: its 16 hex digits or a unique\n"
       "prefix of at least 4): the serving one, one frozen when an edited job file replaced it\n"
       "(as of the time it stopped serving; no --at), or the one an upgrade backfill computes.\n"

@@ -124,15 +124,17 @@ Status RunSelf(const std::vector<std::string>& args, const std::string& err_file
 }
 
 // The scaling mode's job when none is given: a 30-day count window over generated media
-// events (the job of bench/cluster_bench.sh).
-const char* kScalingJob = R"(job: bench-scaling
-log: log
+// events (the job of bench/cluster_bench.sh). Its log's path is absolute: a cluster
+// resolves relative job paths against its own --data-root, not the job file's folder.
+std::string ScalingJob(const std::string& log_dir) {
+  return "job: bench-scaling\nlog: " + log_dir + R"(
 source: {topics: [events], max_out_of_orderness: 5s}
 segments:
   - id: binge
     when: {count: {event: play, where: {genre: documentary}, window: 30d, at_least: 5}}
 parallelism: 2
 )";
+}
 
 // One bounded replay of the job: on an embedded cluster of `workers` workers (0: in this
 // process), or on the cluster at `coordinator`.
@@ -153,7 +155,7 @@ Status ReplayOnce(const std::string& path, const JobSpec& job, int workers,
       std::string address = coordinator;
       if (address.empty()) {
         auto started =
-            EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir);
+            EmbeddedCluster::Start(workers, static_cast<uint32_t>(job.parallelism), cluster_dir, {JobFolder(path)});
         if (!started.ok()) return started.status().Annotate("cannot start the local cluster");
         cluster = std::move(started).value();
         address = cluster->address();
@@ -261,7 +263,8 @@ int BenchCommand(int argc, char** argv) {
       "         latency: [--rates LIST]\n"
       "         sustain: [--sustain-start R] [--sustain-steps N] [--max-latency-ms MS]\n"
       "         checkpoint: [--checkpoint-rate R] [--checkpoint-interval MS]\n"
-      "         recovery: [--recovery-rate R] [--kill-after S] [--recovery-timeout S]\n\n"
+      "         recovery: [--recovery-rate R] [--kill-after S] [--recovery-timeout S]\n"
+      "         [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Measures a cluster end to end: the embedded local one (a coordinator in this process and\n"
       "worker processes), or the running cluster at --coordinator (its workers must see --dir).\n"
       "Modes (--modes, default all, run in this order):\n"
@@ -436,7 +439,7 @@ int BenchCommand(int argc, char** argv) {
     } else {
       path = dir + "/scaling/job.yaml";
       std::filesystem::create_directories(dir + "/scaling", ec);
-      if (Status s = WriteText(path, kScalingJob); !s.ok()) return fail(s);
+      if (Status s = WriteText(path, ScalingJob(dir + "/scaling/log")); !s.ok()) return fail(s);
       progress.Update("scaling: generating " + std::to_string(vm["events"].as<uint64_t>()) +
                       " media events");
       const Status gen =
@@ -484,7 +487,7 @@ int BenchCommand(int argc, char** argv) {
       if (coordinator.empty()) {
         progress.Update(mode + ": starting " + std::to_string(live_workers) + " workers");
         auto started = EmbeddedCluster::Start(live_workers, static_cast<uint32_t>(live.parallelism),
-                                              dir + "/cluster-" + mode);
+                                              dir + "/cluster-" + mode, {dir});
         if (!started.ok())
           return fail(started.status().Annotate(mode + ": cannot start the local cluster"));
         cluster = std::move(started).value();

@@ -50,10 +50,12 @@ struct LiveRun {
   During during;
 };
 
+// The log's path is absolute: a cluster resolves relative job paths against its own
+// --data-root, not against the job file's folder.
 std::string JobText(const LiveSettings& s, const LiveRun& run) {
   std::string text = "job: " + run.name +
                      "\n"
-                     "log: log\n"
+                     "log: " + s.dir + "/" + run.name + "/log\n"
                      "source: {topics: [events], max_out_of_orderness: 0s}\n"
                      "segments:\n"
                      "  - id: probe\n"

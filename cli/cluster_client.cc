@@ -8,6 +8,9 @@ Result<std::unique_ptr<ClusterClient>> ClusterClient::Connect(const std::string&
   net::ConnectOptions options;
   options.attempts = attempts;
   auto conn = net::Connection::Connect(*to, options);
+  if (!conn.ok() && conn.status().code() == Status::Code::kFailedPrecondition) {
+    return Status::FailedPrecondition("coordinator " + to->ToString() + ": " + conn.status().message());
+  }
   if (!conn.ok()) {
     return Status::IOError("coordinator unreachable: " + conn.status().message() +
                            " (is `segflow coordinator --listen " + to->ToString() + "` running?)");

@@ -83,11 +83,18 @@ const char* KindName(wire::TaskKind k) {
 
 int CoordinatorCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow coordinator --dir DIR [--listen HOST:PORT] [--heartbeat-timeout MS]\n"
-      "                           [--heartbeat-interval MS] [--max-restarts N] [--slot-wait S]\n"
-      "                           [--checkpoint-timeout MS] [--upgrade-catch-up-records N]\n\n"
+      "usage: segflow coordinator --dir DIR [--listen HOST:PORT] [--data-root DIR]...\n"
+      "                           [--heartbeat-timeout MS] [--heartbeat-interval MS]\n"
+      "                           [--max-restarts N] [--slot-wait S] [--checkpoint-timeout MS]\n"
+      "                           [--upgrade-catch-up-records N] [--max-connections N]\n"
+      "                           [--prepare-timeout MS]\n"
+      "                           [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
-      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\noptions");
+      "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
+      "Every path a submitted job names (log, audience, checkpoints, state, savepoints) must lie\n"
+      "inside a --data-root after resolving '..' and symlinks, or the submission is refused\n"
+      "naming it; relative job paths resolve against the first --data-root (default: the\n"
+      "current directory), never against the submitting client's folder.\n\noptions");
   opts.add_options()("help,h", "show this help")("listen", po::value<std::string>()->default_value("127.0.0.1:7000"),
                                                  "address to listen on")(
       "dir", po::value<std::string>(), "the coordinator's folder (one coordinator at a time)")(
@@ -98,7 +105,14 @@ int CoordinatorCommand(int argc, char** argv) {
       "checkpoint-timeout", po::value<int>()->default_value(0),
       "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)")(
       "upgrade-catch-up-records", po::value<int64_t>()->default_value(20000),
-      "upgrades: another backfill round while the log grew by more records than this during the last one");
+      "upgrades: another backfill round while the log grew by more records than this during the last one")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make the coordinator touch (log, checkpoints, savepoints, audience); "
+      "relative job paths resolve against the first (default: the current directory)")(
+      "max-connections", po::value<int>()->default_value(256),
+      "connections open at once (workers, clients, handshakes); past it the oldest handshake is dropped")(
+      "prepare-timeout", po::value<int>()->default_value(30000),
+      "ms a worker may take to answer a prepare before it is treated as lost");
   po::variables_map vm;
   if (auto done = ParsePlain("coordinator", argc, argv, opts, &vm)) return *done;
   if (!vm.count("dir")) {
@@ -126,6 +140,13 @@ int CoordinatorCommand(int argc, char** argv) {
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
+  if (vm["max-connections"].as<int>() < 4 || vm["prepare-timeout"].as<int>() <= 0) {
+    std::cerr << "segflow coordinator: need --max-connections >= 4 and --prepare-timeout > 0\n";
+    return 2;
+  }
+  options.max_connections = static_cast<size_t>(vm["max-connections"].as<int>());
+  options.prepare_timeout = std::chrono::milliseconds(vm["prepare-timeout"].as<int>());
   InstallStopHandlers();
   coordinator::Coordinator coord(options);
   Status s = coord.Start();
@@ -150,14 +171,24 @@ void PrintRegistered(uint32_t id, const std::string& data) {
 int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
-      "                      [--connect-attempts N] [--reconnect-window S]\n\n"
+      "                      [--connect-attempts N] [--reconnect-window S] [--data-root DIR]...\n"
+      "                      [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
-      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\noptions");
+      "send it records (default 127.0.0.1:0, a free port). Runs until SIGINT/SIGTERM.\n\n"
+      "--data-root DIR (repeatable) confines the job: every path a job makes this worker read,\n"
+      "write or delete (log, checkpoints, savepoints, audience store, state folder) must lie\n"
+      "inside one after resolving '..' and symlinks, or the attempt is refused and the job fails\n"
+      "with a message naming the path (segflow status). Relative job paths resolve against the\n"
+      "first --data-root (default: the worker's current directory). Folders it resets (state,\n"
+      "audience) must be ones Segflow created (marked with a .segflow-owned file), missing, or\n"
+      "empty: Segflow never deletes a folder it was merely pointed at.\n\noptions");
   opts.add_options()("help,h", "show this help")(
       "coordinator", CoordinatorValue(false), "the coordinator's address (default: $SEGFLOW_COORDINATOR if set)")(
       "slots", po::value<int>()->default_value(1), "task slots (a job takes one per keyed task)")(
       "dir", po::value<std::string>(), "the worker's folder (keyed state)")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a folder jobs may make this worker touch (default: the current directory)")(
       "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
       "connect-attempts", po::value<int>()->default_value(10), "tries to reach the coordinator at start")(
       "reconnect-window", po::value<int>()->default_value(30), "seconds to keep trying after losing the coordinator");
@@ -184,6 +215,7 @@ int WorkerCommand(int argc, char** argv) {
   options.listen = *listen;
   options.slots = static_cast<uint32_t>(vm["slots"].as<int>());
   options.dir = vm["dir"].as<std::string>();
+  if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
   options.connect_attempts = vm["connect-attempts"].as<int>();
   options.reconnect_window = std::chrono::seconds(vm["reconnect-window"].as<int>());
   options.stop = &g_stop;
@@ -202,7 +234,8 @@ int SubmitCommand(int argc, char** argv) {
       "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
       "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
       "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
-      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n\n"
+      "         [--from-savepoint PATH [--merge-savepoint PATH]]\n"
+      "         [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Submits a job to a cluster and prints its id. The job file is validated first: with\n"
       "errors, they are printed and nothing is deployed. --wait follows the job to its end\n"
       "and prints what `segflow run` prints (SIGINT cancels it). --from-savepoint starts from a\n"
@@ -217,7 +250,11 @@ int SubmitCommand(int argc, char** argv) {
       "backfilled from the log beside the live job (which keeps serving the old one), then\n"
       "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
       "continues from both: unchanged segments keep the live state, changed ones take the\n"
-      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\noptions");
+      "backfill's, and the audience switches in one commit. --wait follows the upgrade.\n\n"
+      "The job file's relative paths resolve on the cluster against the first --data-root of\n"
+      "the coordinator and workers (not this folder); every path must lie inside their data\n"
+      "roots, or the job is refused naming it. --state-dir and --from-savepoint are made\n"
+      "absolute here, against the current directory.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
       "bounded", "replay the log up to its end at start, then finish")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME, or stop at offsets:P=O,...")(
@@ -258,8 +295,17 @@ int SubmitCommand(int argc, char** argv) {
       req.until = *t;
     }
   }
-  if (vm.count("state-dir")) req.state_dir = vm["state-dir"].as<std::string>();
-  if (vm.count("from-savepoint")) req.from_savepoint = vm["from-savepoint"].as<std::string>();
+  // Folders given here are relative to where the user typed them; the coordinator and
+  // workers check them against their --data-root folders.
+  if (vm.count("state-dir")) {
+    std::error_code ec;
+    req.state_dir = std::filesystem::absolute(vm["state-dir"].as<std::string>(), ec).lexically_normal().string();
+  }
+  if (vm.count("from-savepoint")) {
+    std::error_code ec;
+    req.from_savepoint =
+        std::filesystem::absolute(vm["from-savepoint"].as<std::string>(), ec).lexically_normal().string();
+  }
   if (vm.count("from")) req.from = vm["from"].as<std::string>();
   if (vm.count("merge-savepoint")) {
     std::error_code ec;
@@ -326,7 +372,10 @@ int SubmitCommand(int argc, char** argv) {
 }
 
 int JobsCommand(int argc, char** argv) {
-  po::options_description opts("usage: segflow jobs [--coordinator HOST:PORT]\n\nLists the cluster's jobs and workers.\n\noptions");
+  po::options_description opts(
+      "usage: segflow jobs [--coordinator HOST:PORT]\n"
+      "                    [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
+      "Lists the cluster's jobs and workers.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
   po::variables_map vm;
   if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
@@ -364,7 +413,8 @@ int JobsCommand(int argc, char** argv) {
 
 int StatusCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n\n"
+      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
       "watermark, records in/out and time blocked by backpressure.\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
@@ -453,7 +503,8 @@ int StatusCommand(int argc, char** argv) {
 
 int SavepointCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n\n"
+      "usage: segflow savepoint JOB_ID [--coordinator HOST:PORT] [--stop] [--dir DIR]\n"
+      "                        [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Takes a savepoint of a running job (it needs a checkpoint block): a self-contained copy\n"
       "of a checkpoint that `segflow submit --from-savepoint` starts from, with any parallelism.\n"
       "--stop stops the job right at the savepoint. Each savepoint is a new folder\n"
@@ -532,7 +583,8 @@ int SavepointCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n\n"
+      "usage: segflow cancel JOB_ID|UPGRADE_ID [--coordinator HOST:PORT] [--wait]\n"
+      "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Stops a job: its sources stop, and what it evaluated so far is committed. An upgrade\n"
       "is canceled while it backfills (its backfill stops; the live job keeps serving).\n\noptions");
   opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)("wait", "wait until it has stopped");

@@ -13,7 +13,7 @@
 namespace segflow::cli {
 
 struct SubmitRequest {
-  std::string job_file;  // absolute: workers resolve the job's relative paths against it
+  std::string job_file;  // absolute, for messages and status only: a cluster resolves the job's relative paths against its --data-root
   std::string job_text;
   bool bounded = false;
   bool has_until = false;

@@ -18,6 +18,7 @@
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "engine/value/value.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace po = boost::program_options;
 
@@ -134,7 +135,11 @@ constexpr const char* kUsage =
     "Prints a topic of the embedded log as JSON lines on stdout, partition 0 first, each\n"
     "partition in offset order, up to the end the log had when consume started. Events print\n"
     "with the topic's field names ({\"user_id\": \"u\", \"event\": \"e\", \"ts\": MS, ...properties});\n"
-    "changelog topics as {\"segment\": S, \"user_id\": U, \"change\": \"entered\"|\"exited\", \"at\": MS}.\n\n"
+    "changelog topics as {\"segment\": S, \"user_id\": U, \"change\": \"entered\"|\"exited\", \"at\": MS}.\n"
+    "A damaged log (a bad batch, an earlier segment cut short) prints the records before the\n"
+    "damage, then fails (exit 1) naming the file and byte.\n"
+    "Records of users erased by segflow forget (ledger <dir of DIR>/governance/ledger.jsonl),\n"
+    "up to their erasure time, are skipped.\n\n"
     "options";
 
 }  // namespace
@@ -200,22 +205,29 @@ int ConsumeCommand(int argc, char** argv) {
   struct Input {
     std::unique_ptr<log::PartitionReader> reader;
     uint64_t end = 0;
+    Status damage;  // the partition's end is unknown: it is read up to this damage, then fails
   };
   std::vector<Input> inputs(meta->partitions);
   for (uint32_t p = 0; p < meta->partitions; ++p) {
-    auto end = log::EndOffset(log_dir, topic, p);
-    if (!end.ok()) {
-      std::cerr << "segflow consume: " << end.status().ToString() << "\n";
+    auto end_or = log::EndOffset(log_dir, topic, p);
+    if (!end_or.ok() && end_or.status().code() == Status::Code::kCorruption &&
+        from->kind != StartPositions::Kind::kLatest) {
+      // Damage: the records before it still print (the reader stops there with the error).
+      inputs[p].damage = end_or.status();
+    }
+    if (!end_or.ok() && inputs[p].damage.ok()) {
+      std::cerr << "segflow consume: " << end_or.status().ToString() << "\n";
       return 1;
     }
+    const uint64_t end = inputs[p].damage.ok() ? *end_or : UINT64_MAX;
     uint64_t start = 0;
     if (from->kind == StartPositions::Kind::kLatest) {
-      start = *end;
+      start = end;
     } else if (auto it = from->offsets.find(p); it != from->offsets.end()) {
       start = it->second;
-      if (start > *end) {
+      if (start > end && inputs[p].damage.ok()) {
         std::cerr << "segflow consume: --from: offset " << start << " is past the end of partition " << p
-                  << " (" << *end << ")\n";
+                  << " (" << end << ")\n";
         return 2;
       }
     }
@@ -225,7 +237,7 @@ int ConsumeCommand(int argc, char** argv) {
       return 1;
     }
     inputs[p].reader = std::move(reader).value();
-    auto limit = commit_limit(p, *end);
+    auto limit = commit_limit(p, end);
     if (!limit.ok()) {
       std::cerr << "segflow consume: " << limit.status().ToString() << "\n";
       return 1;
@@ -236,6 +248,13 @@ int ConsumeCommand(int argc, char** argv) {
   if (follow) {
     std::signal(SIGINT, HandleConsumeStop);
     std::signal(SIGTERM, HandleConsumeStop);
+  }
+  // Users erased by `segflow forget` (erasure_ledger.h): their records up to the erasure
+  // are skipped in every topic, as every task of a job on this log skips them.
+  ErasureWatch erasures(LedgerPathForLog(log_dir));
+  if (Status s = erasures.Load(); !s.ok()) {
+    std::cerr << "segflow consume: " << s.message() << "\n";
+    return 1;
   }
   std::string out;
   std::vector<log::LogRecord> records;
@@ -251,11 +270,15 @@ int ConsumeCommand(int argc, char** argv) {
       records.clear();
       const size_t want = static_cast<size_t>(std::min<uint64_t>(kPollRecords, in.end - in.reader->position()));
       auto n = in.reader->Poll(want, &records);
+      // Records served before an error are printed first: they precede the damage.
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
       if (!n.ok()) return fail(n.status());
       if (*n == 0) break;  // the end moved back: a torn tail was truncated by a writer
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
       if (out.size() >= kStdoutFlushBytes && !WriteStdout(&out)) return 1;
     }
+    if (!in.damage.ok()) return fail(in.damage);
   }
   if (!WriteStdout(&out)) return 1;
   // Follow: round-robin over partitions until stopped.
@@ -272,9 +295,12 @@ int ConsumeCommand(int argc, char** argv) {
         want = static_cast<size_t>(std::min<uint64_t>(want, *limit - in.reader->position()));
       }
       auto n = in.reader->Poll(want, &records);
+      if (auto reloaded = erasures.Poll(); !reloaded.ok()) return fail(reloaded.status());
+      for (const auto& r : records) {
+        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+      }
       if (!n.ok()) return fail(n.status());
       got += *n;
-      for (const auto& r : records) FormatRecord(*meta, r, &out);
     }
     if (!WriteStdout(&out)) return 1;
     std::fflush(stdout);

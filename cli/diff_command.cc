@@ -16,6 +16,7 @@
 #include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
+#include "operators/sink/erasure_ledger.h"
 #include "operators/sink/postgres_committer.h"
 
 namespace po = boost::program_options;
@@ -49,18 +50,19 @@ int DiffCommand(int argc, char** argv) {
       "Compares every segment of either side (--segment: only those); a segment a job\n"
       "file does not define counts as diverged (a store lacking one holds it empty).\n"
       "--version-a/--version-b V compare one segment's versions (e.g. the serving one against\n"
-      "an upgrade's backfill before the switch, or against a frozen old one after). Exit code:\n"
+      "an upgrade's backfill before the switch, or against a frozen old one after). Users\n"
+      "erased by segflow forget are on neither side. Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
-  opts.add_options()("help,h", "show this help")(
-      "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
+  opts.add_options()("help,h", "show this help")("segment", po::value<std::vector<std::string>>(),
+                                                 "compare only this segment (repeatable)")(
       "threshold", po::value<double>()->default_value(5.0),
       "largest divergence in percent that passes")("shared",
                                                    "read the job files' shared audience stores")(
       "show", po::value<size_t>()->default_value(10), "members listed per side and segment")(
       "version-a", po::value<std::string>(),
-      "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's backfill")(
-      "version-b", po::value<std::string>(), "the same for B")(
+      "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's "
+      "backfill")("version-b", po::value<std::string>(), "the same for B")(
       "json", "print one JSON object (for tools)");
   // A and B: positional, not listed as options.
   po::options_description positional;
@@ -143,13 +145,15 @@ int DiffCommand(int argc, char** argv) {
   if (vm.count("version-a")) version[0] = vm["version-a"].as<std::string>();
   if (vm.count("version-b")) version[1] = vm["version-b"].as<std::string>();
   if ((version[0] || version[1]) && (segments.size() != 1 || !vm.count("segment"))) {
-    std::cerr << "segflow diff: --version-a/--version-b name a version of one segment: give exactly one --segment\n";
+    std::cerr << "segflow diff: --version-a/--version-b name a version of one segment: give "
+                 "exactly one --segment\n";
     return 2;
   }
   for (int i = 0; i < 2; ++i) {
     if (version[i] && (!(i == 0 ? a : b)->defines_segments || shared || tables[i])) {
       std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b')
-                << " needs a job file (its own store holds the versions), not a store folder or --shared\n";
+                << " needs a job file (its own store holds the versions), not a store folder or "
+                   "--shared\n";
       return 2;
     }
   }
@@ -159,7 +163,8 @@ int DiffCommand(int argc, char** argv) {
     std::string full;
     auto m = VersionMembers((i == 0 ? a : b)->store_dir, segments[0], *version[i], &full);
     if (!m.ok()) {
-      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b') << ": " << m.status().message() << "\n";
+      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b') << ": "
+                << m.status().message() << "\n";
       return 2;
     }
     version_members[i] = std::move(m).value();
@@ -176,10 +181,26 @@ int DiffCommand(int argc, char** argv) {
     }
     stores[i] = std::move(store).value();
   }
+  // Users erased by `segflow forget` are on neither side (erasure_ledger.h). A table has no
+  // ledger: forget deletes its rows itself.
+  std::array<Erasures, 2> erasures;
+  for (int i = 0; i < 2; ++i) {
+    const std::string& ledger = (i == 0 ? a : b)->ledger;
+    if (ledger.empty() || tables[i]) continue;
+    auto e = LoadErasures(ledger);
+    if (!e.ok()) {
+      std::cerr << "segflow diff: " << e.status().message() << "\n";
+      return 2;
+    }
+    erasures[i] = std::move(e).value();
+  }
   auto members_of = [&](int side, const std::string& segment) -> Result<std::vector<std::string>> {
-    if (version[side]) return version_members[side];
     if (tables[side]) return tables[side]->Members(segment);
-    return stores[side]->Members(segment);
+    auto members = version[side] ? Result<std::vector<std::string>>(version_members[side])
+                                 : stores[side]->Members(segment);
+    if (!members.ok()) return members;
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], stores[side].get(), &*members));
+    return members;
   };
   const size_t show = vm["show"].as<size_t>();
   bool diverged = false;

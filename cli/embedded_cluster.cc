@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "cli/cluster_client.h"
+#include "engine/net/auth.h"
+#include "engine/net/tls.h"
 
 namespace segflow::cli {
 namespace {
@@ -34,11 +36,31 @@ bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 
 }  // namespace
 
-Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir) {
+std::string JobFolder(const std::string& job_file) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(job_file, ec);
+  if (ec) abs = std::filesystem::path(job_file);
+  return abs.lexically_normal().parent_path().string();
+}
+
+Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir,
+                                                                const std::vector<std::string>& data_roots) {
+  if (data_roots.empty()) return Status::InvalidArgument("the local cluster needs at least one data root");
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
+  // A fresh secret for this cluster's own processes (0600, in its folder): other local
+  // users cannot join it or submit to it. This process's clients use it too.
+  std::error_code mk_ec;
+  std::filesystem::create_directories(dir, mk_ec);
+  const std::string secret_file = dir + "/cluster.secret";
+  SEGFLOW_RETURN_IF_ERROR(net::WriteRandomSecretFile(secret_file));
+  auto credentials = net::LoadSecretFile(secret_file);
+  if (!credentials.ok()) return credentials.status();
+  net::SetDefaultCredentials(std::move(credentials).value());
+  net::SetDefaultTls(nullptr);  // its workers are started without TLS flags; loopback only
   coordinator::CoordinatorOptions options;
   options.listen = net::HostPort{"127.0.0.1", 0};
   options.dir = dir + "/coordinator";
+  options.data_roots = data_roots;
   cluster->coordinator_ = std::make_unique<coordinator::Coordinator>(options);
   SEGFLOW_RETURN_IF_ERROR(cluster->coordinator_->Start());
   const std::string exe = SelfExe();
@@ -47,6 +69,16 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
   for (int i = 0; i < workers; ++i) {
     const std::string wdir = dir + "/worker-" + std::to_string(i);
     const std::string slots_arg = std::to_string(slots);
+    // Built before fork: the child only calls async-signal-safe functions.
+    std::vector<const char*> argv = {exe.c_str(), "worker",     "--coordinator", address.c_str(), "--slots",
+                                     slots_arg.c_str(), "--dir", wdir.c_str(),   "--listen",      "127.0.0.1:0"};
+    argv.push_back("--secret-file");
+    argv.push_back(secret_file.c_str());
+    for (const auto& root : data_roots) {
+      argv.push_back("--data-root");
+      argv.push_back(root.c_str());
+    }
+    argv.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return Status::FromErrno("fork a worker", errno);
     if (pid == 0) {
@@ -54,9 +86,7 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
       if (::getppid() != parent) ::_exit(1);
       const int devnull = ::open("/dev/null", O_WRONLY);
       if (devnull >= 0) ::dup2(devnull, STDOUT_FILENO);
-      const char* argv[] = {exe.c_str(), "worker", "--coordinator", address.c_str(), "--slots", slots_arg.c_str(),
-                            "--dir", wdir.c_str(), "--listen", "127.0.0.1:0", nullptr};
-      ::execv(exe.c_str(), const_cast<char* const*>(argv));
+      ::execv(exe.c_str(), const_cast<char* const*>(argv.data()));
       ::_exit(127);
     }
     cluster->pids_.push_back(pid);

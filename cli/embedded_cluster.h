@@ -15,11 +15,18 @@
 
 namespace segflow::cli {
 
+// The folder of a job file (absolute): the local cluster's data root for that job, so its
+// relative paths resolve as the local commands (audience, explain, ...) resolve them.
+std::string JobFolder(const std::string& job_file);
+
 class EmbeddedCluster {
  public:
   // Starts the coordinator on 127.0.0.1 (a free port) and `workers` workers with `slots`
-  // slots each under `dir`, and waits until every worker has registered.
-  static Result<std::unique_ptr<EmbeddedCluster>> Start(int workers, uint32_t slots, const std::string& dir);
+  // slots each under `dir`, and waits until every worker has registered. The coordinator
+  // and every worker get `data_roots` (--data-root): the folders jobs may touch, relative
+  // job paths resolving against the first.
+  static Result<std::unique_ptr<EmbeddedCluster>> Start(int workers, uint32_t slots, const std::string& dir,
+                                                         const std::vector<std::string>& data_roots);
   // Shuts the workers down (SIGKILL after a grace period) and the coordinator.
   ~EmbeddedCluster();
 

@@ -128,7 +128,8 @@ int HealthCommand(int argc, char** argv) {
       "last N hours through the evaluated time), change-to-audience latency percentiles (wall\n"
       "clock of the commit that made a change visible minus its event time: for a live feed\n"
       "this is event-to-membership latency, for a replay its lag); late records per hour; how\n"
-      "many audience-store writes applied, were duplicates, stale or blocked.\n\noptions");
+      "many audience-store writes applied, were duplicates, stale or blocked. Users erased by\n"
+      "segflow forget count nowhere (up to their erasure time).\n\noptions");
   opts.add_options()("help,h", "show this help")("hours", po::value<int>()->default_value(24),
                                                  "hourly window (1..10000)")(
       "json", "print one JSON object");

@@ -2,8 +2,10 @@
 // lines into events and appends them to their users' partitions. Bad lines are reported
 // (`line N: reason`), kept verbatim in a rejects file, and never stop the good ones.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -30,6 +32,26 @@ constexpr uint32_t kDefaultPartitions = 4;
 constexpr size_t kFlushBytesPerPartition = 256 * 1024;
 constexpr size_t kReadChunkBytes = 4 << 20;
 constexpr size_t kDiagnosticsFlushBytes = 64 * 1024;
+
+// The signal (SIGINT/SIGTERM) that asked produce to stop; 0 while none did.
+std::atomic<int> g_stop_signal{0};
+extern "C" void HandleProduceStop(int signo) {
+  g_stop_signal.store(signo);
+}
+
+// Without SA_RESTART, so a read() blocked on stdin returns EINTR and the loop sees the stop.
+void InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = HandleProduceStop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool StopRequested() {
+  return g_stop_signal.load(std::memory_order_relaxed) != 0;
+}
 
 // Rejected lines and their diagnostics, written in whole lines (the rejects file is
 // opened O_APPEND, so concurrent producers sharing it never split a line).
@@ -105,12 +127,14 @@ class Producer {
     return Status::OK();
   }
 
-  // Reads stdin to its end; every complete or final line is decoded and appended.
+  // Reads stdin to its end, or until a stop signal; every complete or final line is
+  // decoded and appended, in order, so the lines handled are always 1..lines_read().
   Status ReadAll(int fd) {
     std::string buf;
     buf.resize(kReadChunkBytes);
     size_t have = 0;
     for (;;) {
+      if (StopRequested()) return Status::OK();
       if (have == buf.size()) buf.resize(buf.size() * 2);  // a line longer than the buffer
       ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
       if (n < 0) {
@@ -124,13 +148,14 @@ class Producer {
       const char* data = buf.data();
       for (size_t i = scan_from; i < have; ++i) {
         if (data[i] != '\n') continue;
+        if (StopRequested()) return Status::OK();  // the rest is unread: resumed after lines_read()
         SEGFLOW_RETURN_IF_ERROR(Line(std::string_view(data + start, i - start)));
         start = i + 1;
       }
       std::memmove(buf.data(), buf.data() + start, have - start);
       have -= start;
     }
-    if (have > 0) SEGFLOW_RETURN_IF_ERROR(Line(std::string_view(buf.data(), have)));
+    if (have > 0 && !StopRequested()) SEGFLOW_RETURN_IF_ERROR(Line(std::string_view(buf.data(), have)));
     return Status::OK();
   }
 
@@ -147,6 +172,10 @@ class Producer {
   }
 
   uint64_t produced() const { return produced_; }
+  // Input lines handled so far (produced or rejected).
+  uint64_t lines_read() const { return line_number_; }
+  // The input line of the last record produced (0: none).
+  uint64_t last_produced_line() const { return last_produced_line_; }
   const Rejects& rejects() const { return rejects_; }
 
  private:
@@ -159,6 +188,7 @@ class Producer {
     w.Append(std::move(event_));
     event_ = Event();
     ++produced_;
+    last_produced_line_ = line_number_;
     if (w.buffered_bytes() >= kFlushBytesPerPartition) return w.Flush(false);
     return Status::OK();
   }
@@ -171,6 +201,7 @@ class Producer {
   Event event_;
   uint64_t line_number_ = 0;
   uint64_t produced_ = 0;
+  uint64_t last_produced_line_ = 0;
 };
 
 constexpr const char* kUsage =
@@ -179,9 +210,12 @@ constexpr const char* kUsage =
     "Appends JSON-lines events from stdin to a topic of the embedded log, each user's events\n"
     "to one partition. The topic is created if missing (with --partitions and the field names).\n"
     "A bad line is reported on stderr as `line N: reason` and appended verbatim to the rejects\n"
-    "file; the other lines are still produced. Exit status: 0 when every line was produced,\n"
-    "1 when a line was rejected or producing failed (every valid line is flushed and fsynced\n"
-    "first), 2 on a usage error.\n\noptions";
+    "file; the other lines are still produced. SIGINT/SIGTERM stops reading: the records of\n"
+    "the lines read so far are flushed and fsynced, so the topic holds exactly the valid lines\n"
+    "1..N, and the summary names N (`stopped after input line N`) to resume from line N+1.\n"
+    "Exit status: 0 when every line was produced, 1 when a line was rejected or producing\n"
+    "failed (every valid line is flushed and fsynced first), 2 on a usage error, 130 / 143\n"
+    "when stopped by SIGINT / SIGTERM (after flushing).\n\noptions";
 
 }  // namespace
 
@@ -255,6 +289,7 @@ int ProduceCommand(int argc, char** argv) {
   if (o.time_field) fields.time = *o.time_field;
 
   Producer producer(o, *meta, fields);
+  InstallStopHandlers();
   Status st = producer.OpenWriters();
   if (st.ok()) st = producer.ReadAll(STDIN_FILENO);
   Status finish = producer.Finish();
@@ -266,10 +301,18 @@ int ProduceCommand(int argc, char** argv) {
   }
   std::cerr << "segflow produce: " << producer.produced() << " records produced to topic '" << o.topic << "' ("
             << meta->partitions << " partitions), " << rejected << " lines rejected\n";
+  const int stop_signal = g_stop_signal.load();
+  if (stop_signal != 0) {
+    std::cerr << "segflow produce: " << (stop_signal == SIGINT ? "SIGINT" : "SIGTERM") << ": stopped after input line "
+              << producer.lines_read() << " (the last record produced is from line " << producer.last_produced_line()
+              << "); the valid lines up to it are stored, none after it: resume from line "
+              << producer.lines_read() + 1 << "\n";
+  }
   if (!st.ok()) {
     std::cerr << "segflow produce: " << st.ToString() << "\n";
     return 1;
   }
+  if (stop_signal != 0) return 128 + stop_signal;
   return rejected > 0 ? 1 : 0;
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
@@ -21,6 +22,7 @@
 #include "cli/embedded_cluster.h"
 #include "cli/job_command_line.h"
 #include "cli/job_summary.h"
+#include "engine/common/owned_dir.h"
 #include "engine/value/time_format.h"
 #include "jobs/execution_graph.h"
 #include "jobs/job_parser.h"
@@ -43,18 +45,27 @@ void RemoveStaleClusterDirs(const std::string& parent) {
     if (name.rfind("run-", 0) != 0) continue;
     const long pid = std::strtol(name.c_str() + 4, nullptr, 10);
     if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-    std::filesystem::remove_all(entry.path(), ec);
+    (void)RemoveOwnedDir(entry.path().string(), "local cluster folder");  // not ours: left alone
   }
 }
 
-int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers) {
+int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers,
+                 const std::vector<std::string>& extra_roots) {
   const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
   // Beside the state folder, not in it (each attempt resets the state folder); one folder
   // per run, so a second (refused) run of the job never touches the first one's workers.
   const std::string cluster_dir = state_dir + ".cluster/run-" + std::to_string(::getpid());
   RemoveStaleClusterDirs(state_dir + ".cluster");
   const uint32_t slots = static_cast<uint32_t>(job.parallelism);  // any one worker can take the whole job
-  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir);
+  if (Status made = CreateOwnedDir(cluster_dir, "local cluster folder"); !made.ok()) {
+    std::cerr << "segflow run: cannot start the local cluster: " << made.message() << "\n";
+    return 1;
+  }
+  // The job file's folder first: relative job paths resolve there, as `audience` and the
+  // other local commands resolve them.
+  std::vector<std::string> roots = {JobFolder(path)};
+  roots.insert(roots.end(), extra_roots.begin(), extra_roots.end());
+  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, roots);
   if (!cluster.ok()) {
     std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
     return 1;
@@ -85,7 +96,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
     return 1;
   }
   cluster->reset();  // workers exit before the summary reads the audience store
-  std::filesystem::remove_all(cluster_dir, ec);
+  (void)RemoveOwnedDir(cluster_dir, "local cluster folder");
   return PrintJobSummary(job, outcome->report);
 }
 
@@ -93,16 +104,23 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--state-dir DIR]\n\n"
+      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--state-dir DIR]\n"
+      "                            [--data-root DIR]...\n\n"
       "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
       "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
       "job's log, state and audience store on local disk. Each run starts fresh from the\n"
       "beginning of the log and replaces the job's changelog and audience. Without --bounded\n"
-      "it keeps evaluating new records until SIGINT/SIGTERM. TIME: epoch ms or RFC 3339.\n\noptions");
+      "it keeps evaluating new records until SIGINT/SIGTERM. TIME: epoch ms or RFC 3339.\n\n"
+      "The local cluster's data root is the job file's folder (plus any --data-root): every path\n"
+      "the job names (log, audience, checkpoints, state) must lie inside one, and relative ones\n"
+      "resolve against the job file's folder. --workers 0 runs in this process, unconfined.\n\noptions");
   opts.add_options()("help,h", "show this help")("bounded", "replay the log up to its end at start, then exit")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME (default: the largest ts read)")(
       "workers", po::value<int>()->default_value(2), "worker processes (0: run in this process)")(
-      "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)");
+      "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)")(
+      "data-root", po::value<std::vector<std::string>>(),
+      "repeatable: a further folder the local cluster's coordinator and workers may touch for the job (besides "
+      "the job file's folder, always the first data root, against which relative job paths resolve)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("run", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
@@ -129,7 +147,12 @@ int RunCommand(int argc, char** argv) {
     options.has_until = true;
     options.until = *t;
   }
-  if (vm.count("state-dir")) options.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("state-dir")) {
+    std::error_code ec;  // relative to where the user typed it
+    options.state_dir = std::filesystem::absolute(vm["state-dir"].as<std::string>(), ec).lexically_normal().string();
+  }
+  const std::vector<std::string> extra_roots =
+      vm.count("data-root") ? vm["data-root"].as<std::vector<std::string>>() : std::vector<std::string>{};
 
   const std::string path = vm["job"].as<std::string>();
   JobParseResult parsed = ParseJobFile(path);
@@ -146,7 +169,7 @@ int RunCommand(int argc, char** argv) {
   if (!options.bounded) {
     std::cerr << "job " << job.name << ": running live (Ctrl-C or SIGTERM stops it)\n";
   }
-  if (workers > 0) return RunOnCluster(path, job, options, workers);
+  if (workers > 0) return RunOnCluster(path, job, options, workers, extra_roots);
 
   RunReport report;
   Status s = RunJobLocally(job, options, &g_stop, &report);

@@ -7,10 +7,22 @@
 #include <random>
 
 #include "coordinator/coordinator_impl.h"
+#include "engine/common/owned_dir.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 
 namespace segflow::coordinator {
+namespace {
+
+// Deletes a checkpoint folder (<checkpoint root>/chk-<n>) only when its checkpoint root
+// is one Segflow created at submission (marked, engine/common/owned_dir.h).
+void RemoveCheckpointDir(const std::string& path) {
+  if (!IsOwnedDir(std::filesystem::path(path).parent_path().string())) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace
 
 Result<std::string> NewSavepointFolder(const std::string& parent, const std::string& job_id,
                                        uint64_t checkpoint_id) {
@@ -82,21 +94,25 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
 
 void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why) {
   if (!job.pending_checkpoint) return;
-  std::error_code ec;
-  std::filesystem::remove_all(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id), ec);
+  RemoveCheckpointDir(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id));
   job.checkpoints_abandoned++;
   job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
   if (job.pending_checkpoint->savepoint) job.savepoint_error = "savepoint abandoned: " + why;
   job.pending_checkpoint.reset();
 }
 
-void Coordinator::Impl::OnAck(wire::AckCheckpoint::Reader ack) {
+void Coordinator::Impl::OnAck(uint32_t worker, wire::AckCheckpoint::Reader ack) {
   auto it = jobs_.find(ack.getJobId().cStr());
   if (it == jobs_.end()) return;
   JobEntry& job = it->second;
-  if (job.attempt != ack.getAttempt() || !job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) {
+  if (job.attempt != ack.getAttempt() || !job.deployed) return;  // a late ack of an ended attempt
+  if (job.PlacedOn(ack.getKind(), ack.getIndex()) != worker) {
+    RejectFromWorker(worker, "checkpoint ack for " + job.id + " attempt " + std::to_string(ack.getAttempt()) +
+                                 " task " + std::to_string(static_cast<int>(ack.getKind())) + "/" +
+                                 std::to_string(ack.getIndex()) + ", which is not placed on it");
     return;
   }
+  if (!job.pending_checkpoint || job.pending_checkpoint->id != ack.getCheckpointId()) return;
   if (!ack.getOk()) {
     AbandonCheckpoint(job, std::string("declined: ") + ack.getError().cStr());
     return;
@@ -154,28 +170,30 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   SendToWorker(job.sink_worker, msg);
   if (p.savepoint) {
     // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
-    // retention may delete later. Always into a new folder (never over another savepoint).
+    // retention may delete later. Always into a new folder (never over another savepoint),
+    // marked as Segflow's own.
     const std::string parent =
         !p.savepoint->dir.empty()
             ? p.savepoint->dir
             : std::filesystem::path(job.checkpoint_root).parent_path().string() + "/savepoints";
     auto target = NewSavepointFolder(parent, job.id, p.id);
     std::error_code ec;
-    if (target.ok()) {
+    Status made = target.ok() ? CreateOwnedDir(*target, "savepoint folder") : target.status();
+    if (made.ok()) {
       std::filesystem::copy(dir, *target,
                             std::filesystem::copy_options::recursive |
                                 std::filesystem::copy_options::create_hard_links,
                             ec);
-      if (ec) {
-        // The folder is ours (just created): empty it and copy instead of linking.
-        ec.clear();
-        std::filesystem::remove_all(*target, ec);
-        std::filesystem::create_directory(*target, ec);
-        std::filesystem::copy(dir, *target, std::filesystem::copy_options::recursive, ec);
-      }
     }
-    if (!target.ok()) {
-      job.savepoint_error = target.status().message();
+    if (made.ok() && ec) {
+      // The folder is ours (just created): empty it and copy instead of linking.
+      ec.clear();
+      made = RemoveOwnedDir(*target, "savepoint folder");
+      if (made.ok()) made = CreateOwnedDir(*target, "savepoint folder");
+      if (made.ok()) std::filesystem::copy(dir, *target, std::filesystem::copy_options::recursive, ec);
+    }
+    if (!made.ok()) {
+      job.savepoint_error = "cannot write savepoint: " + made.message();
     } else if (ec) {
       job.savepoint_error = "cannot write savepoint " + *target + ": " + ec.message();
     } else {
@@ -185,8 +203,7 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
     }
   }
   while (job.completed_checkpoints.size() > kRetainedCheckpoints) {
-    std::error_code ec;
-    std::filesystem::remove_all(job.completed_checkpoints.front().path, ec);
+    RemoveCheckpointDir(job.completed_checkpoints.front().path);
     job.completed_checkpoints.erase(job.completed_checkpoints.begin());
   }
   Persist(job);

@@ -7,11 +7,13 @@
 #include "coordinator/coordinator_impl.h"
 #include <sstream>
 
+#include "engine/common/owned_dir.h"
 #include "engine/log/log.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
+#include "jobs/job_paths.h"
 #include "jobs/state_compatibility.h"
 
 namespace segflow::coordinator {
@@ -125,12 +127,38 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   const std::string file = req.getJobFile().cStr();
   const std::string text = req.getJobText().cStr();
   std::string notice;  // accepted, but the user should know (a savepoint's restarted segments)
-  JobParseResult parsed = ParseJobText(text, file);
+  JobParseResult parsed = ParseJobText(text, file, roots_.base());
   if (!parsed.ok()) {
     reply.setOk(false);
     reply.setError(parsed.ErrorText() + std::to_string(parsed.errors.size()) + " error(s) in " + file +
                    "; nothing was deployed");
     return;
+  }
+  // Every path the job names, and the folders given on the command line, must lie in
+  // this coordinator's data roots (the workers check them again against theirs).
+  const std::string state_dir =
+      req.getStateDir().size() > 0 ? roots_.Absolute(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  if (Status confined = CheckJobPaths(parsed.job, state_dir, roots_,
+                                      {{"--from-savepoint", req.getFromSavepoint().cStr()},
+                                       {"--merge-savepoint", req.getMergeFrom().cStr()},
+                                       {"--until savepoint:", req.getUntilSavepoint().cStr()}});
+      !confined.ok()) {
+    reply.setOk(false);
+    reply.setError(confined.message() + "; nothing was deployed");
+    return;
+  }
+  // Folders a run resets or writes into must be Segflow's own (or not exist yet).
+  for (const auto& [what, dir] : std::vector<std::pair<std::string, std::string>>{
+           {"state folder", state_dir},
+           {"audience store", parsed.job.output.audience_dir},
+           {"shared audience store", parsed.job.output.shared_audience_dir},
+           {"checkpoint folder", parsed.job.checkpoint.enabled ? parsed.job.checkpoint.dir : ""}}) {
+    if (dir.empty()) continue;
+    if (Status owned = CheckOwnableDir(dir, "job " + parsed.job.name + ": " + what); !owned.ok()) {
+      reply.setOk(false);
+      reply.setError(owned.message() + "; nothing was deployed");
+      return;
+    }
   }
   auto shape = PlanGraph(parsed.job);
   if (!shape.ok()) {
@@ -156,7 +184,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.bounded = req.getBounded();
   job.has_until = req.getHasUntil();
   job.until = req.getUntil();
-  job.state_dir = req.getStateDir().size() > 0 ? std::string(req.getStateDir().cStr()) : DefaultStateDir(parsed.job);
+  job.state_dir = state_dir;
   job.max_parallelism = parsed.job.max_parallelism;
   job.checkpointing = parsed.job.checkpoint.enabled;
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
@@ -174,8 +202,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     return;
   }
   if (req.getMergeFrom().size() > 0) {
-    job.merge_from =
-        std::filesystem::absolute(std::string(req.getMergeFrom().cStr())).lexically_normal().string();
+    job.merge_from = roots_.Absolute(req.getMergeFrom().cStr());
     std::string why;
     if (req.getFromSavepoint().size() == 0) {
       why = "--merge-savepoint needs --from-savepoint (the live job's savepoint it merges into)";
@@ -189,7 +216,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     }
   }
   if (req.getFromSavepoint().size() > 0) {
-    const std::string from = std::filesystem::absolute(std::string(req.getFromSavepoint().cStr())).lexically_normal().string();
+    const std::string from = roots_.Absolute(req.getFromSavepoint().cStr());
     auto meta = MessageFile::Read(from + "/_metadata");
     std::string why;
     if (!meta.ok()) {
@@ -258,7 +285,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     }
     job.end_offsets = std::move(ends).value();
   }
-  if (const std::string until = req.getUntilSavepoint().cStr(); !until.empty()) {
+  if (const std::string until = req.getUntilSavepoint().size() > 0 ? roots_.Absolute(req.getUntilSavepoint().cStr()) : "";
+      !until.empty()) {
     auto ends = SavepointSourceOffsets(until);
     std::string why;
     if (!job.bounded) {
@@ -276,9 +304,25 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     job.until_savepoint = until;
     job.end_offsets = std::move(ends).value();
   }
+  if (job.checkpointing) {
+    // Marked as Segflow's (checked before a job id makes a folder in it), so retention may
+    // delete the chk-<n> folders in it.
+    if (Status made = CreateOwnedDir(parsed.job.checkpoint.dir, "checkpoint folder"); !made.ok()) {
+      reply.setOk(false);
+      reply.setError(made.message() + "; nothing was deployed");
+      return;
+    }
+  }
   const std::string id = NewJobId(job.name, job.checkpointing ? parsed.job.checkpoint.dir : "");
   job.id = id;
   job.checkpoint_root = parsed.job.checkpoint.dir + "/" + id;
+  if (job.checkpointing) {
+    if (Status made = CreateOwnedDir(job.checkpoint_root, "checkpoint folder"); !made.ok()) {
+      reply.setOk(false);
+      reply.setError(made.message() + "; nothing was deployed");
+      return;
+    }
+  }
   JobEntry& stored = jobs_[id] = std::move(job);
   Persist(stored);
   TrySchedule(stored);
@@ -487,8 +531,14 @@ void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::
           } else if (it->second.state != wire::JobState::RUNNING) {
             reply.setError("job " + it->second.id + " is " + "not running (state " +
                            std::to_string(static_cast<int>(it->second.state)) + ")");
+          } else if (Status confined = req.getDir().size() > 0
+                                           ? roots_.Check(req.getDir().cStr(), "savepoint --dir")
+                                           : Status::OK();
+                     !confined.ok()) {
+            reply.setError(confined.message());
           } else {
-            it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), req.getDir().cStr()};
+            const std::string dir = req.getDir().size() > 0 ? roots_.Absolute(req.getDir().cStr()) : "";
+            it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), dir};
             it->second.savepoint_error.clear();
             reply.setOk(true);
           }

@@ -12,6 +12,13 @@
 namespace segflow::coordinator {
 
 Status Coordinator::Impl::Start() {
+  {
+    std::vector<std::string> roots = options_.data_roots;
+    if (roots.empty()) roots.push_back(std::filesystem::current_path().string());
+    auto made = DataRoots::Make(roots);
+    if (!made.ok()) return made.status();
+    roots_ = std::move(made).value();
+  }
   if (!options_.dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.dir, ec);
@@ -25,10 +32,14 @@ Status Coordinator::Impl::Start() {
   }
   SEGFLOW_RETURN_IF_ERROR(LoadJobs());
   SEGFLOW_RETURN_IF_ERROR(LoadUpgrades());
-  auto listener = net::Listener::Bind(options_.listen);
-  if (!listener.ok()) return listener.status().Annotate("coordinator");
-  listener_ = std::move(listener).value();
-  accept_thread_ = std::thread([this] { AcceptLoop(); });
+  net::ServerOptions server_options;
+  server_options.name = "segflow coordinator";
+  server_options.credentials = options_.credentials;
+  server_options.max_connections = options_.max_connections;
+  auto server = net::Server::Start(options_.listen, server_options,
+                                   [this](std::shared_ptr<net::Connection> conn) { Serve(std::move(conn)); });
+  if (!server.ok()) return server.status().Annotate("coordinator");
+  server_ = std::move(server).value();
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
   return Status::OK();
 }
@@ -36,7 +47,7 @@ Status Coordinator::Impl::Start() {
 void Coordinator::Impl::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_ || !listener_) return;
+    if (shutdown_ || !server_) return;
     shutdown_ = true;
     for (auto& [id, w] : workers_) {
       if (!w.alive) continue;
@@ -44,35 +55,12 @@ void Coordinator::Impl::Shutdown() {
       msg.initRoot<wire::ControlMessage>().setShutdown();
       (void)w.conn->Send(msg);
     }
-    for (auto& c : connections_) c->Close();
   }
   cv_.notify_all();
-  listener_->Close();
-  if (accept_thread_.joinable()) accept_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
+  server_->Close();  // closes every connection and waits for their threads
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;
-}
-
-void Coordinator::Impl::AcceptLoop() {
-  for (;;) {
-    auto conn = listener_->Accept(std::chrono::milliseconds(10000));
-    if (!conn.ok()) return;
-    std::shared_ptr<net::Connection> shared = std::move(conn).value();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) {
-      shared->Close();
-      return;
-    }
-    connections_.push_back(shared);
-    threads_.emplace_back([this, shared] { Serve(shared); });
-  }
 }
 
 void Coordinator::Impl::Serve(std::shared_ptr<net::Connection> conn) {
@@ -116,6 +104,11 @@ void Coordinator::Impl::Serve(std::shared_ptr<net::Connection> conn) {
 }
 
 void Coordinator::Impl::ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg) {
+  if (reg.getSlots() > kMaxWorkerSlots) {
+    std::fprintf(stderr, "segflow coordinator: refused the worker at %s: %u slots (at most %u)\n",
+                 conn->peer().c_str(), reg.getSlots(), kMaxWorkerSlots);
+    return;
+  }
   uint32_t id = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -129,6 +122,7 @@ void Coordinator::Impl::ServeWorker(std::shared_ptr<net::Connection> conn, wire:
     w.pid = reg.getPid();
     w.dir = reg.getDir().cStr();
     w.last_seen = Clock::now();
+    w.peer = conn->peer();
     capnp::MallocMessageBuilder msg;
     auto r = msg.initRoot<wire::ControlMessage>().initRegisterReply();
     r.setWorkerId(id);
@@ -170,13 +164,17 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
       OnDone(worker, msg.getDone());
       break;
     case wire::ControlMessage::ACK_CHECKPOINT:
-      OnAck(msg.getAckCheckpoint());
+      OnAck(worker, msg.getAckCheckpoint());
       break;
     case wire::ControlMessage::REPORT: {
       auto r = msg.getReport();
       auto it = jobs_.find(r.getJobId().cStr());
       if (it == jobs_.end() || it->second.attempt != r.getAttempt() || !it->second.deployed) break;
       for (auto m : r.getTasks()) {
+        if (it->second.PlacedOn(m.getKind(), m.getIndex()) != worker) {
+          RejectFromWorker(worker, "metrics of a task of " + it->second.id + " that is not placed on it");
+          continue;
+        }
         TaskSnapshot t = SnapshotOf(m);
         it->second.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
       }
@@ -187,12 +185,22 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
   }
 }
 
+void Coordinator::Impl::RejectFromWorker(uint32_t worker, const std::string& what) {
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return;
+  const uint64_t n = ++it->second.rejected;
+  if ((n & (n - 1)) != 0) return;  // 1, 2, 4, 8, ...: a flood cannot flood the log
+  std::fprintf(stderr, "segflow coordinator: refused from worker %u (%s): %s (%llu refused so far)\n", worker,
+               it->second.peer.c_str(), what.c_str(), static_cast<unsigned long long>(n));
+}
+
 void Coordinator::Impl::WorkerLost(uint32_t worker, const std::string& reason) {
   auto it = workers_.find(worker);
   if (it == workers_.end() || !it->second.alive) return;
   WorkerEntry& w = it->second;
   w.alive = false;
   w.conn->Close();
+  w.conn.reset();  // its descriptor closes once its session thread lets go too
   const std::string why = "worker " + std::to_string(worker) + " (" + w.Address() + ", pid " + std::to_string(w.pid) +
                           ") lost: " + reason;
   for (auto& [id, job] : jobs_) {
@@ -241,6 +249,11 @@ void Coordinator::Impl::MonitorLoop() {
       WorkerLost(id, "no heartbeat for " + std::to_string(options_.heartbeat_timeout.count()) + " ms (hung or partitioned)");
     }
     for (auto& [id, job] : jobs_) {
+      if (job.preparing && now > job.prepare_deadline) {
+        WorkerLost(job.sink_worker, "did not answer the prepare of " + job.id + " attempt " +
+                                        std::to_string(job.attempt) + " within " +
+                                        std::to_string(options_.prepare_timeout.count()) + " ms");
+      }
       if (job.failing && job.deployed && now > job.abort_deadline) {
         const std::set<uint32_t> stuck = job.pending_done;
         for (uint32_t w : stuck) {

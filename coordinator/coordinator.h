@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/common/status.h"
+#include "engine/net/auth.h"
 #include "engine/net/host_port.h"
 
 namespace segflow::coordinator {
@@ -31,6 +33,16 @@ struct CoordinatorOptions {
   // Version upgrades: another backfill round while the log grew by more than this many
   // records during the last one (at most 4 rounds); then the live job stops for the handover.
   uint64_t upgrade_catch_up_records = 20000;
+  // --data-root: the only folders a job may make this coordinator read, write or delete
+  // (its log, checkpoints, savepoints, audience); relative job paths resolve against the
+  // first. Empty: the current directory.
+  std::vector<std::string> data_roots;
+  // Every connection proves this secret (null: net::DefaultCredentials()); without one the
+  // coordinator listens on loopback addresses only.
+  std::shared_ptr<const net::Credentials> credentials;
+  size_t max_connections = 256;  // workers, clients and connections in the handshake
+  // A worker that does not answer a prepare this long is lost.
+  std::chrono::milliseconds prepare_timeout{30000};
 };
 
 class Coordinator {

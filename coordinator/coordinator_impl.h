@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "coordinator/coordinator.h"
+#include "engine/common/data_roots.h"
 #include "engine/common/key_group.h"
 #include "engine/net/connection.h"
+#include "engine/net/server.h"
 #include "engine/schema/cluster.capnp.h"
 #include "jobs/execution_graph.h"
 
@@ -44,6 +46,8 @@ inline int64_t NowMs() {
 }
 
 inline constexpr auto kMonitorTick = std::chrono::milliseconds(20);
+// A worker registering more slots than this is refused (a rogue could otherwise take every job).
+inline constexpr uint32_t kMaxWorkerSlots = 256;
 // Completed checkpoints kept per job (older ones are deleted).
 inline constexpr size_t kRetainedCheckpoints = 3;
 
@@ -97,6 +101,8 @@ struct WorkerEntry {
   std::string dir;
   Clock::time_point last_seen;
   bool alive = true;
+  std::string peer;         // the control connection's remote address, for log lines
+  uint64_t rejected = 0;    // messages refused from it (logged at 1, 2, 4, ...)
   std::string Address() const { return host + ":" + std::to_string(port); }
 };
 
@@ -124,8 +130,10 @@ struct JobEntry {
   std::map<uint32_t, uint32_t> slots_held;  // worker -> slots
   std::set<uint32_t> pending_done;          // workers whose tasks have not ended yet
   bool preparing = false;
+  Clock::time_point prepare_deadline;  // preparing: the sink's worker is lost past it
   bool deployed = false;
   bool failing = false;
+  bool refused = false;  // a worker refused the job's paths: failing ends the job, no restart
   std::string failure;
   std::string last_failure;  // "attempt N: why", kept across restarts
   Clock::time_point abort_deadline;  // failing: workers not done by then are declared lost
@@ -185,6 +193,12 @@ struct JobEntry {
     return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
   }
   bool attempt_active() const { return preparing || deployed; }
+  // The worker a task of the current attempt is placed on (0: no such task).
+  uint32_t PlacedOn(wire::TaskKind kind, uint32_t index) const {
+    if (kind == wire::TaskKind::SOURCE) return index < source_worker.size() ? source_worker[index] : 0;
+    if (kind == wire::TaskKind::KEYED) return index < keyed_worker.size() ? keyed_worker[index] : 0;
+    return index == 0 ? sink_worker : 0;
+  }
 };
 
 // A version upgrade in progress (upgrade.cc).
@@ -225,10 +239,10 @@ class Coordinator::Impl {
 
   Status Start();
   void Shutdown();
-  net::HostPort address() const { return listener_->local(); }
+  net::HostPort address() const { return server_->local(); }
 
  private:
-  void AcceptLoop();
+  // Runs on the connection's own thread (net::Server), after its handshake.
   void Serve(std::shared_ptr<net::Connection> conn);
   void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
   void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
@@ -256,7 +270,9 @@ class Coordinator::Impl {
   void Persist(const JobEntry& job);
   Status LoadJobs();
   void MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point now);
-  void OnAck(wire::AckCheckpoint::Reader ack);
+  void OnAck(uint32_t worker, wire::AckCheckpoint::Reader ack);
+  // Logs a message refused from `worker` (not the owner of the task it names), rate-limited.
+  void RejectFromWorker(uint32_t worker, const std::string& what);
   void AbandonCheckpoint(JobEntry& job, const std::string& why);
   void CompleteCheckpoint(JobEntry& job);
   // The newest completed checkpoint whose metadata reads back, or nullopt.
@@ -287,9 +303,11 @@ class Coordinator::Impl {
   Status LoadUpgrades();
 
   CoordinatorOptions options_;
+  // The folders jobs may make this coordinator touch; relative job paths resolve against
+  // the first (set in Start from options_.data_roots).
+  DataRoots roots_;
   int lock_fd_ = -1;
-  std::unique_ptr<net::Listener> listener_;
-  std::thread accept_thread_;
+  std::unique_ptr<net::Server> server_;
   std::thread monitor_thread_;
 
   std::mutex mu_;
@@ -300,8 +318,6 @@ class Coordinator::Impl {
   std::map<uint32_t, WorkerEntry> workers_;
   std::map<std::string, JobEntry> jobs_;
   std::map<std::string, UpgradeEntry> upgrades_;
-  std::vector<std::shared_ptr<net::Connection>> connections_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace segflow::coordinator

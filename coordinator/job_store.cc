@@ -66,7 +66,7 @@ Status Coordinator::Impl::LoadJobs() {
     try {
       auto p = (*file)->Root<wire::PersistedJob>();
       auto sub = p.getSubmit();
-      JobParseResult parsed = ParseJobText(sub.getJobText().cStr(), sub.getJobFile().cStr());
+      JobParseResult parsed = ParseJobText(sub.getJobText().cStr(), sub.getJobFile().cStr(), roots_.base());
       if (!parsed.ok()) return Status::Corruption(path + ": its job text no longer parses");
       JobEntry& job = jobs_[p.getJobId().cStr()];
       job.id = p.getJobId().cStr();

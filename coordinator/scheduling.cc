@@ -8,6 +8,20 @@
 #include "coordinator/coordinator_impl.h"
 
 namespace segflow::coordinator {
+namespace {
+
+// An attempt's error on a worker that only follows from another worker's attempt ending
+// (a canceled task, a data connection its peer closed or refused): the peer's own error
+// is the cause to report.
+bool IsPeerFallout(const std::string& error) {
+  for (const char* mark : {"cancelled: ", "connection closed by ", "closed mid-frame", "refused data",
+                           "Connection reset by peer", "Broken pipe"}) {
+    if (error.find(mark) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec) {
   spec.setJobId(job.id);
@@ -122,6 +136,7 @@ void Coordinator::Impl::TrySchedule(JobEntry& job) {
   job.has_result = false;
   job.deployed = false;
   job.preparing = true;
+  job.prepare_deadline = Clock::now() + options_.prepare_timeout;
   job.state = wire::JobState::SCHEDULING;
   job.reason = "attempt " + std::to_string(job.attempt) + ": preparing outputs on worker " +
                std::to_string(job.sink_worker);
@@ -138,6 +153,7 @@ void Coordinator::Impl::OnPrepared(uint32_t worker, wire::AttemptPrepared::Reade
   if (job.attempt != p.getAttempt() || !job.preparing || worker != job.sink_worker) return;
   job.preparing = false;
   if (!p.getOk()) {
+    job.refused = job.refused || p.getRefused();
     FailAttempt(job, std::string("preparing outputs failed: ") + p.getError().cStr());
     AttemptEnded(job);
     return;
@@ -162,10 +178,11 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   JobEntry& job = it->second;
   if (job.attempt != d.getAttempt() || !job.deployed || !job.pending_done.count(worker)) return;
   for (auto m : d.getTasks()) {
+    if (job.PlacedOn(m.getKind(), m.getIndex()) != worker) continue;  // not its task: ignored
     TaskSnapshot t = SnapshotOf(m);
     job.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);
   }
-  if (d.getHasSink()) {
+  if (d.getHasSink() && worker == job.sink_worker) {
     job.has_result = true;
     job.finished = d.getFinished();
     job.has_evaluated = d.getHasEvaluated();
@@ -175,7 +192,20 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   }
   job.pending_done.erase(worker);
   if (!d.getOk()) {
-    FailAttempt(job, "worker " + std::to_string(worker) + ": " + d.getError().cStr());
+    job.refused = job.refused || d.getRefused();
+    const std::string error = d.getError().cStr();
+    const std::string reason = "worker " + std::to_string(worker) + ": " + error;
+    if (!job.failing) {
+      FailAttempt(job, reason);
+    } else if (IsPeerFallout(job.failure) && !IsPeerFallout(error)) {
+      // Fallout reached us first: the cause, from the worker where it happened, replaces it.
+      job.failure = reason;
+      job.last_failure = "attempt " + std::to_string(job.attempt) + ": " + reason;
+      if (!job.cancel_requested) job.reason = reason;
+      if (!job.restored_from.empty() && reason.find(job.restored_from) != std::string::npos) {
+        job.bad_checkpoints.insert(job.restored_id);
+      }
+    }
   }
   if (job.pending_done.empty()) AttemptEnded(job);
 }
@@ -211,6 +241,8 @@ void Coordinator::Impl::AttemptEnded(JobEntry& job) {
     EndJob(job, wire::JobState::CANCELED, "canceled by the user");
   } else if (job.stopped_with_savepoint && !job.failing) {
     EndJob(job, wire::JobState::FINISHED, "stopped with savepoint " + job.last_savepoint);
+  } else if (job.failing && job.refused) {
+    EndJob(job, wire::JobState::FAILED, job.failure + " (refused by the worker; not restarted)");
   } else if (job.failing) {
     if (job.restarts < options_.max_restarts) {
       job.restarts++;

@@ -19,6 +19,7 @@
 #include <map>
 
 #include "coordinator/coordinator_impl.h"
+#include "engine/common/owned_dir.h"
 #include "engine/log/log.h"
 #include "engine/schema/checkpoint.capnp.h"
 #include "engine/state/message_file.h"
@@ -146,7 +147,7 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
     return refuse("the new job file has no checkpoint block; an upgrade hands over through savepoints, which need "
                   "one (e.g. checkpoint: {interval: 10s})");
   }
-  JobParseResult old = ParseJobText(live.text, live.file);
+  JobParseResult old = ParseJobText(live.text, live.file, roots_.base());
   if (old.ok() && (old.job.output.changelog != parsed.output.changelog ||
                    old.job.output.audience_dir != parsed.output.audience_dir ||
                    old.job.output.shared_audience_dir != parsed.output.shared_audience_dir ||
@@ -197,15 +198,14 @@ void Coordinator::Impl::EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, co
   if (phase != wire::UpgradePhase::DONE) return;
   // The backfill's own outputs served the handover only: its changelog, late topic and
   // audience store go (its savepoints stay beside the checkpoints, like any savepoint).
-  JobParseResult b = ParseJobText(u.backfill_text, u.file);
+  JobParseResult b = ParseJobText(u.backfill_text, u.file, roots_.base());
   if (!b.ok()) return;
   Status s = log::DeleteTopic(b.job.log_dir, b.job.output.changelog);
   if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".late");
-  std::error_code ec;
-  std::filesystem::remove_all(b.job.output.audience_dir, ec);
-  if (!s.ok() || ec) {
+  if (s.ok()) s = RemoveOwnedDir(b.job.output.audience_dir, "audience store");
+  if (!s.ok()) {
     std::fprintf(stderr, "segflow coordinator: upgrade %s: cannot remove the backfill's outputs: %s\n", u.id.c_str(),
-                 !s.ok() ? s.ToString().c_str() : ec.message().c_str());
+                 s.ToString().c_str());
   }
 }
 
@@ -310,7 +310,7 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
             break;
           }
           u.backfill_end = std::move(done_at).value();
-          JobParseResult parsed = ParseJobText(u.backfill_text, u.file);
+          JobParseResult parsed = ParseJobText(u.backfill_text, u.file, roots_.base());
           uint64_t behind = 0;
           for (const auto& [t, p, offset] : u.backfill_end) {
             auto end = log::EndOffset(parsed.job.log_dir, parsed.job.source.topics[t], static_cast<uint32_t>(p));

@@ -30,6 +30,7 @@
 #include "jobs/condition_parser.h"
 #include "jobs/segment_graph.h"
 #include "jobs/segment_version.h"
+#include "jobs/yaml_limits.h"
 #include "jobs/yaml_reader.h"
 
 namespace segflow {
@@ -71,8 +72,14 @@ std::string ResolvePath(const fs::path& base, const std::string& text) {
 
 class JobReader {
  public:
-  JobReader(const std::string& file, ErrorSink* errors) : errors_(errors), conditions_(errors) {
+  JobReader(const std::string& file, const std::string& base_dir, ErrorSink* errors)
+      : errors_(errors), conditions_(errors) {
     std::error_code ec;
+    if (!base_dir.empty()) {
+      base_dir_ = fs::absolute(base_dir, ec);
+      if (ec) base_dir_ = fs::path(base_dir);
+      return;
+    }
     fs::path abs = fs::absolute(file.empty() ? fs::path(".") / "job.yaml" : fs::path(file), ec);
     base_dir_ = ec ? fs::path(".") : abs.parent_path();
   }
@@ -438,10 +445,20 @@ std::string JobParseResult::ErrorText() const {
 }
 
 JobParseResult ParseJobText(const std::string& text, const std::string& file) {
+  return ParseJobText(text, file, "");
+}
+
+JobParseResult ParseJobText(const std::string& text, const std::string& file, const std::string& base_dir) {
   JobParseResult result;
   result.job.file = file;
   ErrorSink errors(file);
   try {
+    // Aliases and nesting are bounded before any node is built and walked.
+    if (auto exceeded = CheckYamlLimits(text)) {
+      errors.Add(exceeded->mark, exceeded->message);
+      result.errors = errors.Take();
+      return result;
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1) {
       errors.Add(docs[1].Mark(),
@@ -452,7 +469,7 @@ JobParseResult ParseJobText(const std::string& text, const std::string& file) {
       errors.Add(at, "expected the job file to be a map (job, log, source, segments, ...), got " +
                          (docs.empty() ? std::string("an empty file") : DescribeNode(docs[0])));
     } else {
-      JobReader(file, &errors).Read(docs[0], &result.job);
+      JobReader(file, base_dir, &errors).Read(docs[0], &result.job);
       if (errors.empty()) {  // versions are of valid job files only
         auto versions = SegmentVersions(docs[0]);
         if (versions.ok()) result.job.segment_versions = std::move(*versions);
@@ -480,9 +497,16 @@ JobParseResult ParseJobFile(const std::string& path) {
     return result;
   }
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  // Reads one byte past the limit, so that a larger file (or an endless one) is refused
+  // by ParseJobText without being held in memory.
+  std::string text;
+  const size_t cap = static_cast<size_t>(YamlLimits{}.max_file_bytes) + 1;
+  while (in && text.size() < cap) {
+    char buf[1 << 16];
+    in.read(buf, static_cast<std::streamsize>(std::min(sizeof buf, cap - text.size())));
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad() || (!in.eof() && text.size() < cap)) {
     int err = errno;
     JobParseResult result;
     result.job.file = path;
@@ -490,7 +514,7 @@ JobParseResult ParseJobFile(const std::string& path) {
         JobError{path, 0, 0, std::string("cannot read job file: ") + std::strerror(err)});
     return result;
   }
-  return ParseJobText(text.str(), path);
+  return ParseJobText(text, path);
 }
 
 }  // namespace segflow

@@ -29,5 +29,9 @@ struct JobParseResult {
 JobParseResult ParseJobFile(const std::string& path);
 // Same for text already in memory; `file` is used in messages and to resolve paths.
 JobParseResult ParseJobText(const std::string& text, const std::string& file);
+// Same with relative paths resolved against `base_dir` instead of the file's folder (empty:
+// the file's folder): a coordinator or worker resolves a submitted job's relative paths
+// against its first --data-root, never against a folder the client chose.
+JobParseResult ParseJobText(const std::string& text, const std::string& file, const std::string& base_dir);
 
 }  // namespace segflow

@@ -125,7 +125,7 @@ struct CheckpointSpec {
 struct JobSpec {
   std::string name;
   std::string file;          // path of the job file as given
-  std::string log_dir;       // absolute (relative paths resolve against the job file's folder)
+  std::string log_dir;       // absolute (relative paths resolve against the parse's base folder, job_parser.h)
   SourceSpec source;
   std::optional<ProfileSpec> profile;
   std::optional<ConsentSpec> consent;

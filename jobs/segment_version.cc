@@ -6,6 +6,8 @@
 #include <set>
 #include <vector>
 
+#include "jobs/yaml_limits.h"
+
 namespace segflow {
 namespace {
 
@@ -60,13 +62,10 @@ std::string CanonicalYaml(const YAML::Node& node) {
 }
 
 Result<std::map<std::string, std::string>> SegmentVersions(const std::string& job_text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(job_text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(std::string("job file is not YAML: ") + e.what());
-  }
-  return SegmentVersions(root);
+  auto docs = LoadBoundedYaml(job_text, "job file");
+  if (!docs.ok()) return docs.status();
+  if (docs->empty()) return Status::InvalidArgument("job file has no list of segments");
+  return SegmentVersions(docs->front());
 }
 
 Result<std::map<std::string, std::string>> SegmentVersions(const YAML::Node& root) {

@@ -3,8 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <tuple>
 
 #include "jobs/segment_version.h"
+#include "jobs/yaml_limits.h"
 
 namespace segflow {
 namespace {
@@ -28,12 +30,15 @@ std::string StateCarryOver::Describe() const {
 StateCarryOver CompareJobState(const std::string& before_text, const std::string& after_text) {
   StateCarryOver out;
   YAML::Node before, after;
-  try {
-    before = YAML::Load(before_text);
-    after = YAML::Load(after_text);
-  } catch (const YAML::Exception& e) {
-    out.refused = std::string("cannot compare the job files: ") + e.what();
-    return out;
+  // Bounded: a checkpoint's job text is read from disk, and aliases must not expand it.
+  for (auto [text, node, name] : {std::tuple(&before_text, &before, "the savepoint's job file"),
+                                  std::tuple(&after_text, &after, "the new job file")}) {
+    auto docs = LoadBoundedYaml(*text, name);
+    if (!docs.ok()) {
+      out.refused = "cannot compare the job files: " + docs.status().message();
+      return out;
+    }
+    if (!docs->empty()) *node = docs->front();
   }
   std::vector<std::string> shared;
   for (const char* block : {"profile", "consent"}) {

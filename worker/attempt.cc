@@ -4,7 +4,9 @@
 
 #include "engine/common/key_group.h"
 #include "engine/net/credit_stream.h"
+#include "engine/common/owned_dir.h"
 #include "jobs/job_parser.h"
+#include "jobs/job_paths.h"
 #include "operators/runtime/restore_migration.h"
 #include "operators/runtime/wire_codec.h"
 #include "operators/sink/postgres_committer.h"
@@ -47,8 +49,8 @@ void FillTaskMetrics(const TaskCounters& c, wire::TaskKind kind, uint32_t index,
 
 }  // namespace
 
-Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, AckFn ack)
-    : plan_(std::move(plan)), self_(self), work_dir_(std::move(work_dir)), ack_(std::move(ack)) {
+Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack)
+    : plan_(std::move(plan)), self_(self), work_dir_(std::move(work_dir)), roots_(roots), ack_(std::move(ack)) {
   const GraphShape& shape = plan_.shape;
   for (uint32_t s = 0; s < shape.sources; ++s) {
     if (plan_.source_worker[s] == self_) local_.sources.push_back(s);
@@ -83,10 +85,26 @@ Attempt::~Attempt() {
   group_.Join();
 }
 
+Status Attempt::CheckPaths() {
+  Status s = CheckJobPaths(job_, plan_.state_dir, *roots_,
+                           {{"checkpoint folder", plan_.checkpoint_dir},
+                            {"restore from", plan_.restore_from},
+                            {"merge savepoint", plan_.merge_from}});
+  // The sink's worker resets these two: only folders Segflow made (or nothing yet).
+  if (s.ok() && local_.sink) s = CheckOwnableDir(plan_.state_dir, "job " + job_.name + ": state folder");
+  if (s.ok() && local_.sink) {
+    s = CheckOwnableDir(job_.output.audience_dir, "job " + job_.name + ": audience store");
+  }
+  if (!s.ok()) refused_ = true;
+  return s;
+}
+
 Status Attempt::Prepare() {
-  JobParseResult parsed = ParseJobText(plan_.job_text, plan_.job_file);
+  // Relative paths resolve against this worker's first data root, never a client's folder.
+  JobParseResult parsed = ParseJobText(plan_.job_text, plan_.job_file, roots_->base());
   if (!parsed.ok()) return Status::InvalidArgument("job file no longer valid here:\n" + parsed.ErrorText());
   job_ = std::move(parsed.job);
+  SEGFLOW_RETURN_IF_ERROR(CheckPaths());
   auto program = SegmentProgram::Compile(job_);
   if (!program.ok()) return program.status();
   ctx_.job = &job_;

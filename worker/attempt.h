@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/common/data_roots.h"
 #include "engine/common/status.h"
 #include "engine/net/connection.h"
 #include "engine/runtime/task_group.h"
@@ -29,7 +30,9 @@ class Attempt {
   using AckFn = std::function<void(const AttemptPlan& plan, TaskKind kind, uint32_t index, uint64_t id,
                                    const Status& status, uint64_t bytes)>;
   // `work_dir`: this attempt's private folder under the worker's --dir (keyed state).
-  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, AckFn ack = nullptr);
+  // `roots`: the worker's data roots (outlive the attempt); every path the job names
+  // must lie inside them, relative ones resolve against the first.
+  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack = nullptr);
   ~Attempt();
   Attempt(const Attempt&) = delete;
   Attempt& operator=(const Attempt&) = delete;
@@ -58,6 +61,9 @@ class Attempt {
   // Every local task's counters, as wire TaskMetrics; `init(n)` makes the list.
   void WriteMetrics(std::function<capnp::List<wire::TaskMetrics>::Builder(unsigned)> init) const;
   bool has_sink() const { return local_.sink; }
+  // Prepare failed because the job names a path outside the data roots, or a folder
+  // Segflow does not own: no later attempt can do better.
+  bool refused() const { return refused_; }
   bool started() const {
     std::lock_guard<std::mutex> lock(mu_);
     return started_;
@@ -67,9 +73,15 @@ class Attempt {
  private:
   Status SpawnSender(uint32_t to_worker, wire::TaskKind target, uint32_t index, uint32_t producers);
 
+  // The job's paths inside the data roots, and its state and audience folders Segflow's
+  // own (or absent/empty); else sets refused_.
+  Status CheckPaths();
+
   AttemptPlan plan_;
   uint32_t self_;
   std::string work_dir_;
+  const DataRoots* roots_;
+  bool refused_ = false;
   JobSpec job_;
   JobContext ctx_;
   LocalTasks local_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/net/connection.h"
+#include "engine/net/server.h"
 #include "engine/schema/cluster.capnp.h"
 #include "worker/attempt.h"
 
@@ -77,7 +78,6 @@ class Worker {
   Attempt::AckFn AckFunction();
   void SendReports();
   void HeartbeatLoop();
-  void AcceptLoop();
   void ServeInbound(std::shared_ptr<net::Connection> conn);
   void AbortAll(const std::string& reason);
   void Reap();
@@ -85,8 +85,9 @@ class Worker {
   static std::string Key(const std::string& job_id, uint32_t attempt) { return job_id + "#" + std::to_string(attempt); }
 
   WorkerOptions options_;
+  DataRoots roots_;  // from options_.data_roots, in Run
   DirLock lock_;
-  std::unique_ptr<net::Listener> listener_;
+  std::unique_ptr<net::Server> server_;  // inbound data connections, each authenticated
   std::string data_host_;
   std::atomic<bool> shutdown_{false};
 
@@ -97,16 +98,28 @@ class Worker {
   std::chrono::milliseconds heartbeat_interval_{500};
   std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // guarded by mu_
   std::vector<std::shared_ptr<Attempt>> finished_;             // ended: destroyed off their own thread
-  std::vector<std::thread> inbound_threads_;                   // guarded by mu_
 };
 
 Status Worker::Run() {
+  {
+    std::vector<std::string> roots = options_.data_roots;
+    if (roots.empty()) roots.push_back(std::filesystem::current_path().string());
+    auto made = DataRoots::Make(roots);
+    if (!made.ok()) return made.status();
+    roots_ = std::move(made).value();
+  }
   SEGFLOW_RETURN_IF_ERROR(lock_.Acquire(options_.dir));
-  auto listener = net::Listener::Bind(options_.listen);
-  if (!listener.ok()) return listener.status().Annotate("worker data server");
-  listener_ = std::move(listener).value();
+  if (options_.slots < 1 || options_.slots > 256) {
+    return Status::InvalidArgument("--slots " + std::to_string(options_.slots) + ": a worker has 1 to 256 slots");
+  }
+  net::ServerOptions server_options;
+  server_options.name = "segflow worker data server";
+  server_options.max_connections = 1024;
+  auto server = net::Server::Start(options_.listen, server_options,
+                                   [this](std::shared_ptr<net::Connection> conn) { ServeInbound(std::move(conn)); });
+  if (!server.ok()) return server.status().Annotate("worker data server");
+  server_ = std::move(server).value();
   SEGFLOW_RETURN_IF_ERROR(Register(options_.connect_attempts));
-  std::thread accept_thread([this] { AcceptLoop(); });
   std::thread heartbeat_thread([this] { HeartbeatLoop(); });
   Status result;
   for (;;) {
@@ -150,15 +163,8 @@ Status Worker::Run() {
     if (control_) control_->Close();
   }
   cv_.notify_all();
-  listener_->Close();
-  accept_thread.join();
   heartbeat_thread.join();
-  std::vector<std::thread> inbound;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    inbound.swap(inbound_threads_);
-  }
-  for (auto& t : inbound) t.join();
+  server_->Close();  // closes the connections still in a handshake or hello; waits for their threads
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::seconds(10), [&] { return attempts_.empty(); });
@@ -197,7 +203,7 @@ Status Worker::Register(int attempts) {
     auto reg = msg.initRoot<wire::ControlMessage>().initRegisterWorker();
     reg.setSlots(options_.slots);
     reg.setDataHost(data_host_);
-    reg.setDataPort(listener_->local().port);
+    reg.setDataPort(server_->local().port);
     reg.setDir(options_.dir);
     reg.setPid(::getpid());
     SEGFLOW_RETURN_IF_ERROR(conn->Send(msg));
@@ -213,7 +219,7 @@ Status Worker::Register(int attempts) {
     control_ = conn;
   }
   cv_.notify_all();
-  if (options_.on_registered) options_.on_registered(worker_id_, data_host_ + ":" + std::to_string(listener_->local().port));
+  if (options_.on_registered) options_.on_registered(worker_id_, data_host_ + ":" + std::to_string(server_->local().port));
   return Status::OK();
 }
 
@@ -280,11 +286,13 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   prepared.setJobId(req.getSpec().getJobId());
   prepared.setAttempt(req.getSpec().getAttempt());
   Status s = plan.status();
+  bool refused = false;
   if (s.ok()) {
     const std::string key = Key(plan->job_id, plan->attempt);
     const std::string work = options_.dir + "/attempts/" + plan->job_id + "-" + std::to_string(plan->attempt);
-    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
+    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
     s = attempt->Prepare();
+    refused = attempt->refused();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       attempts_[key] = attempt;
@@ -293,6 +301,7 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   }
   prepared.setOk(s.ok());
   if (!s.ok()) prepared.setError(s.ToString());
+  prepared.setRefused(!s.ok() && refused);
   std::shared_ptr<net::Connection> conn;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -315,7 +324,7 @@ void Worker::Deploy(wire::DeployAttempt::Reader req) {
   }
   if (s.ok() && !attempt) {
     const std::string work = options_.dir + "/attempts/" + job_id + "-" + std::to_string(attempt_no);
-    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, AckFunction());
+    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
     s = attempt->Prepare();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -402,6 +411,7 @@ void Worker::SendDone(Attempt* attempt, const Status& status) {
   done.setAttempt(attempt->plan().attempt);
   done.setOk(status.ok());
   if (!status.ok()) done.setError(status.ToString());
+  done.setRefused(!status.ok() && attempt->refused());
   attempt->WriteMetrics([&](unsigned n) { return done.initTasks(n); });
   if (attempt->has_sink()) {
     const SinkResult& r = attempt->sink_result();
@@ -484,16 +494,6 @@ void Worker::HeartbeatLoop() {
       last_report = std::chrono::steady_clock::now();
     }
     lock.lock();
-  }
-}
-
-void Worker::AcceptLoop() {
-  for (;;) {
-    auto conn = listener_->Accept(std::chrono::milliseconds(10000));
-    if (!conn.ok()) return;  // closed
-    std::shared_ptr<net::Connection> shared = std::move(conn).value();
-    std::lock_guard<std::mutex> lock(mu_);
-    inbound_threads_.emplace_back([this, shared] { ServeInbound(shared); });
   }
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/common/status.h"
 #include "engine/net/host_port.h"
@@ -18,6 +19,10 @@ struct WorkerOptions {
   net::HostPort coordinator;
   uint32_t slots = 1;
   std::string dir;
+  // --data-root: the only folders a job may make this worker read, write or delete (log,
+  // checkpoints, savepoints, audience, state); relative job paths resolve against the
+  // first. Empty: the current directory.
+  std::vector<std::string> data_roots;
   net::HostPort listen{"127.0.0.1", 0};  // data server; port 0: any free port
   int connect_attempts = 10;              // first registration, with exponential backoff
   // After losing the coordinator: keep trying to register again this long, then exit.

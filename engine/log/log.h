@@ -3,8 +3,10 @@
 // Layout: <dir>/<topic>/topic.meta and <dir>/<topic>/<partition>/ with segment files
 // <base-offset>.log (CRC-checked batches) and <base-offset>.index (sparse offset index),
 // and a LOCK file: one writer per partition at a time (flock), so concurrent producers
-// never interleave bytes. A torn or corrupt tail is detected when a writer opens the
-// partition and truncated; readers never serve a batch whose CRC does not check.
+// never interleave bytes. A torn or corrupt tail of the partition's last segment is
+// detected when a writer opens the partition and truncated; an earlier segment is never
+// touched (a segment is synced before the next one exists, so only the last can be torn:
+// an earlier one cut short is Corruption). Readers never serve a batch whose CRC does not check.
 #pragma once
 
 #include <cstdint>
@@ -81,8 +83,9 @@ class PartitionWriter {
 
 // Reads one partition from an offset, batch by batch. A live reader calls Poll again
 // after it returns no records to see new appends. Every batch's CRC is verified; an
-// unfinished last batch is "not yet written", a bad batch followed by more data is
-// Corruption naming the file and byte position.
+// unfinished last batch of the last segment is "not yet written"; a bad batch followed by
+// more data, or an earlier segment that ends short of the next one's base offset (cut
+// short, damaged or missing), is Corruption naming the file and byte position.
 class PartitionReader {
  public:
   static Result<std::unique_ptr<PartitionReader>> Open(const std::string& log_dir, const std::string& topic,

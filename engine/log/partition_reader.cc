@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "engine/log/batch_format.h"
 #include "engine/log/file_util.h"
@@ -62,9 +63,12 @@ struct PartitionReader::Impl {
   Status Fill(size_t n);
   // Forgets buffered bytes from the cursor on: they may be rewritten (a torn tail).
   void DropUnread() { buffer_len = cursor; }
-  bool NextSegmentExists() const {
-    return batch_offset != base && PathExists(SegmentLogPath(dir, batch_offset));
-  }
+  // The base offset of the segment after the current one, if any. Only the last segment
+  // may end in a torn tail: a writer syncs a segment before it creates the next one.
+  Result<std::optional<uint64_t>> NextSegmentBase() const;
+  // The current segment ended (at the cursor) and segment `next` follows it: moves there,
+  // or, when the segment ends short of `next` (truncated or damaged), is Corruption.
+  Status EndOfSegment(uint64_t next, const std::string& what);
   // Decodes the next batch into `decoded`; false when there is none yet.
   Result<bool> NextBatch();
   Status Decode(const BatchHeader& h);
@@ -172,6 +176,38 @@ Status PartitionReader::Impl::Decode(const BatchHeader& h) {
   return Status::OK();
 }
 
+Result<std::optional<uint64_t>> PartitionReader::Impl::NextSegmentBase() const {
+  // The usual case, a roll at our end offset, needs no directory listing.
+  if (batch_offset != base && PathExists(SegmentLogPath(dir, batch_offset))) return {batch_offset};
+  auto segments = ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  auto it = std::upper_bound(segments->begin(), segments->end(), base);
+  if (it == segments->end()) return {std::nullopt};
+  return {*it};
+}
+
+Status PartitionReader::Impl::EndOfSegment(uint64_t next, const std::string& what) {
+  const std::string next_path = SegmentLogPath(dir, next);
+  if (buffer_len > cursor) {
+    return CorruptionAt(
+        what + " before the next segment " + next_path +
+        " (an earlier segment is damaged; only a partition's last segment can have a torn tail)");
+  }
+  if (next != batch_offset) {
+    return CorruptionAt("the segment ends at offset " + std::to_string(batch_offset) +
+                        " but the next segment " + next_path + " starts at offset " +
+                        std::to_string(next) +
+                        " (a truncated or damaged earlier segment: records are missing)");
+  }
+  base = next;
+  log_path = next_path;
+  auto f = OpenFile(log_path, O_RDONLY);
+  if (!f.ok()) return f.status();
+  fd = std::move(f).value();
+  StartAt(0, base);
+  return Status::OK();
+}
+
 Result<bool> PartitionReader::Impl::NextBatch() {
   // Each pass returns, moves to the next segment, or re-reads a finished segment's end once.
   bool rechecked = false;
@@ -210,40 +246,33 @@ Result<bool> PartitionReader::Impl::NextBatch() {
       batch_offset += h.record_count;
       return true;
     }
-    if (state == BatchState::kIncomplete) {
-      if (!NextSegmentExists()) {
-        DropUnread();
-        return false;  // not yet written
-      }
-      // The writer rolled, so this segment is final: read its end once more, then move on.
-      if (!rechecked) {
-        rechecked = true;
-        DropUnread();
-        continue;
-      }
-      if (buffer_len > cursor) {
-        return CorruptionAt("unfinished batch before the next segment " + SegmentLogPath(dir, batch_offset));
-      }
-      rechecked = false;
-      base = batch_offset;
-      log_path = SegmentLogPath(dir, base);
-      auto f = OpenFile(log_path, O_RDONLY);
-      if (!f.ok()) return f.status();
-      fd = std::move(f).value();
-      StartAt(0, base);
+    // The end of the current segment's valid data: an unfinished batch, or a bad one.
+    if (state != BatchState::kIncomplete) {
+      // A bad batch followed by anything but zeros is damage, never a torn tail.
+      auto size = FileSize(fd.get(), log_path);
+      if (!size.ok()) return size.status();
+      const uint64_t after = state == BatchState::kBadHeader ? cursor_position() + kBatchHeaderBytes
+                                                             : cursor_position() + h.total_bytes();
+      auto zero = RangeIsZero(fd.get(), std::min(after, *size), *size, log_path);
+      if (!zero.ok()) return zero.status();
+      if (!*zero) return CorruptionAt(problem + ", followed by more data");
+    }
+    auto next = NextSegmentBase();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) {
+      DropUnread();
+      return false;  // the partition's tail: not yet written (or torn, until a writer truncates it)
+    }
+    // A later segment exists, so this one is final: read its end once more (the writer may
+    // have finished it after our read), then move on or report the damage.
+    if (!rechecked) {
+      rechecked = true;
+      DropUnread();
       continue;
     }
-    // A bad batch: a torn tail (nothing but zeros after it) is not yet written.
-    auto size = FileSize(fd.get(), log_path);
-    if (!size.ok()) return size.status();
-    const uint64_t after = state == BatchState::kBadHeader ? cursor_position() + kBatchHeaderBytes
-                                                           : cursor_position() + h.total_bytes();
-    auto zero = RangeIsZero(fd.get(), std::min(after, *size), *size, log_path);
-    if (!zero.ok()) return zero.status();
-    if (!*zero) return CorruptionAt(problem + ", followed by more data");
-    if (NextSegmentExists()) return CorruptionAt(problem + ", before the next segment");
-    DropUnread();
-    return false;
+    rechecked = false;
+    SEGFLOW_RETURN_IF_ERROR(EndOfSegment(
+        **next, state == BatchState::kIncomplete ? std::string("unfinished batch") : problem));
   }
   return Status::Internal("reader made no progress on " + log_path);
 }

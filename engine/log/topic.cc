@@ -169,6 +169,19 @@ Status DeleteTopic(const std::string& log_dir, const std::string& topic) {
   SEGFLOW_RETURN_IF_ERROR(ValidateTopicName(topic));
   const std::string dir = TopicDir(log_dir, topic);
   if (!PathExists(dir)) return Status::OK();
+  // Only a topic Segflow made (it has its metadata file, or only the temporary one of a
+  // creation cut short): never a folder that merely has a topic's name.
+  bool foreign = false;
+  if (!PathExists(MetaPath(log_dir, topic))) {
+    std::error_code it_ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, it_ec)) {
+      if (entry.path().filename().string().rfind("topic.meta", 0) != 0) foreign = true;
+    }
+  }
+  if (foreign) {
+    return Status::FailedPrecondition("topic folder " + dir + " has no " + MetaPath(log_dir, topic) +
+                                      ": not a Segflow topic, refusing to delete it; move it out of the log folder");
+  }
   // Rename first, so a half-deleted topic is never seen under its name.
   const std::string doomed = log_dir + "/.deleting." + topic + "." + UniqueSuffix();
   if (::rename(dir.c_str(), doomed.c_str()) != 0) {

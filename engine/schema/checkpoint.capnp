@@ -58,6 +58,19 @@ struct SinkCheckpoint {
   evaluated @5 :Int64;
   entered @6 :UInt64;
   exited @7 :UInt64;
+  # Changes at instants after `evaluated` (partitions whose frontier is ahead): held back
+  # until the job's evaluated time reaches them, so the changelog and the audience never
+  # hold a change later than the evaluated time they are committed with.
+  pending @8 :List(PendingChange);
+}
+
+struct PendingChange {
+  partition @0 :UInt32;
+  segment @1 :Text;
+  user @2 :Text;
+  entered @3 :Bool;
+  at @4 :Int64;
+  pos @5 :UInt64;
 }
 
 struct CheckpointMetadata {

@@ -7,11 +7,49 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("segflow::wire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;   # 2: the authentication handshake (AuthMessage) opens every connection
 
 enum Role {
   worker @0;   # a worker's control connection to the coordinator
   client @1;   # submit / jobs / status / cancel
+}
+
+# ---------------------------------------------------------------- authentication
+# Every connection (worker control, worker-to-worker data, client) opens with this
+# handshake, before any other message is read (frames of at most 64 KiB, 5 s in all):
+#   accepting side -> connecting side: challenge (a fresh random nonce)
+#   connecting side -> accepting side: response (its own fresh nonce and its proof)
+#   accepting side -> connecting side: result (ok, and the accepting side's proof)
+# A proof is HMAC-SHA256(shared secret, label | the other side's nonce | own nonce), so
+# the secret never crosses the wire, each side proves it holds the secret (mutual), and a
+# recorded response cannot be replayed (the accepting side's nonce is new each time).
+# Without a secret on the accepting side, `secretRequired` is false and no proof is asked;
+# a connecting side that has a secret then refuses the peer (it cannot prove itself).
+
+struct AuthChallenge {
+  version @0 :UInt32;        # protocolVersion of the accepting side
+  nonce @1 :Data;            # 32 random bytes
+  secretRequired @2 :Bool;
+}
+
+struct AuthResponse {
+  version @0 :UInt32;
+  nonce @1 :Data;            # 32 random bytes
+  proof @2 :Data;            # HMAC-SHA256(secret, "segflow-connect" | challenge nonce | own nonce); empty without a secret
+}
+
+struct AuthResult {
+  ok @0 :Bool;
+  error @1 :Text;
+  proof @2 :Data;            # HMAC-SHA256(secret, "segflow-accept" | response nonce | challenge nonce)
+}
+
+struct AuthMessage {
+  union {
+    challenge @0 :AuthChallenge;
+    response @1 :AuthResponse;
+    result @2 :AuthResult;
+  }
 }
 
 # ---------------------------------------------------------------- control plane
@@ -99,6 +137,9 @@ struct AttemptPrepared {
   attempt @1 :UInt32;
   ok @2 :Bool;
   error @3 :Text;
+  # The worker refused the job (a path outside its --data-root folders, or a folder that
+  # Segflow did not create): no later attempt can succeed, so the job fails at once.
+  refused @4 :Bool;
 }
 
 struct DeployAttempt {
@@ -156,6 +197,7 @@ struct AttemptDone {
   evaluatedThrough @8 :Int64;
   entered @9 :UInt64;
   exited @10 :UInt64;
+  refused @11 :Bool;         # as in AttemptPrepared: the job fails without restarts
 }
 
 struct Submit {
@@ -414,7 +456,7 @@ struct DataFrame {
     changeBatch :group {
       partition @4 :UInt32;
       changes @5 :List(ChangeWire);
-      switched @12 :Bool;    # a version switch's changes (written at once, not merged)
+      switched @12 :Bool;    # a version switch's changes (the sink makes the switch records)
     }
     progress :group {
       partition @6 :UInt32;

@@ -43,14 +43,16 @@ bool ChangelogMerger::Idle(uint32_t partition) const {
   return std::all_of(v.begin(), v.end(), [](bool b) { return b; });
 }
 
-void ChangelogMerger::Release(uint32_t partition, std::vector<ChangeRecord>* out) {
+void ChangelogMerger::Release(uint32_t partition, int64_t limit, std::vector<ChangeRecord>* out) {
   auto& p = pending_[partition];
   if (p.empty()) return;
   const int64_t frontier = Frontier(partition);
-  auto ready_end = std::partition(p.begin(), p.end(), [&](const ChangeRecord& c) { return c.at < frontier; });
+  auto ready_end = std::partition(
+      p.begin(), p.end(), [&](const ChangeRecord& c) { return c.at < frontier && c.at <= limit; });
   if (ready_end == p.begin()) return;
   std::sort(p.begin(), ready_end, [](const ChangeRecord& a, const ChangeRecord& b) {
-    return std::tie(a.at, a.user, a.segment) < std::tie(b.at, b.user, b.segment);
+    return std::tie(a.at, a.user, a.segment, a.switched) <
+           std::tie(b.at, b.user, b.segment, b.switched);
   });
   out->insert(out->end(), std::make_move_iterator(p.begin()), std::make_move_iterator(ready_end));
   p.erase(p.begin(), ready_end);

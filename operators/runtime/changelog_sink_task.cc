@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "operators/runtime/barrier_aligner.h"
 #include "operators/runtime/changelog_merger.h"
 #include "operators/runtime/checkpoint_state.h"
+#include "operators/runtime/version_switch.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
@@ -69,6 +71,12 @@ Status ChangelogSinkTask::Run() {
   int64_t final_until = ChangelogMerger::kNone;
   std::optional<int64_t> last_evaluated;
 
+  std::vector<std::vector<ChangeRecord>> held_back(partitions);
+  // A version upgrade's handover (version_switch.h): nothing is released until every keyed
+  // task has sent its switch changes (they come first) and the switch records are made.
+  VersionSwitch version_switch;
+  bool switch_pending = false;
+  std::vector<bool> reported(ctx_->keyed_tasks, false);
   CheckpointHooks* hooks = ctx_->checkpoints;
   const bool transactional = hooks != nullptr && hooks->transactional;
   if (hooks != nullptr && !hooks->restore_dir.empty()) {
@@ -86,6 +94,34 @@ Status ChangelogSinkTask::Run() {
     result_->entered = state->entered;
     result_->exited = state->exited;
     if (state->has_evaluated) last_evaluated = state->evaluated;
+    // Changes later than the checkpoint's evaluated time, held back (ChangelogMerger);
+    // those of a segment the job no longer has are dropped with it.
+    std::vector<std::string> ids;
+    for (const auto& segment : job.segments) ids.push_back(segment.id);
+    std::vector<bool> merged(ids.size(), false);
+    SinkCheckpointState backfill;
+    if (!hooks->merge_dir.empty()) {
+      // A version upgrade's handover: the changed and added segments (their version in the
+      // store, still the old job's, is not this job's) switch at one instant.
+      auto merge_state = ReadSinkCheckpoint(hooks->merge_dir);
+      if (!merge_state.ok()) return merge_state.status();
+      backfill = std::move(merge_state).value();
+      auto recorded = (*store)->Versions();
+      if (!recorded.ok()) return recorded.status();
+      for (uint32_t i = 0; i < ids.size(); ++i) {
+        auto now = job.segment_versions.find(ids[i]);
+        auto was = recorded->find(ids[i]);
+        merged[i] = now != job.segment_versions.end() &&
+                    (was == recorded->end() || was->second != now->second);
+      }
+      version_switch = VersionSwitch::Plan(*state, backfill, ids, merged, partitions, &held_back);
+      switch_pending = true;
+    } else {
+      version_switch = VersionSwitch::Plan(*state, backfill, ids, merged, partitions, &held_back);
+    }
+  }
+  for (uint32_t p = 0; p < partitions; ++p) {
+    if (!held_back[p].empty()) merger.Add(p, std::move(held_back[p]));
   }
   // The PostgreSQL audience table (output.postgres), brought to the restored checkpoint
   // first; then it gets each published checkpoint's changes (postgres_committer.h).
@@ -129,10 +165,15 @@ Status ChangelogSinkTask::Run() {
     counters_->records_out.fetch_add(1, std::memory_order_relaxed);
     store_changes.push_back({job.segments[c.segment].id, std::move(c.user), c.entered, c.at, c.pos});
   };
+  // The job's evaluated time as far as released (never moving back): no change later
+  // than it is written, so the changelog and the audience committed with an evaluated
+  // time hold exactly the changes at or before it, whichever partition ran ahead.
+  std::optional<int64_t> released_through = last_evaluated;
   auto release = [&](uint32_t p) {
+    if (!released_through || switch_pending) return;
     released.clear();
-    merger.Release(p, &released);
-    for (auto& c : released) write(p, c, false);
+    merger.Release(p, *released_through, &released);
+    for (auto& c : released) write(p, c, c.switched);
   };
 
   // Evaluated time: every partition not idle has evaluated all instants < its frontier.
@@ -290,11 +331,13 @@ Status ChangelogSinkTask::Run() {
     // --until at most, whatever the merger's frontiers say.
     std::optional<int64_t> through = evaluated();
     if (through && final_until != ChangelogMerger::kNone) through = std::min(*through, final_until);
-    return through;
+    if (through && (!released_through || *through > *released_through)) released_through = through;
+    return released_through;
   };
   // Checkpoint `id`, every keyed task's barrier in: all of it is released, so the
   // changelog's ends and the partitions' frontiers are the sink's whole state.
   auto snapshot = [&](uint64_t id) -> Status {
+    const std::optional<int64_t> through = current_evaluated();
     for (uint32_t p = 0; p < partitions; ++p) release(p);
     Status s;
     for (auto& w : writers) {
@@ -306,11 +349,15 @@ Status ChangelogSinkTask::Run() {
       state.frontiers.push_back(merger.Frontier(p));
       state.idle.push_back(merger.Idle(p));
     }
-    const std::optional<int64_t> through = current_evaluated();
     state.has_evaluated = through.has_value();
     state.evaluated = through.value_or(0);
     state.entered = result_->entered;
     state.exited = result_->exited;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      for (const auto& c : merger.Pending(p)) {
+        state.pending.push_back({p, job.segments[c.segment].id, c.user, c.entered, c.at, c.pos});
+      }
+    }
     if (s.ok()) s = WriteSinkCheckpoint(hooks->dir(id), state);
     hooks->ack(TaskKind::kSink, 0, id, s, 0);
     if (s.ok() && transactional) {
@@ -344,6 +391,19 @@ Status ChangelogSinkTask::Run() {
     auto msg = aligner.NextFor(input_, std::chrono::milliseconds(50));
     if (msg && injected_delay.count() > 0) std::this_thread::sleep_for(injected_delay);
     if (msg && aligner.Hold(msg->from, *msg)) continue;
+    if (msg && switch_pending) {
+      auto* b = std::get_if<ChangeBatch>(&msg->body);
+      if (!(b != nullptr && b->switched) && msg->from < reported.size()) reported[msg->from] = true;
+      if (std::all_of(reported.begin(), reported.end(), [](bool r) { return r; })) {
+        std::vector<std::vector<ChangeRecord>> records(partitions);
+        version_switch.Finish(&records);
+        for (uint32_t p = 0; p < partitions; ++p) {
+          if (!records[p].empty()) merger.Add(p, std::move(records[p]));
+          touched[p] = true;
+        }
+        switch_pending = false;
+      }
+    }
     if (msg) {
       if (auto* barrier = std::get_if<KeyedBarrier>(&msg->body)) {
         if (aligner.OnBarrier(msg->from, barrier->id) == BarrierAligner<SinkMessage>::Barrier::kAligned) {
@@ -353,12 +413,12 @@ Status ChangelogSinkTask::Run() {
       } else if (auto* b = std::get_if<ChangeBatch>(&msg->body)) {
         counters_->records_in.fetch_add(b->changes.size(), std::memory_order_relaxed);
         if (b->switched) {
-          // Before any change of this attempt (every keyed task sends them first, and
-          // nothing at or after the resume position is released before each task's
-          // progress past it): in order, at once, so the next commit holds them all.
+          // Before any change of this attempt (every keyed task sends them first): the
+          // switch records at the switch instant are made of them once all are in.
           if (b->partition >= partitions) return Status::Corruption("version switch for an unknown partition");
-          for (auto& c : b->changes) write(b->partition, c, true);
-          touched[b->partition] = true;
+          if (!switch_pending)
+            return Status::Corruption("version switch without a merged savepoint");
+          for (const auto& c : b->changes) version_switch.Add(b->partition, c);
         } else {
           merger.Add(b->partition, std::move(b->changes));
         }
@@ -379,22 +439,29 @@ Status ChangelogSinkTask::Run() {
     } else if (input_->closed()) {
       return Status::Cancelled("changelog sink: input closed before every keyed task ended");
     }
+    const std::optional<int64_t> before = released_through;
+    const std::optional<int64_t> through = current_evaluated();
     for (uint32_t p = 0; p < partitions; ++p) {
-      if (touched[p]) {
+      // Each partition once its own frontier moved; every one once the evaluated time did.
+      if (touched[p] || through != before) {
         release(p);
         touched[p] = false;
       }
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_commit >= kCommitInterval) {
-      SEGFLOW_RETURN_IF_ERROR(commit(false, current_evaluated()));
+      SEGFLOW_RETURN_IF_ERROR(commit(false, through));
       last_commit = now;
     }
   }
+  std::optional<int64_t> through = current_evaluated();
+  if (finished && final_until != ChangelogMerger::kNone) {
+    through = final_until;
+    released_through = final_until;
+  }
+  // What is left later than `through` (a live job stopped) was not evaluated as of the
+  // job's evaluated time: it stays out (a savepoint it stopped with holds it).
   for (uint32_t p = 0; p < partitions; ++p) release(p);
-  std::optional<int64_t> through = finished && final_until != ChangelogMerger::kNone
-                                       ? std::optional<int64_t>(final_until)
-                                       : current_evaluated();
   SEGFLOW_RETURN_IF_ERROR(commit(true, through));
   if (transactional) {
     // Every task ended cleanly (a bounded job finished, or a live one was stopped): what

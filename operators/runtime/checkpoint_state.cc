@@ -18,7 +18,9 @@ Status CheckVersion(uint32_t version, const std::string& path) {
 // Runs `fn` over a file's root, turning a decode failure into Corruption naming it.
 template <typename Root, typename Fn>
 Status ReadRoot(const std::string& path, Fn fn) {
-  auto file = MessageFile::Read(path);
+  // Each object is read once: twice the file's words bound the traversal, so a list of
+  // zero-sized elements cannot stand for millions of entries.
+  auto file = MessageFile::Read(path, 0);
   if (!file.ok()) return file.status();
   try {
     auto root = (*file)->Root<Root>();
@@ -164,6 +166,16 @@ Status WriteSinkCheckpoint(const std::string& dir, const SinkCheckpointState& st
   root.setEvaluated(state.evaluated);
   root.setEntered(state.entered);
   root.setExited(state.exited);
+  auto pending = root.initPending(static_cast<unsigned>(state.pending.size()));
+  for (unsigned i = 0; i < state.pending.size(); ++i) {
+    const auto& c = state.pending[i];
+    pending[i].setPartition(c.partition);
+    pending[i].setSegment(c.segment);
+    pending[i].setUser(c.user);
+    pending[i].setEntered(c.entered);
+    pending[i].setAt(c.at);
+    pending[i].setPos(c.pos);
+  }
   return WriteMessageFile(SinkCheckpointFile(dir), msg);
 }
 
@@ -177,6 +189,10 @@ Result<SinkCheckpointState> ReadSinkCheckpoint(const std::string& dir) {
     s.evaluated = r.getEvaluated();
     s.entered = r.getEntered();
     s.exited = r.getExited();
+    for (auto c : r.getPending()) {
+      s.pending.push_back({c.getPartition(), c.getSegment().cStr(), c.getUser().cStr(),
+                           c.getEntered(), c.getAt(), c.getPos()});
+    }
     return Status::OK();
   }));
   return s;

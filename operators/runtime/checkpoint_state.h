@@ -37,6 +37,16 @@ struct PartitionCheckpoint {
   bool idle = false;
 };
 
+// A change the sink holds back (SinkCheckpointState::pending).
+struct PendingChangeState {
+  uint32_t partition = 0;
+  std::string segment;  // id: a restore into an edited job file maps it by id
+  std::string user;
+  bool entered = false;
+  int64_t at = 0;
+  uint64_t pos = 0;
+};
+
 struct SinkCheckpointState {
   std::vector<uint64_t> offsets;
   std::vector<int64_t> frontiers;
@@ -45,6 +55,8 @@ struct SinkCheckpointState {
   int64_t evaluated = 0;
   uint64_t entered = 0;
   uint64_t exited = 0;
+  // Released by the keyed tasks but later than `evaluated`: not in the changelog yet.
+  std::vector<PendingChangeState> pending;
 };
 
 std::string SourceCheckpointFile(const std::string& dir, uint32_t source);

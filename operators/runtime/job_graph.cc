@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/common/owned_dir.h"
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "jobs/segment_version.h"
@@ -102,6 +103,12 @@ std::string LockHolder(int fd) {
   return "";
 }
 
+// Empties the job's state folder: only one Segflow created (marked, engine/common/owned_dir.h).
+Status ResetStateDir(const std::string& state_dir) {
+  SEGFLOW_RETURN_IF_ERROR(RemoveOwnedDir(state_dir, "state folder"));
+  return CreateOwnedDir(state_dir, "state folder");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec& job, const std::string& state_dir,
@@ -141,15 +148,14 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
     marker.offsets = sink->offsets;
     SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
     SEGFLOW_RETURN_IF_ERROR(RebuildAudienceStore(job, marker, from));
-    std::filesystem::remove_all(state_dir, ec);
+    SEGFLOW_RETURN_IF_ERROR(ResetStateDir(state_dir));
     return prepared;
   }
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, job.output.changelog));
   SEGFLOW_RETURN_IF_ERROR(log::DeleteTopic(job.log_dir, LateTopic(job)));
   SEGFLOW_RETURN_IF_ERROR(AudienceStore::Destroy(job.output.audience_dir));
   SEGFLOW_RETURN_IF_ERROR(DestroyFrozenVersions(job.output.audience_dir));
-  std::filesystem::remove_all(state_dir, ec);
-  if (ec) return Status::IOError("remove state " + state_dir + ": " + ec.message());
+  SEGFLOW_RETURN_IF_ERROR(ResetStateDir(state_dir));
   log::TopicMeta changelog_meta;
   changelog_meta.partitions = partitions;
   changelog_meta.format = log::TopicFormat::kChangelog;

@@ -67,15 +67,18 @@ struct ChangeRecord {
   uint32_t segment = 0;
   bool entered = false;
   uint64_t pos = 0;  // MembershipChange::pos: with `at`, the audience store's stamp
+  // A version switch record (version_switch.h), made by the sink: written with its cause,
+  // after the old version's changes of the same instant.
+  bool switched = false;
 };
 
 struct ChangeBatch {
   uint32_t partition = 0;
   std::vector<ChangeRecord> changes;  // in (at, user) order
-  // A version switch (a restore that merged a backfill's state, restore_migration.h): the
-  // changes at the resume position that move the changelog from the old version's
-  // audience to the new one's. Sent before anything else, written at once (every later
-  // change of the partition is at or after them), so the first commit holds them all.
+  // A version switch (a restore that merged a backfill's state, restore_migration.h): per
+  // user, where the two states' memberships differ at the partition's resume position.
+  // Sent before anything else; the sink makes the switch records at one instant for every
+  // partition out of them (version_switch.h).
   bool switched = false;
 };
 

@@ -236,6 +236,14 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       }
       auto n = in.reader->Poll(want, &records);
       if (!n.ok()) return n.status();
+      if (*n == 0 && ctx_->options.bounded) {
+        // The records up to the end offset were in the log when it was taken: a reader that
+        // finds none is short of them for good, and waiting would never end the run.
+        return Status::Corruption("topic \"" + job.source.topics[in.topic] + "\" partition " +
+                                  std::to_string(in.partition) + " ends at offset " +
+                                  std::to_string(in.reader->position()) + ", before the bounded input's end " +
+                                  std::to_string(in.end_offset) + " (records were removed from the log)");
+      }
       read += *n;
       for (auto& r : records) {
         const int64_t ts = r.event.ts;

@@ -1,9 +1,16 @@
 #include "operators/runtime/wire_codec.h"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
 namespace segflow {
+namespace {
+
+// Entries reserved ahead of decoding a frame's list; larger lists grow as they decode.
+constexpr size_t kReserveLimit = 4096;
+
+}  // namespace
 
 void EncodeKeyedInput(const KeyedInput& in, wire::DataFrame::Builder out) {
   out.setFrom(SourceOf(in));
@@ -46,16 +53,21 @@ Status DecodeKeyedInput(wire::DataFrame::Reader in, KeyedInput* out) {
       KeyedBatch batch;
       batch.source = from;
       auto list = in.getKeyedBatch();
-      batch.records.resize(list.size());
+      // Grown record by record: a list of zero-sized elements costs the sender a few bytes
+      // for millions of entries, while a record that decodes (a user and an event) costs
+      // it words of its own.
+      batch.records.reserve(std::min<size_t>(list.size(), kReserveLimit));
       for (unsigned i = 0; i < list.size(); ++i) {
         auto w = list[i];
-        KeyedRecord& r = batch.records[i];
+        KeyedRecord r;
         r.partition = w.getPartition();
         r.user_hash = w.getUserHash();
         r.user = w.getUser().cStr();
+        if (r.user.empty()) return Status::Corruption("data frame: keyed record without a user");
         auto data = w.getEvent();
         std::string_view view(reinterpret_cast<const char*>(data.begin()), data.size());
         SEGFLOW_RETURN_IF_ERROR(SegmentProgram::DeserializeEvent(&view, &r.event));
+        batch.records.push_back(std::move(r));
       }
       *out = std::move(batch);
       return Status::OK();
@@ -125,10 +137,14 @@ Status DecodeSinkMessage(wire::DataFrame::Reader in, SinkMessage* out) {
       batch.partition = g.getPartition();
       batch.switched = g.getSwitched();
       auto list = g.getChanges();
-      batch.changes.resize(list.size());
+      batch.changes.reserve(std::min<size_t>(list.size(), kReserveLimit));  // as for keyed batches
       for (unsigned i = 0; i < list.size(); ++i) {
         auto w = list[i];
-        batch.changes[i] = ChangeRecord{w.getAt(), w.getUser().cStr(), w.getSegment(), w.getEntered(), w.getPos()};
+        if (!w.hasUser() || w.getUser().size() == 0) {
+          return Status::Corruption("data frame: membership change without a user");
+        }
+        batch.changes.push_back(ChangeRecord{w.getAt(), w.getUser().cStr(), w.getSegment(),
+                                             w.getEntered(), w.getPos()});
       }
       out->body = std::move(batch);
       return Status::OK();

@@ -1,11 +1,13 @@
 #include "operators/sink/audience_diff.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <iterator>
 
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -58,9 +60,16 @@ Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared) {
     side.store_dir = shared ? job.output.shared_audience_dir : job.output.audience_dir;
     for (const auto& s : job.segments) side.segments.push_back(s.id);
     side.defines_segments = true;
+    side.ledger = LedgerPath(job);
     if (shared) writer = job.name;
   } else {
     side.store_dir = arg;
+    // A store under <dir of log>/audience/ (where forget looks for stores).
+    const std::filesystem::path dir = std::filesystem::absolute(arg).lexically_normal();
+    const auto base = dir.has_filename() ? dir.parent_path() : dir.parent_path().parent_path();
+    if (base.filename() == "audience") {
+      side.ledger = (base.parent_path() / "governance" / "ledger.jsonl").string();
+    }
   }
   auto store = AudienceStore::OpenForRead(side.store_dir);
   if (!store.ok()) return store.status().Annotate(arg);

@@ -33,6 +33,9 @@ struct AudienceSide {
   std::vector<std::string> segments;  // the job's segments, or the store's
   bool defines_segments = false;      // a job file: a segment it lacks is missing, not empty
   std::string evaluated;              // how far it has evaluated, for people
+  // The erasure ledger of the job's log (a store folder: `<dir of log>/audience/<store>`'s,
+  // when it has one): its users are in no answer (erasure_ledger.h).
+  std::string ledger;
 };
 
 // `arg` ending in .yaml/.yml is a job file (`shared`: its output.shared_audience store),

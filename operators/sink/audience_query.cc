@@ -7,6 +7,7 @@
 #include "engine/log/transaction.h"
 #include "engine/value/time_format.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 
@@ -21,7 +22,15 @@ Result<std::vector<std::string>> AudienceAt(const JobSpec& job, const std::strin
   if (!store.ok()) return store.status();
   auto evaluated = (*store)->EvaluatedThrough();
   if (!evaluated.ok()) return evaluated.status();
-  if (!at) return (*store)->Members(segment);
+  // Users erased by `segflow forget` are in no answer (erasure_ledger.h).
+  auto erasures = LoadErasures(LedgerPath(job));
+  if (!erasures.ok()) return erasures.status();
+  if (!at) {
+    auto members = (*store)->Members(segment);
+    if (!members.ok()) return members.status();
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(*erasures, store->get(), &*members));
+    return members;
+  }
   if (!evaluated->has_value() || *at > **evaluated) {
     std::string through = evaluated->has_value()
                               ? FormatRfc3339Millis(**evaluated) + " (" + std::to_string(**evaluated) + ")"
@@ -51,6 +60,7 @@ Result<std::vector<std::string>> AudienceAt(const JobSpec& job, const std::strin
         if (r.event.ts > *at) continue;  // a partition's records are in `at` order, but keep it simple
         const Value* seg = r.event.props.Find("segment");
         if (seg == nullptr || !seg->is_string() || seg->as_string() != segment) continue;
+        if (IsErased(*erasures, r.event.user, r.event.ts)) continue;
         if (r.event.type == "entered") {
           members.insert(r.event.user);
         } else {

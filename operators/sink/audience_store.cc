@@ -12,6 +12,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "engine/common/owned_dir.h"
+
 namespace segflow {
 namespace {
 
@@ -139,9 +141,7 @@ AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db
 AudienceStore::~AudienceStore() = default;
 
 Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForWrite(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IOError("create audience store " + dir + ": " + ec.message());
+  SEGFLOW_RETURN_IF_ERROR(CreateOwnedDir(dir, "audience store"));
   rocksdb::Options options;
   options.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
@@ -162,10 +162,7 @@ Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForRead(const std::str
 }
 
 Status AudienceStore::Destroy(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return Status::IOError("remove audience store " + dir + ": " + ec.message());
-  return Status::OK();
+  return RemoveOwnedDir(dir, "audience store");
 }
 
 Status AudienceStore::Apply(const std::vector<Change>& changes,

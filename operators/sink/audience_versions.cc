@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/common/owned_dir.h"
 #include "engine/log/file_util.h"
 #include "engine/schema/audience_version.capnp.h"
 #include "engine/state/message_file.h"
@@ -70,6 +71,7 @@ Status WriteFrozenVersion(const std::string& audience_dir, const FrozenVersion& 
     const std::string& m = v.members[i];
     members.set(i, kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.data()), m.size()));
   }
+  SEGFLOW_RETURN_IF_ERROR(CreateOwnedDir(FrozenVersionsDir(audience_dir), "frozen audience versions folder"));
   return WriteMessageFile(FrozenVersionPath(audience_dir, v.segment, v.version), msg);
 }
 
@@ -151,12 +153,7 @@ Status DropFrozenVersion(const std::string& audience_dir, const std::string& seg
 }
 
 Status DestroyFrozenVersions(const std::string& audience_dir) {
-  std::error_code ec;
-  fs::remove_all(FrozenVersionsDir(audience_dir), ec);
-  if (ec)
-    return Status::IOError("remove frozen versions " + FrozenVersionsDir(audience_dir) + ": " +
-                           ec.message());
-  return Status::OK();
+  return RemoveOwnedDir(FrozenVersionsDir(audience_dir), "frozen audience versions folder");
 }
 
 Result<bool> FreezeVersion(const AudienceStore& store, const std::string& audience_dir,

@@ -9,11 +9,40 @@
 #include <filesystem>
 #include <fstream>
 
+#include "operators/sink/audience_store.h"
+
 namespace segflow {
 
 std::string LedgerPath(const JobSpec& job) {
-  return (std::filesystem::path(job.log_dir).parent_path() / "governance" / "ledger.jsonl")
-      .string();
+  return LedgerPathForLog(job.log_dir);
+}
+
+std::string LedgerPathForLog(const std::string& log_dir) {
+  std::filesystem::path dir(log_dir);
+  // "log/" names the same folder as "log": its parent, not itself, holds the ledger.
+  if (!dir.has_filename()) dir = dir.parent_path();
+  return (dir.parent_path() / "governance" / "ledger.jsonl").string();
+}
+
+Status DropErasedMembers(const Erasures& erasures, const AudienceStore* store,
+                         std::vector<std::string>* members) {
+  if (erasures.empty()) return Status::OK();
+  std::vector<std::string> kept;
+  kept.reserve(members->size());
+  for (auto& m : *members) {
+    auto it = erasures.find(m);
+    if (it != erasures.end()) {
+      if (store == nullptr) continue;
+      auto applied = store->ErasedAt(m);
+      if (!applied.ok()) return applied.status();
+      // The store refuses every write at or before its erasure: a row of the user there
+      // now is newer than the erasure (legitimate new data) only once it was applied.
+      if (!*applied || **applied < it->second) continue;
+    }
+    kept.push_back(std::move(m));
+  }
+  *members = std::move(kept);
+  return Status::OK();
 }
 
 Result<Erasures> LoadErasures(const std::string& path) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/common/status.h"
 #include "jobs/job_spec.h"
@@ -27,6 +28,8 @@ namespace segflow {
 using Erasures = std::unordered_map<std::string, int64_t>;
 
 std::string LedgerPath(const JobSpec& job);
+// The ledger of every job whose `log` is `log_dir`.
+std::string LedgerPathForLog(const std::string& log_dir);
 
 // Every forget record of the ledger (the latest erased_at per user); empty if no file.
 // A line that is not a JSON object is Corruption naming the file and line.
@@ -35,6 +38,21 @@ Result<Erasures> LoadErasures(const std::string& path);
 // Appends one JSON object line (no newline inside) durably (fsync), under an flock so
 // concurrent appenders do not interleave.
 Status AppendLedger(const std::string& path, const std::string& json_line);
+
+// Whether a record or change of `user` at `ts` is erased by `erasures`.
+inline bool IsErased(const Erasures& erasures, const std::string& user, int64_t ts) {
+  if (erasures.empty()) return false;
+  auto it = erasures.find(user);
+  return it != erasures.end() && ts <= it->second;
+}
+
+// Readers (audience, diff, health, --version): removes from `members` (of `store`, or of a
+// frozen version read beside it) every user of the ledger whose erasure `store` has not
+// applied yet (a running job's sink applies it within a second of the forget record), so
+// no answer lists an erased user in between. `store` null: every ledger user is removed.
+class AudienceStore;
+Status DropErasedMembers(const Erasures& erasures, const AudienceStore* store,
+                         std::vector<std::string>* members);
 
 // A ledger that tasks look at again when it changed (size or mtime), at most every
 // `interval`. Cheap when nothing changed: one stat().

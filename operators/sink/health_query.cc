@@ -6,6 +6,7 @@
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "operators/runtime/job_graph.h"
+#include "operators/sink/erasure_ledger.h"
 
 namespace segflow {
 namespace {
@@ -81,6 +82,9 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
       return shared.status();
     }
   }
+  // Users erased by `segflow forget` count nowhere (erasure_ledger.h).
+  auto erasures = LoadErasures(LedgerPath(job));
+  if (!erasures.ok()) return erasures.status();
   // The hourly window: `hours` hours ending with the evaluated time's hour.
   const int64_t last_hour = HourOf(report.evaluated_through.value_or(0));
   const int64_t first_hour = last_hour - (hours - 1) * kHourMs;
@@ -88,9 +92,16 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
   for (const auto& s : job.segments) {
     SegmentHealth h;
     h.segment = s.id;
-    auto population = (*store)->CountMembers(s.id);
-    if (!population.ok()) return population.status();
-    h.population = *population;
+    if (erasures->empty()) {
+      auto population = (*store)->CountMembers(s.id);
+      if (!population.ok()) return population.status();
+      h.population = *population;
+    } else {
+      auto population = (*store)->Members(s.id);
+      if (!population.ok()) return population.status();
+      SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(*erasures, store->get(), &*population));
+      h.population = population->size();
+    }
     auto latency = (*store)->Latency(s.id);
     if (!latency.ok()) return latency.status();
     for (uint64_t n : *latency) h.latency_samples += n;
@@ -109,6 +120,7 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
   SEGFLOW_RETURN_IF_ERROR(ForEachCommitted(job, job.output.changelog, [&](const log::LogRecord& r) {
     const Value* seg = r.event.props.Find("segment");
     if (seg == nullptr || !seg->is_string()) return;
+    if (IsErased(*erasures, r.event.user, r.event.ts)) return;
     auto it = index.find(seg->as_string());
     if (it == index.end()) return;
     SegmentHealth& h = report.segments[it->second];
@@ -118,6 +130,7 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
       (entered ? b->second.first : b->second.second)++;
   }));
   SEGFLOW_RETURN_IF_ERROR(ForEachCommitted(job, LateTopic(job), [&](const log::LogRecord& r) {
+    if (IsErased(*erasures, r.event.user, r.event.ts)) return;
     ++report.late;
     if (auto b = report.late_hourly.find(HourOf(r.event.ts)); b != report.late_hourly.end())
       ++b->second;

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli_test_util.h"
@@ -276,8 +278,12 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   const pid_t live = Start({"run", Path("g")}, "", scratch(), scratch(), "live");
   ChildGuard guard(live);
   const int64_t t1 = t0 + 10 * 3600000;
-  const std::string late_user =
+  std::string late_user =
       Event("late-victim", "add_to_cart", t1) + Event("late-victim", "page_view", t1 + 3 * 3600000);
+  // Every partition's watermark past the late victim's entry: the audience is as of the
+  // job's evaluated time, the minimum over the partitions.
+  for (int u = 0; u < 32; ++u)
+    late_user += Event("ticker" + std::to_string(u), "page_view", t1 + 3 * 3600000);
   ASSERT_EQ(Cli({"produce", "--log", log(), "--topic", "events"}, late_user).exit_code, 0);
   // The live run replaces its store at start: until it is there, audience fails.
   auto in_live = [&] {
@@ -306,6 +312,115 @@ TEST_F(GovernanceTest, ForgetErasesAUserFromEveryStoreAndFromLaterRuns) {
   Write("bad", "job: x\n");
   EXPECT_EQ(Cli({"forget", "someone", Path("bad")}).exit_code, 1);
   EXPECT_EQ(Lines(ReadFile(scratch() + "/governance/ledger.jsonl")).size(), 4u);
+}
+
+// forget (issue 12 item 4): every command that answers with members or changes skips the
+// erased user at once, not only after a rerun: audience with and without --at, --count,
+// --version, --versions, diff, health (population, entries, exits, late records) and
+// consume of the changelog and late topics; everybody else's answers are unchanged.
+TEST_F(GovernanceTest, ForgetRemovesTheUserFromEveryAnswerWithoutARerun) {
+  const int64_t t0 = 1780000000000;  // after the generated events
+  std::string victim;
+  for (int i = 0; i < 6; ++i) victim += Event("victim", "page_view", t0 + i * 1000);
+  victim += Event("victim", "add_to_cart", t0 + 10000) +
+            Event("victim", "page_view", t0 + 40 * 60000) +
+            Event("victim", "page_view", t0 - 3600000);  // late in the victim's partition
+  ProduceGen(300, 20000, 13, "", victim);
+  Write("f", Job("shop", 5));
+  Write("g", Job("shop-copy", 5));
+  for (const char* j : {"f", "g"}) ASSERT_EQ(Cli({"run", Path(j), "--bounded"}).exit_code, 0);
+  const int64_t at = t0 + 40 * 60000;  // evaluated by then: the last event's ts
+  auto without_victim = [](const std::string& text) {
+    std::string out;
+    for (const auto& l : Lines(text)) {
+      if (l.find("\"victim\"") == std::string::npos && l != "victim") out += l + "\n";
+    }
+    return out;
+  };
+  auto has_victim = [](const std::string& text) {
+    return text.find("\"victim\"") != std::string::npos ||
+           text.find("victim\n") != std::string::npos;
+  };
+  std::map<std::string, std::string> before;
+  for (const auto& s : kSegments) {
+    before["now " + s] = Cli({"audience", Path("f"), "--segment", s}).out;
+    before["at " + s] =
+        Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at)}).out;
+    ASSERT_TRUE(has_victim(before["now " + s])) << s;
+    ASSERT_TRUE(has_victim(before["at " + s])) << s;
+  }
+  const std::string changelog = Consume("shop.memberships"), late = Consume("shop.late");
+  ASSERT_TRUE(has_victim(changelog));
+  ASSERT_TRUE(has_victim(late)) << "the victim's late record";
+  Outcome versions = Cli({"audience", Path("f"), "--versions", "--segment", "busy"});
+  std::smatch serving;
+  ASSERT_TRUE(std::regex_search(versions.out, serving, std::regex("serving ([0-9a-f]{16})")))
+      << versions.out;
+
+  Outcome f = Cli({"forget", "victim", Path("f")});
+  ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+  for (const auto& s : kSegments) {
+    const std::string now = Cli({"audience", Path("f"), "--segment", s}).out;
+    EXPECT_EQ(now, without_victim(before["now " + s])) << s;
+    const Outcome as_of = Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at)});
+    ASSERT_EQ(as_of.exit_code, 0) << as_of.err;
+    EXPECT_EQ(as_of.out, without_victim(before["at " + s])) << s << ": --at";
+    EXPECT_EQ(
+        Cli({"audience", Path("f"), "--segment", s, "--at", std::to_string(at), "--count"}).out,
+        std::to_string(Lines(as_of.out).size()) + "\n")
+        << s << ": --at --count";
+    EXPECT_EQ(Cli({"audience", Path("f"), "--segment", s, "--count"}).out,
+              std::to_string(Lines(now).size()) + "\n")
+        << s << ": --count";
+  }
+  EXPECT_EQ(Cli({"audience", Path("f"), "--segment", "busy", "--version", serving[1].str()}).out,
+            without_victim(before["now busy"]));
+  EXPECT_EQ(Cli({"audience", Path("f"), "--segment", "busy", "--version", serving[1].str(), "--at",
+                 std::to_string(at)})
+                .out,
+            without_victim(before["at busy"]));
+  const std::string listed = Cli({"audience", Path("f"), "--versions", "--segment", "busy"}).out;
+  EXPECT_NE(listed.find(", " + std::to_string(Lines(without_victim(before["now busy"])).size()) +
+                        " members"),
+            std::string::npos)
+      << listed;
+  // consume skips the victim's records in the changelog and the late topic; the others' stay.
+  for (const auto& [got, want, what] :
+       {std::tuple{Consume("shop.memberships"), without_victim(changelog), "changelog"},
+        std::tuple{Consume("shop.late"), without_victim(late), "late topic"},
+        std::tuple{
+            Cli({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}).out,
+            without_victim(changelog), "committed changelog"}}) {
+    EXPECT_TRUE(got == want) << what << ": " << Lines(got).size() << " lines, want "
+                             << Lines(want).size()
+                             << (has_victim(got) ? " (the victim's are in)" : "");
+  }
+  // diff: the two jobs agree, and nobody is listed as the victim.
+  Outcome d = Cli({"diff", Path("f"), Path("g"), "--threshold", "0", "--show", "100000"});
+  EXPECT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_FALSE(has_victim(d.out + "\n")) << d.out;
+  // health: population, entries and exits as the filtered changelog says; late without theirs.
+  Outcome h = Cli({"health", Path("f"), "--json", "--hours", "10000"});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(h.out).get(doc), simdjson::SUCCESS) << h.out;
+  const std::string kept = without_victim(changelog);
+  for (simdjson::dom::element row : doc["segments"].get_array()) {
+    const std::string segment(row["segment"].get_string().value());
+    int64_t entries = 0, exits = 0;
+    for (const auto& l : Lines(kept)) {
+      if (l.find("\"segment\":\"" + segment + "\"") == std::string::npos) continue;
+      (l.find("\"entered\"") != std::string::npos ? entries : exits)++;
+    }
+    EXPECT_EQ(row["entries"].get_int64().value(), entries) << segment;
+    EXPECT_EQ(row["exits"].get_int64().value(), exits) << segment;
+    EXPECT_EQ(row["population"].get_int64().value(),
+              static_cast<int64_t>(Lines(without_victim(before["now " + segment])).size()))
+        << segment;
+  }
+  EXPECT_EQ(doc["late"].get_int64().value(),
+            static_cast<int64_t>(Lines(without_victim(late)).size()));
 }
 
 // Consent at a shared store: a withdrawal removes the user from every audience and no

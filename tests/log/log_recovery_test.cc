@@ -262,6 +262,113 @@ TEST(LogRecoveryTest, FlippedByteInTheLastBatchIsATornTail) {
   EXPECT_EQ(fs::file_size(file), layout.batch_starts[9]);
 }
 
+// Reads a partition from offset 0 until caught up or an error; returns the error (OK if none).
+Status ReadUntilError(const std::string& dir, std::vector<LogRecord>* out) {
+  auto reader = PartitionReader::Open(dir, "events", 0, 0);
+  if (!reader.ok()) return reader.status();
+  for (int i = 0; i < 100'000; ++i) {
+    auto n = (*reader)->Poll(70, out);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+  }
+  return Status::OK();
+}
+
+// Only a partition's last segment can end in a torn tail (a segment is synced before its
+// successor exists). An earlier segment cut short, zero-filled or missing is Corruption
+// naming the file; the records before the damage are served; writers leave it alone.
+TEST(LogRecoveryTest, DamagedEarlierSegmentIsCorruptionNeverATornTail) {
+  TempDir pristine;
+  const WriterOptions options = SmallSegments(16 * 1024);
+  const std::vector<FlushPoint> points = WritePristine(pristine.path(), 800, options, 11);
+  const std::vector<fs::path> segments = Segments(pristine.path() + "/events/0");
+  ASSERT_GT(segments.size(), 4u);
+  std::vector<uint64_t> starts;  // each segment's first byte across the partition
+  uint64_t total = 0;
+  for (const auto& seg : segments) {
+    starts.push_back(total);
+    total += fs::file_size(seg);
+  }
+
+  std::mt19937_64 rng(31337);
+  for (int trial = 0; trial < 30; ++trial) {
+    TempDir dir;
+    fs::copy(pristine.path(), dir.path(),
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    const std::string pdir = dir.path() + "/events/0";
+    const size_t k = rng() % (segments.size() - 1);  // never the last segment
+    const fs::path victim = fs::path(pdir) / segments[k].filename();
+    const uint64_t size = fs::file_size(victim);
+    const int kind = trial % 5;
+    uint64_t cut = 1 + rng() % (size - 1);
+    if (kind == 2) {
+      cut = 0;
+    } else if (kind == 3) {  // exactly at a batch boundary inside the segment
+      for (const auto& p : points) {
+        if (p.bytes > starts[k] && p.bytes < starts[k] + size) {
+          cut = p.bytes - starts[k];
+          break;
+        }
+      }
+    }
+    std::string what;
+    if (kind == 4) {
+      what = "segment " + std::to_string(k) + " removed";
+      fs::remove(victim);
+      fs::remove(fs::path(victim).replace_extension(".index"));
+    } else if (kind == 1) {
+      what = "segment " + std::to_string(k) + " zero-filled from " + std::to_string(cut);
+      std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(cut));
+      const std::string zeros(size - cut, '\0');
+      f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+    } else {
+      what = "segment " + std::to_string(k) + " truncated to " + std::to_string(cut);
+      fs::resize_file(victim, cut);
+    }
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": " + what);
+    // Zeroing bytes that were zero already (padding) can leave the segment whole.
+    if (kind == 1 && AllZero(pristine.path() + "/events/0", starts[k] + cut, starts[k] + size))
+      continue;
+
+    std::vector<LogRecord> served;
+    Status error = ReadUntilError(dir.path(), &served);
+    ASSERT_EQ(error.code(), Status::Code::kCorruption)
+        << error.ToString() << " after " << served.size();
+    // The damaged segment, or (removed) the one before it that now ends short, is named.
+    const fs::path named =
+        kind == 4 ? fs::path(pdir) / segments[k - (k > 0 ? 1 : 0)].filename() : victim;
+    if (!(kind == 4 && k == 0)) {
+      EXPECT_NE(error.message().find(named.string()), std::string::npos) << error.message();
+      EXPECT_NE(error.message().find("at byte "), std::string::npos) << error.message();
+    }
+    for (size_t i = 0; i < served.size(); ++i) {
+      ASSERT_EQ(served[i].offset, i);
+      ASSERT_EQ(Describe(served[i].event), Describe(MakeEvent(i)));
+    }
+
+    // The end is the last segment's; a writer recovers only that one and keeps the damage.
+    auto end = EndOffset(dir.path(), "events", 0);
+    ASSERT_TRUE(end.ok()) << end.status().ToString();
+    EXPECT_EQ(*end, 800u);
+    const bool victim_exists = fs::exists(victim);
+    const uint64_t victim_size = victim_exists ? fs::file_size(victim) : 0;
+    {
+      auto w = PartitionWriter::Open(dir.path(), "events", 0, options);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      EXPECT_EQ((*w)->NextOffset(), 800u);
+      (*w)->Append(MakeEvent(800));
+      ASSERT_TRUE((*w)->Flush(true).ok());
+    }
+    ASSERT_EQ(fs::exists(victim), victim_exists);
+    if (victim_exists) {
+      EXPECT_EQ(fs::file_size(victim), victim_size);
+    }
+    served.clear();
+    EXPECT_EQ(ReadUntilError(dir.path(), &served).code(), Status::Code::kCorruption);
+  }
+}
+
 // A child appends forever with random flushes, reporting flushed counts on a pipe.
 [[noreturn]] void AppendUntilKilled(const std::string& dir, int report_fd, uint64_t seed) {
   auto w = PartitionWriter::Open(dir, "events", 0, SmallSegments(64 * 1024));

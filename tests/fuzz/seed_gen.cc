@@ -1,0 +1,306 @@
+// Writes the encoded seeds of the fuzz targets with the project's own encoders, so each
+// target starts from inputs that pass its checks: `fuzz_seed_gen <corpus dir>` fills
+// <dir>/<target>/seed-*. The text seeds (events, job files) are kept by hand.
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "engine/log/batch_format.h"
+#include "engine/log/record_codec.h"
+#include "engine/schema/checkpoint.capnp.h"
+#include "engine/schema/cluster.capnp.h"
+#include "engine/state/message_file.h"
+#include "engine/state/snapshot_metadata.h"
+#include "jobs/job_parser.h"
+#include "operators/runtime/checkpoint_state.h"
+#include "operators/runtime/wire_codec.h"
+#include "operators/segment/program.h"
+
+namespace fs = std::filesystem;
+using namespace segflow;
+
+namespace {
+
+std::string out_dir;
+
+void Put(const std::string& target, const std::string& name, const std::string& bytes) {
+  fs::create_directories(out_dir + "/" + target);
+  std::ofstream(out_dir + "/" + target + "/seed-" + name, std::ios::binary) << bytes;
+}
+
+std::string Flat(capnp::MessageBuilder& message) {
+  auto words = capnp::messageToFlatArray(message);
+  return std::string(reinterpret_cast<const char*>(words.asBytes().begin()),
+                     words.asBytes().size());
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Event SampleEvent(int i) {
+  Event e;
+  e.user = "user-" + std::to_string(i);
+  e.type = i % 2 ? "purchase" : "add_to_cart";
+  e.ts = 1700000000000 + i;
+  e.props = Value::Object({{"price", Value::Double(9.5 * i)},
+                           {"qty", Value::Int(i)},
+                           {"ok", Value::Bool(true)},
+                           {"none", Value::Null()},
+                           {"device", Value::Object({{"os", Value::String("ios")}})},
+                           {"tags", Value::Array({Value::String("a"), Value::Int(-1)})}});
+  return e;
+}
+
+ProjectedEvent SampleProjected(int i) {
+  ProjectedEvent p;
+  p.ts = 1700000000000 + i;
+  p.seq = static_cast<uint64_t>(i);
+  p.match_bits.assign(2, 0x5);
+  p.fields.resize(2);
+  p.fields[0].kind = FieldValue::Kind::kNumber;
+  p.fields[0].number = 3.5;
+  p.fields[1].kind = FieldValue::Kind::kKey;
+  p.fields[1].key = "sku-1";
+  p.is_profile = i % 2 == 1;
+  if (p.is_profile) p.profile_update = Value::Object({{"country", Value::String("fr")}});
+  p.consent = static_cast<int8_t>(i % 3 - 1);
+  return p;
+}
+
+void LogSeeds() {
+  for (int n : {1, 3}) {
+    capnp::MallocMessageBuilder message;
+    auto batch = message.initRoot<schema::RecordBatch>();
+    batch.setBaseOffset(static_cast<uint64_t>(n * 10));
+    auto records = batch.initRecords(static_cast<unsigned>(n));
+    for (int i = 0; i < n; ++i)
+      log::EncodeRecord(SampleEvent(i), records[static_cast<unsigned>(i)]);
+    std::string out;
+    log::AppendBatch(message, static_cast<uint64_t>(n * 10), static_cast<uint32_t>(n),
+                     1700000000000, &out);
+    Put("log_batch", "batch" + std::to_string(n), out);
+    Put("log_batch", "payload" + std::to_string(n), out.substr(log::kBatchHeaderBytes));
+  }
+  for (int i = 0; i < 2; ++i) {
+    capnp::MallocMessageBuilder record;
+    log::EncodeRecord(SampleEvent(i), record.initRoot<schema::Record>());
+    Put("log_record", "record" + std::to_string(i), std::string(1, '\0') + Flat(record));
+  }
+  capnp::MallocMessageBuilder value;
+  log::EncodeValue(SampleEvent(2).props, value.initRoot<schema::Value>());
+  Put("log_record", "value", std::string(1, '\1') + Flat(value));
+}
+
+void FrameSeeds() {
+  std::vector<std::pair<std::string, KeyedInput>> keyed;
+  KeyedBatch batch;
+  batch.source = 1;
+  for (int i = 0; i < 2; ++i) {
+    batch.records.push_back(KeyedRecord{static_cast<uint32_t>(i), "user-" + std::to_string(i),
+                                        42u + i, SampleProjected(i)});
+  }
+  keyed.emplace_back("keyed_batch", batch);
+  keyed.emplace_back("watermark", PartitionWatermark{0, 1, 1700000000000, false, 2});
+  keyed.emplace_back("source_end", SourceEnd{0, 1700000000000, true, true, 1700000009999, true});
+  keyed.emplace_back("barrier", SourceBarrier{0, 7});
+  for (auto& [name, in] : keyed) {
+    capnp::MallocMessageBuilder m;
+    EncodeKeyedInput(in, m.initRoot<wire::DataFrame>());
+    Put("data_frame", name, Flat(m));
+    Put("control_message", "frame_" + name, std::string(1, '\6') + Flat(m));
+  }
+  ChangeBatch changes;
+  changes.partition = 3;
+  changes.changes = {{1700000000000, "user-1", 0, true, 5}, {1700000000001, "user-2", 1, false, 6}};
+  for (auto& [name, body] : std::vector<std::pair<std::string, SinkInput>>{
+           {"changes", changes},
+           {"progress", PartitionProgress{1, 1700000000000, true}},
+           {"keyed_end", KeyedEnd{true, 9}}}) {
+    capnp::MallocMessageBuilder m;
+    EncodeSinkMessage(SinkMessage{2, body}, m.initRoot<wire::DataFrame>());
+    Put("data_frame", name, Flat(m));
+  }
+
+  {
+    capnp::MallocMessageBuilder m;
+    auto submit = m.initRoot<wire::ControlMessage>().initSubmit();
+    submit.setJobFile("/jobs/cart.yaml");
+    submit.setJobText(ReadAll(std::string(SEGFLOW_SOURCE_DIR) + "/jobs/cart.yaml"));
+    Put("control_message", "submit", std::string(1, '\0') + Flat(m));
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::ControlMessage>().initHeartbeat();
+    Put("control_message", "heartbeat", std::string(1, '\0') + Flat(m));
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto h = m.initRoot<wire::DataHello>();
+    h.setVersion(1);
+    h.setJobId("job-1");
+    h.setProducers(2);
+    Put("control_message", "data_hello", std::string(1, '\1') + Flat(m));
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto j = m.initRoot<wire::PersistedJob>();
+    j.setJobId("job-1");
+    j.initSubmit().setJobText("job: x\n");
+    j.initCheckpoints(1)[0].setPath("/chk/job-1/chk-1");
+    Put("control_message", "persisted_job", std::string(1, '\4') + Flat(m));
+  }
+}
+
+// Regression: a frame whose one-record list is rewritten into 4M zero-sized elements (it
+// made DecodeKeyedInput allocate 4M records, DecodeSinkMessage accept 4M empty changes).
+void ZeroSizedListSeeds() {
+  auto zero_sized = [](capnp::MessageBuilder& m) {
+    auto array = capnp::messageToFlatArray(m);
+    std::vector<uint64_t> raw(array.size());
+    std::memcpy(raw.data(), array.begin(), raw.size() * 8);
+    for (size_t i = 1; i < raw.size(); ++i) {
+      if ((raw[i] & 3) != 1 || ((raw[i] >> 32) & 7) != 7) continue;
+      const int64_t tag =
+          static_cast<int64_t>(i) + 1 + (static_cast<int32_t>(static_cast<uint32_t>(raw[i])) >> 2);
+      raw[i] &= 0x7ffffffffull;
+      raw[static_cast<size_t>(tag)] = uint64_t{4u << 20} << 2;
+      break;
+    }
+    return std::string(reinterpret_cast<const char*>(raw.data()), raw.size() * 8);
+  };
+  capnp::MallocMessageBuilder keyed;
+  KeyedBatch batch;
+  batch.records.resize(1);
+  batch.records[0].user = "u";
+  EncodeKeyedInput(batch, keyed.initRoot<wire::DataFrame>());
+  Put("data_frame", "regression-zero-sized-keyed-batch", zero_sized(keyed));
+  capnp::MallocMessageBuilder sink;
+  ChangeBatch changes;
+  changes.changes = {{1, "u", 0, true, 1}};
+  EncodeSinkMessage(SinkMessage{0, changes}, sink.initRoot<wire::DataFrame>());
+  Put("data_frame", "regression-zero-sized-changes", zero_sized(sink));
+}
+
+void CheckpointSeeds() {
+  const std::string dir = out_dir + "/.scratch";
+  fs::create_directories(dir);
+  SourceCheckpointState source;
+  source.inputs.push_back(InputCheckpoint{0, 1, 100, true, 1700000000000, true, 200});
+  source.late_offsets[0] = 5;
+  (void)WriteSourceCheckpoint(dir, 0, source);
+  PartitionCheckpoint p;
+  p.partition = 1;
+  p.topic_watermarks = {1700000000000};
+  p.topic_idle = {false};
+  p.watermark = 1700000000000;
+  (void)WriteKeyedCheckpoint(dir, 0, KeyGroupRange{0, 63}, {p});
+  SinkCheckpointState sink;
+  sink.offsets = {1, 2};
+  sink.frontiers = {3, 4};
+  sink.idle = {false, true};
+  sink.has_evaluated = true;
+  sink.evaluated = 9;
+  (void)WriteSinkCheckpoint(dir, sink);
+  const std::pair<char, std::string> files[] = {{'\0', SourceCheckpointFile(dir, 0)},
+                                                {'\1', KeyedCheckpointFile(dir, 0)},
+                                                {'\2', SinkCheckpointFile(dir)}};
+  for (const auto& [kind, path] : files) {
+    Put("checkpoint_state", fs::path(path).filename().string(),
+        std::string(1, kind) + ReadAll(path).substr(8));
+  }
+  capnp::MallocMessageBuilder m;
+  auto meta = m.initRoot<schema::CheckpointMetadata>();
+  meta.setFormatVersion(schema::CHECKPOINT_FORMAT_VERSION);
+  meta.setJobId("job-1");
+  meta.setJobName("cart");
+  meta.setCheckpointId(3);
+  meta.initFiles(2).set(0, "source-0");
+  meta.setJobText("job: cart\n");
+  Put("checkpoint_state", "metadata", std::string(1, '\3') + Flat(m));
+  Put("message_file", "metadata", std::string(1, '\1') + Flat(m));
+  (void)WriteMessageFile(dir + "/message", m);
+  Put("message_file", "raw_file", std::string(1, '\0') + ReadAll(dir + "/message"));
+
+  SnapshotMetadata snap;
+  snap.max_parallelism = 128;
+  snap.key_groups = KeyGroupRange{0, 63};
+  snap.states = {{"users", 0}, {"timers", 64}};
+  (void)WriteSnapshotMetadata(dir, snap);
+  Put("snapshot_metadata", "snapshot", ReadAll(dir + "/" + kSnapshotMetadataFile));
+  fs::remove_all(dir);
+}
+
+// Per-user keyed state of each example job's program after a few events and instants,
+// as fuzz_user_state reads it (first byte: the job's index).
+void UserStateSeeds() {
+  const char* jobs[] = {"cart", "fintech", "media"};
+  const std::vector<std::vector<std::pair<std::string, Value>>> events = {
+      {{"add_to_cart", Value::Object({{"price", Value::Int(200)}})},
+       {"purchase", Value::Object({})},
+       {"consent", Value::Object({{"granted", Value::Bool(true)}})}},
+      {{"identify", Value::Object({{"country", Value::String("fr")}})},
+       {"transaction",
+        Value::Object({{"status", Value::String("declined")}, {"amount", Value::Int(9000)}})},
+       {"transaction",
+        Value::Object({{"status", Value::String("approved")}, {"amount", Value::Int(6000)}})}},
+      {{"play",
+        Value::Object({{"genre", Value::String("documentary")}, {"watch_s", Value::Int(40000)}})},
+       {"play", Value::Object({{"genre", Value::String("drama")}, {"watch_s", Value::Int(60)}})}}};
+  for (size_t j = 0; j < 3; ++j) {
+    JobParseResult parsed =
+        ParseJobFile(std::string(SEGFLOW_SOURCE_DIR) + "/jobs/" + jobs[j] + ".yaml");
+    auto program = SegmentProgram::Compile(parsed.job);
+    if (!parsed.ok() || !program.ok()) {
+      std::fprintf(stderr, "cannot compile %s\n", jobs[j]);
+      std::exit(1);
+    }
+    std::unique_ptr<UserState> state = (*program)->NewUserState();
+    int64_t ts = 1700000000000;
+    for (size_t i = 0; i < events[j].size(); ++i) {
+      Event e;
+      e.user = "u";
+      e.type = events[j][i].first;
+      e.ts = ts + static_cast<int64_t>(i) * 60000;
+      e.props = events[j][i].second;
+      ProjectedEvent p;
+      (*program)->Project(e, i, &p);
+      (*program)->AddEvent(state.get(), std::move(p));
+      std::string bytes(1, static_cast<char>(j));
+      (*program)->Serialize(*state, &bytes);
+      Put("user_state", std::string(jobs[j]) + "-" + std::to_string(i) + "-pending", bytes);
+      if (auto next = (*program)->NextInstant(*state)) {
+        std::vector<MembershipChange> changes;
+        (*program)->ProcessInstant(state.get(), *next, &changes);
+      }
+      bytes.resize(1);
+      (*program)->Serialize(*state, &bytes);
+      Put("user_state", std::string(jobs[j]) + "-" + std::to_string(i), bytes);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fuzz_seed_gen <corpus dir>\n");
+    return 2;
+  }
+  out_dir = argv[1];
+  LogSeeds();
+  FrameSeeds();
+  ZeroSizedListSeeds();
+  CheckpointSeeds();
+  UserStateSeeds();
+  return 0;
+}
