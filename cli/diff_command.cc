@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
 #include "engine/value/value.h"
+#include "jobs/job_parser.h"
 #include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
