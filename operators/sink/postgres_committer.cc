@@ -286,8 +286,11 @@ Result<std::optional<PostgresCommitter::Progress>> PostgresCommitter::ReadProgre
   return std::optional<Progress>(std::move(p));
 }
 
-Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& changes,
-                                   const Progress& progress, bool record) {
+Status PostgresCommitter::ApplyOne(const Pending& commit) {
+  const std::vector<AudienceStore::Change>& changes = commit.changes;
+  const Progress& progress = commit.progress;
+  const bool record = commit.record;
+  const bool label = commit.label || versions_labelled_;
   const auto started = std::chrono::steady_clock::now();
   SEGFLOW_RETURN_IF_ERROR(Connect());
   // One write per row: a later change of the row wins unless its stamp is older (a
@@ -321,6 +324,20 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
   SEGFLOW_RETURN_IF_ERROR(Exec("BEGIN"));
   Status s = Exec("SELECT pg_advisory_xact_lock(hashtext('segflow:' || '" + table_ + "'))");
   if (!s.ok()) return fail(s);
+  // The version each written row gets: the job's, or (not labelling) the one the segment's
+  // rows have now (read under the lock), so that no segment shows two versions.
+  std::map<std::string, std::optional<std::string>> versions(versions_.begin(), versions_.end());
+  if (!label && !order.empty()) {
+    for (auto& [segment, version] : versions) {
+      const char* vp[] = {segment.c_str()};
+      const std::string sql = "SELECT version FROM " + t + " WHERE segment = $1 LIMIT 1";
+      PgResult r(PQexecParams(conn_, sql.c_str(), 1, nullptr, vp, nullptr, nullptr, 0));
+      if (!r.ok()) return fail(Status::IOError(where_ + ": read versions: " + LibpqText(conn_)));
+      if (PQntuples(r.r) == 0) continue;
+      version =
+          PQgetisnull(r.r, 0, 0) ? std::nullopt : std::optional<std::string>(PQgetvalue(r.r, 0, 0));
+    }
+  }
   if (!order.empty()) {
     PgResult copy(PQexec(conn_, "COPY segflow_in FROM STDIN"));
     if (PQresultStatus(copy.r) != PGRES_COPY_IN)
@@ -332,11 +349,11 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
       buf.push_back('\t');
       CopyText(&buf, c.user);
       buf.push_back('\t');
-      auto v = versions_.find(c.segment);
-      if (v == versions_.end()) {
+      auto v = versions.find(c.segment);
+      if (v == versions.end() || !v->second) {
         buf.append("\\N");
       } else {
-        CopyText(&buf, v->second);
+        CopyText(&buf, *v->second);
       }
       buf.append(c.entered ? "\tt\t" : "\tf\t");
       buf.append(std::to_string(c.at));
@@ -402,9 +419,10 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
     }
   }
   // The job's segment versions label every row of its segments, switched with this
-  // attempt's first commit (an upgraded job file restarts the job): the audience and its
-  // version switch in one transaction.
-  if (!versions_labelled_) {
+  // attempt's first commit of its own changes (an upgrade's new job: the checkpoint holding
+  // the switch records, not the restore catch-up): the audience and its version switch in
+  // one transaction.
+  if (label && !versions_labelled_) {
     for (const auto& [segment, version] : versions_) {
       const char* vp[] = {segment.c_str(), version.c_str()};
       const std::string sql =
@@ -442,7 +460,7 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
     if (!h.ok()) return fail(Status::IOError(where_ + ": write progress: " + LibpqText(conn_)));
   }
   SEGFLOW_RETURN_IF_ERROR(Exec("COMMIT"));
-  versions_labelled_ = true;
+  versions_labelled_ = label;
   applied_changes_ += changes.size();
   ++applied_transactions_;
   applied_time_ += std::chrono::steady_clock::now() - started;
@@ -477,7 +495,7 @@ Status PostgresCommitter::Failed(const Status& s) {
 
 Status PostgresCommitter::TryQueued() {
   while (!queue_.empty()) {
-    Status s = ApplyOne(queue_.front().changes, queue_.front().progress, queue_.front().record);
+    Status s = ApplyOne(queue_.front());
     if (!s.ok()) {
       if (!live_ || s.code() == Status::Code::kFailedPrecondition) return s;
       return Failed(s);
@@ -490,13 +508,13 @@ Status PostgresCommitter::TryQueued() {
 
 Status PostgresCommitter::Commit(std::vector<AudienceStore::Change> changes,
                                  const Progress& progress) {
-  return Enqueue(std::move(changes), progress, true);
+  return Enqueue(std::move(changes), progress, true, true);
 }
 
 Status PostgresCommitter::Enqueue(std::vector<AudienceStore::Change> changes,
-                                  const Progress& progress, bool record) {
+                                  const Progress& progress, bool record, bool label) {
   const bool waiting = !queue_.empty() && std::chrono::steady_clock::now() < retry_at_;
-  queue_.push_back({std::move(changes), progress, record});
+  queue_.push_back({std::move(changes), progress, record, label});
   if (waiting) return Status::OK();
   return TryQueued();
 }
@@ -510,7 +528,7 @@ Status PostgresCommitter::Drain(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (queue_.empty()) return Status::OK();
-    Status s = ApplyOne(queue_.front().changes, queue_.front().progress, queue_.front().record);
+    Status s = ApplyOne(queue_.front());
     if (s.ok()) {
       queue_.pop_front();
       continue;
@@ -540,13 +558,13 @@ Status PostgresCommitter::Restore(const Progress& restored, bool fresh) {
     }
     Progress caught_up = restored;
     caught_up.kind = "restore";
-    return Enqueue(std::move(changes), caught_up, !fresh);
+    return Enqueue(std::move(changes), caught_up, !fresh, false);
   }
   const Progress& p = **on_record;
   if (p.checkpoint >= restored.checkpoint || p.offsets.size() != restored.offsets.size()) {
     // Already applied (or a restore from an older checkpoint: rows newer than it stay,
     // the replay's writes are no-ops); the progress follows the changelog's truncation.
-    return Enqueue({}, restored, false);
+    return Enqueue({}, restored, false, false);
   }
   std::vector<uint64_t> from = p.offsets;
   for (size_t i = 0; i < from.size(); ++i) from[i] = std::min(from[i], restored.offsets[i]);
@@ -554,7 +572,7 @@ Status PostgresCommitter::Restore(const Progress& restored, bool fresh) {
   if (!read.ok()) return read.status();
   Progress caught_up = restored;
   caught_up.kind = "restore";
-  return Enqueue(std::move(*read), caught_up, true);
+  return Enqueue(std::move(*read), caught_up, true, false);
 }
 
 Result<std::vector<AudienceStore::Change>> ReadChangelogChanges(const std::string& log_dir,

@@ -102,10 +102,11 @@ class PostgresCommitter {
   Status Connect();
   Status EnsureSchema();
   Status Exec(const std::string& sql);
-  Status ApplyOne(const std::vector<AudienceStore::Change>& changes, const Progress& progress,
-                  bool record);
+  struct Pending;
+  Status ApplyOne(const Pending& commit);
   Status TryQueued();
-  Status Enqueue(std::vector<AudienceStore::Change> changes, const Progress& progress, bool record);
+  Status Enqueue(std::vector<AudienceStore::Change> changes, const Progress& progress, bool record,
+                 bool label);
   Status Failed(const Status& s);
 
   std::string dsn_, table_, job_, log_dir_, changelog_;
@@ -120,6 +121,11 @@ class PostgresCommitter {
     std::vector<AudienceStore::Change> changes;
     Progress progress;
     bool record = true;  // a row in segflow_commits (false: progress moved, nothing applied)
+    // Labels the job's segments with its versions (a commit of this attempt's own changes).
+    // False for the restore catch-up, whose changes are the previous attempt's (an
+    // upgrade's old job): its rows keep the version the segment's rows have, so the label
+    // switches with the upgrade's switch records, in the first checkpoint's transaction.
+    bool label = true;
   };
   std::deque<Pending> queue_;
   std::chrono::steady_clock::time_point retry_at_{};

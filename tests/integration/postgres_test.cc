@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -147,7 +148,9 @@ class PostgresServer : public ::testing::Environment {
   }
   // psql -At: unaligned rows, '|' between columns.
   std::string Psql(const std::string& sql, int* rc = nullptr) const {
-    const std::string file = dir_ + "/q" + std::to_string(::getpid()) + ".sql";
+    static std::atomic<int> calls{0};  // one file per call: tests query from two threads
+    const std::string file = dir_ + "/q" + std::to_string(::getpid()) + "-" +
+                             std::to_string(calls.fetch_add(1)) + ".sql";
     WriteFile(file, sql);
     return Shell(bin_ + "/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
                      std::to_string(port_) + " -U postgres -d postgres -f " + file + " 2>&1",
@@ -579,9 +582,11 @@ TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
 // two traps, consent and forget, decided by the stamps.
 class CommitterTest : public PostgresTest {
  protected:
-  std::unique_ptr<PostgresCommitter> Open(const std::string& job_name) {
+  std::unique_ptr<PostgresCommitter> Open(const std::string& job_name,
+                                          const std::map<std::string, std::string>& versions = {}) {
     JobSpec job;
     job.name = job_name;
+    job.segment_versions = versions;
     job.log_dir = scratch();
     job.output.postgres.dsn = pg().Dsn();
     job.output.postgres.table = table_;
@@ -641,6 +646,30 @@ TEST_F(CommitterTest, ConsentWithdrawalAndForgetKeepUsersOut) {
   EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1"}));
   ASSERT_TRUE(live->Commit({Enter("u2", 210, 8)}, {3, 210, {}}).ok());
   EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1", "u2"}));
+}
+
+// Issue 16 item 3: an upgraded job's first transaction of its own changes (the checkpoint
+// with the upgrade's switch records) switches the version column with the members; the
+// restore before it (the old job's progress) leaves the old version on every row.
+TEST_F(CommitterTest, VersionColumnSwitchesWithTheFirstCommitNotWithTheRestore) {
+  REQUIRE_SERVER();
+  const std::string rows = "SELECT user_id || ':' || version FROM " + table_ + " ORDER BY 1";
+  {
+    auto old_job = Open("job", {{"s", "v1"}});
+    ASSERT_TRUE(old_job);
+    ASSERT_TRUE(old_job->Commit({Enter("u1", 100, 1), Enter("u2", 100, 2)}, {5, 100, {}}).ok());
+  }
+  EXPECT_EQ(pg().Psql(rows), "u1:v1\nu2:v1\n");
+  auto new_job = Open("job", {{"s", "v2"}});
+  ASSERT_TRUE(new_job);
+  ASSERT_TRUE(new_job->Restore({5, 100, {}}, false).ok());
+  EXPECT_EQ(pg().Psql(rows), "u1:v1\nu2:v1\n") << "the restore switched the version alone";
+  // The switch: u1 leaves, u3 enters, every row is v2, all in one transaction.
+  ASSERT_TRUE(new_job->Commit({Exit("u1", 200, 3), Enter("u3", 200, 4)}, {6, 200, {}}).ok());
+  EXPECT_EQ(pg().Psql(rows), "u2:v2\nu3:v2\n");
+  EXPECT_EQ(pg().Psql("SELECT checkpoint, changes FROM segflow_commits WHERE target = '" + table_ +
+                      "' ORDER BY committed_at"),
+            "5|2\n6|2\n");
 }
 
 }  // namespace
