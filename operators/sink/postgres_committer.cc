@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -358,7 +359,9 @@ Status PostgresCommitter::ApplyOne(const Pending& commit) {
       buf.append(c.entered ? "\tt\t" : "\tf\t");
       buf.append(std::to_string(c.at));
       buf.push_back('\t');
-      buf.append(std::to_string(c.pos));
+      // stamp_pos is a bigint: an upgrade's switch records (pos "after every position",
+      // the largest uint64) keep their order as the largest bigint.
+      buf.append(std::to_string(std::min<uint64_t>(c.pos, std::numeric_limits<int64_t>::max())));
       buf.push_back('\n');
       if (buf.size() > (1u << 20)) {
         if (PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1) {

@@ -18,8 +18,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -664,12 +666,194 @@ TEST_F(CommitterTest, VersionColumnSwitchesWithTheFirstCommitNotWithTheRestore) 
   ASSERT_TRUE(new_job);
   ASSERT_TRUE(new_job->Restore({5, 100, {}}, false).ok());
   EXPECT_EQ(pg().Psql(rows), "u1:v1\nu2:v1\n") << "the restore switched the version alone";
-  // The switch: u1 leaves, u3 enters, every row is v2, all in one transaction.
-  ASSERT_TRUE(new_job->Commit({Exit("u1", 200, 3), Enter("u3", 200, 4)}, {6, 200, {}}).ok());
+  // The switch: u1 leaves, u3 enters, every row is v2, all in one transaction. Switch
+  // records are stamped after every log position at their instant (the largest uint64).
+  constexpr uint64_t kAfterAll = std::numeric_limits<uint64_t>::max();
+  auto committed =
+      new_job->Commit({Exit("u1", 200, kAfterAll), Enter("u3", 200, kAfterAll)}, {6, 200, {}});
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(pg().Psql(rows), "u2:v2\nu3:v2\n");
+  // A write at the same instant from a log position is older than the switch.
+  ASSERT_TRUE(new_job->Commit({Enter("u1", 200, 9)}, {7, 200, {}}).ok());
   EXPECT_EQ(pg().Psql(rows), "u2:v2\nu3:v2\n");
   EXPECT_EQ(pg().Psql("SELECT checkpoint, changes FROM segflow_commits WHERE target = '" + table_ +
                       "' ORDER BY committed_at"),
-            "5|2\n6|2\n");
+            "5|2\n6|2\n7|1\n");
+}
+
+// The table read in one statement (one snapshot): the job's progress and every row.
+struct TableSnapshot {
+  int64_t evaluated = -1;
+  std::map<std::string, std::set<std::string>> members;   // per segment
+  std::map<std::string, std::set<std::string>> versions;  // per segment
+};
+TableSnapshot Snapshot(PostgresServer& pg, const std::string& table, const std::string& job) {
+  TableSnapshot out;
+  const std::string rows =
+      pg.Psql("SELECT 'p', evaluated::text, '', '' FROM segflow_progress WHERE target = '" + table +
+              "' AND job = '" + job + "' UNION ALL SELECT 'r', segment, user_id, " +
+              "coalesce(version, '-') FROM " + table);
+  for (const auto& l : Lines(rows)) {
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (size_t bar; (bar = l.find('|', start)) != std::string::npos; start = bar + 1)
+      f.push_back(l.substr(start, bar - start));
+    f.push_back(l.substr(start));
+    if (f.size() != 4) continue;
+    if (f[0] == "p" && !f[1].empty()) out.evaluated = std::stoll(f[1]);
+    if (f[0] == "r") {
+      out.members[f[1]].insert(f[2]);
+      out.versions[f[1]].insert(f[3]);
+    }
+  }
+  return out;
+}
+
+// Issue 16 items 2 and 3 on a cluster: a live job upgraded (segment busy redefined) while a
+// reader watches the table. Every snapshot a reader sees is the audience at the progress
+// row's evaluated time (`segflow audience --at`), one version per segment; the version of
+// busy switches to the new one with the switch (no snapshot shows the new version before
+// the switch instant), and the kept segment keeps its version.
+TEST_F(PostgresTest, UpgradeSwitchesTheVersionColumnWithTheAudience) {
+  REQUIRE_SERVER();
+  Outcome g = Cli({"gen", "cart", "--users", "300", "--events", "6000", "--seed", "71"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  int64_t last = 0;
+  for (const auto& l : Lines(g.out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))")))
+      last = std::max<int64_t>(last, std::stoll(m[1]));
+  }
+  Outcome p = Cli(
+      {"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"}, g.out);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string job =
+      Job("pgup", table_, pg().Dsn(), "checkpoint: {interval: 200ms, dir: ck}\n");
+  Write("live", job);
+  MiniCluster cluster(scratch());
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(3);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome submit = cluster.Cli({"submit", Path("live")});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  // Caught up: the evaluated time stops moving once the log is read (3 equal readings).
+  int64_t seen = -2;
+  int equal = 0;
+  TableSnapshot before;
+  ASSERT_TRUE(Eventually([&] {
+    before = Snapshot(pg(), table_, "pgup");
+    equal = before.evaluated > 0 && before.evaluated == seen ? equal + 1 : 0;
+    seen = before.evaluated;
+    if (equal < 2) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return equal >= 2 && before.versions.size() == 2;
+  }));
+  ASSERT_EQ(before.versions["busy"].size(), 1u);
+  ASSERT_EQ(before.versions["cart_abandoned"].size(), 1u);
+  const std::string old_busy = *before.versions.at("busy").begin();
+  const std::string old_cart = *before.versions.at("cart_abandoned").begin();
+
+  std::atomic<bool> stop{false};
+  std::vector<TableSnapshot> snapshots;
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto snap = Snapshot(pg(), table_, "pgup");
+      if (snapshots.empty() || snap.evaluated != snapshots.back().evaluated ||
+          snap.versions != snapshots.back().versions || snap.members != snapshots.back().members)
+        snapshots.push_back(std::move(snap));
+    }
+  });
+  struct Join {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~Join() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } join{&stop, &reader};
+  Write("live", std::regex_replace(job, std::regex("at_least: 3"), "at_least: 4"));
+  Outcome upgrade = cluster.Cli({"submit", Path("live"), "--wait"});
+  ASSERT_EQ(upgrade.exit_code, 0) << upgrade.out << upgrade.err;
+  // Every partition's watermark past the switch: events a day later, 4 page views of each
+  // ticker user, busy in the new definition (the others left busy by then).
+  std::string tickers;
+  for (int u = 0; u < 32; ++u) {
+    for (int k = 0; k < 4; ++k) {
+      tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+                 std::to_string(last + 86400000 + k) + "}\n";
+    }
+  }
+  for (int u = 0; u < 32; ++u) {  // one more a minute later: the watermark past the four
+    tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+               std::to_string(last + 86400000 + 60000) + "}\n";
+  }
+  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/log", "--topic", "events"}, tickers).exit_code,
+            0);
+  const std::string new_id = Lines(upgrade.out).back();
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgup") > last + 86400000; }))
+      << ProgressEvaluated(pg(), table_, "pgup") << " <= " << last << "\n"
+      << upgrade.out << upgrade.err << cluster.Cli({"status", new_id}).out;
+  ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
+  stop.store(true);
+  reader.join();
+  snapshots.push_back(Snapshot(pg(), table_, "pgup"));
+
+  // The switch instant: the changelog's version-switch records.
+  std::set<int64_t> instants;
+  for (const auto& l : Lines(Cli({"consume", "--log", scratch() + "/log", "--topic",
+                                  "pgup.memberships", "--committed"})
+                                 .out)) {
+    std::smatch m;
+    if (l.find("version-switch") != std::string::npos &&
+        std::regex_search(l, m, std::regex(R"("at": ?(-?\d+))")))
+      instants.insert(std::stoll(m[1]));
+  }
+  ASSERT_EQ(instants.size(), 1u) << "one switch instant";
+  const int64_t switched_at = *instants.begin();
+  TableSnapshot after = snapshots.back();
+  ASSERT_EQ(after.versions.count("busy"), 1u);
+  ASSERT_EQ(after.versions.at("busy").size(), 1u);
+  const std::string new_busy = *after.versions.at("busy").begin();
+  EXPECT_NE(new_busy, old_busy);
+  EXPECT_EQ(after.versions["cart_abandoned"], std::set<std::string>{old_cart});
+  ExpectTableIsAudience("live");
+
+  // Every snapshot: one version per segment; the new one of busy only from the switch on;
+  // members = `audience --at` its evaluated time (asked for a few, evenly spread).
+  bool saw_new = false;
+  for (const auto& snap : snapshots) {
+    for (const auto& [segment, versions] : snap.versions)
+      EXPECT_EQ(versions.size(), 1u) << segment << " at " << snap.evaluated;
+    auto v = snap.versions.find("busy");
+    if (v == snap.versions.end()) continue;
+    if (*v->second.begin() == new_busy) {
+      saw_new = true;
+      EXPECT_GE(snap.evaluated, switched_at) << "the new version before the switch";
+    } else {
+      EXPECT_EQ(*v->second.begin(), old_busy);
+      EXPECT_LE(snap.evaluated, switched_at) << "the old version after the switch";
+    }
+  }
+  EXPECT_TRUE(saw_new);
+  const size_t step = std::max<size_t>(1, snapshots.size() / 6);
+  for (size_t i = 0; i < snapshots.size(); i += step) {
+    const auto& snap = snapshots[i];
+    if (snap.evaluated < 0) continue;
+    const bool new_version =
+        snap.versions.count("busy") && *snap.versions.at("busy").begin() == new_busy;
+    for (const auto& segment : kSegments) {
+      // The old version at the switch instant itself is the old job's last state, which
+      // `audience --at` (the new version from the switch on) does not answer.
+      if (segment == "busy" && !new_version && snap.evaluated >= switched_at) continue;
+      Outcome o = Cli(
+          {"audience", Path("live"), "--segment", segment, "--at", std::to_string(snap.evaluated)});
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      const auto lines = Lines(o.out);
+      const std::set<std::string> want(lines.begin(), lines.end());
+      const auto have =
+          snap.members.count(segment) ? snap.members.at(segment) : std::set<std::string>{};
+      EXPECT_EQ(have, want) << segment << " at " << snap.evaluated << " (switch at " << switched_at
+                            << ")";
+    }
+  }
 }
 
 }  // namespace
