@@ -158,7 +158,16 @@ Status PostgresCommitter::Connect() {
   // Server notices ("relation ... already exists, skipping") are not Segflow's output.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  SEGFLOW_RETURN_IF_ERROR(Exec("SET statement_timeout = '60s'"));
+  // A statement timeout of the dsn (options='-c statement_timeout=...'), the role or the
+  // server is kept; without one, a statement waiting over a minute (a lock held by another
+  // client) fails the commit, which a live job retries.
+  {
+    PgResult timeout(PQexec(conn_, "SHOW statement_timeout"));
+    if (!timeout.ok() || PQntuples(timeout.r) != 1)
+      return Status::IOError(where_ + ": " + LibpqText(conn_) + " (in: SHOW statement_timeout)");
+    if (std::string(PQgetvalue(timeout.r, 0, 0)) == "0")
+      SEGFLOW_RETURN_IF_ERROR(Exec("SET statement_timeout = '60s'"));
+  }
   return Exec(
       "CREATE TEMP TABLE IF NOT EXISTS segflow_in (segment text, user_id text, version text, "
       "member boolean, "
@@ -615,6 +624,20 @@ Result<std::vector<AudienceStore::Change>> ReadChangelogChanges(const std::strin
 namespace segflow {
 
 Status PostgresCommitter::RecordConsents(const std::vector<AudienceStore::ConsentRecord>& records) {
+  for (;;) {
+    Status s = RecordConsentsOnce(records);
+    if (s.ok()) backoff_ = std::chrono::milliseconds(100);
+    if (s.ok() || !live_ || s.code() == Status::Code::kFailedPrecondition) return s;
+    SEGFLOW_RETURN_IF_ERROR(Failed(s));
+    while (std::chrono::steady_clock::now() < retry_at_) {
+      if (stop_ != nullptr && stop_->load()) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+Status PostgresCommitter::RecordConsentsOnce(
+    const std::vector<AudienceStore::ConsentRecord>& records) {
   if (records.empty()) return Status::OK();
   SEGFLOW_RETURN_IF_ERROR(Connect());
   const std::string t = Qualified(schema_, name_);
@@ -732,12 +755,12 @@ Result<std::vector<std::string>> PostgresCommitter::Members(const std::string& s
 
 Result<std::vector<std::string>> PostgresCommitter::Segments() {
   SEGFLOW_RETURN_IF_ERROR(Connect());
-  const std::string sql =
-      "SELECT DISTINCT segment FROM " + Qualified(schema_, name_) + " ORDER BY 1 COLLATE \"C\"";
+  const std::string sql = "SELECT segment FROM " + Qualified(schema_, name_) + " GROUP BY segment";
   PgResult r(PQexec(conn_, sql.c_str()));
   if (!r.ok()) return Status::IOError(where_ + ": read segments: " + LibpqText(conn_));
   std::vector<std::string> out;
   for (int i = 0; i < PQntuples(r.r); ++i) out.emplace_back(PQgetvalue(r.r, i, 0));
+  std::sort(out.begin(), out.end());  // bytewise, as the audience store's
   return out;
 }
 

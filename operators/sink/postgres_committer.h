@@ -83,7 +83,9 @@ class PostgresCommitter {
   std::string Summary() const;
 
   // Governance: records consent events (a withdrawal turns the user's members into
-  // tombstones) and erasures (every row of the user deleted, older writes refused).
+  // tombstones) and erasures (every row of the user deleted, older writes refused). A live
+  // job's RecordConsents retries with backoff until recorded or stopped (its source waits:
+  // a checkpoint's consents are in the table before its changes).
   Status RecordConsents(const std::vector<AudienceStore::ConsentRecord>& records);
   Status Erase(const std::string& user, int64_t erased_at);
 
@@ -102,6 +104,7 @@ class PostgresCommitter {
   Status Connect();
   Status EnsureSchema();
   Status Exec(const std::string& sql);
+  Status RecordConsentsOnce(const std::vector<AudienceStore::ConsentRecord>& records);
   struct Pending;
   Status ApplyOne(const Pending& commit);
   Status TryQueued();

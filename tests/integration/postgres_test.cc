@@ -148,6 +148,14 @@ class PostgresServer : public ::testing::Environment {
   std::string Dsn(const std::string& db = "postgres") const {
     return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=postgres";
   }
+  // Runs `sql` in a psql of its own, in the background (e.g. holding a lock).
+  void PsqlBackground(const std::string& sql) const {
+    static std::atomic<int> calls{0};
+    const std::string file = dir_ + "/bg" + std::to_string(calls.fetch_add(1)) + ".sql";
+    WriteFile(file, sql);
+    Shell(bin_ + "/psql -X -q -h 127.0.0.1 -p " + std::to_string(port_) +
+          " -U postgres -d postgres -f " + file + " >/dev/null 2>&1 &");
+  }
   // psql -At: unaligned rows, '|' between columns.
   std::string Psql(const std::string& sql, int* rc = nullptr) const {
     static std::atomic<int> calls{0};  // one file per call: tests query from two threads
@@ -854,6 +862,139 @@ TEST_F(PostgresTest, UpgradeSwitchesTheVersionColumnWithTheAudience) {
                             << ")";
     }
   }
+}
+
+// Issue 16 item 5: segflow diff with the table as either side, per segment, with the
+// threshold's exit code.
+TEST_F(PostgresTest, DiffComparesTheTableWithAStore) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 81);
+  Write("j", Job("pgdiff", table_, pg().Dsn()));
+  Write("batch", Job("pgdiffb", table_ + "_b", pg().Dsn()));
+  ASSERT_EQ(Cli({"run", Path("j"), "--bounded"}).exit_code, 0);
+  const std::string side = "postgres:" + Path("j");
+  Outcome same = Cli({"diff", side, Path("j"), "--threshold", "0"});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("A: " + side + " (job pgdiff at checkpoint "), std::string::npos)
+      << same.out;
+  EXPECT_NE(same.out.find("segment busy: A " + std::to_string(Table("busy").size()) + ", B " +
+                          std::to_string(Table("busy").size()) + ", only in A 0, only in B 0"),
+            std::string::npos)
+      << same.out;
+  // A backfill's store over less of the log (an earlier --until) diverges.
+  ASSERT_EQ(Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"}).exit_code,
+            0);
+  Outcome other = Cli({"diff", side, Path("batch"), "--threshold", "0", "--json"});
+  EXPECT_EQ(other.exit_code, 1) << other.out << other.err;
+  EXPECT_NE(other.out.find("\"diverged\":true"), std::string::npos) << other.out;
+  EXPECT_EQ(Cli({"diff", side, Path("batch"), "--threshold", "100"}).exit_code, 0);
+  // A row missing from the table: that segment only, the table as side B.
+  ASSERT_EQ(pg().Psql("DELETE FROM " + table_ + " WHERE (segment, user_id) IN (SELECT segment, " +
+                      "user_id FROM " + table_ + " WHERE segment = 'busy' LIMIT 1)"),
+            "");
+  Outcome missing = Cli({"diff", Path("j"), side, "--threshold", "0"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.out << missing.err;
+  EXPECT_NE(missing.out.find("only in A 1, only in B 0"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.out.find("segment cart_abandoned: A"), std::string::npos) << missing.out;
+  EXPECT_EQ(
+      Cli({"diff", Path("j"), side, "--segment", "cart_abandoned", "--threshold", "0"}).exit_code,
+      0);
+  // Errors: a job without output.postgres; a server that is not there.
+  Write("plain",
+        "job: plain\nlog: log\nsource: {topics: [events]}\nsegments:\n"
+        "  - id: busy\n    when: {count: {event: page_view, window: 1h, at_least: 3}}\n");
+  Outcome none = Cli({"diff", "postgres:" + Path("plain"), Path("j")});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("has no output.postgres"), std::string::npos) << none.err;
+  Write("down", Job("pgdiff", table_,
+                    "host=127.0.0.1 port=" + std::to_string(FreePort()) + " dbname=postgres"));
+  Outcome down = Cli({"diff", "postgres:" + Path("down"), Path("j")});
+  EXPECT_EQ(down.exit_code, 2);
+  EXPECT_NE(down.err.find("Connection refused"), std::string::npos) << down.err;
+}
+
+// Issue 16 item 4: a statement timeout (here: another client holds the table's writer lock
+// longer than the dsn's statement_timeout) fails a bounded run with libpq's text; a live
+// job retries until the lock is released, then commits.
+TEST_F(PostgresTest, StatementTimeoutFailsABoundedRunAndALiveJobRetries) {
+  REQUIRE_SERVER();
+  ProduceGen(100, 2000, 91);
+  pg().PsqlBackground("SELECT pg_advisory_lock(hashtext('segflow:' || '" + table_ +
+                      "')); SELECT pg_sleep(120);");
+  const auto locked = [&] {
+    return pg().Psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") !=
+           "0\n";
+  };
+  ASSERT_TRUE(Eventually(locked));
+  const std::string dsn = pg().Dsn() + " options='-c statement_timeout=300'";
+  Write("j", Job("pgtimeout", table_, dsn, "checkpoint: {interval: 200ms, dir: ck}\n"));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("canceling statement due to statement timeout"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("postgres table " + table_), std::string::npos) << r.err;
+
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("j")}, "", scratch(), scratch(), tag);
+  ChildGuard guard(run);
+  ASSERT_TRUE(Eventually([&] {
+    const std::string err = ReadFile(scratch() + "/" + tag + ".stderr");
+    return err.find("canceling statement due to statement timeout") != std::string::npos &&
+           err.find("retrying in") != std::string::npos;
+  })) << ReadFile(scratch() + "/" + tag + ".stderr");
+  EXPECT_EQ(ProgressEvaluated(pg(), table_, "pgtimeout"), -1);
+  pg().Psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+      "'%pg_sleep(120)%' AND pid <> pg_backend_pid()");
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgtimeout") > 0; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  ExpectTableIsAudience("j");
+}
+
+// Consent end to end, and two jobs feeding one table at once: a withdrawal in the log
+// takes the user out of the table (as out of the audience); a second job writing the same
+// table at the same time (a batch over less of the log) neither adds the user back nor
+// changes any row the full job wrote.
+TEST_F(PostgresTest, ConsentWithdrawalAndTwoJobsAtOnce) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 95);
+  Write("full", Job("pgcfull", table_, pg().Dsn()));
+  Write("batch", Job("pgcbatch", table_, pg().Dsn()));
+  ASSERT_EQ(Cli({"run", Path("full"), "--bounded"}).exit_code, 0);
+  const auto busy = Table("busy");
+  ASSERT_FALSE(busy.empty());
+  const std::string user = busy.front();
+  int64_t last = 0;
+  for (const auto& l :
+       Lines(Cli({"consume", "--log", scratch() + "/log", "--topic", "events"}).out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts": ?(\d+))")))
+      last = std::max<int64_t>(last, std::stoll(m[1]));
+  }
+  ASSERT_GT(last, 0);
+  Outcome p = Cli({"produce", "--log", scratch() + "/log", "--topic", "events"},
+                  R"({"user_id":")" + user + R"(","event":"consent","ts":)" +
+                      std::to_string(last + 1000) + R"(,"granted":false})" + "\n");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string t1 = NextTag("full"), t2 = NextTag("batch");
+  const pid_t full = Start({"run", Path("full"), "--bounded"}, "", scratch(), scratch(), t1);
+  const pid_t batch = Start({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"},
+                            "", scratch(), scratch(), t2);
+  Outcome a = Wait(full, scratch(), t1);
+  Outcome b = Wait(batch, scratch(), t2);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto audience = Audience("full", "busy");
+  EXPECT_EQ(std::count(audience.begin(), audience.end(), user), 0) << user;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  EXPECT_EQ(pg().Psql("SELECT granted FROM " + table_ + "_consent WHERE user_id = '" + user + "'"),
+            "f\n");
+  ExpectTableIsAudience("full");
+  EXPECT_EQ(
+      pg().Psql("SELECT job FROM segflow_progress WHERE target = '" + table_ + "' ORDER BY job"),
+      "pgcbatch\npgcfull\n");
 }
 
 }  // namespace
