@@ -997,5 +997,85 @@ TEST_F(PostgresTest, ConsentWithdrawalAndTwoJobsAtOnce) {
       "pgcbatch\npgcfull\n");
 }
 
+// Issue 16 item 2 under live load: while events arrive (in time order, in pieces), every
+// snapshot a reader takes of the table (rows and progress row in one statement) is the
+// job's audience at the progress row's evaluated time: changes stamped later are held back
+// and come with a later checkpoint, in the table as in the audience store.
+TEST_F(PostgresTest, LiveTableIsTheAudienceAtItsEvaluatedTime) {
+  REQUIRE_SERVER();
+  Outcome g = Cli({"gen", "cart", "--users", "300", "--events", "8000", "--seed", "101"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  std::vector<std::pair<int64_t, std::string>> events;
+  for (const auto& l : Lines(g.out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))")))
+      events.emplace_back(std::stoll(m[1]), l);
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  constexpr size_t kPieces = 6;
+  auto piece = [&](size_t i) {
+    std::string out;
+    for (size_t e = i * events.size() / kPieces; e < (i + 1) * events.size() / kPieces; ++e)
+      out += events[e].second + "\n";
+    return out;
+  };
+  auto produce = [&](const std::string& text) {
+    return Cli({"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"},
+               text)
+        .exit_code;
+  };
+  ASSERT_EQ(produce(piece(0)), 0);
+  Write("live", Job("pglivesnap", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("live")}, "", scratch(), scratch(), tag);
+  ChildGuard guard(run);
+  std::atomic<bool> stop{false};
+  std::vector<TableSnapshot> snapshots;
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto snap = Snapshot(pg(), table_, "pglivesnap");
+      if (snap.evaluated >= 0 &&
+          (snapshots.empty() || snap.evaluated != snapshots.back().evaluated))
+        snapshots.push_back(std::move(snap));
+    }
+  });
+  struct Join {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~Join() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } join{&stop, &reader};
+  for (size_t i = 1; i < kPieces; ++i) {
+    const int64_t before = ProgressEvaluated(pg(), table_, "pglivesnap");
+    ASSERT_EQ(produce(piece(i)), 0);
+    ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pglivesnap") > before; }))
+        << ReadFile(scratch() + "/" + tag + ".stderr");
+  }
+  stop.store(true);
+  reader.join();
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  ExpectTableIsAudience("live");
+  ASSERT_GE(snapshots.size(), 3u);
+  const size_t step = std::max<size_t>(1, snapshots.size() / 8);
+  for (size_t i = 0; i < snapshots.size(); i += step) {
+    const auto& snap = snapshots[i];
+    for (const auto& segment : kSegments) {
+      Outcome o = Cli(
+          {"audience", Path("live"), "--segment", segment, "--at", std::to_string(snap.evaluated)});
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      const auto lines = Lines(o.out);
+      const std::set<std::string> want(lines.begin(), lines.end());
+      const auto have =
+          snap.members.count(segment) ? snap.members.at(segment) : std::set<std::string>{};
+      EXPECT_EQ(have, want) << segment << " at " << snap.evaluated;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace segflow
