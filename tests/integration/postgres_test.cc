@@ -285,12 +285,14 @@ TEST_F(PostgresTest, BoundedRunTableIsTheAudienceAndAReplayIsANoOp) {
                       "' AND job = 'pgjob'"),
             "1\n");
   const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
-                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+                                       table_ + " ORDER BY segment, user_id COLLATE \"C\"");
+  ASSERT_TRUE(before.find("|") != std::string::npos && before.find("ERROR") == std::string::npos)
+      << before;
   // Run again: the same writes, every one a duplicate of the row's own stamp.
   r = Cli({"run", Path("j"), "--bounded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
-                      " ORDER BY 1, 2 COLLATE \"C\""),
+                      " ORDER BY segment, user_id COLLATE \"C\""),
             before);
 }
 
@@ -578,12 +580,14 @@ TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectTableIsAudience("full");
   const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
-                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+                                       table_ + " ORDER BY segment, user_id COLLATE \"C\"");
+  ASSERT_TRUE(before.find("|") != std::string::npos && before.find("ERROR") == std::string::npos)
+      << before;
   r = Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_NE(Audience("batch", "cart_abandoned"), Audience("full", "cart_abandoned"));
   EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
-                      " ORDER BY 1, 2 COLLATE \"C\""),
+                      " ORDER BY segment, user_id COLLATE \"C\""),
             before);
   ExpectTableIsAudience("full");
 }
