@@ -104,7 +104,7 @@ int DiffCommand(int argc, char** argv) {
     if (!parsed.job.output.postgres.enabled()) {
       return Status::InvalidArgument(arg + ": job " + parsed.job.name + " has no output.postgres");
     }
-    auto table = PostgresCommitter::Open(parsed.job, false, nullptr);
+    auto table = PostgresCommitter::OpenForRead(parsed.job);
     if (!table.ok()) return table.status();
     AudienceSide side;
     side.label = arg;

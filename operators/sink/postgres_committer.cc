@@ -182,6 +182,26 @@ Status PostgresCommitter::Exec(const std::string& sql) {
   return Status::OK();
 }
 
+Result<std::unique_ptr<PostgresCommitter>> PostgresCommitter::OpenForRead(const JobSpec& job) {
+  std::unique_ptr<PostgresCommitter> c(new PostgresCommitter(job, false, nullptr));
+  SEGFLOW_RETURN_IF_ERROR(c->Connect());
+  const std::string t = Qualified(c->schema_, c->name_);
+  const std::string progress = Qualified(c->schema_, "segflow_progress");
+  const char* params[] = {t.c_str(), progress.c_str()};
+  PgResult r(PQexecParams(c->conn_, "SELECT to_regclass($1) IS NULL, to_regclass($2) IS NULL", 2,
+                          nullptr, params, nullptr, nullptr, 0));
+  if (!r.ok() || PQntuples(r.r) != 1)
+    return Status::IOError(c->where_ + ": look the table up: " + LibpqText(c->conn_));
+  if (std::string(PQgetvalue(r.r, 0, 0)) == "t" || std::string(PQgetvalue(r.r, 0, 1)) == "t") {
+    return Status::NotFound(c->where_ +
+                            " does not exist (or has no segflow_progress beside it): "
+                            "no run of job " +
+                            job.name + " wrote it yet; check the dsn and table");
+  }
+  SEGFLOW_RETURN_IF_ERROR(c->CheckShape());
+  return c;
+}
+
 Status PostgresCommitter::EnsureSchema() {
   const std::string t = Qualified(schema_, name_);
   const std::string lock = "SELECT pg_advisory_xact_lock(hashtext('segflow:' || '" + table_ + "'))";
@@ -228,7 +248,11 @@ Status PostgresCommitter::EnsureSchema() {
     return s;
   }
   SEGFLOW_RETURN_IF_ERROR(Exec("COMMIT"));
+  return CheckShape();
+}
 
+Status PostgresCommitter::CheckShape() {
+  const std::string t = Qualified(schema_, name_);
   // The contract's columns (others may be added by the user) and primary key.
   const std::string regclass = t;
   const char* params[] = {regclass.c_str()};

@@ -59,6 +59,9 @@ class PostgresCommitter {
   // missing and refuses a table of another shape.
   static Result<std::unique_ptr<PostgresCommitter>> Open(const JobSpec& job, bool live,
                                                          const std::atomic<bool>* stop);
+  // For reading only (segflow diff): connects, and refuses a table that is missing or of
+  // another shape; creates nothing.
+  static Result<std::unique_ptr<PostgresCommitter>> OpenForRead(const JobSpec& job);
   ~PostgresCommitter();
 
   // The job's progress on record; nullopt when it never committed to this table.
@@ -102,7 +105,8 @@ class PostgresCommitter {
  private:
   PostgresCommitter(const JobSpec& job, bool live, const std::atomic<bool>* stop);
   Status Connect();
-  Status EnsureSchema();
+  Status EnsureSchema();  // creates what is missing, then CheckShape
+  Status CheckShape();
   Status Exec(const std::string& sql);
   Status RecordConsentsOnce(const std::vector<AudienceStore::ConsentRecord>& records);
   struct Pending;

@@ -915,6 +915,12 @@ TEST_F(PostgresTest, DiffComparesTheTableWithAStore) {
   Outcome down = Cli({"diff", "postgres:" + Path("down"), Path("j")});
   EXPECT_EQ(down.exit_code, 2);
   EXPECT_NE(down.err.find("Connection refused"), std::string::npos) << down.err;
+  // A table no job wrote is not created by diff.
+  Write("nothing", Job("pgdiff", table_ + "_none", pg().Dsn()));
+  Outcome nothing = Cli({"diff", "postgres:" + Path("nothing"), Path("j")});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_NE(nothing.err.find("does not exist"), std::string::npos) << nothing.err;
+  EXPECT_EQ(pg().Psql("SELECT to_regclass('" + table_ + "_none') IS NULL"), "t\n");
 }
 
 // Issue 16 item 4: a statement timeout (here: another client holds the table's writer lock
