@@ -55,15 +55,15 @@ int DiffCommand(int argc, char** argv) {
       "erased by segflow forget are on neither side. Exit code:\n"
       "0 every segment within the\n"
       "threshold, 1 one past it, 2 an error.\n\noptions");
-  opts.add_options()("help,h", "show this help")("segment", po::value<std::vector<std::string>>(),
-                                                 "compare only this segment (repeatable)")(
+  opts.add_options()("help,h", "show this help")(
+      "segment", po::value<std::vector<std::string>>(), "compare only this segment (repeatable)")(
       "threshold", po::value<double>()->default_value(5.0),
       "largest divergence in percent that passes")("shared",
                                                    "read the job files' shared audience stores")(
       "show", po::value<size_t>()->default_value(10), "members listed per side and segment")(
       "version-a", po::value<std::string>(),
-      "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's "
-      "backfill")("version-b", po::value<std::string>(), "the same for B")(
+      "A (a job file) at this version of the one --segment: serving, frozen or an upgrade's backfill")(
+      "version-b", po::value<std::string>(), "the same for B")(
       "json", "print one JSON object (for tools)");
   // A and B: positional, not listed as options.
   po::options_description positional;
@@ -146,15 +146,13 @@ int DiffCommand(int argc, char** argv) {
   if (vm.count("version-a")) version[0] = vm["version-a"].as<std::string>();
   if (vm.count("version-b")) version[1] = vm["version-b"].as<std::string>();
   if ((version[0] || version[1]) && (segments.size() != 1 || !vm.count("segment"))) {
-    std::cerr << "segflow diff: --version-a/--version-b name a version of one segment: give "
-                 "exactly one --segment\n";
+    std::cerr << "segflow diff: --version-a/--version-b name a version of one segment: give exactly one --segment\n";
     return 2;
   }
   for (int i = 0; i < 2; ++i) {
     if (version[i] && (!(i == 0 ? a : b)->defines_segments || shared || tables[i])) {
       std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b')
-                << " needs a job file (its own store holds the versions), not a store folder or "
-                   "--shared\n";
+                << " needs a job file (its own store holds the versions), not a store folder, a table or --shared\n";
       return 2;
     }
   }
@@ -164,8 +162,7 @@ int DiffCommand(int argc, char** argv) {
     std::string full;
     auto m = VersionMembers((i == 0 ? a : b)->store_dir, segments[0], *version[i], &full);
     if (!m.ok()) {
-      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b') << ": "
-                << m.status().message() << "\n";
+      std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b') << ": " << m.status().message() << "\n";
       return 2;
     }
     version_members[i] = std::move(m).value();
