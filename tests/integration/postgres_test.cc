@@ -1087,5 +1087,39 @@ TEST_F(PostgresTest, LiveTableIsTheAudienceAtItsEvaluatedTime) {
   }
 }
 
+// Issue 16 item 4: a live job stopped while the server is down waits for it (here 1 s,
+// SEGFLOW_PG_DRAIN_TIMEOUT_MS), then its sink fails saying how many checkpoints are not in
+// the table, whose progress row stays where it was: nothing is reported committed that is
+// not there.
+TEST_F(PostgresTest, StoppedWhileTheServerIsDownNothingIsReportedCommitted) {
+  REQUIRE_SERVER();
+  ProduceGen(200, 3000, 111);
+  Write("live", Job("pgdrain", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  ::setenv("SEGFLOW_PG_DRAIN_TIMEOUT_MS", "1000", 1);
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("live")}, "", scratch(), scratch(), tag);
+  ::unsetenv("SEGFLOW_PG_DRAIN_TIMEOUT_MS");
+  ChildGuard guard(run);
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgdrain") > 0; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  const int64_t committed = ProgressEvaluated(pg(), table_, "pgdrain");
+  struct Restart {  // the server runs again for the next tests, whatever happens here
+    PostgresServer* pg;
+    ~Restart() { pg->Start(); }
+  } restart{&pg()};
+  pg().Stop();
+  ProduceGen(200, 3000, 112);
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(scratch() + "/" + tag + ".stderr").find("retrying in") != std::string::npos;
+  })) << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  // SIGTERM cancels the job (it ends "canceled"); the sink says what the table lacks.
+  EXPECT_NE(done.err.find("checkpoint(s) not in the table"), std::string::npos) << done.err;
+  EXPECT_EQ(done.err.find("evaluated through"), std::string::npos) << done.err;
+  ASSERT_TRUE(pg().Start()) << pg().error();
+  EXPECT_EQ(ProgressEvaluated(pg(), table_, "pgdrain"), committed);
+}
+
 }  // namespace
 }  // namespace segflow
