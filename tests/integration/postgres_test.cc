@@ -119,6 +119,7 @@ class PostgresServer : public ::testing::Environment {
     ::setenv("PGPASSWORD", kPassword, 1);
   }
   bool Start() {
+    if (running_) return true;
     int rc = 0;
     const std::string out =
         Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
@@ -129,9 +130,12 @@ class PostgresServer : public ::testing::Environment {
       error_ = "pg_ctl start failed: " + out + ReadFile(dir_ + "/server.log");
       return false;
     }
+    running_ = true;
     return true;
   }
+  // Stops the server; a test that does restarts it with Start (a no-op when running).
   void Stop() {
+    running_ = false;
     Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w stop >/dev/null 2>&1");
   }
   void TearDown() override {
@@ -169,7 +173,7 @@ class PostgresServer : public ::testing::Environment {
 
  private:
   static inline PostgresServer* instance_ = nullptr;
-  bool tried_ = false;
+  bool tried_ = false, running_ = false;
   std::string bin_, dir_, as_, skip_reason_, error_;
   int port_ = 0;
 };
@@ -496,6 +500,10 @@ TEST_F(PostgresTest, LiveJobRetriesWhileTheServerIsDown) {
   ChildGuard guard(run);
   ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgretry") > 0; }))
       << ReadFile(scratch() + "/" + tag + ".stderr");
+  struct Restart {  // the server runs again for the next tests, whatever happens here
+    PostgresServer* pg;
+    ~Restart() { pg->Start(); }
+  } restart{&pg()};
   pg().Stop();
   ProduceGen(300, 4000, 32);
   ASSERT_TRUE(Eventually([&] {
