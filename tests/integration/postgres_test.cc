@@ -227,7 +227,10 @@ class PostgresTest : public ::testing::Test {
   void SetUp() override {
     table_ = "t_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::transform(table_.begin(), table_.end(), table_.begin(), ::tolower);
-    table_ = table_.substr(0, 40);  // side tables add up to 11 characters; PostgreSQL keeps 63
+    // One table per test and run (--gtest_repeat reuses the server); side tables add up to
+    // 11 characters, tests' own suffixes 5; PostgreSQL keeps 63.
+    static int runs = 0;
+    table_ = table_.substr(0, 36) + "_" + std::to_string(runs++);
   }
   PostgresServer& pg() { return *PostgresServer::Get(); }
   const std::string& scratch() const { return dir_.path(); }
