@@ -493,6 +493,11 @@ void Worker::HeartbeatLoop() {
   while (!shutdown_.load()) {
     cv_.wait_for(lock, heartbeat_interval_);
     if (shutdown_.load()) break;
+    if (stopping()) {
+      // SIGINT/SIGTERM: the control loop blocks in a read; closing its connection ends it.
+      if (control_) control_->Close();
+      break;
+    }
     std::shared_ptr<net::Connection> conn = control_;
     std::vector<std::shared_ptr<Attempt>> reap;
     reap.swap(finished_);
