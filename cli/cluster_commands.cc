@@ -12,6 +12,8 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -22,10 +24,12 @@
 
 #include "cli/cluster_client.h"
 #include "cli/cluster_job.h"
+#include "cli/embedded_cluster.h"
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
 #include "cli/job_summary.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/status_json.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "worker/worker.h"
@@ -87,7 +91,7 @@ int CoordinatorCommand(int argc, char** argv) {
       "                           [--heartbeat-timeout MS] [--heartbeat-interval MS]\n"
       "                           [--max-restarts N] [--slot-wait S] [--checkpoint-timeout MS]\n"
       "                           [--upgrade-catch-up-records N] [--max-connections N]\n"
-      "                           [--prepare-timeout MS]\n"
+      "                           [--prepare-timeout MS] [--http HOST:PORT [--http-token-file F]]\n"
       "                           [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs the coordinator: workers register with it, clients submit jobs to it. Runs until\n"
       "SIGINT/SIGTERM. HOST:PORT port 0 picks a free port (printed on start).\n\n"
@@ -106,6 +110,10 @@ int CoordinatorCommand(int argc, char** argv) {
       "ms before an incomplete checkpoint is abandoned (0: 10 x the job's interval, at least 10 s)")(
       "upgrade-catch-up-records", po::value<int64_t>()->default_value(20000),
       "upgrades: another backfill round while the log grew by more records than this during the last one")(
+      "http", po::value<std::string>(),
+      "serve the HTTP API, /metrics and the dashboard on HOST:PORT (only loopback without a token)")(
+      "http-token-file", po::value<std::string>(),
+      "a file holding the token every /v1 and /metrics request must send as Authorization: Bearer <token>")(
       "data-root", po::value<std::vector<std::string>>(),
       "repeatable: a folder jobs may make the coordinator touch (log, checkpoints, savepoints, audience); "
       "relative job paths resolve against the first (default: the current directory)")(
@@ -140,6 +148,26 @@ int CoordinatorCommand(int argc, char** argv) {
   options.slot_wait = std::chrono::seconds(vm["slot-wait"].as<int>());
   options.checkpoint_timeout = std::chrono::milliseconds(std::max(0, vm["checkpoint-timeout"].as<int>()));
   options.upgrade_catch_up_records = static_cast<uint64_t>(std::max<int64_t>(0, vm["upgrade-catch-up-records"].as<int64_t>()));
+  if (vm.count("http-token-file") && !vm.count("http")) {
+    std::cerr << "segflow coordinator: --http-token-file needs --http HOST:PORT\n";
+    return 2;
+  }
+  if (vm.count("http")) {
+    auto http = net::ParseHostPort(vm["http"].as<std::string>());
+    if (!http.ok()) {
+      std::cerr << "segflow coordinator: --http: " << http.status().message() << "\n";
+      return 2;
+    }
+    options.http = *http;
+    if (vm.count("http-token-file")) {
+      auto token = ReadHttpToken(vm["http-token-file"].as<std::string>());
+      if (!token.ok()) {
+        std::cerr << "segflow coordinator: --http-token-file: " << token.status().message() << "\n";
+        return 2;
+      }
+      options.http_token = *token;
+    }
+  }
   if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
   if (vm["max-connections"].as<int>() < 4 || vm["prepare-timeout"].as<int>() <= 0) {
     std::cerr << "segflow coordinator: need --max-connections >= 4 and --prepare-timeout > 0\n";
@@ -155,6 +183,7 @@ int CoordinatorCommand(int argc, char** argv) {
     return 1;
   }
   std::printf("coordinator listening on %s\n", coord.address().ToString().c_str());
+  if (options.http) std::printf("http listening on %s\n", coord.http_address().ToString().c_str());
   std::fflush(stdout);
   while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   coord.Shutdown();
@@ -373,10 +402,11 @@ int SubmitCommand(int argc, char** argv) {
 
 int JobsCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow jobs [--coordinator HOST:PORT]\n"
+      "usage: segflow jobs [--coordinator HOST:PORT] [--json]\n"
       "                    [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Lists the cluster's jobs and workers.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
+      "json", "print the jobs as GET /v1/jobs answers (one JSON array)");
   po::variables_map vm;
   if (auto done = ParsePlain("jobs", argc, argv, opts, &vm)) return *done;
   auto client = ClusterClient::Connect(vm["coordinator"].as<std::string>());
@@ -390,6 +420,11 @@ int JobsCommand(int argc, char** argv) {
     return 1;
   }
   auto sr = (*reply)->Root<wire::ControlMessage>().getStatusReply();
+  if (vm.count("json")) {
+    const auto json = coordinator::JobListJson(sr);
+    std::printf("%s\n", json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
   std::printf("%-32s %-11s %-8s %12s  %s\n", "JOB ID", "STATE", "ATTEMPT", "RECORDS IN", "REASON");
   for (auto j : sr.getJobs()) {
     std::printf("%-32s %-11s %-8u %12llu  %s\n", j.getJobId().cStr(), JobStateName(j.getState()), j.getAttempt(),
@@ -413,11 +448,12 @@ int JobsCommand(int argc, char** argv) {
 
 int StatusCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow status JOB_ID [--coordinator HOST:PORT]\n"
+      "usage: segflow status JOB_ID [--coordinator HOST:PORT] [--json]\n"
       "                     [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "A job's state and, per task: its worker, key groups or partitions and offsets,\n"
       "watermark, records in/out and time blocked by backpressure.\n\noptions");
-  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp);
+  opts.add_options()("help,h", "show this help")("coordinator", CoordinatorValue(), kCoordinatorHelp)(
+      "json", "print what GET /v1/jobs/JOB_ID answers (one JSON object)");
   po::variables_map vm;
   if (auto done = ParsePlain("status", argc, argv, opts, &vm, "id")) return *done;
   if (!vm.count("id")) {
@@ -438,6 +474,12 @@ int StatusCommand(int argc, char** argv) {
   if (!sr.getOk()) {
     std::cerr << "segflow status: " << sr.getError().cStr() << "\n";
     return 1;
+  }
+  if (vm.count("json")) {
+    const auto json = sr.getJobs().size() == 1 ? coordinator::JobStatusJson(sr.getJobs()[0])
+                                               : coordinator::UpgradeStatusJson(sr.getUpgrades()[0]);
+    std::printf("%s\n", json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
   }
   if (sr.getJobs().size() == 0 && sr.getUpgrades().size() == 1) {
     auto u = sr.getUpgrades()[0];

@@ -13,10 +13,12 @@
 #include "cli/commands.h"
 #include "cli/job_command_line.h"
 #include "engine/value/value.h"
+#include "jobs/job_parser.h"
 #include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/postgres_committer.h"
 
 namespace po = boost::program_options;
 
@@ -45,7 +47,8 @@ int DiffCommand(int argc, char** argv) {
       "Compares two audiences per segment: sizes, members only in A and only in B, and the\n"
       "divergence (|only in A| + |only in B|) / |A ∪ B|. A and B are job files (JOB.yaml: the\n"
       "job's audience; with --shared, its output.shared_audience store) or audience store\n"
-      "folders. Compares every segment of either side (--segment: only those); a segment a job\n"
+      "folders, or postgres:JOB.yaml (the job's PostgreSQL table, output.postgres).\n"
+      "Compares every segment of either side (--segment: only those); a segment a job\n"
       "file does not define counts as diverged (a store lacking one holds it empty).\n"
       "--version-a/--version-b V compare one segment's versions (e.g. the serving one against\n"
       "an upgrade's backfill before the switch, or against a frozen old one after). Users\n"
@@ -91,8 +94,31 @@ int DiffCommand(int argc, char** argv) {
     return 2;
   }
   const bool shared = vm.count("shared") > 0;
-  auto a = OpenAudienceSide(vm["a"].as<std::string>(), shared);
-  auto b = OpenAudienceSide(vm["b"].as<std::string>(), shared);
+  // A side "postgres:JOB.yaml" is that job's PostgreSQL table (output.postgres).
+  std::array<std::unique_ptr<PostgresCommitter>, 2> tables;
+  auto open_side = [&](int i, const std::string& arg) -> Result<AudienceSide> {
+    if (!arg.starts_with("postgres:")) return OpenAudienceSide(arg, shared);
+    JobParseResult parsed = ParseJobFile(arg.substr(9));
+    if (!parsed.ok())
+      return Status::InvalidArgument(parsed.ErrorText() + arg + ": fix the job file");
+    if (!parsed.job.output.postgres.enabled()) {
+      return Status::InvalidArgument(arg + ": job " + parsed.job.name + " has no output.postgres");
+    }
+    auto table = PostgresCommitter::OpenForRead(parsed.job);
+    if (!table.ok()) return table.status();
+    AudienceSide side;
+    side.label = arg;
+    auto segments = (*table)->Segments();
+    if (!segments.ok()) return segments.status();
+    side.segments = std::move(*segments);
+    auto progress = (*table)->ProgressText();
+    if (!progress.ok()) return progress.status();
+    side.evaluated = *progress;
+    tables[i] = std::move(table).value();
+    return side;
+  };
+  auto a = open_side(0, vm["a"].as<std::string>());
+  auto b = open_side(1, vm["b"].as<std::string>());
   for (const auto* side : {&a, &b}) {
     if (!side->ok()) {
       std::cerr << "segflow diff: " << side->status().message() << "\n";
@@ -124,9 +150,9 @@ int DiffCommand(int argc, char** argv) {
     return 2;
   }
   for (int i = 0; i < 2; ++i) {
-    if (version[i] && (!(i == 0 ? a : b)->defines_segments || shared)) {
+    if (version[i] && (!(i == 0 ? a : b)->defines_segments || shared || tables[i])) {
       std::cerr << "segflow diff: --version-" << (i == 0 ? 'a' : 'b')
-                << " needs a job file (its own store holds the versions), not a store folder or --shared\n";
+                << " needs a job file (its own store holds the versions), not a store folder, a table or --shared\n";
       return 2;
     }
   }
@@ -142,11 +168,23 @@ int DiffCommand(int argc, char** argv) {
     version_members[i] = std::move(m).value();
     (i == 0 ? a : b)->label += " version " + full;
   }
-  // Users erased by `segflow forget` are on neither side (erasure_ledger.h).
+  // Each side's store, unless the side is a table.
+  std::array<std::unique_ptr<AudienceStore>, 2> stores;
+  for (int i = 0; i < 2; ++i) {
+    if (tables[i]) continue;
+    auto store = AudienceStore::OpenForRead((i == 0 ? a : b)->store_dir);
+    if (!store.ok()) {
+      std::cerr << "segflow diff: " << store.status().message() << "\n";
+      return 2;
+    }
+    stores[i] = std::move(store).value();
+  }
+  // Users erased by `segflow forget` are on neither side (erasure_ledger.h). A table has no
+  // ledger: forget deletes its rows itself.
   std::array<Erasures, 2> erasures;
   for (int i = 0; i < 2; ++i) {
     const std::string& ledger = (i == 0 ? a : b)->ledger;
-    if (ledger.empty()) continue;
+    if (ledger.empty() || tables[i]) continue;
     auto e = LoadErasures(ledger);
     if (!e.ok()) {
       std::cerr << "segflow diff: " << e.status().message() << "\n";
@@ -154,20 +192,14 @@ int DiffCommand(int argc, char** argv) {
     }
     erasures[i] = std::move(e).value();
   }
-  auto members_of = [&](int side, const AudienceStore& store,
-                        const std::string& segment) -> Result<std::vector<std::string>> {
+  auto members_of = [&](int side, const std::string& segment) -> Result<std::vector<std::string>> {
+    if (tables[side]) return tables[side]->Members(segment);
     auto members = version[side] ? Result<std::vector<std::string>>(version_members[side])
-                                 : store.Members(segment);
+                                 : stores[side]->Members(segment);
     if (!members.ok()) return members;
-    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], &store, &*members));
+    SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(erasures[side], stores[side].get(), &*members));
     return members;
   };
-  auto store_a = AudienceStore::OpenForRead(a->store_dir);
-  auto store_b = AudienceStore::OpenForRead(b->store_dir);
-  if (!store_a.ok() || !store_b.ok()) {
-    std::cerr << "segflow diff: " << (store_a.ok() ? store_b : store_a).status().message() << "\n";
-    return 2;
-  }
   const size_t show = vm["show"].as<size_t>();
   bool diverged = false;
   std::string text =
@@ -178,8 +210,8 @@ int DiffCommand(int argc, char** argv) {
     // file defines its segments: one it lacks is missing (a definition differs).
     const bool missing =
         (a->defines_segments && !in_a.count(s)) || (b->defines_segments && !in_b.count(s));
-    auto ma = members_of(0, **store_a, s);
-    auto mb = members_of(1, **store_b, s);
+    auto ma = members_of(0, s);
+    auto mb = members_of(1, s);
     if (!ma.ok() || !mb.ok()) {
       std::cerr << "segflow diff: " << (ma.ok() ? mb.status() : ma.status()).message() << "\n";
       return 2;

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "cli/cluster_client.h"
@@ -36,6 +38,17 @@ bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 
 }  // namespace
 
+Result<std::string> ReadHttpToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  const auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return Status::InvalidArgument(path + " is empty: put the token in it");
+  return token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+}
+
 std::string JobFolder(const std::string& job_file) {
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(job_file, ec);
@@ -44,7 +57,8 @@ std::string JobFolder(const std::string& job_file) {
 }
 
 Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir,
-                                                                const std::vector<std::string>& data_roots) {
+                                                                const std::vector<std::string>& data_roots,
+                                                                const Http& http) {
   if (data_roots.empty()) return Status::InvalidArgument("the local cluster needs at least one data root");
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
   // A fresh secret for this cluster's own processes (0600, in its folder): other local
@@ -60,6 +74,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
   coordinator::CoordinatorOptions options;
   options.listen = net::HostPort{"127.0.0.1", 0};
   options.dir = dir + "/coordinator";
+  options.http = http.address;
+  options.http_token = http.token;
   options.data_roots = data_roots;
   cluster->coordinator_ = std::make_unique<coordinator::Coordinator>(options);
   SEGFLOW_RETURN_IF_ERROR(cluster->coordinator_->Start());

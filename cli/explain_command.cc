@@ -60,64 +60,6 @@ void NodeText(const ExplainNode& n, int depth, std::string* out) {
   for (const ExplainNode& c : n.children) NodeText(c, depth + 1, out);
 }
 
-Value NodeJson(const ExplainNode& n) {
-  ValueArray events;
-  for (const EvidenceEvent& e : n.events) {
-    events.push_back(Value::Object({{"ts", Value::Int(e.ts)},
-                                    {"time", Value::String(FormatRfc3339Millis(e.ts))},
-                                    {"offset", Value::Int(static_cast<int64_t>(e.seq))},
-                                    {"event", Value::String(e.type)},
-                                    {"role", Value::String(e.role)},
-                                    {"props", e.props}}));
-  }
-  ValueArray children;
-  for (const ExplainNode& c : n.children) children.push_back(NodeJson(c));
-  return Value::Object({{"kind", Value::String(n.kind)},
-                        {"text", Value::String(n.text)},
-                        {"holds", Value::Bool(n.holds)},
-                        {"facts", Value::Object(n.facts)},
-                        {"events", Value::Array(std::move(events))},
-                        {"events_omitted", Value::Int(static_cast<int64_t>(n.events_omitted))},
-                        {"children", Value::Array(std::move(children))}});
-}
-
-Value OptTime(const std::optional<int64_t>& t) { return t ? Value::Int(*t) : Value::Null(); }
-
-std::string ReportJson(const JobSpec& job, const ExplainReport& r) {
-  const SegmentExplanation& x = r.explanation;
-  const MembershipExplanation& m = x.membership;
-  ValueArray changelog;
-  for (const auto& c : r.changelog) {
-    changelog.push_back(Value::Object({{"at", Value::Int(c.at)},
-                                       {"change", Value::String(c.entered ? "entered" : "exited")}}));
-  }
-  Value v = Value::Object({
-      {"job", Value::String(job.name)},
-      {"segment", Value::String(x.segment)},
-      {"user", Value::String(r.user)},
-      {"at", Value::Int(x.at)},
-      {"evaluated_through", Value::Int(r.evaluated_through)},
-      {"known_user", Value::Bool(x.known_user)},
-      {"partition", Value::Int(r.partition)},
-      {"events", Value::Int(static_cast<int64_t>(r.events))},
-      {"late_records", Value::Int(static_cast<int64_t>(r.late_records))},
-      {"last_instant", OptTime(x.last_instant)},
-      {"member", Value::Bool(m.member)},
-      {"verdict", Value::String(x.verdict)},
-      {"condition", NodeJson(x.root)},
-      {"membership", Value::Object({{"member", Value::Bool(m.member)},
-                                    {"since", OptTime(m.since)},
-                                    {"until", OptTime(m.until)},
-                                    {"armed", Value::Bool(m.armed)},
-                                    {"cooldown_until", OptTime(m.cooldown_until)},
-                                    {"consent", m.consent ? Value::Bool(*m.consent) : Value::Null()},
-                                    {"condition", Value::Bool(m.condition)}})},
-      {"changelog", Value::Array(std::move(changelog))},
-      {"changelog_agrees", Value::Bool(r.changelog_agrees)},
-  });
-  return v.ToJson() + "\n";
-}
-
 std::string ReportText(const JobSpec& job, const ExplainReport& r) {
   const SegmentExplanation& x = r.explanation;
   const MembershipExplanation& m = x.membership;
@@ -194,7 +136,7 @@ int ExplainCommand(int argc, char** argv) {
     std::cerr << "segflow explain: " << report.status().message() << "\n";
     return 1;
   }
-  const std::string out = vm.count("json") ? ReportJson(parsed.job, *report) : ReportText(parsed.job, *report);
+  const std::string out = vm.count("json") ? ExplainReportJson(parsed.job, *report) : ReportText(parsed.job, *report);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }

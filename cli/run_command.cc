@@ -50,7 +50,7 @@ void RemoveStaleClusterDirs(const std::string& parent) {
 }
 
 int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers,
-                 const std::vector<std::string>& extra_roots) {
+                 const std::vector<std::string>& extra_roots, const EmbeddedCluster::Http& http) {
   const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
   // Beside the state folder, not in it (each attempt resets the state folder); one folder
   // per run, so a second (refused) run of the job never touches the first one's workers.
@@ -65,11 +65,12 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
   // other local commands resolve them.
   std::vector<std::string> roots = {JobFolder(path)};
   roots.insert(roots.end(), extra_roots.begin(), extra_roots.end());
-  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, roots);
+  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, roots, http);
   if (!cluster.ok()) {
     std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
     return 1;
   }
+  if (http.address) std::cerr << "segflow run: http listening on " << (*cluster)->http_address() << "\n";
   std::error_code ec;
   auto client = ClusterClient::Connect((*cluster)->address());
   if (!client.ok()) {
@@ -105,7 +106,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--state-dir DIR]\n"
-      "                            [--data-root DIR]...\n\n"
+      "                            [--data-root DIR]... [--http HOST:PORT [--http-token-file F]]\n\n"
       "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
       "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
       "job's log, state and audience store on local disk. Each run starts fresh from the\n"
@@ -120,7 +121,9 @@ int RunCommand(int argc, char** argv) {
       "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)")(
       "data-root", po::value<std::vector<std::string>>(),
       "repeatable: a further folder the local cluster's coordinator and workers may touch for the job (besides "
-      "the job file's folder, always the first data root, against which relative job paths resolve)");
+      "the job file's folder, always the first data root, against which relative job paths resolve)")(
+      "http", po::value<std::string>(), "serve the HTTP API, /metrics and the dashboard on HOST:PORT while it runs")(
+      "http-token-file", po::value<std::string>(), "the token /v1 and /metrics requests must send (Bearer)");
   po::variables_map vm;
   if (auto done = ParseJobCommandLine("run", argc, argv, opts, &vm)) return *done;
   if (!vm.count("job")) {
@@ -154,6 +157,29 @@ int RunCommand(int argc, char** argv) {
   const std::vector<std::string> extra_roots =
       vm.count("data-root") ? vm["data-root"].as<std::vector<std::string>>() : std::vector<std::string>{};
 
+  EmbeddedCluster::Http http;
+  if (vm.count("http-token-file") && !vm.count("http")) {
+    std::cerr << "segflow run: --http-token-file needs --http HOST:PORT\n";
+    return 2;
+  }
+  if (vm.count("http")) {
+    auto address = net::ParseHostPort(vm["http"].as<std::string>());
+    if (!address.ok() || workers == 0) {
+      std::cerr << "segflow run: --http: "
+                << (address.ok() ? "needs a local cluster (--workers 1 or more)" : address.status().message()) << "\n";
+      return 2;
+    }
+    http.address = *address;
+    if (vm.count("http-token-file")) {
+      auto token = ReadHttpToken(vm["http-token-file"].as<std::string>());
+      if (!token.ok()) {
+        std::cerr << "segflow run: --http-token-file: " << token.status().message() << "\n";
+        return 2;
+      }
+      http.token = *token;
+    }
+  }
+
   const std::string path = vm["job"].as<std::string>();
   JobParseResult parsed = ParseJobFile(path);
   if (!parsed.ok()) {
@@ -169,7 +195,7 @@ int RunCommand(int argc, char** argv) {
   if (!options.bounded) {
     std::cerr << "job " << job.name << ": running live (Ctrl-C or SIGTERM stops it)\n";
   }
-  if (workers > 0) return RunOnCluster(path, job, options, workers, extra_roots);
+  if (workers > 0) return RunOnCluster(path, job, options, workers, extra_roots, http);
 
   RunReport report;
   Status s = RunJobLocally(job, options, &g_stop, &report);

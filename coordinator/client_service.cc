@@ -468,6 +468,78 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
   }
 }
 
+bool Coordinator::Impl::HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root) {
+  switch (in.which()) {
+    case wire::ControlMessage::SUBMIT:
+      Submit(in.getSubmit(), root.initSubmitReply());
+      return true;
+    case wire::ControlMessage::STATUS: {
+      auto reply = root.initStatusReply();
+      const std::string id = in.getStatus().getJobId().cStr();
+      if (id.empty()) {
+        reply.setOk(true);
+        auto list = reply.initJobs(static_cast<unsigned>(jobs_.size()));
+        unsigned i = 0;
+        for (const auto& [jid, job] : jobs_) FillStatus(job, false, list[i++]);
+        auto ups = reply.initUpgrades(static_cast<unsigned>(upgrades_.size()));
+        i = 0;
+        for (const auto& [uid, u] : upgrades_) FillUpgradeStatus(u, ups[i++]);
+      } else if (auto it = jobs_.find(id); it != jobs_.end()) {
+        reply.setOk(true);
+        FillStatus(it->second, true, reply.initJobs(1)[0]);
+      } else if (auto u = upgrades_.find(id); u != upgrades_.end()) {
+        reply.setOk(true);
+        FillUpgradeStatus(u->second, reply.initUpgrades(1)[0]);
+      } else {
+        reply.setOk(false);
+        reply.setError("no job " + id + " (segflow jobs lists them)");
+      }
+      auto workers = reply.initWorkers(static_cast<unsigned>(workers_.size()));
+      unsigned i = 0;
+      for (const auto& [wid, w] : workers_) {
+        auto wi = workers[i++];
+        wi.setWorkerId(wid);
+        wi.setAddress(w.Address());
+        wi.setSlots(w.slots);
+        wi.setFreeSlots(w.alive ? w.slots - std::min(w.slots, w.used) : 0);
+        wi.setAlive(w.alive);
+        wi.setPid(w.pid);
+      }
+      return true;
+    }
+    case wire::ControlMessage::SAVEPOINT: {
+      auto req = in.getSavepoint();
+      auto reply = root.initSavepointReply();
+      auto it = jobs_.find(req.getJobId().cStr());
+      if (it == jobs_.end()) {
+        reply.setError("no job " + std::string(req.getJobId().cStr()) + " (segflow jobs lists them)");
+      } else if (!it->second.checkpointing) {
+        reply.setError("job " + it->second.id + " has no checkpoint block; savepoints need one "
+                       "(e.g. checkpoint: {interval: 10s})");
+      } else if (it->second.state != wire::JobState::RUNNING) {
+        reply.setError("job " + it->second.id + " is " + "not running (state " +
+                       std::to_string(static_cast<int>(it->second.state)) + ")");
+      } else if (Status confined = req.getDir().size() > 0
+                                       ? roots_.Check(req.getDir().cStr(), "savepoint --dir")
+                                       : Status::OK();
+                 !confined.ok()) {
+        reply.setError(confined.message());
+      } else {
+        const std::string dir = req.getDir().size() > 0 ? roots_.Absolute(req.getDir().cStr()) : "";
+        it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), dir};
+        it->second.savepoint_error.clear();
+        reply.setOk(true);
+      }
+      return true;
+    }
+    case wire::ControlMessage::CANCEL_JOB:
+      CancelJob(in.getCancelJob().getJobId().cStr(), root.initCancelReply());
+      return true;
+    default:
+      return false;
+  }
+}
+
 void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first) {
   std::unique_ptr<net::InMessage> next;
   net::InMessage* msg = first;
@@ -477,75 +549,7 @@ void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::
     {
       auto in = msg->Root<wire::ControlMessage>();
       std::lock_guard<std::mutex> lock(mu_);
-      switch (in.which()) {
-        case wire::ControlMessage::SUBMIT:
-          Submit(in.getSubmit(), root.initSubmitReply());
-          break;
-        case wire::ControlMessage::STATUS: {
-          auto reply = root.initStatusReply();
-          const std::string id = in.getStatus().getJobId().cStr();
-          if (id.empty()) {
-            reply.setOk(true);
-            auto list = reply.initJobs(static_cast<unsigned>(jobs_.size()));
-            unsigned i = 0;
-            for (const auto& [jid, job] : jobs_) FillStatus(job, false, list[i++]);
-            auto ups = reply.initUpgrades(static_cast<unsigned>(upgrades_.size()));
-            i = 0;
-            for (const auto& [uid, u] : upgrades_) FillUpgradeStatus(u, ups[i++]);
-          } else if (auto it = jobs_.find(id); it != jobs_.end()) {
-            reply.setOk(true);
-            FillStatus(it->second, true, reply.initJobs(1)[0]);
-          } else if (auto u = upgrades_.find(id); u != upgrades_.end()) {
-            reply.setOk(true);
-            FillUpgradeStatus(u->second, reply.initUpgrades(1)[0]);
-          } else {
-            reply.setOk(false);
-            reply.setError("no job " + id + " (segflow jobs lists them)");
-          }
-          auto workers = reply.initWorkers(static_cast<unsigned>(workers_.size()));
-          unsigned i = 0;
-          for (const auto& [wid, w] : workers_) {
-            auto wi = workers[i++];
-            wi.setWorkerId(wid);
-            wi.setAddress(w.Address());
-            wi.setSlots(w.slots);
-            wi.setFreeSlots(w.alive ? w.slots - std::min(w.slots, w.used) : 0);
-            wi.setAlive(w.alive);
-            wi.setPid(w.pid);
-          }
-          break;
-        }
-        case wire::ControlMessage::SAVEPOINT: {
-          auto req = in.getSavepoint();
-          auto reply = root.initSavepointReply();
-          auto it = jobs_.find(req.getJobId().cStr());
-          if (it == jobs_.end()) {
-            reply.setError("no job " + std::string(req.getJobId().cStr()) + " (segflow jobs lists them)");
-          } else if (!it->second.checkpointing) {
-            reply.setError("job " + it->second.id + " has no checkpoint block; savepoints need one "
-                           "(e.g. checkpoint: {interval: 10s})");
-          } else if (it->second.state != wire::JobState::RUNNING) {
-            reply.setError("job " + it->second.id + " is " + "not running (state " +
-                           std::to_string(static_cast<int>(it->second.state)) + ")");
-          } else if (Status confined = req.getDir().size() > 0
-                                           ? roots_.Check(req.getDir().cStr(), "savepoint --dir")
-                                           : Status::OK();
-                     !confined.ok()) {
-            reply.setError(confined.message());
-          } else {
-            const std::string dir = req.getDir().size() > 0 ? roots_.Absolute(req.getDir().cStr()) : "";
-            it->second.savepoint_wanted = JobEntry::SavepointWanted{req.getStop(), dir};
-            it->second.savepoint_error.clear();
-            reply.setOk(true);
-          }
-          break;
-        }
-        case wire::ControlMessage::CANCEL_JOB:
-          CancelJob(in.getCancelJob().getJobId().cStr(), root.initCancelReply());
-          break;
-        default:
-          return;
-      }
+      if (!HandleClientRequest(in, root)) return;
     }
     cv_.notify_all();
     if (!conn->Send(out).ok()) return;

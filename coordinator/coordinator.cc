@@ -41,6 +41,12 @@ Status Coordinator::Impl::Start() {
   if (!server.ok()) return server.status().Annotate("coordinator");
   server_ = std::move(server).value();
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  if (options_.http) {
+    if (Status s = StartHttp(); !s.ok()) {
+      Shutdown();
+      return s;
+    }
+  }
   return Status::OK();
 }
 
@@ -57,6 +63,7 @@ void Coordinator::Impl::Shutdown() {
     }
   }
   cv_.notify_all();
+  StopHttp();
   if (monitor_thread_.joinable()) monitor_thread_.join();
   server_->Close();  // closes every connection and waits for their threads
   if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -180,6 +187,9 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
       }
       break;
     }
+    case wire::ControlMessage::AUDIENCE_ANSWER:
+      OnAudienceAnswer(msg.getAudienceAnswer());
+      break;
     default:
       break;  // heartbeats: last_seen is enough
   }
@@ -280,6 +290,7 @@ Coordinator::Coordinator(CoordinatorOptions options) : impl_(std::make_unique<Im
 Coordinator::~Coordinator() = default;
 Status Coordinator::Start() { return impl_->Start(); }
 net::HostPort Coordinator::address() const { return impl_->address(); }
+net::HostPort Coordinator::http_address() const { return impl_->http_address(); }
 void Coordinator::Shutdown() { impl_->Shutdown(); }
 
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct CoordinatorOptions {
   // Version upgrades: another backfill round while the log grew by more than this many
   // records during the last one (at most 4 rounds); then the live job stops for the handover.
   uint64_t upgrade_catch_up_records = 20000;
+  // The HTTP API, metrics and dashboard (integrations §12; coordinator/http_server.cc):
+  // served when `http` is set. A non-empty `http_token` is required of every /v1 and
+  // /metrics request; without one only a loopback address is accepted.
+  std::optional<net::HostPort> http;
+  std::string http_token;
   // --data-root: the only folders a job may make this coordinator read, write or delete
   // (its log, checkpoints, savepoints, audience); relative job paths resolve against the
   // first. Empty: the current directory.
@@ -56,6 +62,9 @@ class Coordinator {
   Status Start();
   // The bound address (the real port when listening on port 0).
   net::HostPort address() const;
+  // The HTTP server's bound address (the real port when asked for port 0); empty host
+  // when there is none.
+  net::HostPort http_address() const;
   // Asks every worker to exit when idle, stops serving and joins every thread.
   void Shutdown();
 

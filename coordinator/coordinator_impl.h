@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,16 @@
 #include "jobs/execution_graph.h"
 
 namespace segflow::coordinator {
+
+struct HttpServerState;  // http_server.cc
+
+// A worker's answer to an audience question (http_server.cc); without one, `status` is
+// the HTTP status to answer and `error` says why.
+struct AudienceReply {
+  int status = 200;
+  std::string error;
+  std::unique_ptr<capnp::MallocMessageBuilder> answer;
+};
 
 // Fills a Cap'n Proto List(PartitionOffset), sized by the caller's init, from
 // {topic, partition, offset} triples (reprocessing starts and ends).
@@ -241,12 +252,27 @@ class Coordinator::Impl {
   Status Start();
   void Shutdown();
   net::HostPort address() const { return server_->local(); }
+  net::HostPort http_address() const;
 
  private:
   // Runs on the connection's own thread (net::Server), after its handshake.
   void Serve(std::shared_ptr<net::Connection> conn);
   void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
   void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
+  // With mu_ held: answers one client request (submit, status, savepoint, cancel) into
+  // `root`; false if `in` is no client request. Used by ServeClient and the HTTP API.
+  bool HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root);
+
+  // HTTP API, metrics and dashboard (http_server.cc). StartHttp binds options_.http.
+  Status StartHttp();
+  void StopHttp();
+  // With mu_ held: the Prometheus text exposition of every listed job and the workers.
+  std::string MetricsText();
+  // Without mu_ held: asks the worker that holds job `id`'s audience store (its sink's,
+  // or any live one if that is gone) one question filled in by `fill`, and waits for it.
+  AudienceReply AskAudience(const std::string& id, const std::function<void(wire::AudienceQuery::Builder)>& fill,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  void OnAudienceAnswer(wire::AudienceAnswer::Reader answer);
   void MonitorLoop();
 
   // With mu_ held.
@@ -319,6 +345,10 @@ class Coordinator::Impl {
   std::map<uint32_t, WorkerEntry> workers_;
   std::map<std::string, JobEntry> jobs_;
   std::map<std::string, UpgradeEntry> upgrades_;
+  std::shared_ptr<HttpServerState> http_;
+  uint64_t next_audience_query_ = 1;
+  std::set<uint64_t> audience_waiting_;
+  std::map<uint64_t, std::unique_ptr<capnp::MallocMessageBuilder>> audience_answers_;
 };
 
 }  // namespace segflow::coordinator

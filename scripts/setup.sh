@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(g++ cmake ninja-build pkg-config capnproto libcapnp-dev librocksdb-dev libyaml-cpp-dev
       libboost-program-options-dev libasio-dev libsimdjson-dev libgtest-dev libgmock-dev
       libbenchmark-dev libssl-dev openssl time bc iproute2 clang libclang-rt-14-dev libpq-dev
-      postgresql librdkafka-dev kcat)
+      postgresql librdkafka-dev kcat libcpp-httplib-dev nlohmann-json3-dev curl prometheus chromium hey)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,7 @@
 #include "engine/net/server.h"
 #include "engine/schema/cluster.capnp.h"
 #include "worker/attempt.h"
+#include "worker/audience_service.h"
 
 namespace segflow::worker {
 namespace {
@@ -274,6 +275,19 @@ void Worker::HandleMessage(net::InMessage* msg) {
       if (attempt && !trigger) attempt->CompleteCheckpoint(ref.getCheckpointId());
       break;
     }
+    case wire::ControlMessage::AUDIENCE_QUERY: {
+      // Answered on the control thread: heartbeats have their own, and a question reads
+      // one store (or, to explain, one user's records).
+      capnp::MallocMessageBuilder out;
+      AnswerAudienceQuery(root.getAudienceQuery(), roots_, out.initRoot<wire::ControlMessage>().initAudienceAnswer());
+      std::shared_ptr<net::Connection> conn;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        conn = control_;
+      }
+      if (conn) (void)conn->Send(out);
+      break;
+    }
     default:
       break;  // heartbeat replies and the like: nothing to do
   }
@@ -479,6 +493,11 @@ void Worker::HeartbeatLoop() {
   while (!shutdown_.load()) {
     cv_.wait_for(lock, heartbeat_interval_);
     if (shutdown_.load()) break;
+    if (stopping()) {
+      // SIGINT/SIGTERM: the control loop blocks in a read; closing its connection ends it.
+      if (control_) control_->Close();
+      break;
+    }
     std::shared_ptr<net::Connection> conn = control_;
     std::vector<std::shared_ptr<Attempt>> reap;
     reap.swap(finished_);

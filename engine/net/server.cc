@@ -41,6 +41,26 @@ void Server::Close() {
   std::unique_lock<std::mutex> lock(mu_);
   for (auto& [id, e] : entries_) e.conn->Close();
   cv_.wait(lock, [&] { return threads_ == 0; });
+  ReapEnded(lock);
+}
+
+void Server::ReapEnded(std::unique_lock<std::mutex>& lock) {
+  if (ended_.empty()) return;
+  std::vector<std::thread> ended;
+  size_t dropped = 0;
+  for (const auto& [id, was_dropped] : ended_) {
+    auto it = threads_by_id_.find(id);
+    if (it != threads_by_id_.end()) {
+      ended.push_back(std::move(it->second));
+      threads_by_id_.erase(it);
+    }
+    dropped += was_dropped ? 1 : 0;
+  }
+  ended_.clear();
+  lock.unlock();
+  for (auto& t : ended) t.join();  // each has ended ServeOne: returns at once
+  lock.lock();
+  dropping_ -= dropped;
 }
 
 size_t Server::connections() {
@@ -103,7 +123,11 @@ void Server::AcceptLoop() {
     // Connections dropped by a cap end within moments (their socket is closed and every read
     // has a deadline); waiting for them keeps the thread count hard-bounded under a flood and
     // paces the flood to their pace. No timeout: a timed wait let a busy machine exceed it.
-    cv_.wait(lock, [&] { return dropping_ < kMaxDropping || closed_; });
+    for (;;) {
+      ReapEnded(lock);
+      if (dropping_ < kMaxDropping || closed_) break;
+      cv_.wait(lock, [&] { return !ended_.empty() || closed_; });
+    }
     if (closed_) {
       conn->Close();
       return;
@@ -126,7 +150,7 @@ void Server::AcceptLoop() {
     entries_[id] = Entry{conn, false, false};
     ++handshakes_;
     ++threads_;
-    std::thread([this, id, conn]() mutable { ServeOne(id, std::move(conn)); }).detach();
+    threads_by_id_[id] = std::thread([this, id, conn]() mutable { ServeOne(id, std::move(conn)); });
   }
 }
 
@@ -165,7 +189,8 @@ void Server::ServeOne(uint64_t id, std::shared_ptr<Connection> conn) {
   }
   conn.reset();
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = entries_.find(id); it != entries_.end() && it->second.dropped) --dropping_;
+  auto it = entries_.find(id);
+  ended_.emplace_back(id, it != entries_.end() && it->second.dropped);
   entries_.erase(id);
   --threads_;
   cv_.notify_all();

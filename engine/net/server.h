@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/common/status.h"
 #include "engine/net/auth.h"
@@ -63,6 +64,8 @@ class Server {
   void ServeOne(uint64_t id, std::shared_ptr<Connection> conn);
   // With mu_ held: closes the connection longest in the handshake; false if there is none.
   bool DropOldestHandshake(const char* why);
+  // With `lock` on mu_ held: joins the threads that have ended (releasing the lock meanwhile).
+  void ReapEnded(std::unique_lock<std::mutex>& lock);
   // Logs `what` at most once per 10 s, with how often it happened since (`*count`).
   void LogLimited(std::chrono::steady_clock::time_point* last, uint64_t* count,
                   const std::string& what);
@@ -79,7 +82,11 @@ class Server {
       entries_;  // id -> connection; ids grow, so the first in the handshake is the oldest
   size_t handshakes_ = 0;
   size_t threads_ = 0;
-  size_t dropping_ = 0;  // dropped by a cap, their threads not ended yet
+  size_t dropping_ = 0;  // dropped by a cap, their threads not joined yet
+  // Every connection's thread, joined once it has ended (ReapEnded), so that a thread counts
+  // until it is really gone and the bound on threads holds on a busy machine too.
+  std::map<uint64_t, std::thread> threads_by_id_;
+  std::vector<std::pair<uint64_t, bool>> ended_;  // (id, dropped by a cap), not joined yet
   static constexpr size_t kMaxDropping = 8;
   std::chrono::steady_clock::time_point last_cap_log_{}, last_fd_log_{};
   uint64_t cap_hits_ = 0, fd_hits_ = 0;

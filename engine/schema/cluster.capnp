@@ -390,7 +390,69 @@ struct ControlMessage {
     checkpointComplete @20 :CheckpointRef;   # coordinator -> the sink's worker: commit it
     savepoint @21 :SavepointRequest;          # client -> coordinator
     savepointReply @22 :SavepointReply;
+    audienceQuery @23 :AudienceQuery;         # coordinator -> the sink's worker (HTTP API)
+    audienceAnswer @24 :AudienceAnswer;       # worker -> coordinator
   }
+}
+
+# The HTTP API's audience questions (integrations §12): the coordinator asks the worker
+# that runs (or last ran) a job's sink, which holds its audience store, and relays the
+# answer, so the coordinator needs no shared filesystem.
+enum AudienceQueryKind {
+  segments @0;   # every segment: serving version, member count
+  members @1;    # a page of a segment's members (as of `at`, or the evaluated time)
+  user @2;       # the user's current memberships
+  explain @3;    # why the user is (not) in `segment` at `at`
+  health @4;     # what `segflow health --json --hours N` prints
+}
+
+struct AudienceQuery {
+  requestId @0 :UInt64;      # echoed in the answer
+  jobId @1 :Text;
+  jobFile @2 :Text;          # the job as submitted: the worker finds the store from it
+  jobText @3 :Text;
+  kind @4 :AudienceQueryKind;
+  segment @5 :Text;
+  user @6 :Text;
+  hasAt @7 :Bool;
+  at @8 :Int64;
+  limit @9 :UInt32;          # members: page size
+  after @10 :Text;           # members: the page starts after this id
+  hours @11 :UInt32;         # health: the hourly window
+}
+
+enum AudienceError {
+  none @0;
+  invalid @1;        # a bad question (HTTP 400)
+  notFound @2;       # no such segment (404)
+  notEvaluated @3;   # `at` past the evaluated time (409)
+  unavailable @4;    # the store cannot be read (409)
+}
+
+struct SegmentSize {
+  segment @0 :Text;
+  version @1 :Text;          # the serving version (empty: unversioned)
+  members @2 :UInt64;
+  latencyBuckets @3 :List(UInt64);  # AudienceStore::Latency: record appended -> change committed
+}
+
+struct UserMembership {
+  segment @0 :Text;
+  since @1 :Int64;           # event time of the change that made the user a member
+}
+
+struct AudienceAnswer {
+  requestId @0 :UInt64;
+  error @1 :AudienceError;
+  message @2 :Text;
+  hasEvaluated @3 :Bool;
+  evaluatedThrough @4 :Int64;
+  segments @5 :List(SegmentSize);
+  members @6 :List(Text);    # sorted ids
+  next @7 :Text;             # members: the last id given when more follow (empty: none)
+  memberships @8 :List(UserMembership);
+  explainJson @9 :Text;      # explain: what `segflow explain --json` prints
+  healthJson @10 :Text;      # health: what `segflow health --json` prints
 }
 
 # ---------------------------------------------------------------- data plane

@@ -43,6 +43,13 @@ std::chrono::milliseconds InjectedSinkDelay() {
   return std::chrono::milliseconds(v == nullptr ? 0 : std::max(0L, std::strtol(v, nullptr, 10)));
 }
 
+// How long a stopping live job waits for its PostgreSQL table to take the queued commits
+// (SEGFLOW_PG_DRAIN_TIMEOUT_MS: tests shorten it).
+std::chrono::milliseconds PostgresDrainTimeout() {
+  const char* v = std::getenv("SEGFLOW_PG_DRAIN_TIMEOUT_MS");
+  return std::chrono::milliseconds(v == nullptr ? 30000 : std::max(0L, std::strtol(v, nullptr, 10)));
+}
+
 }  // namespace
 
 ChangelogSinkTask::ChangelogSinkTask(JobContext* ctx, BoundedChannel<SinkMessage>* input, SinkResult* result,
@@ -479,7 +486,12 @@ Status ChangelogSinkTask::Run() {
   // Nothing is reported committed that is not in the table: a live job's queued commits
   // (the server was down) get a last chance, then the run fails saying what is missing.
   if (pg) {
-    SEGFLOW_RETURN_IF_ERROR(pg->Drain(std::chrono::seconds(30)));
+    Status drained = pg->Drain(PostgresDrainTimeout());
+    if (!drained.ok()) {
+      // Also on stderr: a canceled job ends "canceled", whatever its tasks' errors.
+      std::fprintf(stderr, "segflow: %s\n", drained.ToString().c_str());
+      return drained;
+    }
     std::fprintf(stderr, "segflow: %s\n", pg->Summary().c_str());
   }
   result_->finished = finished;

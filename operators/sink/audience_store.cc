@@ -396,6 +396,17 @@ Result<std::vector<std::string>> AudienceStore::Members(const std::string& segme
   return out;  // RocksDB's bytewise order is the sorted order
 }
 
+Result<std::optional<int64_t>> AudienceStore::MemberSince(const std::string& segment, const std::string& user) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), MemberKey(segment, user), &value);
+  if (s.IsNotFound()) return std::optional<int64_t>();
+  if (!s.ok()) return FromRocks(s, "read audience store");
+  auto row = DecodeRow(value);
+  if (!row.ok()) return row.status();
+  if (!row->member) return std::optional<int64_t>();  // a tombstone
+  return std::optional<int64_t>(row->at);
+}
+
 Result<uint64_t> AudienceStore::CountMembers(const std::string& segment) const {
   auto members = Members(segment);
   if (!members.ok()) return members.status();

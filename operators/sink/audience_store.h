@@ -129,6 +129,9 @@ class AudienceStore {
   // Current members of a segment, sorted.
   Result<std::vector<std::string>> Members(const std::string& segment) const;
   Result<uint64_t> CountMembers(const std::string& segment) const;
+  // The event time of the change that made `user` a member of `segment` (nullopt: not a
+  // member). One point read.
+  Result<std::optional<int64_t>> MemberSince(const std::string& segment, const std::string& user) const;
   // Every segment with a member or a tombstone, sorted.
   Result<std::vector<std::string>> Segments() const;
   // The evaluated time of `writer` (empty: the own job); nullopt before the first instant.

@@ -37,4 +37,8 @@ struct ExplainReport {
 Result<ExplainReport> ExplainFromLog(const JobSpec& job, const std::string& segment,
                                      const std::string& user, std::optional<int64_t> at);
 
+// The report as `segflow explain --json` prints it (one JSON object and a newline): also
+// what the HTTP API's explain answers.
+std::string ExplainReportJson(const JobSpec& job, const ExplainReport& r);
+
 }  // namespace segflow

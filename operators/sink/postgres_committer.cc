@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -157,7 +158,16 @@ Status PostgresCommitter::Connect() {
   // Server notices ("relation ... already exists, skipping") are not Segflow's output.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  SEGFLOW_RETURN_IF_ERROR(Exec("SET statement_timeout = '60s'"));
+  // A statement timeout of the dsn (options='-c statement_timeout=...'), the role or the
+  // server is kept; without one, a statement waiting over a minute (a lock held by another
+  // client) fails the commit, which a live job retries.
+  {
+    PgResult timeout(PQexec(conn_, "SHOW statement_timeout"));
+    if (!timeout.ok() || PQntuples(timeout.r) != 1)
+      return Status::IOError(where_ + ": " + LibpqText(conn_) + " (in: SHOW statement_timeout)");
+    if (std::string(PQgetvalue(timeout.r, 0, 0)) == "0")
+      SEGFLOW_RETURN_IF_ERROR(Exec("SET statement_timeout = '60s'"));
+  }
   return Exec(
       "CREATE TEMP TABLE IF NOT EXISTS segflow_in (segment text, user_id text, version text, "
       "member boolean, "
@@ -170,6 +180,26 @@ Status PostgresCommitter::Exec(const std::string& sql) {
     return Status::IOError(where_ + ": " + LibpqText(conn_) + " (in: " + sql.substr(0, 80) + ")");
   }
   return Status::OK();
+}
+
+Result<std::unique_ptr<PostgresCommitter>> PostgresCommitter::OpenForRead(const JobSpec& job) {
+  std::unique_ptr<PostgresCommitter> c(new PostgresCommitter(job, false, nullptr));
+  SEGFLOW_RETURN_IF_ERROR(c->Connect());
+  const std::string t = Qualified(c->schema_, c->name_);
+  const std::string progress = Qualified(c->schema_, "segflow_progress");
+  const char* params[] = {t.c_str(), progress.c_str()};
+  PgResult r(PQexecParams(c->conn_, "SELECT to_regclass($1) IS NULL, to_regclass($2) IS NULL", 2,
+                          nullptr, params, nullptr, nullptr, 0));
+  if (!r.ok() || PQntuples(r.r) != 1)
+    return Status::IOError(c->where_ + ": look the table up: " + LibpqText(c->conn_));
+  if (std::string(PQgetvalue(r.r, 0, 0)) == "t" || std::string(PQgetvalue(r.r, 0, 1)) == "t") {
+    return Status::NotFound(c->where_ +
+                            " does not exist (or has no segflow_progress beside it): "
+                            "no run of job " +
+                            job.name + " wrote it yet; check the dsn and table");
+  }
+  SEGFLOW_RETURN_IF_ERROR(c->CheckShape());
+  return c;
 }
 
 Status PostgresCommitter::EnsureSchema() {
@@ -218,7 +248,11 @@ Status PostgresCommitter::EnsureSchema() {
     return s;
   }
   SEGFLOW_RETURN_IF_ERROR(Exec("COMMIT"));
+  return CheckShape();
+}
 
+Status PostgresCommitter::CheckShape() {
+  const std::string t = Qualified(schema_, name_);
   // The contract's columns (others may be added by the user) and primary key.
   const std::string regclass = t;
   const char* params[] = {regclass.c_str()};
@@ -286,8 +320,11 @@ Result<std::optional<PostgresCommitter::Progress>> PostgresCommitter::ReadProgre
   return std::optional<Progress>(std::move(p));
 }
 
-Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& changes,
-                                   const Progress& progress, bool record) {
+Status PostgresCommitter::ApplyOne(const Pending& commit) {
+  const std::vector<AudienceStore::Change>& changes = commit.changes;
+  const Progress& progress = commit.progress;
+  const bool record = commit.record;
+  const bool label = commit.label || versions_labelled_;
   const auto started = std::chrono::steady_clock::now();
   SEGFLOW_RETURN_IF_ERROR(Connect());
   // One write per row: a later change of the row wins unless its stamp is older (a
@@ -321,6 +358,20 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
   SEGFLOW_RETURN_IF_ERROR(Exec("BEGIN"));
   Status s = Exec("SELECT pg_advisory_xact_lock(hashtext('segflow:' || '" + table_ + "'))");
   if (!s.ok()) return fail(s);
+  // The version each written row gets: the job's, or (not labelling) the one the segment's
+  // rows have now (read under the lock), so that no segment shows two versions.
+  std::map<std::string, std::optional<std::string>> versions(versions_.begin(), versions_.end());
+  if (!label && !order.empty()) {
+    for (auto& [segment, version] : versions) {
+      const char* vp[] = {segment.c_str()};
+      const std::string sql = "SELECT version FROM " + t + " WHERE segment = $1 LIMIT 1";
+      PgResult r(PQexecParams(conn_, sql.c_str(), 1, nullptr, vp, nullptr, nullptr, 0));
+      if (!r.ok()) return fail(Status::IOError(where_ + ": read versions: " + LibpqText(conn_)));
+      if (PQntuples(r.r) == 0) continue;
+      version =
+          PQgetisnull(r.r, 0, 0) ? std::nullopt : std::optional<std::string>(PQgetvalue(r.r, 0, 0));
+    }
+  }
   if (!order.empty()) {
     PgResult copy(PQexec(conn_, "COPY segflow_in FROM STDIN"));
     if (PQresultStatus(copy.r) != PGRES_COPY_IN)
@@ -332,16 +383,18 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
       buf.push_back('\t');
       CopyText(&buf, c.user);
       buf.push_back('\t');
-      auto v = versions_.find(c.segment);
-      if (v == versions_.end()) {
+      auto v = versions.find(c.segment);
+      if (v == versions.end() || !v->second) {
         buf.append("\\N");
       } else {
-        CopyText(&buf, v->second);
+        CopyText(&buf, *v->second);
       }
       buf.append(c.entered ? "\tt\t" : "\tf\t");
       buf.append(std::to_string(c.at));
       buf.push_back('\t');
-      buf.append(std::to_string(c.pos));
+      // stamp_pos is a bigint: an upgrade's switch records (pos "after every position",
+      // the largest uint64) keep their order as the largest bigint.
+      buf.append(std::to_string(std::min<uint64_t>(c.pos, std::numeric_limits<int64_t>::max())));
       buf.push_back('\n');
       if (buf.size() > (1u << 20)) {
         if (PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1) {
@@ -402,9 +455,10 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
     }
   }
   // The job's segment versions label every row of its segments, switched with this
-  // attempt's first commit (an upgraded job file restarts the job): the audience and its
-  // version switch in one transaction.
-  if (!versions_labelled_) {
+  // attempt's first commit of its own changes (an upgrade's new job: the checkpoint holding
+  // the switch records, not the restore catch-up): the audience and its version switch in
+  // one transaction.
+  if (label && !versions_labelled_) {
     for (const auto& [segment, version] : versions_) {
       const char* vp[] = {segment.c_str(), version.c_str()};
       const std::string sql =
@@ -442,7 +496,7 @@ Status PostgresCommitter::ApplyOne(const std::vector<AudienceStore::Change>& cha
     if (!h.ok()) return fail(Status::IOError(where_ + ": write progress: " + LibpqText(conn_)));
   }
   SEGFLOW_RETURN_IF_ERROR(Exec("COMMIT"));
-  versions_labelled_ = true;
+  versions_labelled_ = label;
   applied_changes_ += changes.size();
   ++applied_transactions_;
   applied_time_ += std::chrono::steady_clock::now() - started;
@@ -477,7 +531,7 @@ Status PostgresCommitter::Failed(const Status& s) {
 
 Status PostgresCommitter::TryQueued() {
   while (!queue_.empty()) {
-    Status s = ApplyOne(queue_.front().changes, queue_.front().progress, queue_.front().record);
+    Status s = ApplyOne(queue_.front());
     if (!s.ok()) {
       if (!live_ || s.code() == Status::Code::kFailedPrecondition) return s;
       return Failed(s);
@@ -490,13 +544,13 @@ Status PostgresCommitter::TryQueued() {
 
 Status PostgresCommitter::Commit(std::vector<AudienceStore::Change> changes,
                                  const Progress& progress) {
-  return Enqueue(std::move(changes), progress, true);
+  return Enqueue(std::move(changes), progress, true, true);
 }
 
 Status PostgresCommitter::Enqueue(std::vector<AudienceStore::Change> changes,
-                                  const Progress& progress, bool record) {
+                                  const Progress& progress, bool record, bool label) {
   const bool waiting = !queue_.empty() && std::chrono::steady_clock::now() < retry_at_;
-  queue_.push_back({std::move(changes), progress, record});
+  queue_.push_back({std::move(changes), progress, record, label});
   if (waiting) return Status::OK();
   return TryQueued();
 }
@@ -510,7 +564,7 @@ Status PostgresCommitter::Drain(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (queue_.empty()) return Status::OK();
-    Status s = ApplyOne(queue_.front().changes, queue_.front().progress, queue_.front().record);
+    Status s = ApplyOne(queue_.front());
     if (s.ok()) {
       queue_.pop_front();
       continue;
@@ -540,13 +594,13 @@ Status PostgresCommitter::Restore(const Progress& restored, bool fresh) {
     }
     Progress caught_up = restored;
     caught_up.kind = "restore";
-    return Enqueue(std::move(changes), caught_up, !fresh);
+    return Enqueue(std::move(changes), caught_up, !fresh, false);
   }
   const Progress& p = **on_record;
   if (p.checkpoint >= restored.checkpoint || p.offsets.size() != restored.offsets.size()) {
     // Already applied (or a restore from an older checkpoint: rows newer than it stay,
     // the replay's writes are no-ops); the progress follows the changelog's truncation.
-    return Enqueue({}, restored, false);
+    return Enqueue({}, restored, false, false);
   }
   std::vector<uint64_t> from = p.offsets;
   for (size_t i = 0; i < from.size(); ++i) from[i] = std::min(from[i], restored.offsets[i]);
@@ -554,7 +608,7 @@ Status PostgresCommitter::Restore(const Progress& restored, bool fresh) {
   if (!read.ok()) return read.status();
   Progress caught_up = restored;
   caught_up.kind = "restore";
-  return Enqueue(std::move(*read), caught_up, true);
+  return Enqueue(std::move(*read), caught_up, true, false);
 }
 
 Result<std::vector<AudienceStore::Change>> ReadChangelogChanges(const std::string& log_dir,
@@ -594,6 +648,20 @@ Result<std::vector<AudienceStore::Change>> ReadChangelogChanges(const std::strin
 namespace segflow {
 
 Status PostgresCommitter::RecordConsents(const std::vector<AudienceStore::ConsentRecord>& records) {
+  for (;;) {
+    Status s = RecordConsentsOnce(records);
+    if (s.ok()) backoff_ = std::chrono::milliseconds(100);
+    if (s.ok() || !live_ || s.code() == Status::Code::kFailedPrecondition) return s;
+    SEGFLOW_RETURN_IF_ERROR(Failed(s));
+    while (std::chrono::steady_clock::now() < retry_at_) {
+      if (stop_ != nullptr && stop_->load()) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+Status PostgresCommitter::RecordConsentsOnce(
+    const std::vector<AudienceStore::ConsentRecord>& records) {
   if (records.empty()) return Status::OK();
   SEGFLOW_RETURN_IF_ERROR(Connect());
   const std::string t = Qualified(schema_, name_);
@@ -695,6 +763,38 @@ Status PostgresCommitter::Erase(const std::string& user, int64_t erased_at) {
     return s;
   }
   return Exec("COMMIT");
+}
+
+Result<std::vector<std::string>> PostgresCommitter::Members(const std::string& segment) {
+  SEGFLOW_RETURN_IF_ERROR(Connect());
+  const std::string sql = "SELECT user_id FROM " + Qualified(schema_, name_) +
+                          " WHERE segment = $1 ORDER BY user_id COLLATE \"C\"";
+  const char* p[] = {segment.c_str()};
+  PgResult r(PQexecParams(conn_, sql.c_str(), 1, nullptr, p, nullptr, nullptr, 0));
+  if (!r.ok()) return Status::IOError(where_ + ": read members: " + LibpqText(conn_));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.r); ++i) out.emplace_back(PQgetvalue(r.r, i, 0));
+  return out;
+}
+
+Result<std::vector<std::string>> PostgresCommitter::Segments() {
+  SEGFLOW_RETURN_IF_ERROR(Connect());
+  const std::string sql = "SELECT segment FROM " + Qualified(schema_, name_) + " GROUP BY segment";
+  PgResult r(PQexec(conn_, sql.c_str()));
+  if (!r.ok()) return Status::IOError(where_ + ": read segments: " + LibpqText(conn_));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.r); ++i) out.emplace_back(PQgetvalue(r.r, i, 0));
+  std::sort(out.begin(), out.end());  // bytewise, as the audience store's
+  return out;
+}
+
+Result<std::string> PostgresCommitter::ProgressText() {
+  auto p = ReadProgress();
+  if (!p.ok()) return p.status();
+  if (!*p) return std::string("job " + job_ + " has not committed to it");
+  return "job " + job_ + " at checkpoint " + std::to_string((*p)->checkpoint) +
+         ", evaluated through " +
+         ((*p)->evaluated ? std::to_string(*(*p)->evaluated) + " ms" : std::string("nothing yet"));
 }
 
 }  // namespace segflow

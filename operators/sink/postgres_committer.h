@@ -59,6 +59,9 @@ class PostgresCommitter {
   // missing and refuses a table of another shape.
   static Result<std::unique_ptr<PostgresCommitter>> Open(const JobSpec& job, bool live,
                                                          const std::atomic<bool>* stop);
+  // For reading only (segflow diff): connects, and refuses a table that is missing or of
+  // another shape; creates nothing.
+  static Result<std::unique_ptr<PostgresCommitter>> OpenForRead(const JobSpec& job);
   ~PostgresCommitter();
 
   // The job's progress on record; nullopt when it never committed to this table.
@@ -83,9 +86,18 @@ class PostgresCommitter {
   std::string Summary() const;
 
   // Governance: records consent events (a withdrawal turns the user's members into
-  // tombstones) and erasures (every row of the user deleted, older writes refused).
+  // tombstones) and erasures (every row of the user deleted, older writes refused). A live
+  // job's RecordConsents retries with backoff until recorded or stopped (its source waits:
+  // a checkpoint's consents are in the table before its changes).
   Status RecordConsents(const std::vector<AudienceStore::ConsentRecord>& records);
   Status Erase(const std::string& user, int64_t erased_at);
+
+  // Reading the table (segflow diff): a segment's members (sorted bytewise, as the
+  // audience store's), and every segment with a member.
+  Result<std::vector<std::string>> Members(const std::string& segment);
+  Result<std::vector<std::string>> Segments();
+  // The job's progress for people: "checkpoint N, evaluated through T".
+  Result<std::string> ProgressText();
 
   // "postgres table <t> (<dsn>)": the prefix of every message.
   const std::string& where() const { return where_; }
@@ -93,12 +105,15 @@ class PostgresCommitter {
  private:
   PostgresCommitter(const JobSpec& job, bool live, const std::atomic<bool>* stop);
   Status Connect();
-  Status EnsureSchema();
+  Status EnsureSchema();  // creates what is missing, then CheckShape
+  Status CheckShape();
   Status Exec(const std::string& sql);
-  Status ApplyOne(const std::vector<AudienceStore::Change>& changes, const Progress& progress,
-                  bool record);
+  Status RecordConsentsOnce(const std::vector<AudienceStore::ConsentRecord>& records);
+  struct Pending;
+  Status ApplyOne(const Pending& commit);
   Status TryQueued();
-  Status Enqueue(std::vector<AudienceStore::Change> changes, const Progress& progress, bool record);
+  Status Enqueue(std::vector<AudienceStore::Change> changes, const Progress& progress, bool record,
+                 bool label);
   Status Failed(const Status& s);
 
   std::string dsn_, table_, job_, log_dir_, changelog_;
@@ -113,6 +128,11 @@ class PostgresCommitter {
     std::vector<AudienceStore::Change> changes;
     Progress progress;
     bool record = true;  // a row in segflow_commits (false: progress moved, nothing applied)
+    // Labels the job's segments with its versions (a commit of this attempt's own changes).
+    // False for the restore catch-up, whose changes are the previous attempt's (an
+    // upgrade's old job): its rows keep the version the segment's rows have, so the label
+    // switches with the upgrade's switch records, in the first checkpoint's transaction.
+    bool label = true;
   };
   std::deque<Pending> queue_;
   std::chrono::steady_clock::time_point retry_at_{};

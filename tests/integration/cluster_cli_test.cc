@@ -378,5 +378,21 @@ TEST_F(ClusterCliTest, ConsecutiveRunsNeverShareCheckpointFolders) {
   EXPECT_EQ(CheckpointFolders(checkpoints).size(), 2u);
 }
 
+// SIGTERM (or SIGINT) stops a registered worker within moments, exit code 0, while its
+// coordinator is up (it used to block in the control connection's read until the coordinator
+// went away).
+TEST_F(ClusterCliTest, RegisteredWorkerStopsOnSigterm) {
+  StartCluster(1);
+  const pid_t worker = children_.back();
+  ASSERT_EQ(::kill(worker, SIGTERM), 0);
+  int status = 0;
+  const bool ended = Eventually(
+      [&] { return ::waitpid(worker, &status, WNOHANG) == worker; }, std::chrono::seconds(10));
+  ASSERT_TRUE(ended) << "the worker ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  children_.back() = -1;
+  EXPECT_EQ(Client({"jobs"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace segflow

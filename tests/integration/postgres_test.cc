@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,6 +119,7 @@ class PostgresServer : public ::testing::Environment {
     ::setenv("PGPASSWORD", kPassword, 1);
   }
   bool Start() {
+    if (running_) return true;
     int rc = 0;
     const std::string out =
         Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
@@ -126,9 +130,12 @@ class PostgresServer : public ::testing::Environment {
       error_ = "pg_ctl start failed: " + out + ReadFile(dir_ + "/server.log");
       return false;
     }
+    running_ = true;
     return true;
   }
+  // Stops the server; a test that does restarts it with Start (a no-op when running).
   void Stop() {
+    running_ = false;
     Shell(as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w stop >/dev/null 2>&1");
   }
   void TearDown() override {
@@ -145,9 +152,19 @@ class PostgresServer : public ::testing::Environment {
   std::string Dsn(const std::string& db = "postgres") const {
     return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=postgres";
   }
+  // Runs `sql` in a psql of its own, in the background (e.g. holding a lock).
+  void PsqlBackground(const std::string& sql) const {
+    static std::atomic<int> calls{0};
+    const std::string file = dir_ + "/bg" + std::to_string(calls.fetch_add(1)) + ".sql";
+    WriteFile(file, sql);
+    Shell(bin_ + "/psql -X -q -h 127.0.0.1 -p " + std::to_string(port_) +
+          " -U postgres -d postgres -f " + file + " >/dev/null 2>&1 &");
+  }
   // psql -At: unaligned rows, '|' between columns.
   std::string Psql(const std::string& sql, int* rc = nullptr) const {
-    const std::string file = dir_ + "/q" + std::to_string(::getpid()) + ".sql";
+    static std::atomic<int> calls{0};  // one file per call: tests query from two threads
+    const std::string file = dir_ + "/q" + std::to_string(::getpid()) + "-" +
+                             std::to_string(calls.fetch_add(1)) + ".sql";
     WriteFile(file, sql);
     return Shell(bin_ + "/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
                      std::to_string(port_) + " -U postgres -d postgres -f " + file + " 2>&1",
@@ -156,7 +173,7 @@ class PostgresServer : public ::testing::Environment {
 
  private:
   static inline PostgresServer* instance_ = nullptr;
-  bool tried_ = false;
+  bool tried_ = false, running_ = false;
   std::string bin_, dir_, as_, skip_reason_, error_;
   int port_ = 0;
 };
@@ -210,7 +227,10 @@ class PostgresTest : public ::testing::Test {
   void SetUp() override {
     table_ = "t_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::transform(table_.begin(), table_.end(), table_.begin(), ::tolower);
-    table_ = table_.substr(0, 40);  // side tables add up to 11 characters; PostgreSQL keeps 63
+    // One table per test and run (--gtest_repeat reuses the server); side tables add up to
+    // 11 characters, tests' own suffixes 5; PostgreSQL keeps 63.
+    static int runs = 0;
+    table_ = table_.substr(0, 36) + "_" + std::to_string(runs++);
   }
   PostgresServer& pg() { return *PostgresServer::Get(); }
   const std::string& scratch() const { return dir_.path(); }
@@ -272,12 +292,14 @@ TEST_F(PostgresTest, BoundedRunTableIsTheAudienceAndAReplayIsANoOp) {
                       "' AND job = 'pgjob'"),
             "1\n");
   const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
-                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+                                       table_ + " ORDER BY segment, user_id COLLATE \"C\"");
+  ASSERT_TRUE(before.find("|") != std::string::npos && before.find("ERROR") == std::string::npos)
+      << before;
   // Run again: the same writes, every one a duplicate of the row's own stamp.
   r = Cli({"run", Path("j"), "--bounded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
-                      " ORDER BY 1, 2 COLLATE \"C\""),
+                      " ORDER BY segment, user_id COLLATE \"C\""),
             before);
 }
 
@@ -481,6 +503,10 @@ TEST_F(PostgresTest, LiveJobRetriesWhileTheServerIsDown) {
   ChildGuard guard(run);
   ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgretry") > 0; }))
       << ReadFile(scratch() + "/" + tag + ".stderr");
+  struct Restart {  // the server runs again for the next tests, whatever happens here
+    PostgresServer* pg;
+    ~Restart() { pg->Start(); }
+  } restart{&pg()};
   pg().Stop();
   ProduceGen(300, 4000, 32);
   ASSERT_TRUE(Eventually([&] {
@@ -565,12 +591,14 @@ TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectTableIsAudience("full");
   const std::string before = pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " +
-                                       table_ + " ORDER BY 1, 2 COLLATE \"C\"");
+                                       table_ + " ORDER BY segment, user_id COLLATE \"C\"");
+  ASSERT_TRUE(before.find("|") != std::string::npos && before.find("ERROR") == std::string::npos)
+      << before;
   r = Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_NE(Audience("batch", "cart_abandoned"), Audience("full", "cart_abandoned"));
   EXPECT_EQ(pg().Psql("SELECT segment, user_id, stamp_at, stamp_pos FROM " + table_ +
-                      " ORDER BY 1, 2 COLLATE \"C\""),
+                      " ORDER BY segment, user_id COLLATE \"C\""),
             before);
   ExpectTableIsAudience("full");
 }
@@ -579,9 +607,11 @@ TEST_F(PostgresTest, BatchJobFinishingLaterDoesNotOverwriteNewerRows) {
 // two traps, consent and forget, decided by the stamps.
 class CommitterTest : public PostgresTest {
  protected:
-  std::unique_ptr<PostgresCommitter> Open(const std::string& job_name) {
+  std::unique_ptr<PostgresCommitter> Open(const std::string& job_name,
+                                          const std::map<std::string, std::string>& versions = {}) {
     JobSpec job;
     job.name = job_name;
+    job.segment_versions = versions;
     job.log_dir = scratch();
     job.output.postgres.dsn = pg().Dsn();
     job.output.postgres.table = table_;
@@ -641,6 +671,465 @@ TEST_F(CommitterTest, ConsentWithdrawalAndForgetKeepUsersOut) {
   EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1"}));
   ASSERT_TRUE(live->Commit({Enter("u2", 210, 8)}, {3, 210, {}}).ok());
   EXPECT_EQ(Table("s"), (std::vector<std::string>{"u1", "u2"}));
+}
+
+// Issue 16 item 3: an upgraded job's first transaction of its own changes (the checkpoint
+// with the upgrade's switch records) switches the version column with the members; the
+// restore before it (the old job's progress) leaves the old version on every row.
+TEST_F(CommitterTest, VersionColumnSwitchesWithTheFirstCommitNotWithTheRestore) {
+  REQUIRE_SERVER();
+  const std::string rows = "SELECT user_id || ':' || version FROM " + table_ + " ORDER BY 1";
+  {
+    auto old_job = Open("job", {{"s", "v1"}});
+    ASSERT_TRUE(old_job);
+    ASSERT_TRUE(old_job->Commit({Enter("u1", 100, 1), Enter("u2", 100, 2)}, {5, 100, {}}).ok());
+  }
+  EXPECT_EQ(pg().Psql(rows), "u1:v1\nu2:v1\n");
+  auto new_job = Open("job", {{"s", "v2"}});
+  ASSERT_TRUE(new_job);
+  ASSERT_TRUE(new_job->Restore({5, 100, {}}, false).ok());
+  EXPECT_EQ(pg().Psql(rows), "u1:v1\nu2:v1\n") << "the restore switched the version alone";
+  // The switch: u1 leaves, u3 enters, every row is v2, all in one transaction. Switch
+  // records are stamped after every log position at their instant (the largest uint64).
+  constexpr uint64_t kAfterAll = std::numeric_limits<uint64_t>::max();
+  auto committed =
+      new_job->Commit({Exit("u1", 200, kAfterAll), Enter("u3", 200, kAfterAll)}, {6, 200, {}});
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(pg().Psql(rows), "u2:v2\nu3:v2\n");
+  // A write at the same instant from a log position is older than the switch.
+  ASSERT_TRUE(new_job->Commit({Enter("u1", 200, 9)}, {7, 200, {}}).ok());
+  EXPECT_EQ(pg().Psql(rows), "u2:v2\nu3:v2\n");
+  EXPECT_EQ(pg().Psql("SELECT checkpoint, changes FROM segflow_commits WHERE target = '" + table_ +
+                      "' ORDER BY committed_at"),
+            "5|2\n6|2\n7|1\n");
+}
+
+// The table read in one statement (one snapshot): the job's progress and every row.
+struct TableSnapshot {
+  int64_t evaluated = -1;
+  std::map<std::string, std::set<std::string>> members;   // per segment
+  std::map<std::string, std::set<std::string>> versions;  // per segment
+};
+TableSnapshot Snapshot(PostgresServer& pg, const std::string& table, const std::string& job) {
+  TableSnapshot out;
+  const std::string rows =
+      pg.Psql("SELECT 'p', evaluated::text, '', '' FROM segflow_progress WHERE target = '" + table +
+              "' AND job = '" + job + "' UNION ALL SELECT 'r', segment, user_id, " +
+              "coalesce(version, '-') FROM " + table);
+  for (const auto& l : Lines(rows)) {
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (size_t bar; (bar = l.find('|', start)) != std::string::npos; start = bar + 1)
+      f.push_back(l.substr(start, bar - start));
+    f.push_back(l.substr(start));
+    if (f.size() != 4) continue;
+    if (f[0] == "p" && !f[1].empty()) out.evaluated = std::stoll(f[1]);
+    if (f[0] == "r") {
+      out.members[f[1]].insert(f[2]);
+      out.versions[f[1]].insert(f[3]);
+    }
+  }
+  return out;
+}
+
+// Issue 16 items 2 and 3 on a cluster: a live job upgraded (segment busy redefined) while a
+// reader watches the table. Every snapshot a reader sees is the audience at the progress
+// row's evaluated time (`segflow audience --at`), one version per segment; the version of
+// busy switches to the new one with the switch (no snapshot shows the new version before
+// the switch instant), and the kept segment keeps its version.
+TEST_F(PostgresTest, UpgradeSwitchesTheVersionColumnWithTheAudience) {
+  REQUIRE_SERVER();
+  Outcome g = Cli({"gen", "cart", "--users", "300", "--events", "6000", "--seed", "71"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  int64_t last = 0;
+  for (const auto& l : Lines(g.out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))")))
+      last = std::max<int64_t>(last, std::stoll(m[1]));
+  }
+  Outcome p = Cli(
+      {"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"}, g.out);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string job =
+      Job("pgup", table_, pg().Dsn(), "checkpoint: {interval: 200ms, dir: ck}\n");
+  Write("live", job);
+  MiniCluster cluster(scratch());
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(3);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  Outcome submit = cluster.Cli({"submit", Path("live")});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  // Caught up: the evaluated time stops moving once the log is read (3 equal readings).
+  int64_t seen = -2;
+  int equal = 0;
+  TableSnapshot before;
+  ASSERT_TRUE(Eventually([&] {
+    before = Snapshot(pg(), table_, "pgup");
+    equal = before.evaluated > 0 && before.evaluated == seen ? equal + 1 : 0;
+    seen = before.evaluated;
+    if (equal < 2) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return equal >= 2 && before.versions.size() == 2;
+  }));
+  ASSERT_EQ(before.versions["busy"].size(), 1u);
+  ASSERT_EQ(before.versions["cart_abandoned"].size(), 1u);
+  const std::string old_busy = *before.versions.at("busy").begin();
+  const std::string old_cart = *before.versions.at("cart_abandoned").begin();
+
+  std::atomic<bool> stop{false};
+  std::vector<TableSnapshot> snapshots;
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto snap = Snapshot(pg(), table_, "pgup");
+      if (snapshots.empty() || snap.evaluated != snapshots.back().evaluated ||
+          snap.versions != snapshots.back().versions || snap.members != snapshots.back().members)
+        snapshots.push_back(std::move(snap));
+    }
+  });
+  struct Join {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~Join() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } join{&stop, &reader};
+  Write("live", std::regex_replace(job, std::regex("at_least: 3"), "at_least: 4"));
+  Outcome upgrade = cluster.Cli({"submit", Path("live"), "--wait"});
+  ASSERT_EQ(upgrade.exit_code, 0) << upgrade.out << upgrade.err;
+  // Every partition's watermark past the switch: events a day later, 4 page views of each
+  // ticker user, busy in the new definition (the others left busy by then).
+  std::string tickers;
+  for (int u = 0; u < 32; ++u) {
+    for (int k = 0; k < 4; ++k) {
+      tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+                 std::to_string(last + 86400000 + k) + "}\n";
+    }
+  }
+  for (int u = 0; u < 32; ++u) {  // one more a minute later: the watermark past the four
+    tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+               std::to_string(last + 86400000 + 60000) + "}\n";
+  }
+  ASSERT_EQ(Cli({"produce", "--log", scratch() + "/log", "--topic", "events"}, tickers).exit_code,
+            0);
+  const std::string new_id = Lines(upgrade.out).back();
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgup") > last + 86400000; }))
+      << ProgressEvaluated(pg(), table_, "pgup") << " <= " << last << "\n"
+      << upgrade.out << upgrade.err << cluster.Cli({"status", new_id}).out;
+  ASSERT_EQ(cluster.Cli({"cancel", new_id, "--wait"}).exit_code, 0);
+  stop.store(true);
+  reader.join();
+  snapshots.push_back(Snapshot(pg(), table_, "pgup"));
+
+  // The switch instant: the changelog's version-switch records.
+  std::set<int64_t> instants;
+  for (const auto& l : Lines(Cli({"consume", "--log", scratch() + "/log", "--topic",
+                                  "pgup.memberships", "--committed"})
+                                 .out)) {
+    std::smatch m;
+    if (l.find("version-switch") != std::string::npos &&
+        std::regex_search(l, m, std::regex(R"("at": ?(-?\d+))")))
+      instants.insert(std::stoll(m[1]));
+  }
+  ASSERT_EQ(instants.size(), 1u) << "one switch instant";
+  const int64_t switched_at = *instants.begin();
+  TableSnapshot after = snapshots.back();
+  ASSERT_EQ(after.versions.count("busy"), 1u);
+  ASSERT_EQ(after.versions.at("busy").size(), 1u);
+  const std::string new_busy = *after.versions.at("busy").begin();
+  EXPECT_NE(new_busy, old_busy);
+  EXPECT_EQ(after.versions["cart_abandoned"], std::set<std::string>{old_cart});
+  ExpectTableIsAudience("live");
+
+  // Every snapshot: one version per segment; the new one of busy only from the switch on;
+  // members = `audience --at` its evaluated time (asked for a few, evenly spread).
+  bool saw_new = false;
+  for (const auto& snap : snapshots) {
+    for (const auto& [segment, versions] : snap.versions)
+      EXPECT_EQ(versions.size(), 1u) << segment << " at " << snap.evaluated;
+    auto v = snap.versions.find("busy");
+    if (v == snap.versions.end()) continue;
+    if (*v->second.begin() == new_busy) {
+      saw_new = true;
+      EXPECT_GE(snap.evaluated, switched_at) << "the new version before the switch";
+    } else {
+      EXPECT_EQ(*v->second.begin(), old_busy);
+      EXPECT_LE(snap.evaluated, switched_at) << "the old version after the switch";
+    }
+  }
+  EXPECT_TRUE(saw_new);
+  const size_t step = std::max<size_t>(1, snapshots.size() / 6);
+  for (size_t i = 0; i < snapshots.size(); i += step) {
+    const auto& snap = snapshots[i];
+    if (snap.evaluated < 0) continue;
+    const bool new_version =
+        snap.versions.count("busy") && *snap.versions.at("busy").begin() == new_busy;
+    for (const auto& segment : kSegments) {
+      // The old version at the switch instant itself is the old job's last state, which
+      // `audience --at` (the new version from the switch on) does not answer.
+      if (segment == "busy" && !new_version && snap.evaluated >= switched_at) continue;
+      Outcome o = Cli(
+          {"audience", Path("live"), "--segment", segment, "--at", std::to_string(snap.evaluated)});
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      const auto lines = Lines(o.out);
+      const std::set<std::string> want(lines.begin(), lines.end());
+      const auto have =
+          snap.members.count(segment) ? snap.members.at(segment) : std::set<std::string>{};
+      EXPECT_EQ(have, want) << segment << " at " << snap.evaluated << " (switch at " << switched_at
+                            << ")";
+    }
+  }
+}
+
+// Issue 16 item 5: segflow diff with the table as either side, per segment, with the
+// threshold's exit code.
+TEST_F(PostgresTest, DiffComparesTheTableWithAStore) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 81);
+  Write("j", Job("pgdiff", table_, pg().Dsn()));
+  Write("batch", Job("pgdiffb", table_ + "_b", pg().Dsn()));
+  ASSERT_EQ(Cli({"run", Path("j"), "--bounded"}).exit_code, 0);
+  const std::string side = "postgres:" + Path("j");
+  Outcome same = Cli({"diff", side, Path("j"), "--threshold", "0"});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("A: " + side + " (job pgdiff at checkpoint "), std::string::npos)
+      << same.out;
+  EXPECT_NE(same.out.find("segment busy: A " + std::to_string(Table("busy").size()) + ", B " +
+                          std::to_string(Table("busy").size()) + ", only in A 0, only in B 0"),
+            std::string::npos)
+      << same.out;
+  // A backfill's store over less of the log (an earlier --until) diverges.
+  ASSERT_EQ(Cli({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"}).exit_code,
+            0);
+  Outcome other = Cli({"diff", side, Path("batch"), "--threshold", "0", "--json"});
+  EXPECT_EQ(other.exit_code, 1) << other.out << other.err;
+  EXPECT_NE(other.out.find("\"diverged\":true"), std::string::npos) << other.out;
+  EXPECT_EQ(Cli({"diff", side, Path("batch"), "--threshold", "100"}).exit_code, 0);
+  // A row missing from the table: that segment only, the table as side B.
+  ASSERT_EQ(pg().Psql("DELETE FROM " + table_ + " WHERE (segment, user_id) IN (SELECT segment, " +
+                      "user_id FROM " + table_ + " WHERE segment = 'busy' LIMIT 1)"),
+            "");
+  Outcome missing = Cli({"diff", Path("j"), side, "--threshold", "0"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.out << missing.err;
+  EXPECT_NE(missing.out.find("only in A 1, only in B 0"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.out.find("segment cart_abandoned: A"), std::string::npos) << missing.out;
+  EXPECT_EQ(
+      Cli({"diff", Path("j"), side, "--segment", "cart_abandoned", "--threshold", "0"}).exit_code,
+      0);
+  // Errors: a job without output.postgres; a server that is not there.
+  Write("plain",
+        "job: plain\nlog: log\nsource: {topics: [events]}\nsegments:\n"
+        "  - id: busy\n    when: {count: {event: page_view, window: 1h, at_least: 3}}\n");
+  Outcome none = Cli({"diff", "postgres:" + Path("plain"), Path("j")});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("has no output.postgres"), std::string::npos) << none.err;
+  Write("down", Job("pgdiff", table_,
+                    "host=127.0.0.1 port=" + std::to_string(FreePort()) + " dbname=postgres"));
+  Outcome down = Cli({"diff", "postgres:" + Path("down"), Path("j")});
+  EXPECT_EQ(down.exit_code, 2);
+  EXPECT_NE(down.err.find("Connection refused"), std::string::npos) << down.err;
+  // A table no job wrote is not created by diff.
+  Write("nothing", Job("pgdiff", table_ + "_none", pg().Dsn()));
+  Outcome nothing = Cli({"diff", "postgres:" + Path("nothing"), Path("j")});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_NE(nothing.err.find("does not exist"), std::string::npos) << nothing.err;
+  EXPECT_EQ(pg().Psql("SELECT to_regclass('" + table_ + "_none') IS NULL"), "t\n");
+}
+
+// Issue 16 item 4: a statement timeout (here: another client holds the table's writer lock
+// longer than the dsn's statement_timeout) fails a bounded run with libpq's text; a live
+// job retries until the lock is released, then commits.
+TEST_F(PostgresTest, StatementTimeoutFailsABoundedRunAndALiveJobRetries) {
+  REQUIRE_SERVER();
+  ProduceGen(100, 2000, 91);
+  pg().PsqlBackground("SELECT pg_advisory_lock(hashtext('segflow:' || '" + table_ +
+                      "')); SELECT pg_sleep(120);");
+  const auto locked = [&] {
+    return pg().Psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") !=
+           "0\n";
+  };
+  ASSERT_TRUE(Eventually(locked));
+  const std::string dsn = pg().Dsn() + " options='-c statement_timeout=300'";
+  Write("j", Job("pgtimeout", table_, dsn, "checkpoint: {interval: 200ms, dir: ck}\n"));
+  Outcome r = Cli({"run", Path("j"), "--bounded"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("canceling statement due to statement timeout"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("postgres table " + table_), std::string::npos) << r.err;
+
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("j")}, "", scratch(), scratch(), tag);
+  ChildGuard guard(run);
+  ASSERT_TRUE(Eventually([&] {
+    const std::string err = ReadFile(scratch() + "/" + tag + ".stderr");
+    return err.find("canceling statement due to statement timeout") != std::string::npos &&
+           err.find("retrying in") != std::string::npos;
+  })) << ReadFile(scratch() + "/" + tag + ".stderr");
+  EXPECT_EQ(ProgressEvaluated(pg(), table_, "pgtimeout"), -1);
+  pg().Psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+      "'%pg_sleep(120)%' AND pid <> pg_backend_pid()");
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgtimeout") > 0; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  ExpectTableIsAudience("j");
+}
+
+// Consent end to end, and two jobs feeding one table at once: a withdrawal in the log
+// takes the user out of the table (as out of the audience); a second job writing the same
+// table at the same time (a batch over less of the log) neither adds the user back nor
+// changes any row the full job wrote.
+TEST_F(PostgresTest, ConsentWithdrawalAndTwoJobsAtOnce) {
+  REQUIRE_SERVER();
+  ProduceGen(300, 6000, 95);
+  Write("full", Job("pgcfull", table_, pg().Dsn()));
+  Write("batch", Job("pgcbatch", table_, pg().Dsn()));
+  ASSERT_EQ(Cli({"run", Path("full"), "--bounded"}).exit_code, 0);
+  const auto busy = Table("busy");
+  ASSERT_FALSE(busy.empty());
+  const std::string user = busy.front();
+  int64_t last = 0;
+  for (const auto& l :
+       Lines(Cli({"consume", "--log", scratch() + "/log", "--topic", "events"}).out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts": ?(\d+))")))
+      last = std::max<int64_t>(last, std::stoll(m[1]));
+  }
+  ASSERT_GT(last, 0);
+  Outcome p = Cli({"produce", "--log", scratch() + "/log", "--topic", "events"},
+                  R"({"user_id":")" + user + R"(","event":"consent","ts":)" +
+                      std::to_string(last + 1000) + R"(,"granted":false})" + "\n");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string t1 = NextTag("full"), t2 = NextTag("batch");
+  const pid_t full = Start({"run", Path("full"), "--bounded"}, "", scratch(), scratch(), t1);
+  const pid_t batch = Start({"run", Path("batch"), "--bounded", "--until", "2026-05-03T00:00:00Z"},
+                            "", scratch(), scratch(), t2);
+  Outcome a = Wait(full, scratch(), t1);
+  Outcome b = Wait(batch, scratch(), t2);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto audience = Audience("full", "busy");
+  EXPECT_EQ(std::count(audience.begin(), audience.end(), user), 0) << user;
+  EXPECT_EQ(pg().Psql("SELECT count(*) FROM " + table_ + " WHERE user_id = '" + user + "'"), "0\n");
+  EXPECT_EQ(pg().Psql("SELECT granted FROM " + table_ + "_consent WHERE user_id = '" + user + "'"),
+            "f\n");
+  ExpectTableIsAudience("full");
+  EXPECT_EQ(
+      pg().Psql("SELECT job FROM segflow_progress WHERE target = '" + table_ + "' ORDER BY job"),
+      "pgcbatch\npgcfull\n");
+}
+
+// Issue 16 item 2 under live load: while events arrive (in time order, in pieces), every
+// snapshot a reader takes of the table (rows and progress row in one statement) is the
+// job's audience at the progress row's evaluated time: changes stamped later are held back
+// and come with a later checkpoint, in the table as in the audience store.
+TEST_F(PostgresTest, LiveTableIsTheAudienceAtItsEvaluatedTime) {
+  REQUIRE_SERVER();
+  Outcome g = Cli({"gen", "cart", "--users", "300", "--events", "8000", "--seed", "101"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  std::vector<std::pair<int64_t, std::string>> events;
+  for (const auto& l : Lines(g.out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))")))
+      events.emplace_back(std::stoll(m[1]), l);
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  constexpr size_t kPieces = 6;
+  auto piece = [&](size_t i) {
+    std::string out;
+    for (size_t e = i * events.size() / kPieces; e < (i + 1) * events.size() / kPieces; ++e)
+      out += events[e].second + "\n";
+    return out;
+  };
+  auto produce = [&](const std::string& text) {
+    return Cli({"produce", "--log", scratch() + "/log", "--topic", "events", "--partitions", "4"},
+               text)
+        .exit_code;
+  };
+  ASSERT_EQ(produce(piece(0)), 0);
+  Write("live", Job("pglivesnap", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("live")}, "", scratch(), scratch(), tag);
+  ChildGuard guard(run);
+  std::atomic<bool> stop{false};
+  std::vector<TableSnapshot> snapshots;
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto snap = Snapshot(pg(), table_, "pglivesnap");
+      if (snap.evaluated >= 0 &&
+          (snapshots.empty() || snap.evaluated != snapshots.back().evaluated))
+        snapshots.push_back(std::move(snap));
+    }
+  });
+  struct Join {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~Join() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } join{&stop, &reader};
+  for (size_t i = 1; i < kPieces; ++i) {
+    const int64_t before = ProgressEvaluated(pg(), table_, "pglivesnap");
+    ASSERT_EQ(produce(piece(i)), 0);
+    ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pglivesnap") > before; }))
+        << ReadFile(scratch() + "/" + tag + ".stderr");
+  }
+  stop.store(true);
+  reader.join();
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  ExpectTableIsAudience("live");
+  ASSERT_GE(snapshots.size(), 3u);
+  const size_t step = std::max<size_t>(1, snapshots.size() / 8);
+  for (size_t i = 0; i < snapshots.size(); i += step) {
+    const auto& snap = snapshots[i];
+    for (const auto& segment : kSegments) {
+      Outcome o = Cli(
+          {"audience", Path("live"), "--segment", segment, "--at", std::to_string(snap.evaluated)});
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      const auto lines = Lines(o.out);
+      const std::set<std::string> want(lines.begin(), lines.end());
+      const auto have =
+          snap.members.count(segment) ? snap.members.at(segment) : std::set<std::string>{};
+      EXPECT_EQ(have, want) << segment << " at " << snap.evaluated;
+    }
+  }
+}
+
+// Issue 16 item 4: a live job stopped while the server is down waits for it (here 1 s,
+// SEGFLOW_PG_DRAIN_TIMEOUT_MS), then its sink fails saying how many checkpoints are not in
+// the table, whose progress row stays where it was: nothing is reported committed that is
+// not there.
+TEST_F(PostgresTest, StoppedWhileTheServerIsDownNothingIsReportedCommitted) {
+  REQUIRE_SERVER();
+  ProduceGen(200, 3000, 111);
+  Write("live", Job("pgdrain", table_, pg().Dsn(), "checkpoint: {interval: 100ms, dir: ck}\n"));
+  ::setenv("SEGFLOW_PG_DRAIN_TIMEOUT_MS", "1000", 1);
+  const std::string tag = NextTag("live");
+  const pid_t run = Start({"run", Path("live")}, "", scratch(), scratch(), tag);
+  ::unsetenv("SEGFLOW_PG_DRAIN_TIMEOUT_MS");
+  ChildGuard guard(run);
+  ASSERT_TRUE(Eventually([&] { return ProgressEvaluated(pg(), table_, "pgdrain") > 0; }))
+      << ReadFile(scratch() + "/" + tag + ".stderr");
+  const int64_t committed = ProgressEvaluated(pg(), table_, "pgdrain");
+  struct Restart {  // the server runs again for the next tests, whatever happens here
+    PostgresServer* pg;
+    ~Restart() { pg->Start(); }
+  } restart{&pg()};
+  pg().Stop();
+  ProduceGen(200, 3000, 112);
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(scratch() + "/" + tag + ".stderr").find("retrying in") != std::string::npos;
+  })) << ReadFile(scratch() + "/" + tag + ".stderr");
+  ASSERT_EQ(::kill(run, SIGTERM), 0);
+  Outcome done = Wait(run, scratch(), tag);
+  // SIGTERM cancels the job (it ends "canceled"); the sink says what the table lacks.
+  EXPECT_NE(done.err.find("checkpoint(s) not in the table"), std::string::npos) << done.err;
+  EXPECT_EQ(done.err.find("evaluated through"), std::string::npos) << done.err;
+  ASSERT_TRUE(pg().Start()) << pg().error();
+  EXPECT_EQ(ProgressEvaluated(pg(), table_, "pgdrain"), committed);
 }
 
 }  // namespace

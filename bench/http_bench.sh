@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# HTTP API benchmark (issue 15):
+#  1. user lookups (GET /v1/jobs/ID/users/USER) with `hey` while a live job reads events
+#     appended at RATE events/s: latency p50/p99/p999 (from hey's per-request CSV) and
+#     requests/s;
+#  2. the cost of metrics collection on replay: `segflow run --bounded --workers 1 --http`
+#     with and without a scraper reading /metrics SCRAPE_HZ times a second.
+# Usage: [SCRAPE_HZ=1] [REPLAY_ONLY=1] bench/http_bench.sh [RATE] [SECONDS] [CONCURRENCY] [RUNS]
+#        (defaults: 100000 15 8 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE=${1:-100000}
+SECS=${2:-15}
+CONC=${3:-8}
+RUNS=${4:-3}
+SCRAPE_HZ=${SCRAPE_HZ:-1}
+SEGFLOW=$PWD/build/release/cli/segflow
+[ -x "$SEGFLOW" ] || scripts/build.sh release >/dev/null
+command -v hey >/dev/null || { echo "needs hey (apt-get install hey)"; exit 1; }
+WORK=${BENCH_DIR:-/tmp/segflow-http-bench}
+rm -rf "$WORK" && mkdir -p "$WORK"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 600); do if eval "$1"; then return 0; fi; sleep 0.1; done; echo "timed out: $1"; exit 1; }
+
+cat > "$WORK/job.yaml" <<YAML
+job: shop
+log: log
+source: {topics: [events], max_out_of_orderness: 5s, idle_timeout: 1h}
+segments:
+  - id: big_cart
+    when: {sum: {event: add_to_cart, field: price, window: 1h, gte: 150}}
+  - id: repeat_buyer
+    when: {count: {event: purchase, window: 7d, at_least: 2}}
+parallelism: 2
+checkpoint: {interval: 10s}
+YAML
+
+# --- 1. user lookups under a live job (REPLAY_ONLY=1 skips it) ---------------------------
+if [ -z "${REPLAY_ONLY:-}" ]; then
+echo "history: 500000 cart events for 50000 users"
+"$SEGFLOW" gen cart --users 50000 --events 500000 --seed 7 --log "$WORK/log" --topic events --partitions 2 2>/dev/null
+HTTP=$(free_port)
+"$SEGFLOW" coordinator --dir "$WORK/coordinator" --listen 127.0.0.1:0 --http "127.0.0.1:$HTTP" \
+  --data-root "$WORK" > "$WORK/coordinator.out" 2> "$WORK/coordinator.err" &
+pids+=($!)
+wait_for "grep -q 'coordinator listening on' '$WORK/coordinator.out' 2>/dev/null"
+COORD=$(sed -n 's/coordinator listening on //p' "$WORK/coordinator.out")
+"$SEGFLOW" worker --coordinator "$COORD" --slots 8 --dir "$WORK/worker" --data-root "$WORK" \
+  > "$WORK/worker.out" 2> "$WORK/worker.err" &
+pids+=($!)
+API="http://127.0.0.1:$HTTP"
+wait_for "curl -sf $API/metrics | grep -q 'segflow_workers{state=\"alive\"} 1'"
+ID=$(curl -sf -X POST --data-binary @"$WORK/job.yaml" "$API/v1/jobs?file=$WORK/job.yaml" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+records_in() { curl -sf "$API/v1/jobs/$ID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records_in"])'; }
+wait_for "[ \"\$(records_in)\" -ge 500000 ] 2>/dev/null"
+wait_for "curl -sf $API/v1/jobs/$ID/segments/repeat_buyer/members?limit=1 | grep -q '\"members\":\[\"'"
+USER_ID=$(curl -sf "$API/v1/jobs/$ID/segments/repeat_buyer/members?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["members"][0])')
+echo "job $ID caught up; looking up $USER_ID: $(curl -sf "$API/v1/jobs/$ID/users/$USER_ID")"
+
+pct() {  # pct FILE P: the P-th percentile (nearest rank) of hey's CSV response times, in ms
+  awk -F, 'NR>1 && $7==200 {print $1*1000}' "$1" | sort -g | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999999); if(i<1)i=1; printf "%.2f", a[i]}'
+}
+lookup() {  # lookup NAME: one hey run of SECS seconds; prints its line
+  local csv="$WORK/lookup-${1//[^a-zA-Z0-9]/_}.csv" n ok
+  hey -z "${SECS}s" -c "$CONC" -o csv "$API/v1/jobs/$ID/users/$USER_ID" > "$csv"
+  n=$(($(wc -l < "$csv") - 1))
+  ok=$(awk -F, 'NR>1 && $7==200' "$csv" | wc -l)
+  printf '%s: %d requests (%d answered 200) in %s s = %.0f req/s; p50 %s ms, p99 %s ms, p99.9 %s ms\n' \
+    "$1" "$n" "$ok" "$SECS" "$(echo "$n / $SECS" | bc -l)" "$(pct "$csv" 50)" "$(pct "$csv" 99)" "$(pct "$csv" 99.9)"
+}
+lookup "idle job"
+before=$(records_in)
+"$SEGFLOW" gen cart --users 50000 --events $((RATE * (SECS + 10))) --seed 8 --start 2026-05-08T00:00:00Z \
+  --rate "$RATE" --log "$WORK/log" --topic events --partitions 2 2>/dev/null &
+gen=$!
+pids+=($gen)
+sleep 3
+lookup "live job at $RATE events/s"
+after=$(records_in)
+wait "$gen" 2>/dev/null || true
+echo "the job took in $((after - before)) records during the loaded run ($(echo "($after - $before) / ($SECS + 3)" | bc) records/s)"
+cleanup
+pids=()
+fi
+
+# --- 2. metrics cost on replay ---------------------------------------------------------
+echo "replay: 2000000 cart events for 200000 users"
+rm -rf "$WORK/log" "$WORK/state" "$WORK/audience" "$WORK/checkpoints"
+sed -i '/^checkpoint:/d' "$WORK/job.yaml"
+"$SEGFLOW" gen cart --users 200000 --events 2000000 --seed 9 --log "$WORK/log" --topic events --partitions 2 2>/dev/null
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+replay() {  # replay SCRAPE(0|1): records/s of one bounded run on a 1-worker local cluster
+  local port scraper=""
+  port=$(free_port)
+  "$SEGFLOW" run "$WORK/job.yaml" --bounded --workers 1 --http "127.0.0.1:$port" > "$WORK/run.out" 2> "$WORK/run.err" &
+  local run=$!
+  if [ "$1" = 1 ]; then
+    (while kill -0 "$run" 2>/dev/null; do curl -sf "http://127.0.0.1:$port/metrics" > /dev/null || true; sleep "$(echo "1 / $SCRAPE_HZ" | bc -l)"; done) &
+    scraper=$!
+  fi
+  wait "$run"
+  [ -n "$scraper" ] && wait "$scraper" 2>/dev/null || true
+  sed -n 's/.*records (\([0-9]*\) records\/s).*/\1/p' "$WORK/run.out"
+}
+off=(); on=()
+for i in $(seq "$RUNS"); do
+  off+=("$(replay 0)")
+  on+=("$(replay 1)")
+done
+m_off=$(printf '%s\n' "${off[@]}" | median)
+m_on=$(printf '%s\n' "${on[@]}" | median)
+echo "replay without scraping (records/s): ${off[*]} -> median $m_off"
+echo "replay with /metrics scraped at $SCRAPE_HZ Hz (records/s): ${on[*]} -> median $m_on"
+printf 'metrics cost: %.1f %% (median vs median)\n' "$(echo "($m_off - $m_on) * 100 / $m_off" | bc -l)"
