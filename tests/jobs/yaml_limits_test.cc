@@ -73,6 +73,19 @@ TEST(YamlLimitsTest, AliasBombIsRefusedQuicklyAtTheAliasThatExceedsTheLimit) {
   EXPECT_LT(MaxRssMb() - rss_before, 100);
 }
 
+// yaml-cpp 0.7 never ends on a document that starts with a comma (",", ", x", ",\0"): it
+// emits null nodes forever. The node limit ends it (found by the long fuzz run).
+TEST(YamlLimitsTest, ADocumentOnWhichYamlCppLoopsForeverIsRefused) {
+  for (const std::string& text : {std::string(","), std::string(", x\n"), std::string(",\0", 2)}) {
+    const auto start = std::chrono::steady_clock::now();
+    JobParseResult r = Parse(text);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(Describe(r).find("more than 250000 nodes"), std::string::npos) << Describe(r);
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::seconds>(took).count(), 10);
+  }
+}
+
 TEST(YamlLimitsTest, AliasesThatNestDeeperThanTheLimitAreRefused) {
   // Each anchor nests the previous one five levels deeper: 60 lines, 300 levels.
   std::string text = Job();
