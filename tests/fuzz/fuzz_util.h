@@ -52,9 +52,10 @@ inline std::string MessageFileBytes(std::string_view body) {
 
 // Reads every field of a received message as some receiver could: each struct field (the
 // set union member, present pointers), each list element, each text and data byte count,
-// up to `*budget` values in all. Bounded because a list of zero-sized elements costs no
-// traversal budget: a 64-byte message can name 2^29 of them, and stringifying those (the
-// earlier kj::str) ran the harness out of memory, not any receiver (found by the long run).
+// up to `*budget` values in all. Bounded because a list of zero-sized elements costs its
+// sender nothing: a 64-byte message names millions of them within the traversal limit, and
+// stringifying those (the earlier kj::str) ran the harness out of memory, not any receiver
+// (found by the long run).
 inline void VisitBounded(capnp::DynamicValue::Reader value, uint64_t* budget) {
   if (*budget == 0) return;
   --*budget;
