@@ -177,7 +177,16 @@ void Coordinator::Impl::OnWorkerMessage(uint32_t worker, wire::ControlMessage::R
       auto r = msg.getReport();
       auto it = jobs_.find(r.getJobId().cStr());
       if (it == jobs_.end() || it->second.attempt != r.getAttempt() || !it->second.deployed) break;
-      for (auto m : r.getTasks()) {
+      // A list of empty elements costs a sender nothing (8 bytes name millions, within the
+      // traversal limit) and each costs a pass of the loop below, under the lock: a list
+      // longer than the job's is refused. (Read once: each read counts against that limit.)
+      const auto tasks = r.getTasks();
+      if (tasks.size() > it->second.TaskCount()) {
+        RejectFromWorker(worker, "a report of " + std::to_string(tasks.size()) + " tasks for " + it->second.id +
+                                     ", which has " + std::to_string(it->second.TaskCount()));
+        break;
+      }
+      for (auto m : tasks) {
         if (it->second.PlacedOn(m.getKind(), m.getIndex()) != worker) {
           RejectFromWorker(worker, "metrics of a task of " + it->second.id + " that is not placed on it");
           continue;

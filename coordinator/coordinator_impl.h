@@ -205,6 +205,8 @@ struct JobEntry {
     return state == wire::JobState::FINISHED || state == wire::JobState::FAILED || state == wire::JobState::CANCELED;
   }
   bool attempt_active() const { return preparing || deployed; }
+  // The tasks of the current attempt: a report or completion never lists more.
+  size_t TaskCount() const { return source_worker.size() + keyed_worker.size() + 1; }
   // The worker a task of the current attempt is placed on (0: no such task).
   uint32_t PlacedOn(wire::TaskKind kind, uint32_t index) const {
     if (kind == wire::TaskKind::SOURCE) return index < source_worker.size() ? source_worker[index] : 0;

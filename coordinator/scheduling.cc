@@ -177,7 +177,15 @@ void Coordinator::Impl::OnDone(uint32_t worker, wire::AttemptDone::Reader d) {
   if (it == jobs_.end()) return;
   JobEntry& job = it->second;
   if (job.attempt != d.getAttempt() || !job.deployed || !job.pending_done.count(worker)) return;
-  for (auto m : d.getTasks()) {
+  // As for reports (coordinator.cc): a task list longer than the job's is not walked.
+  const auto tasks = d.getTasks();  // read once: each read counts against the traversal limit
+  const bool listable = tasks.size() <= job.TaskCount();
+  if (!listable) {
+    RejectFromWorker(worker, "a completion listing " + std::to_string(tasks.size()) + " tasks for " + job.id +
+                                 ", which has " + std::to_string(job.TaskCount()));
+  }
+  for (auto m : tasks) {
+    if (!listable) break;
     if (job.PlacedOn(m.getKind(), m.getIndex()) != worker) continue;  // not its task: ignored
     TaskSnapshot t = SnapshotOf(m);
     job.tasks[{static_cast<int>(t.kind), t.index}] = std::move(t);

@@ -82,6 +82,16 @@ class LimitCounter : public YAML::EventHandler {
 
   // Adds `e` at the current position; `what` starts the message when a limit is exceeded.
   void Add(const YAML::Mark& mark, const Extent& e, const std::string& what) {
+    // yaml-cpp 0.7 never ends on a document that starts with a comma: it emits null nodes
+    // at the same position forever (found by fuzz_job_yaml). Real text moves on.
+    if (mark.pos == last_pos_ && ++same_pos_ >= kMaxNodesAtOnePosition) {
+      Fail(mark,
+           "YAML syntax error: the parser does not advance here (a ',' at the start of "
+           "the document?)");
+    } else if (mark.pos != last_pos_) {
+      last_pos_ = mark.pos;
+      same_pos_ = 0;
+    }
     nodes_ += e.nodes;
     bytes_ += e.bytes;
     const int deepest = Depth() + e.height - 1;
@@ -121,7 +131,10 @@ class LimitCounter : public YAML::EventHandler {
     }
   }
 
+  static constexpr int kMaxNodesAtOnePosition = 1000;
   const YamlLimits& limits_;
+  int last_pos_ = -1;
+  int same_pos_ = 0;
   uint64_t nodes_ = 0;  // over every document
   uint64_t bytes_ = 0;
   std::vector<Frame> stack_;

@@ -19,7 +19,7 @@ for kind in release asan; do
 done
 # Every parser of outside bytes under libFuzzer for a few seconds each (clang build in
 # build/fuzz): the corpus, crash regressions included, replays first.
-fuzz_seconds=${SEGFLOW_CI_FUZZ_SECONDS:-10}
+fuzz_seconds=${SEGFLOW_CI_FUZZ_SECONDS:-5}
 echo "== fuzz (${fuzz_seconds} s per target), ${SECONDS} s in"
 scripts/fuzz.sh "$fuzz_seconds"
 echo "== all tests passed in ${SECONDS} s"

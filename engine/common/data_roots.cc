@@ -22,6 +22,32 @@ std::string ResolveExisting(const std::string& path, std::error_code* error) {
   // weakly_canonical: realpath of the longest existing prefix, the rest lexically
   // normalized (so "root/missing/../../x" leaves the root, as it would once created).
   fs::path resolved = fs::weakly_canonical(abs, ec);
+  // weakly_canonical takes a dangling symlink for a missing name and keeps it; the kernel
+  // follows it (a file or folder created through it lands where it points): follow it
+  // too, up to the kernel's 40 links (found by fuzz_data_roots).
+  for (int hops = 0; !ec; ++hops) {
+    fs::path prefix, link, rest;
+    for (const auto& c : resolved) {
+      if (!link.empty()) {
+        rest /= c;
+        continue;
+      }
+      prefix /= c;
+      const auto st = fs::symlink_status(prefix, ec);
+      ec.clear();
+      if (st.type() == fs::file_type::not_found) break;  // the rest is created anew
+      if (st.type() == fs::file_type::symlink) link = prefix;
+    }
+    if (link.empty()) break;
+    if (hops == 40) {
+      ec = std::make_error_code(std::errc::too_many_symbolic_link_levels);
+      break;
+    }
+    const fs::path target = fs::read_symlink(link, ec);
+    if (ec) break;
+    resolved = fs::weakly_canonical(
+        (target.is_absolute() ? target : link.parent_path() / target) / rest, ec);
+  }
   if (ec) {
     if (error != nullptr) *error = ec;
     resolved = abs.lexically_normal();

@@ -329,7 +329,11 @@ Result<std::unique_ptr<InMessage>> Connection::Receive() {
   size_t have = 0;
   while (have < n) {
     const size_t chunk = std::min<size_t>(n - have, std::max<size_t>(64u << 10, have));
-    words.resize((have + chunk) / sizeof(capnp::word));
+    // Grown by copy, not resize(): capnp::word cannot be moved, so resize() does not
+    // compile under clang's libstdc++ checks (the fuzz build).
+    std::vector<capnp::word> grown((have + chunk) / sizeof(capnp::word));
+    if (have > 0) std::memcpy(grown.data(), words.data(), have);
+    words.swap(grown);
     s = ReadFully(reinterpret_cast<char*>(words.data()) + have, chunk, nullptr, deadline);
     if (!s.ok()) {
       return s.code() == Status::Code::kNotFound

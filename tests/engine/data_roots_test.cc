@@ -97,6 +97,21 @@ TEST_F(DataRootsTest, AnUnresolvableSymlinkIsRefused) {
   EXPECT_NE(s.message().find("cannot be resolved"), std::string::npos) << s.message();
 }
 
+// A symlink to a name that does not exist yet is followed as the kernel would when a file
+// is created through it (found by fuzz_data_roots: it was taken for a missing name inside).
+TEST_F(DataRootsTest, ADanglingSymlinkIsFollowed) {
+  fs::create_symlink(dir_ + "/outside/new", dir_ + "/root/dangling");
+  fs::create_symlink("../outside/new2", dir_ + "/root/rel-dangling");
+  fs::create_symlink("data/later", dir_ + "/root/dangling-in");
+  Status s = roots_.Check("dangling", "log");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("resolves to " + dir_ + "/outside/new"), std::string::npos)
+      << s.message();
+  EXPECT_FALSE(roots_.Check("rel-dangling/x", "audience").ok());
+  EXPECT_TRUE(roots_.Check("dangling-in/x", "audience").ok());
+  EXPECT_EQ(ResolveExisting(dir_ + "/root/dangling-in/x"), dir_ + "/root/data/later/x");
+}
+
 TEST_F(DataRootsTest, ARootReachedThroughASymlinkIsResolved) {
   fs::create_directory_symlink(dir_ + "/root", dir_ + "/alias");
   auto roots = DataRoots::Make({dir_ + "/alias"});

@@ -1,7 +1,7 @@
 // Fuzzes the reading of control-plane frames (engine/schema/cluster.capnp): the frame body
 // as a connection's Receive hands it over (OwnedMessage, the default traversal limit),
 // read as the message type the first byte selects, every field visited as a receiver
-// could (the schema-driven stringifier reads each field, list and union member), and a
+// could (fuzz_util.h VisitAllFields: each field, list element and union member, bounded), and a
 // submission's job text given to the job parser as the coordinator does.
 #include <capnp/serialize.h>
 
@@ -12,15 +12,14 @@
 
 #include "engine/common/owned_message.h"
 #include "engine/schema/cluster.capnp.h"
+#include "fuzz_util.h"
 #include "jobs/job_parser.h"
 
 namespace {
 
 template <typename T>
 void VisitAll(segflow::OwnedMessage& message) {
-  auto root = message.Root<T>();
-  (void)root.totalSize();
-  (void)kj::str(root);
+  segflow::fuzz::VisitAllFields(message.Root<T>());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // the checksummed wrappers a fuzzed body needs to get past its CRC to the decoder.
 #pragma once
 
+#include <capnp/dynamic.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -47,6 +48,49 @@ inline std::string MessageFileBytes(std::string_view body) {
   std::memcpy(out.data() + 4, &crc, 4);
   out.append(body);
   return out;
+}
+
+// Reads every field of a received message as some receiver could: each struct field (the
+// set union member, present pointers), each list element, each text and data byte count,
+// up to `*budget` values in all. Bounded because a list of zero-sized elements costs its
+// sender nothing: a 64-byte message names millions of them within the traversal limit, and
+// stringifying those (the earlier kj::str) ran the harness out of memory, not any receiver
+// (found by the long run).
+inline void VisitBounded(capnp::DynamicValue::Reader value, uint64_t* budget) {
+  if (*budget == 0) return;
+  --*budget;
+  switch (value.getType()) {
+    case capnp::DynamicValue::TEXT:
+      (void)value.as<capnp::Text>().size();
+      break;
+    case capnp::DynamicValue::DATA:
+      (void)value.as<capnp::Data>().size();
+      break;
+    case capnp::DynamicValue::LIST:
+      for (auto element : value.as<capnp::DynamicList>()) {
+        if (*budget == 0) return;
+        VisitBounded(element, budget);
+      }
+      break;
+    case capnp::DynamicValue::STRUCT: {
+      auto s = value.as<capnp::DynamicStruct>();
+      for (auto field : s.getSchema().getNonUnionFields()) {
+        if (s.has(field)) VisitBounded(s.get(field), budget);
+      }
+      KJ_IF_MAYBE (field, s.which()) {
+        VisitBounded(s.get(*field), budget);
+      }
+      break;
+    }
+    default:
+      break;  // numbers, bools, enums, void, capabilities: read by getType already
+  }
+}
+
+template <typename Reader>
+void VisitAllFields(Reader root, uint64_t budget = 1u << 16) {
+  (void)root.totalSize();
+  VisitBounded(capnp::DynamicValue::Reader(root), &budget);
 }
 
 }  // namespace segflow::fuzz

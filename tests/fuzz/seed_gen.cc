@@ -289,6 +289,179 @@ void UserStateSeeds() {
   }
 }
 
+// The byte streams a peer sends in the handshake (fuzz_auth_handshake): a first byte
+// for the side and secret (bit 0: this side accepts; bit 1: it holds a secret), then
+// frames (u32 little-endian length, flat message). Proofs cannot match (nonces are fresh),
+// so only the streams without a secret get past the handshake to the control messages.
+std::string Frame(capnp::MessageBuilder& message) {
+  const std::string body = Flat(message);
+  std::string out(4, '\0');
+  const uint32_t n = static_cast<uint32_t>(body.size());
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(n >> (8 * i));
+  return out + body;
+}
+
+void AuthSeeds() {
+  const std::string nonce(32, 'n'), proof(32, 'p');
+  auto bytes = [](const std::string& s) {
+    return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+  };
+  auto challenge = [&](bool secret_required, uint32_t version) {
+    capnp::MallocMessageBuilder m;
+    auto c = m.initRoot<wire::AuthMessage>().initChallenge();
+    c.setVersion(version);
+    c.setNonce(bytes(nonce));
+    c.setSecretRequired(secret_required);
+    return Frame(m);
+  };
+  auto response = [&](bool with_proof, uint32_t version) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::AuthMessage>().initResponse();
+    r.setVersion(version);
+    r.setNonce(bytes(nonce));
+    if (with_proof) r.setProof(bytes(proof));
+    return Frame(m);
+  };
+  auto result = [&](bool ok, bool with_proof) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::AuthMessage>().initResult();
+    r.setOk(ok);
+    if (!ok) r.setError("refused");
+    if (with_proof) r.setProof(bytes(proof));
+    return Frame(m);
+  };
+  std::string after;  // what a client says after the handshake
+  {
+    capnp::MallocMessageBuilder m;
+    auto h = m.initRoot<wire::ControlMessage>().initHello();
+    h.setVersion(wire::PROTOCOL_VERSION);
+    h.setRole(wire::Role::CLIENT);
+    after += Frame(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::ControlMessage>().initStatus().setJobId("job-1");
+    after += Frame(m);
+  }
+  const uint32_t v = wire::PROTOCOL_VERSION;
+  Put("auth_handshake", "accept-open", "\x01" + response(false, v) + after);
+  Put("auth_handshake", "accept-secret", "\x03" + response(true, v) + after);
+  Put("auth_handshake", "accept-old-version", "\x01" + response(false, 1));
+  Put("auth_handshake", "connect-open",
+      std::string("\x00") + challenge(false, v) + result(true, false) + after);
+  Put("auth_handshake", "connect-secret", "\x02" + challenge(true, v) + result(true, true) + after);
+  Put("auth_handshake", "connect-refused", "\x02" + challenge(true, v) + result(false, false));
+  Put("auth_handshake", "connect-needs-secret",
+      std::string("\x00") + challenge(true, v) + result(false, false));
+  Put("auth_handshake", "huge-header",
+      std::string("\x01\xf8\xff\xff\x0f", 5) + std::string(64, 'x'));
+  Put("auth_handshake", "big-frame-after",
+      "\x01" + response(false, v) + std::string("\x00\x00\x00\x04", 4) + std::string(4096, 'x'));
+}
+
+// Sessions with a coordinator (fuzz_coordinator_session): byte 0 the role (1: worker),
+// then each message as a u16 little-endian word count and its words.
+std::string Chunk(capnp::MessageBuilder& message) {
+  const std::string body = Flat(message);
+  const size_t words = body.size() / 8;
+  return std::string{static_cast<char>(words & 0xff), static_cast<char>(words >> 8)} + body;
+}
+
+void CoordinatorSeeds() {
+  using CM = wire::ControlMessage;
+  auto submit = [](const std::string& text, bool bounded) {
+    capnp::MallocMessageBuilder m;
+    auto s = m.initRoot<CM>().initSubmit();
+    s.setJobFile("job.yaml");
+    s.setJobText(text);
+    s.setBounded(bounded);
+    return Chunk(m);
+  };
+  auto status = [](const std::string& id) {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<CM>().initStatus().setJobId(id);
+    return Chunk(m);
+  };
+  auto savepoint = [](const std::string& id, const std::string& dir) {
+    capnp::MallocMessageBuilder m;
+    auto s = m.initRoot<CM>().initSavepoint();
+    s.setJobId(id);
+    s.setDir(dir);
+    return Chunk(m);
+  };
+  auto cancel = [](const std::string& id) {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<CM>().initCancelJob().setJobId(id);
+    return Chunk(m);
+  };
+  const std::string cart = ReadAll(std::string(SEGFLOW_SOURCE_DIR) + "/jobs/cart.yaml");
+  Put("coordinator_session", "client-submit",
+      "\x00" + submit(cart, true) + status("") + status("cart"));
+  Put("coordinator_session", "client-submit-live",
+      "\x00" + submit(cart, false) + savepoint("cart", "../outside") + cancel("cart") + status(""));
+  Put("coordinator_session", "client-status",
+      "\x00" + status("") + status("nope") + cancel("nope"));
+  Put("coordinator_session", "client-savepoint", "\x00" + savepoint("nope", "sp"));
+
+  std::string reg;
+  {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<CM>().initRegisterWorker();
+    r.setSlots(2);
+    r.setDataHost("127.0.0.1");
+    r.setDataPort(7100);
+    r.setDir("w");
+    r.setPid(42);
+    reg = Chunk(m);
+  }
+  std::string worker = "\x01" + reg;
+  {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<CM>().initHeartbeat();
+    worker += Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto p = m.initRoot<CM>().initPrepared();
+    p.setJobId("cart");
+    p.setAttempt(1);
+    worker += Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto a = m.initRoot<CM>().initAckCheckpoint();
+    a.setJobId("cart");
+    a.setAttempt(1);
+    a.setCheckpointId(3);
+    a.setKind(wire::TaskKind::KEYED);
+    a.setIndex(0);
+    a.setOk(true);
+    a.setBytes(100);
+    worker += Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<CM>().initReport();
+    r.setJobId("cart");
+    r.setAttempt(1);
+    auto t = r.initTasks(1)[0];
+    t.setKind(wire::TaskKind::SOURCE);
+    t.setIndex(0);
+    t.setRecordsIn(10);
+    t.initPartitions(1);
+    worker += Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto d = m.initRoot<CM>().initDone();
+    d.setJobId("cart");
+    d.setAttempt(1);
+    worker += Chunk(m);
+  }
+  Put("coordinator_session", "worker", worker);
+  Put("coordinator_session", "worker-register-only", "\x01" + reg);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,5 +475,7 @@ int main(int argc, char** argv) {
   ZeroSizedListSeeds();
   CheckpointSeeds();
   UserStateSeeds();
+  AuthSeeds();
+  CoordinatorSeeds();
   return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <regex>
@@ -700,6 +701,102 @@ TEST_F(SecurityTest, ForgedAcksFromANonOwnerAreRejected) {
   EXPECT_NE(CoordinatorLog().find("which is not placed on it"), std::string::npos)
       << CoordinatorLog();
   rogue->Close();
+  EXPECT_EQ(Cli({"cancel", id, "--wait"}, secret_).exit_code, 0);
+}
+
+// A report whose task list is 8 M empty elements costs its sender 8 bytes (Cap'n Proto
+// counts each as one word of the 16 M-word traversal limit) and cost the coordinator a
+// pass per element under its lock (found by reading the handlers the fuzz targets reach):
+// a task list longer than the job's is refused at once, logged, and the coordinator keeps
+// serving.
+TEST_F(SecurityTest, AReportListingMoreTasksThanTheJobIsRefused) {
+  MakeJob(scratch(), 2);
+  StartCoordinator(secret_);
+  AddWorker(2, secret_);
+  ASSERT_TRUE(WaitForWorkers(1, secret_));
+  Outcome submitted = Cli({"submit", scratch() + "/job.yaml"}, secret_);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string id = Lines(submitted.out).at(0);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Cli({"status", id}, secret_).out.find(": running") != std::string::npos;
+      },
+      std::chrono::seconds(20)));
+
+  // A registered worker with the secret, on a raw socket: the handshake, Hello and
+  // registration go through a Connection on a duplicate of it, the crafted frames raw.
+  auto credentials = net::LoadSecretFile(secret_);
+  ASSERT_TRUE(credentials.ok());
+  auto hp = net::ParseHostPort(address_);
+  ASSERT_TRUE(hp.ok());
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(hp->port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  net::Connection rogue(::dup(fd), "coordinator", std::chrono::milliseconds(5000));
+  ASSERT_TRUE(net::AuthenticateAsClient(rogue, *credentials).ok());
+  capnp::MallocMessageBuilder hello;
+  auto h = hello.initRoot<wire::ControlMessage>().initHello();
+  h.setVersion(wire::PROTOCOL_VERSION);
+  h.setRole(wire::Role::WORKER);
+  ASSERT_TRUE(rogue.Send(hello).ok());
+  ASSERT_TRUE(rogue.Receive().ok());
+  capnp::MallocMessageBuilder reg;
+  auto r = reg.initRoot<wire::ControlMessage>().initRegisterWorker();
+  r.setSlots(1);
+  r.setDataHost("127.0.0.1");
+  r.setDataPort(1);
+  ASSERT_TRUE(rogue.Send(reg).ok());
+  ASSERT_TRUE(rogue.Receive().ok());
+
+  // The report of one task; then the same with its list pointer rewritten to 8 M void
+  // elements.
+  capnp::MallocMessageBuilder report;
+  auto rep = report.initRoot<wire::ControlMessage>().initReport();
+  rep.setJobId(id);
+  rep.setAttempt(1);
+  rep.initTasks(1)[0].setIndex(7);
+  auto flat = capnp::messageToFlatArray(report);
+  const std::string plain(reinterpret_cast<const char*>(flat.asBytes().begin()),
+                          flat.asBytes().size());
+  std::string amplified = plain;
+  int rewritten = 0;
+  for (size_t at = 0; at + 8 <= amplified.size(); at += 8) {
+    uint64_t v;
+    std::memcpy(&v, amplified.data() + at, 8);
+    if ((v & 3) == 1 && ((v >> 32) & 7) == 7 && (v >> 35) != 0) {  // the inline-composite list
+      v = 1 | (uint64_t{1u << 23} << 35);                          // a list of void elements
+      std::memcpy(amplified.data() + at, &v, 8);
+      ++rewritten;
+    }
+  }
+  ASSERT_EQ(rewritten, 1);
+  auto send_frame = [&](const std::string& body) {
+    std::string frame(4, '\0');
+    for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>(body.size() >> (8 * i));
+    frame += body;
+    return ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(frame.size());
+  };
+  ASSERT_TRUE(send_frame(plain));
+  ASSERT_TRUE(
+      Eventually([&] { return CoordinatorLog().find("not placed on it") != std::string::npos; },
+                 std::chrono::seconds(10)))
+      << CoordinatorLog();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(send_frame(amplified));
+  const auto sent = Clock::now();
+  ASSERT_TRUE(Eventually(
+      [&] { return CoordinatorLog().find("tasks for " + id + ", which has") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << CoordinatorLog();
+  // Still serving at once: the status of the job comes back within moments.
+  Outcome status = Cli({"status", id}, secret_);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_LT(Clock::now() - sent, std::chrono::seconds(10));
+  rogue.Close();
+  ::close(fd);
   EXPECT_EQ(Cli({"cancel", id, "--wait"}, secret_).exit_code, 0);
 }
 

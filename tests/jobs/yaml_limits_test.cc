@@ -73,6 +73,20 @@ TEST(YamlLimitsTest, AliasBombIsRefusedQuicklyAtTheAliasThatExceedsTheLimit) {
   EXPECT_LT(MaxRssMb() - rss_before, 100);
 }
 
+// yaml-cpp 0.7 never ends on a document that starts with a comma (",", ", x", ",\0"): it
+// emits null nodes at one position forever. Found by the long fuzz run, where the node limit
+// ended it after 250000 nodes (0.2 s each); now refused as the parser stops advancing.
+TEST(YamlLimitsTest, ADocumentOnWhichYamlCppLoopsForeverIsRefused) {
+  for (const std::string& text : {std::string(","), std::string(", x\n"), std::string(",\0", 2)}) {
+    const auto start = std::chrono::steady_clock::now();
+    JobParseResult r = Parse(text);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(Describe(r).find("the parser does not advance"), std::string::npos) << Describe(r);
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 100);
+  }
+}
+
 TEST(YamlLimitsTest, AliasesThatNestDeeperThanTheLimitAreRefused) {
   // Each anchor nests the previous one five levels deeper: 60 lines, 300 levels.
   std::string text = Job();
