@@ -7,10 +7,12 @@
 # copied in later joins the next round), corpora are kept between slices and seeded from
 # tests/fuzz/corpus, crashes go to build/fuzz-long/crashes/. One line per slice in
 # build/fuzz-long/slices.tsv; `scripts/fuzz_long.sh --summary` sums them per target.
+# SEGFLOW_FUZZ_LONG_DIR names another work folder, so that two runs (each with its own
+# targets in bin/) can use both cores; --summary sums one folder.
 # Usage: scripts/fuzz_long.sh BUDGET_CPU_S [SLICE_S] [END_EPOCH]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-dir=build/fuzz-long
+dir=${SEGFLOW_FUZZ_LONG_DIR:-build/fuzz-long}
 tsv=$dir/slices.tsv
 if [ "${1:-}" = --summary ]; then
   # target, slices, CPU s, executions, corpus files at the end, failed slices
