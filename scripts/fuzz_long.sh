@@ -45,7 +45,7 @@ while :; do
     if [ -f "tests/fuzz/$t.dict" ]; then dict=("-dict=tests/fuzz/$t.dict"); fi
     log=$dir/logs/$t-$round.log
     start=$SECONDS
-    if nice -n 19 /usr/bin/time -f "%U %S" -o "$dir/cpu" "$bin" -max_total_time="$slice" \
+    if nice -n "${SEGFLOW_FUZZ_NICE:-19}" /usr/bin/time -f "%U %S" -o "$dir/cpu" "$bin" -max_total_time="$slice" \
         -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="$timeout" -print_final_stats=1 \
         -artifact_prefix="$dir/crashes/$t-" "${dict[@]}" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
       status=ok
