@@ -433,7 +433,7 @@ int JobsCommand(int argc, char** argv) {
   if (sr.getUpgrades().size() > 0) {
     std::printf("\n%-32s %-15s %s\n", "UPGRADE", "PHASE", "JOBS / REASON");
     for (auto u : sr.getUpgrades()) {
-      std::printf("%-32s %-15s live %s, backfill %s%s%s%s%s\n", u.getUpgradeId().cStr(), UpgradePhaseName(u.getPhase()),
+      std::printf("%-32s %-15s live %s, backfill %s%s%s%s%s\n", u.getUpgradeId().cStr(), coordinator::UpgradePhaseText(u.getPhase()),
                   u.getLiveJob().cStr(), u.getBackfillJob().cStr(), u.getNewJob().size() > 0 ? ", new " : "",
                   u.getNewJob().cStr(), u.getReason().size() > 0 ? ": " : "", u.getReason().cStr());
     }
@@ -484,7 +484,7 @@ int StatusCommand(int argc, char** argv) {
   if (sr.getJobs().size() == 0 && sr.getUpgrades().size() == 1) {
     auto u = sr.getUpgrades()[0];
     std::printf("upgrade %s (%s, %s): %s\n", u.getUpgradeId().cStr(), u.getName().cStr(), u.getJobFile().cStr(),
-                UpgradePhaseName(u.getPhase()));
+                coordinator::UpgradePhaseText(u.getPhase()));
     std::printf("  segments: %s\n", u.getCarryOver().cStr());
     std::printf("  live job (old version): %s\n", u.getLiveJob().cStr());
     std::printf("  backfill (new version): %s, round %u\n", u.getBackfillJob().cStr(), u.getRounds());
@@ -658,7 +658,7 @@ int CancelCommand(int argc, char** argv) {
     auto sr = (*status)->Root<wire::ControlMessage>().getStatusReply();
     if (sr.getOk() && sr.getJobs().size() == 0 && sr.getUpgrades().size() == 1) {
       // An upgrade is canceled at once (its backfill stops; the live job was never touched).
-      std::printf("upgrade %s: %s\n", id.c_str(), UpgradePhaseName(sr.getUpgrades()[0].getPhase()));
+      std::printf("upgrade %s: %s\n", id.c_str(), coordinator::UpgradePhaseText(sr.getUpgrades()[0].getPhase()));
       return 0;
     }
   }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/job_summary.h"
+#include "coordinator/status_json.h"
 
 namespace segflow::cli {
 
@@ -43,24 +44,6 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   return std::string(r.getJobId().cStr());
 }
 
-const char* UpgradePhaseName(wire::UpgradePhase phase) {
-  switch (phase) {
-    case wire::UpgradePhase::BACKFILL:
-      return "backfill";
-    case wire::UpgradePhase::STOPPING_LIVE:
-      return "stopping-live";
-    case wire::UpgradePhase::FINAL_BACKFILL:
-      return "final-backfill";
-    case wire::UpgradePhase::SWITCHING:
-      return "switching";
-    case wire::UpgradePhase::DONE:
-      return "done";
-    case wire::UpgradePhase::FAILED:
-      return "failed";
-  }
-  return "?";
-}
-
 Result<UpgradeOutcome> FollowUpgrade(ClusterClient* client, const std::string& upgrade_id) {
   std::string last_line;
   for (;;) {
@@ -70,7 +53,7 @@ Result<UpgradeOutcome> FollowUpgrade(ClusterClient* client, const std::string& u
     if (!sr.getOk()) return Status::NotFound(sr.getError().cStr());
     if (sr.getUpgrades().size() != 1) return Status::NotFound("no upgrade " + upgrade_id);
     auto u = sr.getUpgrades()[0];
-    std::string line = "upgrade " + upgrade_id + ": " + UpgradePhaseName(u.getPhase());
+    std::string line = "upgrade " + upgrade_id + ": " + coordinator::UpgradePhaseText(u.getPhase());
     if (u.getPhase() == wire::UpgradePhase::BACKFILL || u.getPhase() == wire::UpgradePhase::FINAL_BACKFILL) {
       line += " (round " + std::to_string(u.getRounds()) + ", " + u.getBackfillJob().cStr() + ")";
     }

@@ -41,7 +41,6 @@ struct UpgradeOutcome {
 
 // Polls an upgrade until it is done or failed, printing its phases to stderr.
 Result<UpgradeOutcome> FollowUpgrade(ClusterClient* client, const std::string& upgrade_id);
-const char* UpgradePhaseName(wire::UpgradePhase phase);
 
 struct JobOutcome {
   wire::JobState state = wire::JobState::SCHEDULING;

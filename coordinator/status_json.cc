@@ -7,7 +7,10 @@ nlohmann::json OptionalTime(bool has, int64_t ms) {
   return has ? nlohmann::json(ms) : nlohmann::json(nullptr);
 }
 
-const char* PhaseText(wire::UpgradePhase phase) {
+
+}  // namespace
+
+const char* UpgradePhaseText(wire::UpgradePhase phase) {
   switch (phase) {
     case wire::UpgradePhase::BACKFILL:
       return "backfill";
@@ -24,8 +27,6 @@ const char* PhaseText(wire::UpgradePhase phase) {
   }
   return "?";
 }
-
-}  // namespace
 
 const char* JobStateText(wire::JobState state) {
   switch (state) {
@@ -139,7 +140,7 @@ nlohmann::json UpgradeStatusJson(wire::UpgradeStatus::Reader u) {
           {"name", u.getName().cStr()},
           {"upgrade", true},
           {"job_file", u.getJobFile().cStr()},
-          {"phase", PhaseText(u.getPhase())},
+          {"phase", UpgradePhaseText(u.getPhase())},
           {"reason", u.getReason().cStr()},
           {"carry_over", u.getCarryOver().cStr()},
           {"live_job", u.getLiveJob().cStr()},

@@ -10,6 +10,8 @@
 namespace segflow::coordinator {
 
 const char* JobStateText(wire::JobState state);
+// "backfill", "stopping-live", ...: an upgrade's phase in `segflow status` and the API.
+const char* UpgradePhaseText(wire::UpgradePhase phase);
 const char* TaskKindText(wire::TaskKind kind);
 // "source 0", "keyed 1", "sink": a task's name in `segflow status` and the metrics' `task` label.
 std::string TaskName(wire::TaskKind kind, uint32_t index);
