@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz) with clang into build/fuzz and runs each for a
 # bounded time, starting from its seed corpus (tests/fuzz/corpus/<target>, crash
-# regressions included). Usage: scripts/fuzz.sh [seconds-per-target] [target...]
+# regressions included). Usage: scripts/fuzz.sh [--build-only|--no-build] [seconds-per-target] [target...]
+# --build-only builds the targets and stops; --no-build runs what an earlier --build-only
+# built (scripts/test.sh builds while the ASan tests run, then fuzzes).
 # New inputs go to build/fuzz/corpus/<target>, crashes to build/fuzz/crashes/. Exits
 # non-zero if any target crashes, leaks, times out or runs out of memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=all
+case ${1:-} in
+  --build-only) mode=build; shift ;;
+  --no-build) mode=run; shift ;;
+esac
 secs=${1:-60}
 shift || true
-scripts/setup.sh
 build=build/fuzz
-# -O1 with line tables: the usual sanitizer setting; asserts stay on.
-CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DSEGFLOW_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
-  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" "-DCMAKE_C_FLAGS_DEBUG=-O1 -gline-tables-only" >/dev/null
+if [ "$mode" != run ]; then
+  scripts/setup.sh
+  # -O1 with line tables: the usual sanitizer setting; asserts stay on.
+  CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DSEGFLOW_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+    "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" "-DCMAKE_C_FLAGS_DEBUG=-O1 -gline-tables-only" >/dev/null
+fi
 targets=("$@")
 if ((${#targets[@]} == 0)); then
   for f in tests/fuzz/fuzz_*.cc; do
@@ -20,7 +29,10 @@ if ((${#targets[@]} == 0)); then
     targets+=("${f%.cc}")
   done
 fi
-ninja -C "$build" -j "$(nproc)" "${targets[@]/#/fuzz_}"
+if [ "$mode" != run ]; then
+  ninja -C "$build" -j "$(nproc)" "${targets[@]/#/fuzz_}"
+  if [ "$mode" = build ]; then exit 0; fi
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 failed=()

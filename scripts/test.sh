@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the Release build, then the
 # ASan+UBSan build (its suite includes FuzzCorpus.*: every fuzz target's committed corpus,
-# crash regressions included, replayed under the sanitizers). The Release tests run while
-# the ASan build compiles at a lower priority: they mostly wait on processes and sockets,
-# and the suite is meant to pass on a busy machine. SEGFLOW_CI_FUZZ_SECONDS=N (N > 0) also
-# builds the libFuzzer targets with clang and fuzzes each for N s (scripts/fuzz.sh). Exits
+# crash regressions included, replayed under the sanitizers), then every libFuzzer target
+# for SEGFLOW_CI_FUZZ_SECONDS (default 5; 0 skips it) from its committed corpus
+# (scripts/fuzz.sh). Builds overlap tests at a lower priority: the Release tests run while
+# the ASan build compiles, and the clang fuzz build while the ASan tests run; tests mostly
+# wait on processes and sockets, and the suite is meant to pass on a busy machine. Exits
 # non-zero if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,11 +37,28 @@ echo "== test (asan), ${SECONDS} s in"
 # Under ASan the declarative cases run in bounded mode only: live mode is the same engine
 # code with more process start-ups, and doubles the sanitizer run's time. Three at a time:
 # the tests mostly wait on processes (356 s at -j 2, 299 s at -j 3 on 2 cores).
-ctest --test-dir build/asan --output-on-failure -j 3 --timeout 600 \
-  -E 'CaseDriverTest\.Case/[^ ]*_live( |$)'
-fuzz_seconds=${SEGFLOW_CI_FUZZ_SECONDS:-0}
+fuzz_seconds=${SEGFLOW_CI_FUZZ_SECONDS:-5}
+fuzz_build_pid=
 if ((fuzz_seconds > 0)); then
+  (nice -n 10 scripts/fuzz.sh --build-only >build/fuzz-build.log 2>&1
+   echo $? >build/fuzz-build.rc) &
+  fuzz_build_pid=$!
+fi
+asan_rc=0
+ctest --test-dir build/asan --output-on-failure -j 3 --timeout 600 \
+  -E 'CaseDriverTest\.Case/[^ ]*_live( |$)' || asan_rc=$?
+if [ -n "$fuzz_build_pid" ]; then wait "$fuzz_build_pid" || true; fi
+if [ "$asan_rc" != 0 ]; then
+  echo "test.sh: ASan tests failed (above)" >&2
+  exit "$asan_rc"
+fi
+if ((fuzz_seconds > 0)); then
+  if [ "$(cat build/fuzz-build.rc)" != 0 ]; then
+    cat build/fuzz-build.log
+    echo "test.sh: the clang fuzz build failed (above)" >&2
+    exit 1
+  fi
   echo "== fuzz (${fuzz_seconds} s per target), ${SECONDS} s in"
-  scripts/fuzz.sh "$fuzz_seconds"
+  scripts/fuzz.sh --no-build "$fuzz_seconds"
 fi
 echo "== all tests passed in ${SECONDS} s"
