@@ -27,6 +27,15 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {
     return Status::InvalidArgument("attempt " + plan.Name() + ": empty graph");
   }
+  // Every task needs a placement, so a plan names at most as many tasks as it has
+  // placements: checked before sizing anything by the counts (a fuzzed Prepare of a few
+  // hundred bytes named 2^31 sources and made the worker allocate 7.5 GB).
+  const size_t placed = spec.getPlacements().size();
+  if (plan.shape.sources > placed || plan.shape.keyed > placed) {
+    return Status::InvalidArgument("attempt " + plan.Name() + ": " + std::to_string(plan.shape.sources) + " source and " +
+                                   std::to_string(plan.shape.keyed) + " keyed tasks for " + std::to_string(placed) +
+                                   " placements");
+  }
   for (auto w : spec.getWorkers()) {
     plan.workers[w.getWorkerId()] = net::HostPort{w.getHost().cStr(), w.getPort()};
   }

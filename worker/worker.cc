@@ -148,7 +148,7 @@ Status Worker::Run() {
     while (!stopping() && std::chrono::steady_clock::now() < deadline) {
       r = Register(1);
       if (r.ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      for (int i = 0; i < 10 && !stopping(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (stopping()) break;
     if (!r.ok()) {
@@ -240,6 +240,13 @@ Status Worker::ControlLoop() {
     try {
       HandleMessage(msg->get());
     } catch (const kj::Exception& e) {
+      // The coordinator must see this worker gone, not alive by heartbeat on a connection
+      // it no longer reads: close it before registering again.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (control_ == conn) control_.reset();
+      }
+      conn->Close();
       return Status::Corruption(std::string("bad control message: ") + e.getDescription().cStr());
     }
     if (shutdown_.load()) return Status::OK();

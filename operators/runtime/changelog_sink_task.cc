@@ -302,7 +302,9 @@ Status ChangelogSinkTask::Run() {
       if (!already.ok()) return already.status();
       if (!*already || **already < at) SEGFLOW_RETURN_IF_ERROR((*store)->Erase(user, at).status());
       if (!shared_dir.empty()) {
-        SEGFLOW_RETURN_IF_ERROR(WithSharedStore(shared_dir, 30000, [&](AudienceStore* shared) -> Status {
+        // Init-captures, not the bindings themselves: clang 14 (the fuzz build) cannot
+        // capture structured bindings.
+        SEGFLOW_RETURN_IF_ERROR(WithSharedStore(shared_dir, 30000, [&user = user, at = at](AudienceStore* shared) -> Status {
           auto prev = shared->ErasedAt(user);
           if (!prev.ok()) return prev.status();
           if (*prev && **prev >= at) return Status::OK();

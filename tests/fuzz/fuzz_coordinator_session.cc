@@ -53,6 +53,12 @@ void AppendFrame(std::string* out, const char* body, size_t n) {
 
 }  // namespace
 
+// A fuzzed job may name any host (a Kafka bootstrap): loopback only.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  segflow::fuzz::IsolateNetwork("fuzz_coordinator_session");
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string base = segflow::fuzz::ScratchDir() + "/coordinator";

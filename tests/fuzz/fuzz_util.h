@@ -3,10 +3,17 @@
 #pragma once
 
 #include <capnp/dynamic.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -85,6 +92,45 @@ inline void VisitBounded(capnp::DynamicValue::Reader value, uint64_t* budget) {
     default:
       break;  // numbers, bools, enums, void, capabilities: read by getType already
   }
+}
+
+// Moves this process into a network namespace of its own with only `lo`, up: a fuzzed
+// job or plan can name any host (a Kafka bootstrap, a peer worker), and a fuzzer must
+// reach nothing but loopback. Call it before any thread starts (LLVMFuzzerInitialize):
+// threads made later inherit the namespace. Without CAP_SYS_ADMIN it makes a user
+// namespace first (as `unshare -rn` does); if neither works it aborts, naming why.
+inline void IsolateNetwork(const char* target) {
+  if (::unshare(CLONE_NEWNET) != 0) {
+    const uid_t uid = ::getuid();
+    const gid_t gid = ::getgid();
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
+      std::fprintf(stderr,
+                   "%s: cannot make a network namespace (%s): run as root or enable "
+                   "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)\n",
+                   target, std::strerror(errno));
+      std::abort();
+    }
+    auto write_file = [](const char* path, const std::string& text) {
+      const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      const bool ok =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      if (fd >= 0) ::close(fd);
+      return ok;
+    };
+    (void)write_file("/proc/self/setgroups", "deny");
+    (void)write_file("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1");
+    (void)write_file("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+  }
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (fd < 0 || ::ioctl(fd, SIOCGIFFLAGS, &ifr) != 0 ||
+      (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ::ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)) {
+    std::fprintf(stderr, "%s: cannot bring up lo in its network namespace: %s\n", target,
+                 std::strerror(errno));
+    std::abort();
+  }
+  ::close(fd);
 }
 
 template <typename Reader>

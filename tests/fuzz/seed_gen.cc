@@ -2,6 +2,7 @@
 // target starts from inputs that pass its checks: `fuzz_seed_gen <corpus dir>` fills
 // <dir>/<target>/seed-*. The text seeds (events, job files) are kept by hand.
 #include <capnp/message.h>
+#include <capnp/schema.h>
 #include <capnp/serialize.h>
 
 #include <cstdio>
@@ -462,6 +463,96 @@ void CoordinatorSeeds() {
   Put("coordinator_session", "worker-register-only", "\x01" + reg);
 }
 
+// Sessions with a worker (fuzz_worker_session): each message the coordinator sends, as a
+// u16 little-endian word count and its words (the harness registers the worker as id 1
+// first and sends a Shutdown last).
+void WorkerSeeds() {
+  using CM = wire::ControlMessage;
+  const std::string job =
+      "job: seeded\n"
+      "log: log\n"
+      "source: {topics: [events]}\n"
+      "segments:\n"
+      "  - id: buyers\n"
+      "    when: {count: {event: purchase, window: 1d, at_least: 1}}\n"
+      "checkpoint: {interval: 1s}\n";
+  auto spec = [&](wire::AttemptSpec::Builder s) {
+    s.setJobId("seeded");
+    s.setAttempt(1);
+    s.setJobFile("job.yaml");
+    s.setJobText(job);
+    s.setBounded(true);
+    s.setPartitions(1);
+    s.setSources(1);
+    s.setKeyed(1);
+    auto placements = s.initPlacements(3);
+    const wire::TaskKind kinds[] = {wire::TaskKind::SOURCE, wire::TaskKind::KEYED,
+                                    wire::TaskKind::SINK};
+    for (unsigned i = 0; i < 3; ++i) {
+      placements[i].setKind(kinds[i]);
+      placements[i].setIndex(0);
+      placements[i].setWorker(1);
+    }
+    auto w = s.initWorkers(1)[0];
+    w.setWorkerId(1);
+    w.setHost("127.0.0.1");
+    w.setPort(1);
+    s.setStateDir("state/seeded");
+    s.setCheckpointDir("checkpoints/seeded");
+  };
+  std::string prepare, deploy;
+  {
+    capnp::MallocMessageBuilder m;
+    spec(m.initRoot<CM>().initPrepare().initSpec());
+    prepare = Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    spec(m.initRoot<CM>().initDeploy().initSpec());
+    deploy = Chunk(m);
+  }
+  auto checkpoint = [](bool trigger, uint64_t id) {
+    capnp::MallocMessageBuilder m;
+    auto root = m.initRoot<CM>();
+    auto ref = trigger ? root.initTriggerCheckpoint() : root.initCheckpointComplete();
+    ref.setJobId("seeded");
+    ref.setAttempt(1);
+    ref.setCheckpointId(id);
+    return Chunk(m);
+  };
+  auto cancel = [](bool abort) {
+    capnp::MallocMessageBuilder m;
+    auto c = m.initRoot<CM>().initCancelAttempt();
+    c.setJobId("seeded");
+    c.setAttempt(1);
+    c.setAbort(abort);
+    return Chunk(m);
+  };
+  auto query = [&](wire::AudienceQueryKind kind) {
+    capnp::MallocMessageBuilder m;
+    auto q = m.initRoot<CM>().initAudienceQuery();
+    q.setRequestId(7);
+    q.setJobId("seeded");
+    q.setJobFile("job.yaml");
+    q.setJobText(job);
+    q.setKind(kind);
+    q.setSegment("buyers");
+    q.setUser("u1");
+    q.setLimit(10);
+    q.setHours(24);
+    return Chunk(m);
+  };
+  Put("worker_session", "prepare-deploy-checkpoint",
+      prepare + deploy + checkpoint(true, 1) + checkpoint(false, 1) + cancel(false));
+  Put("worker_session", "prepare-cancel", prepare + cancel(true));
+  Put("worker_session", "deploy-only", deploy + checkpoint(true, 2));
+  std::string queries;
+  for (auto kind : capnp::Schema::from<wire::AudienceQueryKind>().getEnumerants()) {
+    queries += query(static_cast<wire::AudienceQueryKind>(kind.getOrdinal()));
+  }
+  Put("worker_session", "audience-queries", queries);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -477,5 +568,6 @@ int main(int argc, char** argv) {
   UserStateSeeds();
   AuthSeeds();
   CoordinatorSeeds();
+  WorkerSeeds();
   return 0;
 }

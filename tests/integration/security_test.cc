@@ -704,6 +704,129 @@ TEST_F(SecurityTest, ForgedAcksFromANonOwnerAreRejected) {
   EXPECT_EQ(Cli({"cancel", id, "--wait"}, secret_).exit_code, 0);
 }
 
+// A worker sent a control message it cannot decode — a frame that is no Cap'n Proto
+// message, or a Prepare whose job id is a text without its NUL (found by the
+// worker_session fuzz target) — closes that connection at once and registers again. Before,
+// the second kind left the connection open, the worker heartbeating on it as if alive while
+// it had aborted its attempts, until its next registration finished. The test is the
+// coordinator, on a socket of its own. A Prepare naming 2^31 source tasks is refused
+// without sizing anything by that count (it made the worker allocate 7.5 GB: found by the
+// same target).
+TEST_F(SecurityTest, AWorkerSurvivesBadControlMessagesFromItsCoordinator) {
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(lfd, 8), 0);
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const pid_t worker = AddWorker(1, "");
+  const std::string worker_log = scratch() + "/worker-0.stderr";
+  // Accepts the worker's next registration (as worker `id`) within 20 s: the raw
+  // descriptor (-1 if none came) and the Connection that ran the handshake on a duplicate
+  // (closing it shuts the socket down). A connection whose handshake fails (the worker gave
+  // up on it while the test was busy) is dropped and the next one taken.
+  struct Registered {
+    int fd = -1;
+    std::unique_ptr<net::Connection> conn;
+  };
+  auto accept_registration = [&](uint32_t id) -> Registered {
+    const auto until = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < until) {
+      pollfd p{lfd, POLLIN, 0};
+      if (::poll(&p, 1, 1000) != 1) continue;
+      const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      auto conn = std::make_unique<net::Connection>(::dup(fd), "worker", std::chrono::milliseconds(5000));
+      bool ok = net::AuthenticateAsServer(*conn, net::Credentials{}).ok() && conn->Receive().ok();
+      if (ok) {
+        capnp::MallocMessageBuilder reply;
+        auto r = reply.initRoot<wire::ControlMessage>().initHelloReply();
+        r.setOk(true);
+        r.setVersion(wire::PROTOCOL_VERSION);
+        auto reg = conn->Send(reply).ok() ? conn->Receive() : Status::IOError("hello reply not sent");
+        ok = reg.ok() && (*reg)->Root<wire::ControlMessage>().isRegisterWorker();
+      }
+      if (ok) {
+        capnp::MallocMessageBuilder ack;
+        auto a = ack.initRoot<wire::ControlMessage>().initRegisterReply();
+        a.setWorkerId(id);
+        a.setHeartbeatIntervalMs(100);
+        ok = conn->Send(ack).ok();
+      }
+      if (ok) return {fd, std::move(conn)};
+      conn.reset();
+      ::close(fd);
+    }
+    return {};
+  };
+  // Not a Cap'n Proto message: its segment table names more segments than the frame holds.
+  const std::string undecodable("\x08\x00\x00\x00\xff\xff\xff\x0f\x01\x00\x00\x00", 12);
+  // A well-formed Prepare whose job id text lost its NUL terminator: it decodes, and the
+  // handler's read of the field throws.
+  std::string unterminated;
+  {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::ControlMessage>().initPrepare().initSpec().setJobId("abcdefg");
+    std::string body = Frame(m).substr(4);
+    const size_t at = body.find(std::string("abcdefg\0", 8));
+    ASSERT_NE(at, std::string::npos);
+    body[at + 7] = 'h';
+    unterminated = std::string(4, '\0') + body;
+    for (int i = 0; i < 4; ++i) unterminated[i] = static_cast<char>(body.size() >> (8 * i));
+  }
+  uint32_t id = 1;
+  for (const std::string& bad : {undecodable, unterminated}) {
+    SCOPED_TRACE(bad == undecodable ? "undecodable frame" : "unterminated text");
+    Registered registered = accept_registration(id++);
+    ASSERT_GE(registered.fd, 0) << ReadFile(worker_log);
+    ASSERT_TRUE(SendAll(registered.fd, bad));
+    EXPECT_TRUE(ClosedByPeer(registered.fd, std::chrono::seconds(5)))
+        << "the worker kept the connection open after a message it could not decode\n"
+        << ReadFile(worker_log);
+    registered.conn.reset();
+    ::close(registered.fd);
+  }
+  EXPECT_NE(ReadFile(worker_log).find("undecodable message"), std::string::npos) << ReadFile(worker_log);
+  EXPECT_NE(ReadFile(worker_log).find("bad control message"), std::string::npos) << ReadFile(worker_log);
+  // It is still up, and registers again.
+  Registered again = accept_registration(id);
+  ASSERT_GE(again.fd, 0) << ReadFile(worker_log);
+  {
+    capnp::MallocMessageBuilder m;
+    auto spec = m.initRoot<wire::ControlMessage>().initPrepare().initSpec();
+    spec.setJobId("huge");
+    spec.setAttempt(1);
+    spec.setSources(0x7fffffff);
+    spec.setKeyed(1);
+    spec.setPartitions(1);
+    ASSERT_TRUE(again.conn->Send(m).ok());
+  }
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {  // heartbeats come first
+    auto reply = again.conn->Receive();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString() << "\n" << ReadFile(worker_log);
+    auto root = (*reply)->Root<wire::ControlMessage>();
+    if (!root.isPrepared()) continue;
+    refused = true;
+    EXPECT_FALSE(root.getPrepared().getOk());
+    EXPECT_NE(std::string(root.getPrepared().getError().cStr()).find("placements"), std::string::npos)
+        << root.getPrepared().getError().cStr();
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_LT(ProcStatus(worker, "VmHWM"), 1024u * 1024) << "peak RSS in kB";
+  again.conn.reset();
+  ::close(again.fd);
+  ::close(lfd);
+  ::kill(worker, SIGTERM);
+}
+
+ // A report whose task list is 8 M empty elements costs its sender 8 bytes (Cap'n Proto
+ // counts each as one word of the 16 M-word traversal limit) and cost the coordinator a
+
 // A report whose task list is 8 M empty elements costs its sender 8 bytes (Cap'n Proto
 // counts each as one word of the 16 M-word traversal limit) and cost the coordinator a
 // pass per element under its lock (found by reading the handlers the fuzz targets reach):

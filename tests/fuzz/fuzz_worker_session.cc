@@ -1,0 +1,190 @@
+// Fuzzes the worker's wire message handlers (worker/worker.cc HandleMessage: prepare,
+// deploy, cancel, checkpoint trigger and completion, audience queries, shutdown; and what
+// they start: attempt plans, job parsing, confinement, the audience service) through a
+// real worker, fresh for each input (its folder and data root emptied), registered with
+// this harness as its coordinator, which then sends well-framed but arbitrary messages.
+//
+// Input: chunks of a u16 little-endian word count and that many 8-byte words (truncated to
+// what is left), each sent as one frame after registration, then a Shutdown. The harness
+// reads until the worker closes the connection, stops it and joins it, so each input is
+// handled completely before the next. The process runs in a network namespace of its own
+// (fuzz_util.h): a fuzzed plan names peers and Kafka brokers anywhere.
+#include <arpa/inet.h>
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "engine/net/auth.h"
+#include "engine/net/connection.h"
+#include "engine/schema/cluster.capnp.h"
+#include "fuzz_util.h"
+#include "worker/worker.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void Fail(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "fuzz_worker_session: %s: %s\n", what, detail.c_str());
+  std::abort();
+}
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void AppendFrame(std::string* out, const char* body, size_t n) {
+  for (int i = 0; i < 4; ++i)
+    out->push_back(static_cast<char>(static_cast<uint32_t>(n) >> (8 * i)));
+  out->append(body, n);
+}
+
+// Accepts the worker's registration: handshake, Hello → HelloReply, RegisterWorker →
+// RegisterReply (worker id 1).
+void Register(segflow::net::Connection& conn) {
+  using segflow::wire::ControlMessage;
+  if (segflow::Status s = segflow::net::AuthenticateAsServer(conn, segflow::net::Credentials{});
+      !s.ok()) {
+    Fail("handshake", s.ToString());
+  }
+  auto hello = conn.Receive();
+  if (!hello.ok() || (*hello)->Root<ControlMessage>().which() != ControlMessage::HELLO) {
+    Fail("registration", "no Hello from the worker");
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<ControlMessage>().initHelloReply();
+    r.setOk(true);
+    r.setVersion(segflow::wire::PROTOCOL_VERSION);
+    if (segflow::Status s = conn.Send(m); !s.ok()) Fail("hello reply", s.ToString());
+  }
+  auto reg = conn.Receive();
+  if (!reg.ok() || (*reg)->Root<ControlMessage>().which() != ControlMessage::REGISTER_WORKER) {
+    Fail("registration", "no RegisterWorker from the worker");
+  }
+  capnp::MallocMessageBuilder m;
+  auto r = m.initRoot<ControlMessage>().initRegisterReply();
+  r.setWorkerId(1);
+  r.setHeartbeatIntervalMs(200);
+  if (segflow::Status s = conn.Send(m); !s.ok()) Fail("register reply", s.ToString());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  segflow::fuzz::IsolateNetwork("fuzz_worker_session");
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (std::getenv("SEGFLOW_FUZZ_VERBOSE") != nullptr)
+    std::fprintf(stderr, "fuzz_worker_session: input of %zu bytes\n", size);
+  const std::string base = segflow::fuzz::ScratchDir() + "/worker";
+  std::error_code ec;
+  fs::remove_all(base, ec);
+  fs::create_directories(base + "/data", ec);
+  // The coordinator's listening socket.
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(lfd, 8) != 0 || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    Fail("listen", std::strerror(errno));
+  }
+  std::atomic<bool> stop{false};
+  segflow::worker::WorkerOptions options;
+  options.coordinator = segflow::net::HostPort{"127.0.0.1", ntohs(addr.sin_port)};
+  options.slots = 4;
+  options.dir = base + "/state";
+  options.data_roots = {base + "/data"};
+  options.connect_attempts = 3;
+  options.reconnect_window = std::chrono::milliseconds(2000);
+  options.stop = &stop;
+  std::atomic<bool> ended{false};
+  segflow::Status result;
+  std::thread worker([&] {
+    result = segflow::worker::RunWorker(options);
+    ended.store(true);
+  });
+  pollfd p{lfd, POLLIN, 0};
+  for (int waited = 0; ::poll(&p, 1, 100) != 1; waited += 100) {
+    if (ended.load()) Fail("the worker ended before it registered", result.ToString());
+    if (waited >= 30000) Fail("accept", "the worker did not connect within 30 s");
+  }
+  const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) Fail("accept", std::strerror(errno));
+  {
+    // The Connection runs the handshake and registration; the fuzzed frames go out on the
+    // original descriptor as they are (a Connection only sends messages it built).
+    segflow::net::Connection conn(::dup(fd), "worker", std::chrono::milliseconds(10000));
+    Register(conn);
+    std::string stream;
+    for (size_t at = 0; at + 2 <= size;) {
+      size_t words = data[at] | (size_t{data[at + 1]} << 8);
+      at += 2;
+      words = std::min(words, (size - at) / 8);
+      if (words == 0) continue;  // an empty frame is refused before any handler
+      AppendFrame(&stream, reinterpret_cast<const char*>(data + at), words * 8);
+      at += words * 8;
+    }
+    {
+      capnp::MallocMessageBuilder m;
+      m.initRoot<segflow::wire::ControlMessage>().setShutdown();
+      auto words = capnp::messageToFlatArray(m);
+      auto bytes = words.asChars();
+      AppendFrame(&stream, bytes.begin(), bytes.size());
+    }
+    (void)WriteAll(fd, stream.data(), stream.size());
+    ::shutdown(fd, SHUT_WR);
+    // Until the worker closes: every message handled. Its replies are dropped, or with
+    // SEGFLOW_FUZZ_VERBOSE set printed (to check what a seed reaches).
+    if (std::getenv("SEGFLOW_FUZZ_VERBOSE") != nullptr) {
+      for (;;) {
+        auto reply = conn.Receive();
+        if (!reply.ok()) break;
+        auto root = (*reply)->Root<segflow::wire::ControlMessage>();
+        std::fprintf(stderr, "fuzz_worker_session: worker sent %u",
+                     static_cast<unsigned>(root.which()));
+        if (root.isPrepared()) {
+          std::fprintf(stderr, " prepared ok=%d %s", root.getPrepared().getOk(),
+                       root.getPrepared().getError().cStr());
+        }
+        if (root.isDone()) std::fprintf(stderr, " done %s", root.getDone().getError().cStr());
+        std::fprintf(stderr, "\n");
+      }
+    }
+    char sink[4096];
+    while (::recv(fd, sink, sizeof(sink), 0) > 0) {
+    }
+    ::close(fd);
+  }  // the Connection closes the duplicate
+  // A worker that dropped the connection (a bad frame) registers again: refuse it, stop it.
+  ::close(lfd);
+  stop.store(true);
+  worker.join();
+  return 0;
+}
