@@ -87,6 +87,16 @@ Attempt::~Attempt() {
 }
 
 Status Attempt::CheckPaths() {
+  // The plan's folders are used as checked: relative ones against this worker's first data
+  // root, as Check resolves them, never against the process's working folder (a fuzzed
+  // plan's relative state folder was checked inside the root and created outside it).
+  if (plan_.state_dir.empty()) {
+    refused_ = true;
+    return Status::InvalidArgument("attempt " + plan_.Name() + ": the plan names no state folder");
+  }
+  for (std::string* path : {&plan_.state_dir, &plan_.checkpoint_dir, &plan_.restore_from, &plan_.merge_from}) {
+    if (!path->empty()) *path = roots_->Absolute(*path);
+  }
   Status s = CheckJobPaths(job_, plan_.state_dir, *roots_,
                            {{"checkpoint folder", plan_.checkpoint_dir},
                             {"restore from", plan_.restore_from},

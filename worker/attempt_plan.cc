@@ -1,10 +1,21 @@
 #include "worker/attempt_plan.h"
 
+#include <algorithm>
+
 namespace segflow::worker {
 
 Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   AttemptPlan plan;
   plan.job_id = spec.getJobId().cStr();
+  // The id names this worker's folder for the attempt (<dir>/attempts/<id>-<n>, emptied
+  // before use): only a job name's characters, as the coordinator makes ids, so no id can
+  // lead out of it.
+  if (plan.job_id.empty() || plan.job_id.size() > 200 ||
+      !std::all_of(plan.job_id.begin(), plan.job_id.end(),
+                   [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; })) {
+    return Status::InvalidArgument("attempt plan: job id '" + plan.job_id.substr(0, 200) +
+                                   "' is not 1 to 200 of [a-z0-9_-]");
+  }
   plan.attempt = spec.getAttempt();
   plan.job_file = spec.getJobFile().cStr();
   plan.job_text = spec.getJobText().cStr();

@@ -723,7 +723,12 @@ TEST_F(SecurityTest, AWorkerSurvivesBadControlMessagesFromItsCoordinator) {
   ASSERT_EQ(::listen(lfd, 8), 0);
   ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  const pid_t worker = AddWorker(1, "");
+  // Its data root is not its working folder: a relative path must resolve in the root.
+  std::filesystem::create_directories(scratch() + "/root");
+  const pid_t worker = Start({"worker", "--coordinator", address_, "--slots", "1", "--dir", scratch() + "/worker-0",
+                              "--data-root", scratch() + "/root"},
+                             "", scratch(), scratch(), "worker-0");
+  pids_.push_back(worker);
   const std::string worker_log = scratch() + "/worker-0.stderr";
   // Accepts the worker's next registration (as worker `id`) within 20 s: the raw
   // descriptor (-1 if none came) and the Connection that ran the handshake on a duplicate
@@ -795,29 +800,57 @@ TEST_F(SecurityTest, AWorkerSurvivesBadControlMessagesFromItsCoordinator) {
   // It is still up, and registers again.
   Registered again = accept_registration(id);
   ASSERT_GE(again.fd, 0) << ReadFile(worker_log);
-  {
+  // Sends a Prepare of a one-task-each plan on worker `id` (changed by `edit`); the
+  // worker's answer: "ok" or its error.
+  auto prepare = [&](const std::function<void(wire::AttemptSpec::Builder)>& edit) -> std::string {
     capnp::MallocMessageBuilder m;
     auto spec = m.initRoot<wire::ControlMessage>().initPrepare().initSpec();
-    spec.setJobId("huge");
+    spec.setJobId("shop-1");
     spec.setAttempt(1);
-    spec.setSources(0x7fffffff);
+    spec.setJobFile("job.yaml");
+    spec.setJobText(
+        "job: shop\nlog: log\nsource: {topics: [events]}\n"
+        "segments:\n  - id: buyer\n    when: {count: {event: purchase, window: 7d, at_least: 1}}\n");
+    spec.setBounded(true);
+    spec.setSources(1);
     spec.setKeyed(1);
     spec.setPartitions(1);
-    ASSERT_TRUE(again.conn->Send(m).ok());
-  }
-  bool refused = false;
-  for (int i = 0; i < 100 && !refused; ++i) {  // heartbeats come first
-    auto reply = again.conn->Receive();
-    ASSERT_TRUE(reply.ok()) << reply.status().ToString() << "\n" << ReadFile(worker_log);
-    auto root = (*reply)->Root<wire::ControlMessage>();
-    if (!root.isPrepared()) continue;
-    refused = true;
-    EXPECT_FALSE(root.getPrepared().getOk());
-    EXPECT_NE(std::string(root.getPrepared().getError().cStr()).find("placements"), std::string::npos)
-        << root.getPrepared().getError().cStr();
-  }
-  EXPECT_TRUE(refused);
+    auto placements = spec.initPlacements(3);
+    const wire::TaskKind kinds[] = {wire::TaskKind::SOURCE, wire::TaskKind::KEYED, wire::TaskKind::SINK};
+    for (unsigned i = 0; i < 3; ++i) {
+      placements[i].setKind(kinds[i]);
+      placements[i].setWorker(id);
+    }
+    auto w = spec.initWorkers(1)[0];
+    w.setWorkerId(id);
+    w.setHost("127.0.0.1");
+    w.setPort(1);
+    spec.setStateDir("state/shop");
+    edit(spec);
+    if (!again.conn->Send(m).ok()) return "not sent";
+    for (int i = 0; i < 200; ++i) {  // heartbeats come between
+      auto reply = again.conn->Receive();
+      if (!reply.ok()) return "no answer: " + reply.status().ToString();
+      auto root = (*reply)->Root<wire::ControlMessage>();
+      if (root.isPrepared()) return root.getPrepared().getOk() ? "ok" : root.getPrepared().getError().cStr();
+    }
+    return "no answer";
+  };
+  // 2^31 source tasks and no placements for them.
+  const std::string huge = prepare([](wire::AttemptSpec::Builder spec) {
+    spec.setJobId("huge-1");
+    spec.setSources(0x7fffffff);
+  });
+  EXPECT_NE(huge.find("placements"), std::string::npos) << huge;
   EXPECT_LT(ProcStatus(worker, "VmHWM"), 1024u * 1024) << "peak RSS in kB";
+  // A job id that leads out of the worker's attempts folder, which it empties before use.
+  const std::string escape = prepare([](wire::AttemptSpec::Builder spec) { spec.setJobId("../../../victim"); });
+  EXPECT_NE(escape.find("[a-z0-9_-]"), std::string::npos) << escape;
+  // A relative state folder is the data root's, never the working folder's.
+  EXPECT_EQ(prepare([](wire::AttemptSpec::Builder) {}), "ok") << ReadFile(worker_log);
+  EXPECT_TRUE(std::filesystem::exists(scratch() + "/root/state/shop.lock"));
+  EXPECT_FALSE(std::filesystem::exists(scratch() + "/state")) << "created in the worker's working folder";
+  EXPECT_FALSE(std::filesystem::exists(scratch() + "/state/shop.lock"));
   again.conn.reset();
   ::close(again.fd);
   ::close(lfd);
