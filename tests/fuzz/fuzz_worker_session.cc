@@ -4,11 +4,15 @@
 // real worker, fresh for each input (its folder and data root emptied), registered with
 // this harness as its coordinator, which then sends well-framed but arbitrary messages.
 //
-// Input: chunks of a u16 little-endian word count and that many 8-byte words (truncated to
-// what is left), each sent as one frame after registration, then a Shutdown. The harness
-// reads until the worker closes the connection, stops it and joins it, so each input is
-// handled completely before the next. The process runs in a network namespace of its own
-// (fuzz_util.h): a fuzzed plan names peers and Kafka brokers anywhere.
+// Input: chunks of a u16 little-endian header and 8-byte words (truncated to what is
+// left), each sent as one frame after registration: bits 0-14 the word count, bit 15 the
+// channel — 0 the control connection, 1 a data connection to the worker's data server (as
+// a peer worker: DataHello, then data frames; the worker's ServeInbound and the attempt
+// it adopts the connection into). Control frames go first, then the data frames (their
+// connection read until the worker closes it, at most 1 s), then a Shutdown on the control
+// connection. The harness reads until the worker closes it, stops the worker and joins it,
+// so each input is handled completely before the next. The process runs in a network namespace of
+// its own (fuzz_util.h): a fuzzed plan names peers and Kafka brokers anywhere.
 #include <arpa/inet.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -62,8 +66,8 @@ void AppendFrame(std::string* out, const char* body, size_t n) {
 }
 
 // Accepts the worker's registration: handshake, Hello → HelloReply, RegisterWorker →
-// RegisterReply (worker id 1).
-void Register(segflow::net::Connection& conn) {
+// RegisterReply (worker id 1). Returns the worker's data port.
+uint16_t Register(segflow::net::Connection& conn) {
   using segflow::wire::ControlMessage;
   if (segflow::Status s = segflow::net::AuthenticateAsServer(conn, segflow::net::Credentials{});
       !s.ok()) {
@@ -84,11 +88,54 @@ void Register(segflow::net::Connection& conn) {
   if (!reg.ok() || (*reg)->Root<ControlMessage>().which() != ControlMessage::REGISTER_WORKER) {
     Fail("registration", "no RegisterWorker from the worker");
   }
+  const uint16_t data_port = (*reg)->Root<ControlMessage>().getRegisterWorker().getDataPort();
   capnp::MallocMessageBuilder m;
   auto r = m.initRoot<ControlMessage>().initRegisterReply();
   r.setWorkerId(1);
   r.setHeartbeatIntervalMs(200);
   if (segflow::Status s = conn.Send(m); !s.ok()) Fail("register reply", s.ToString());
+  return data_port;
+}
+
+// -1 when nothing listens: a fuzzed Shutdown among the control frames may have ended the
+// worker already.
+int ConnectLoopback(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Fail("socket", std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `stream` on a new, authenticated data connection; reads until the worker closes
+// it or 1 s passed (a hello for an attempt not running here waits for it up to 15 s).
+void SendData(uint16_t port, const std::string& stream) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return;
+  segflow::net::Connection conn(::dup(fd), "worker data", std::chrono::milliseconds(10000));
+  if (!segflow::net::AuthenticateAsClient(conn, segflow::net::Credentials{}).ok()) {
+    ::close(fd);  // the worker is shutting down
+    return;
+  }
+  (void)WriteAll(fd, stream.data(), stream.size());
+  ::shutdown(fd, SHUT_WR);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  char sink[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          until - std::chrono::steady_clock::now())
+                          .count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) break;
+    if (::recv(fd, sink, sizeof(sink), 0) <= 0) break;
+  }
+  ::close(fd);
 }
 
 }  // namespace
@@ -141,16 +188,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The Connection runs the handshake and registration; the fuzzed frames go out on the
     // original descriptor as they are (a Connection only sends messages it built).
     segflow::net::Connection conn(::dup(fd), "worker", std::chrono::milliseconds(10000));
-    Register(conn);
-    std::string stream;
+    const uint16_t data_port = Register(conn);
+    std::string stream, data_stream;
     for (size_t at = 0; at + 2 <= size;) {
-      size_t words = data[at] | (size_t{data[at + 1]} << 8);
+      const size_t header = data[at] | (size_t{data[at + 1]} << 8);
       at += 2;
-      words = std::min(words, (size - at) / 8);
+      const size_t words = std::min(header & 0x7fff, (size - at) / 8);
       if (words == 0) continue;  // an empty frame is refused before any handler
-      AppendFrame(&stream, reinterpret_cast<const char*>(data + at), words * 8);
+      AppendFrame((header & 0x8000) ? &data_stream : &stream,
+                  reinterpret_cast<const char*>(data + at), words * 8);
       at += words * 8;
     }
+    (void)WriteAll(fd, stream.data(), stream.size());
+    stream.clear();
+    if (!data_stream.empty()) SendData(data_port, data_stream);
     {
       capnp::MallocMessageBuilder m;
       m.initRoot<segflow::wire::ControlMessage>().setShutdown();

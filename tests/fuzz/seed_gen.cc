@@ -546,6 +546,57 @@ void WorkerSeeds() {
       prepare + deploy + checkpoint(true, 1) + checkpoint(false, 1) + cancel(false));
   Put("worker_session", "prepare-cancel", prepare + cancel(true));
   Put("worker_session", "deploy-only", deploy + checkpoint(true, 2));
+  // The keyed task and the sink here, the source on worker 2 (the harness): a peer's data
+  // connection (bit 15 of the chunk header) brings the keyed task its records.
+  auto data_chunk = [](capnp::MessageBuilder& m) {
+    std::string chunk = Chunk(m);
+    chunk[1] = static_cast<char>(chunk[1] | 0x80);
+    return chunk;
+  };
+  std::string remote_source;
+  for (bool deploy_it : {false, true}) {
+    capnp::MallocMessageBuilder m;
+    auto root = m.initRoot<CM>();
+    auto s = deploy_it ? root.initDeploy().initSpec() : root.initPrepare().initSpec();
+    spec(s);
+    s.getPlacements()[0].setWorker(2);
+    auto workers = s.initWorkers(2);
+    for (unsigned i = 0; i < 2; ++i) {
+      workers[i].setWorkerId(i + 1);
+      workers[i].setHost("127.0.0.1");
+      workers[i].setPort(1);
+    }
+    remote_source += Chunk(m);
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto hello = m.initRoot<wire::DataHello>();
+    hello.setVersion(wire::PROTOCOL_VERSION);
+    hello.setJobId("seeded");
+    hello.setAttempt(1);
+    hello.setTarget(wire::TaskKind::KEYED);
+    hello.setTargetIndex(0);
+    hello.setProducers(1);
+    hello.setFromWorker(2);
+    remote_source += data_chunk(m);
+  }
+  {
+    KeyedBatch batch;
+    batch.source = 0;
+    for (int i = 0; i < 3; ++i) {
+      batch.records.push_back(
+          KeyedRecord{0, "user-" + std::to_string(i), static_cast<uint64_t>(i), SampleProjected(i)});
+    }
+    for (const KeyedInput& in : std::vector<KeyedInput>{
+             batch, PartitionWatermark{0, 0, 1700000000000, false, 3}, SourceBarrier{0, 1},
+             SourceEnd{0, 1700000000000, true, true, 1700000009999, true}}) {
+      capnp::MallocMessageBuilder m;
+      EncodeKeyedInput(in, m.initRoot<wire::DataFrame>());
+      remote_source += data_chunk(m);
+    }
+  }
+  remote_source += checkpoint(true, 1);
+  Put("worker_session", "remote-source-data", remote_source);
   std::string queries;
   for (auto kind : capnp::Schema::from<wire::AudienceQueryKind>().getEnumerants()) {
     queries += query(static_cast<wire::AudienceQueryKind>(kind.getOrdinal()));
