@@ -434,6 +434,8 @@ struct SegmentSize {
   version @1 :Text;          # the serving version (empty: unversioned)
   members @2 :UInt64;
   latencyBuckets @3 :List(UInt64);  # AudienceStore::Latency: record appended -> change committed
+  entered @4 :UInt64;        # AudienceStore::SegmentCounts: applied enters
+  exited @5 :UInt64;         # and exits
 }
 
 struct UserMembership {
