@@ -4,7 +4,9 @@
 #     appended at RATE events/s: latency p50/p99/p999 (from hey's per-request CSV) and
 #     requests/s;
 #  2. the cost of metrics collection on replay: `segflow run --bounded --workers 1 --http`
-#     with and without a scraper reading /metrics SCRAPE_HZ times a second.
+#     without a client, with a scraper reading /metrics SCRAPE_HZ times a second, and with
+#     that scraper plus the dashboard's polling (jobs, the job, its segments every 2 s, its
+#     health every 10 s), interleaved run by run; medians of RUNS runs each.
 # Usage: [SCRAPE_HZ=1] [REPLAY_ONLY=1] bench/http_bench.sh [RATE] [SECONDS] [CONCURRENCY] [RUNS]
 #        (defaults: 100000 15 8 3)
 set -euo pipefail
@@ -92,26 +94,46 @@ rm -rf "$WORK/log" "$WORK/state" "$WORK/audience" "$WORK/checkpoints"
 sed -i '/^checkpoint:/d' "$WORK/job.yaml"
 "$SEGFLOW" gen cart --users 200000 --events 2000000 --seed 9 --log "$WORK/log" --topic events --partitions 2 2>/dev/null
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-replay() {  # replay SCRAPE(0|1): records/s of one bounded run on a 1-worker local cluster
-  local port scraper=""
+replay() {  # replay MODE(0 none|1 metrics|2 metrics+dashboard): records/s of one bounded run
+  local port clients=()
   port=$(free_port)
   "$SEGFLOW" run "$WORK/job.yaml" --bounded --workers 1 --http "127.0.0.1:$port" > "$WORK/run.out" 2> "$WORK/run.err" &
   local run=$!
-  if [ "$1" = 1 ]; then
-    (while kill -0 "$run" 2>/dev/null; do curl -sf "http://127.0.0.1:$port/metrics" > /dev/null || true; sleep "$(echo "1 / $SCRAPE_HZ" | bc -l)"; done) &
-    scraper=$!
+  local api="http://127.0.0.1:$port"
+  if [ "$1" -ge 1 ]; then
+    (while kill -0 "$run" 2>/dev/null; do curl -sf "$api/metrics" > /dev/null || true; sleep "$(echo "1 / $SCRAPE_HZ" | bc -l)"; done) &
+    clients+=($!)
+  fi
+  if [ "$1" -ge 2 ]; then
+    (i=0; while kill -0 "$run" 2>/dev/null; do
+       id=$(curl -sf "$api/v1/jobs" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+       if [ -n "$id" ]; then
+         curl -sf "$api/v1/jobs/$id" > /dev/null || true
+         curl -sf "$api/v1/jobs/$id/segments" > /dev/null || true
+         [ $((i % 5)) = 0 ] && { curl -sf "$api/v1/jobs/$id/health?hours=24" > /dev/null || true; }
+         i=$((i + 1))
+       fi
+       sleep 2
+     done) &
+    clients+=($!)
   fi
   wait "$run"
-  [ -n "$scraper" ] && wait "$scraper" 2>/dev/null || true
+  for c in "${clients[@]}"; do wait "$c" 2>/dev/null || true; done
   sed -n 's/.*records (\([0-9]*\) records\/s).*/\1/p' "$WORK/run.out"
 }
-off=(); on=()
+off=(); on=(); dash=()
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
   off+=("$(replay 0)")
   on+=("$(replay 1)")
+  dash+=("$(replay 2)")
 done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 m_off=$(printf '%s\n' "${off[@]}" | median)
 m_on=$(printf '%s\n' "${on[@]}" | median)
+m_dash=$(printf '%s\n' "${dash[@]}" | median)
 echo "replay without scraping (records/s): ${off[*]} -> median $m_off"
 echo "replay with /metrics scraped at $SCRAPE_HZ Hz (records/s): ${on[*]} -> median $m_on"
+echo "replay with /metrics at $SCRAPE_HZ Hz and the dashboard polling (records/s): ${dash[*]} -> median $m_dash"
 printf 'metrics cost: %.1f %% (median vs median)\n' "$(echo "($m_off - $m_on) * 100 / $m_off" | bc -l)"
+printf 'metrics + dashboard cost: %.1f %% (median vs median)\n' "$(echo "($m_off - $m_dash) * 100 / $m_off" | bc -l)"

@@ -578,13 +578,33 @@ Status Coordinator::Impl::StartHttp() {
         });
         if (AudienceFailed(r, res)) return;
         auto a = AnswerOf(r);
+        // The last `segflow diff` of this job's store (audience_diff.h), per segment.
+        const json diff = a.getLastDiffJson().size() > 0
+                              ? json::parse(std::string(a.getLastDiffJson().cStr()), nullptr, false)
+                              : json();
         json out = json::array();
         for (auto s : a.getSegments()) {
+          json last = nullptr;
+          if (diff.is_object() && diff.contains("segments") && diff["segments"].is_array()) {
+            for (const auto& d : diff["segments"]) {
+              if (!d.is_object() || d.value("segment", "") != s.getSegment().cStr()) continue;
+              const bool is_a = diff.value("side", "a") == "a";
+              last = {{"at", diff.value("at", int64_t{0})},
+                      {"compared_with", diff.value(is_a ? "b" : "a", "")},
+                      {"divergence_pct", d.value("divergence_pct", 0.0)},
+                      {"diverged", d.value("diverged", false)},
+                      {"members", d.value(is_a ? "a" : "b", int64_t{0})},
+                      {"other_members", d.value(is_a ? "b" : "a", int64_t{0})},
+                      {"only_here", d.value(is_a ? "only_a_count" : "only_b_count", int64_t{0})},
+                      {"only_there", d.value(is_a ? "only_b_count" : "only_a_count", int64_t{0})}};
+            }
+          }
           out.push_back(
               {{"segment", s.getSegment().cStr()},
                {"version", s.getVersion().size() > 0 ? json(s.getVersion().cStr()) : json(nullptr)},
                {"members", s.getMembers()},
-               {"evaluated_through", Evaluated(a)}});
+               {"evaluated_through", Evaluated(a)},
+               {"last_diff", std::move(last)}});
         }
         Reply(res, 200, out);
       });

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "jobs/job_parser.h"
+#include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_query.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
@@ -97,6 +98,8 @@ void AnswerSegments(const AudienceStore& store, const JobSpec& job,
     a.setMessage(summary.status().message());
     return;
   }
+  auto diff = ReadLastDiff(job.output.audience_dir);
+  if (diff.ok() && diff->has_value()) a.setLastDiffJson(**diff);  // an unreadable one: none
   a.setHasEvaluated(summary->evaluated_through.has_value());
   a.setEvaluatedThrough(summary->evaluated_through.value_or(0));
   auto list = a.initSegments(static_cast<unsigned>(summary->segments.size()));

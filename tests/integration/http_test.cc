@@ -213,6 +213,22 @@ class HttpTest : public ::testing::Test {
     return a.Json().value("id", "");
   }
 
+  // The dashboard's DOM after its scripts ran in headless Chromium ("" after a failure).
+  std::string DashboardDom(const std::string& chromium, const std::string& job_id) {
+    const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/#job=" + job_id;
+    const pid_t pid = StartProgram(
+        {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--user-data-dir=" + scratch() + "/chromium",
+         "--virtual-time-budget=5000", "--window-size=1200,1400", "--dump-dom", url},
+        scratch() + "/dom.html", scratch() + "/chromium.log");
+    pids_.push_back(pid);
+    int code = -1;
+    EXPECT_TRUE(ExitedWithin(pid, std::chrono::seconds(60), &code))
+        << ReadFile(scratch() + "/chromium.log");
+    EXPECT_EQ(code, 0) << ReadFile(scratch() + "/chromium.log");
+    return code == 0 ? ReadFile(scratch() + "/dom.html") : "";
+  }
+
   ScratchDir dir_{"segflow-http-test"};
   std::vector<pid_t> pids_;
   std::string address_, token_;
@@ -715,6 +731,102 @@ TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
       },
       std::chrono::seconds(30)))
       << last;
+}
+
+// The coordinator keeps each job's last checkpoints with their trigger time, duration,
+// size and result: GET /v1/jobs/ID has them (as `status --json` does), in increasing ids,
+// and the dashboard shows them as a chart and a table.
+TEST_F(HttpTest, CheckpointHistoryInTheApiAndTheDashboard) {
+  ProduceEvents(100, 2000);
+  WriteFile(job_path(), ShopJob() + "checkpoint: {interval: 200ms}\n");
+  StartCluster("");
+  const std::string id = Submit("");
+  json history;
+  ASSERT_TRUE(Eventually([&] {
+    history = Get("/v1/jobs/" + id).Json()["checkpoints"]["history"];
+    return history.is_array() && history.size() >= 3;
+  })) << Get("/v1/jobs/" + id).body;
+  uint64_t last_id = 0;
+  int64_t last_trigger = 0;
+  for (const auto& r : history) {
+    SCOPED_TRACE(r.dump());
+    EXPECT_GT(r["id"].get<uint64_t>(), last_id);
+    EXPECT_GE(r["triggered_at"].get<int64_t>(), last_trigger);
+    EXPECT_GE(r["duration_ms"].get<int64_t>(), 0);
+    EXPECT_EQ(r["result"], "completed");
+    EXPECT_GT(r["bytes"].get<uint64_t>(), 0u);
+    last_id = r["id"].get<uint64_t>();
+    last_trigger = r["triggered_at"].get<int64_t>();
+  }
+  const json status = Get("/v1/jobs/" + id).Json()["checkpoints"];
+  EXPECT_EQ(status["completed"].get<size_t>(), status["history"].size()) << status.dump();
+
+  const std::string chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs Debian's chromium)";
+  const std::string dom = DashboardDom(chromium, id);
+  EXPECT_TRUE(std::regex_search(
+      dom, std::regex("<table id=\"chkhist\">.*<tr class=\"\"><td>[0-9]+</td><td>20[0-9-]+T[^<]*</"
+                      "td><td>[0-9]+ ms</td><td>[0-9]+ bytes</td><td>completed</td></tr>")))
+      << dom;
+  EXPECT_NE(dom.find("id=\"chkchart\" width=\"640\" height=\"100\" data-series=\"checkpoint "
+                     "duration (ms)\""),
+            std::string::npos)
+      << dom;
+}
+
+// `segflow diff` records its result in each store it compared; the sink's worker returns
+// it with the segment list, so GET /v1/jobs/ID/segments and the dashboard show each
+// segment's last divergence and what it was compared with.
+TEST_F(HttpTest, LastDiffPerSegmentInTheApiAndTheDashboard) {
+  ProduceEvents(200, 3000);
+  StartCluster("");
+  const std::string id = Submit("bounded=true");
+  ASSERT_TRUE(Eventually([&] { return State(id) == "finished"; }));
+  Answer before = Get("/v1/jobs/" + id + "/segments");
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_TRUE(before.Json()[0]["last_diff"].is_null()) << before.body;
+  // Another definition over the same events: three purchases make a repeat buyer.
+  std::string other = ShopJob();
+  other.replace(other.find("job: shop"), 9, "job: shop_three");
+  other.replace(other.find("at_least: 2"), 11, "at_least: 3");
+  WriteFile(scratch() + "/other.yaml", other);
+  Outcome run = Segflow({"run", scratch() + "/other.yaml", "--bounded"}, "", scratch());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Outcome diff = Segflow({"diff", job_path(), scratch() + "/other.yaml", "--json"}, "", scratch());
+  ASSERT_NE(diff.exit_code, 2) << diff.err;
+  const json said = json::parse(diff.out);
+  Answer after = Get("/v1/jobs/" + id + "/segments");
+  ASSERT_EQ(after.status, 200) << after.body;
+  bool diverged_somewhere = false;
+  for (const auto& s : after.Json()) {
+    SCOPED_TRACE(s.dump());
+    const json& last = s["last_diff"];
+    ASSERT_TRUE(last.is_object());
+    json row;
+    for (const auto& r : said["segments"]) {
+      if (r["segment"] == s["segment"]) row = r;
+    }
+    ASSERT_TRUE(row.is_object()) << diff.out;
+    EXPECT_EQ(last["compared_with"], scratch() + "/other.yaml");
+    EXPECT_DOUBLE_EQ(last["divergence_pct"].get<double>(), row["divergence_pct"].get<double>());
+    EXPECT_EQ(last["diverged"], row["diverged"]);
+    EXPECT_EQ(last["members"], row["a"]);
+    EXPECT_EQ(last["members"], s["members"]);
+    EXPECT_EQ(last["only_here"], row["only_a_count"]);
+    EXPECT_EQ(last["only_there"], row["only_b_count"]);
+    EXPECT_GT(last["at"].get<int64_t>(), 0);
+    diverged_somewhere = diverged_somewhere || row["divergence_pct"].get<double>() > 0;
+  }
+  EXPECT_TRUE(diverged_somewhere) << diff.out;
+
+  const std::string chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs Debian's chromium)";
+  const std::string dom = DashboardDom(chromium, id);
+  EXPECT_TRUE(std::regex_search(dom, std::regex("<td>big_cart</td>.*<td>[0-9.]+% vs " + scratch() +
+                                                "/other.yaml \\([0-9]+ only here")))
+      << dom;
 }
 
 // The dashboard in headless Chromium, with no token (loopback): after its scripts ran, the
