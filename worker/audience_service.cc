@@ -150,7 +150,22 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
                        [&](const AudienceStore& live) { AnswerSegments(live, job, a); })) {
     return;
   }
+  if (q.getKind() == wire::AudienceQueryKind::HEALTH) {
+    Result<HealthReport> report = Status::Internal("not computed");
+    if (WithLiveAudience(job.output.audience_dir, [&](const AudienceStore& live) {
+          report = ComputeHealth(job, static_cast<int>(q.getHours()), &live);
+        })) {
+      if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
+      if (report->evaluated_through) {
+        a.setHasEvaluated(true);
+        a.setEvaluatedThrough(*report->evaluated_through);
+      }
+      a.setHealthJson(HealthReportJson(*report));
+      return;
+    }
+  }
   const bool fresh = q.getKind() == wire::AudienceQueryKind::MEMBERS ||
+                     q.getKind() == wire::AudienceQueryKind::HEALTH ||
                      q.getKind() == wire::AudienceQueryKind::EXPLAIN;
   auto store = OpenStore(job.output.audience_dir, fresh);
   if (!store.ok()) {
@@ -202,7 +217,7 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
       return;
     }
     case wire::AudienceQueryKind::HEALTH: {
-      auto report = ComputeHealth(job, static_cast<int>(q.getHours()));
+      auto report = ComputeHealth(job, static_cast<int>(q.getHours()), store->get());
       if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
       a.setHealthJson(HealthReportJson(*report));
       return;

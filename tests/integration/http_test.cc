@@ -323,7 +323,8 @@ double Sample(const std::string& text, const std::string& name, const std::strin
 // counts kept with the rows, no scan): segflow_segment_members equals `segflow audience
 // --at T --count` (computed from the changelog) at the job's evaluated time T, and
 // segflow_segment_changes_total equals the changelog's records per segment and change
-// (`segflow consume`); /v1/jobs/ID/segments says the same sizes.
+// (`segflow consume`); /v1/jobs/ID/segments says the same sizes, /health what `segflow
+// health` says.
 TEST_F(HttpTest, LiveSegmentMetricsEqualTheChangelog) {
   ProduceEvents(300, 6000);
   StartCluster();
@@ -386,6 +387,12 @@ TEST_F(HttpTest, LiveSegmentMetricsEqualTheChangelog) {
     }
   }
   EXPECT_GT(total, 20) << "a real workload";
+  // Health, read through the running sink's handle, is what `segflow health` says.
+  Answer health = Get(base + "/health?hours=48");
+  ASSERT_EQ(health.status, 200) << health.body;
+  Outcome health_cli = Segflow({"health", job_path(), "--hours", "48", "--json"}, "", scratch());
+  ASSERT_EQ(health_cli.exit_code, 0) << health_cli.err;
+  EXPECT_EQ(health.Json(), json::parse(health_cli.out));
   // Sources of a log topic reject nothing, and say so.
   EXPECT_EQ(Sample(Get("/metrics").body, "segflow_records_rejected_total",
                    "job_id=\"" + id + "\",job_name=\"shop\",task=\"source 0\""),
