@@ -2,6 +2,8 @@
 #include "operators/sink/audience_store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -348,6 +350,46 @@ TEST_F(AudienceStoreTest, ChangeCountsCountAppliedChangesOnce) {
     EXPECT_EQ(seen, 2u);
   }
   EXPECT_FALSE(WithLiveAudience(dir_, [](const AudienceStore&) {}));
+}
+
+// A store that an earlier Segflow wrote has rows but no counts: a reader counts by
+// scanning, and the first write-open counts every segment once, after which Apply keeps
+// them (what an upgrade of Segflow meets).
+TEST_F(AudienceStoreTest, StoreWithoutCountsIsCountedAtItsFirstWriteOpen) {
+  {
+    auto w = AudienceStore::OpenForWrite(dir_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 10}, {"s", "u2", true, 11}, {"s", "u3", true, 12}},
+                            12, false)
+                    .ok());
+    ASSERT_TRUE((*w)->Apply({{"s", "u2", false, 20}}, 20, true).ok());
+  }
+  {  // Drop the counts, as a store of an earlier Segflow lacks them.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteBatch batch;
+    batch.Delete("#counts");
+    batch.Delete("#count/s");
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  }
+  {
+    auto r = AudienceStore::OpenForRead(dir_);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*(*r)->CountMembers("s"), 2u);
+    auto summary = (*r)->Summarize({"s"});
+    ASSERT_TRUE(summary.ok());
+    EXPECT_EQ(summary->segments.at(0).counts.members, 2u);
+  }
+  auto w = AudienceStore::OpenForWrite(dir_);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE((*w)->Apply({{"s", "u4", true, 30}}, 30, false).ok());
+  auto c = (*w)->Counts("s");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->members, 3u);
+  EXPECT_EQ(c->entered, 1u) << "changes counted from the first write-open on";
+  EXPECT_EQ(c->exited, 0u);
 }
 
 }  // namespace
