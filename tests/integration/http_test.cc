@@ -679,7 +679,8 @@ TEST_F(HttpTest, NonLoopbackWithoutTokenIsRefused) {
 }
 
 // A real Prometheus server scrapes /metrics (sending the token from a credentials file)
-// and a PromQL query over its HTTP API returns the job's records in.
+// and PromQL queries over its HTTP API return the job's records in, a segment's size and
+// its entries.
 TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
   const std::string prometheus = "/usr/bin/prometheus";
   if (!std::filesystem::exists(prometheus))
@@ -735,6 +736,23 @@ TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
       [&] {
         return query("segflow_segment_members{job_id=\"" + id + "\",segment=\"big_cart\"}") ==
                Lines(count.out).at(0);
+      },
+      std::chrono::seconds(30)))
+      << last;
+  // A segment's entries: its "entered" records in the changelog (`segflow consume`).
+  Outcome changelog = Segflow(
+      {"consume", "--log", scratch() + "/log", "--topic", "shop.memberships"}, "", scratch());
+  ASSERT_EQ(changelog.exit_code, 0) << changelog.err;
+  int entered = 0;
+  for (const auto& line : Lines(changelog.out)) {
+    const json r = json::parse(line);
+    entered += r["segment"] == "repeat_buyer" && r["change"] == "entered" ? 1 : 0;
+  }
+  EXPECT_GT(entered, 0);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return query("segflow_segment_changes_total{job_id=\"" + id +
+                     "\",segment=\"repeat_buyer\",change=\"entered\"}") == std::to_string(entered);
       },
       std::chrono::seconds(30)))
       << last;
