@@ -4,9 +4,11 @@
 #     appended at RATE events/s: latency p50/p99/p999 (from hey's per-request CSV) and
 #     requests/s;
 #  2. the cost of metrics collection on replay: `segflow run --bounded --workers 1 --http`
-#     with and without a scraper reading /metrics SCRAPE_HZ times a second.
+#     without a client, with a scraper reading /metrics SCRAPE_HZ times a second, and with
+#     that scraper plus the dashboard's polling (jobs, the job, its segments every 2 s, its
+#     health every 10 s), interleaved run by run; medians of RUNS runs each.
 # Usage: [SCRAPE_HZ=1] [REPLAY_ONLY=1] bench/http_bench.sh [RATE] [SECONDS] [CONCURRENCY] [RUNS]
-#        (defaults: 100000 15 8 3)
+#        (defaults: 100000 15 8 3); BEFORE=OLD_SEGFLOW also runs an older binary's replays
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-100000}
@@ -92,26 +94,59 @@ rm -rf "$WORK/log" "$WORK/state" "$WORK/audience" "$WORK/checkpoints"
 sed -i '/^checkpoint:/d' "$WORK/job.yaml"
 "$SEGFLOW" gen cart --users 200000 --events 2000000 --seed 9 --log "$WORK/log" --topic events --partitions 2 2>/dev/null
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-replay() {  # replay SCRAPE(0|1): records/s of one bounded run on a 1-worker local cluster
-  local port scraper=""
+# Wall-clock throughput on a shared 2-vCPU machine drifts with the other load far more than
+# 2 %, so each run also reports the CPU seconds (user + system) of `segflow run` and its
+# worker (reaped children count in its rusage): what the engine spent, whatever else runs.
+replay() {  # replay MODE(0 none|1 metrics|2 metrics+dashboard) [BINARY]: "records/s cpu_s"
+  local port clients=() bin=${2:-$SEGFLOW}
   port=$(free_port)
-  "$SEGFLOW" run "$WORK/job.yaml" --bounded --workers 1 --http "127.0.0.1:$port" > "$WORK/run.out" 2> "$WORK/run.err" &
+  /usr/bin/time -f "%U %S" -o "$WORK/time.out" \
+    "$bin" run "$WORK/job.yaml" --bounded --workers 1 --http "127.0.0.1:$port" > "$WORK/run.out" 2> "$WORK/run.err" &
   local run=$!
-  if [ "$1" = 1 ]; then
-    (while kill -0 "$run" 2>/dev/null; do curl -sf "http://127.0.0.1:$port/metrics" > /dev/null || true; sleep "$(echo "1 / $SCRAPE_HZ" | bc -l)"; done) &
-    scraper=$!
+  local api="http://127.0.0.1:$port"
+  if [ "$1" -ge 1 ]; then
+    (while kill -0 "$run" 2>/dev/null; do curl -sf "$api/metrics" > /dev/null || true; sleep "$(echo "1 / $SCRAPE_HZ" | bc -l)"; done) &
+    clients+=($!)
+  fi
+  if [ "$1" -ge 2 ]; then
+    (i=0; while kill -0 "$run" 2>/dev/null; do
+       id=$(curl -sf "$api/v1/jobs" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+       if [ -n "$id" ]; then
+         curl -sf "$api/v1/jobs/$id" > /dev/null || true
+         curl -sf "$api/v1/jobs/$id/segments" > /dev/null || true
+         [ $((i % 5)) = 0 ] && { curl -sf "$api/v1/jobs/$id/health?hours=24" > /dev/null || true; }
+         i=$((i + 1))
+       fi
+       sleep 2
+     done) &
+    clients+=($!)
   fi
   wait "$run"
-  [ -n "$scraper" ] && wait "$scraper" 2>/dev/null || true
-  sed -n 's/.*records (\([0-9]*\) records\/s).*/\1/p' "$WORK/run.out"
+  for c in "${clients[@]}"; do wait "$c" 2>/dev/null || true; done
+  echo "$(sed -n 's/.*records (\([0-9]*\) records\/s).*/\1/p' "$WORK/run.out") $(awk '{print $1 + $2}' "$WORK/time.out")"
 }
-off=(); on=()
+# BEFORE=path/to/an/older/segflow: its runs without and with the scraper, interleaved too.
+modes=(0 1 2)
+[ -n "${BEFORE:-}" ] && modes+=(b0 b1)
+declare -A rate cpu
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
-  off+=("$(replay 0)")
-  on+=("$(replay 1)")
+  for m in "${modes[@]}"; do
+    if [ "${m:0:1}" = b ]; then r=$(replay "${m:1}" "$BEFORE"); else r=$(replay "$m"); fi
+    rate[$m]+="${r% *} "; cpu[$m]+="${r#* } "
+  done
 done
-m_off=$(printf '%s\n' "${off[@]}" | median)
-m_on=$(printf '%s\n' "${on[@]}" | median)
-echo "replay without scraping (records/s): ${off[*]} -> median $m_off"
-echo "replay with /metrics scraped at $SCRAPE_HZ Hz (records/s): ${on[*]} -> median $m_on"
-printf 'metrics cost: %.1f %% (median vs median)\n' "$(echo "($m_off - $m_on) * 100 / $m_off" | bc -l)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+name() { case $1 in 0) echo "no client";; 1) echo "/metrics at $SCRAPE_HZ Hz";; 2) echo "/metrics at $SCRAPE_HZ Hz + dashboard polling";;
+  b0) echo "BEFORE: no client";; b1) echo "BEFORE: /metrics at $SCRAPE_HZ Hz";; esac; }
+for m in "${modes[@]}"; do
+  mr=$(printf '%s\n' ${rate[$m]} | median); mc=$(printf '%s\n' ${cpu[$m]} | median)
+  echo "$(name "$m"): records/s ${rate[$m]}-> median $mr; CPU s ${cpu[$m]}-> median $mc"
+  eval "mr_$m=$mr mc_$m=$mc"
+done
+cost() { printf '%s: throughput %.1f %%, CPU %+.1f %% (medians)\n' "$1" \
+  "$(echo "($2 - $3) * 100 / $2" | bc -l)" "$(echo "($5 - $4) * 100 / $4" | bc -l)"; }
+cost "metrics cost" "$mr_0" "$mr_1" "$mc_0" "$mc_1"
+cost "metrics + dashboard cost" "$mr_0" "$mr_2" "$mc_0" "$mc_2"
+[ -n "${BEFORE:-}" ] && cost "BEFORE: metrics cost" "$mr_b0" "$mr_b1" "$mc_b0" "$mc_b1"
+true

@@ -3,6 +3,7 @@
 // compared segment is within the threshold, 1 when one is past it, 2 on an error.
 #include <array>
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -204,7 +205,7 @@ int DiffCommand(int argc, char** argv) {
   bool diverged = false;
   std::string text =
       "A: " + a->label + " (" + a->evaluated + ")\nB: " + b->label + " (" + b->evaluated + ")\n";
-  ValueArray rows;
+  ValueArray rows, recorded;  // recorded: what the stores keep of this diff (counts only)
   for (const auto& s : segments) {
     // A store knows only segments with rows: a segment it lacks is empty there. A job
     // file defines its segments: one it lacks is missing (a definition differs).
@@ -244,6 +245,35 @@ int DiffCommand(int argc, char** argv) {
                        {"only_b", Strings(d.only_b, show)},
                        {"divergence_pct", Value::Double(d.divergence_pct)},
                        {"diverged", Value::Bool(over)}}));
+    recorded.push_back(
+        Value::Object({{"segment", Value::String(s)},
+                       {"a", Value::Int(static_cast<int64_t>(d.a))},
+                       {"b", Value::Int(static_cast<int64_t>(d.b))},
+                       {"only_a_count", Value::Int(static_cast<int64_t>(d.only_a.size()))},
+                       {"only_b_count", Value::Int(static_cast<int64_t>(d.only_b.size()))},
+                       {"divergence_pct", Value::Double(d.divergence_pct)},
+                       {"diverged", Value::Bool(over)}}));
+  }
+  // Each compared store keeps this result (audience_diff.h: the dashboard shows it).
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (int i = 0; i < 2; ++i) {
+    const AudienceSide& side = *(i == 0 ? a : b);
+    if (tables[i] || version[0] || version[1] ||
+        (i == 1 && !tables[0] && side.store_dir == a->store_dir))
+      continue;
+    const std::string record = Value::Object({{"at", Value::Int(now_ms)},
+                                              {"side", Value::String(i == 0 ? "a" : "b")},
+                                              {"a", Value::String(a->label)},
+                                              {"b", Value::String(b->label)},
+                                              {"threshold_pct", Value::Double(threshold)},
+                                              {"diverged", Value::Bool(diverged)},
+                                              {"segments", Value::Array(recorded)}})
+                                   .ToJson();
+    Status s = RecordLastDiff(side.store_dir, record + "\n");
+    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition)
+      std::cerr << "segflow diff: note: the result is not recorded: " << s.message() << "\n";
   }
   text += diverged ? "diverged: a segment is past the threshold of " + Percent(threshold) + "\n"
                    : "within the threshold of " + Percent(threshold) + "\n";

@@ -95,6 +95,7 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
 void Coordinator::Impl::AbandonCheckpoint(JobEntry& job, const std::string& why) {
   if (!job.pending_checkpoint) return;
   RemoveCheckpointDir(job.checkpoint_root + "/chk-" + std::to_string(job.pending_checkpoint->id));
+  job.RecordCheckpoint(*job.pending_checkpoint, false, why);
   job.checkpoints_abandoned++;
   job.reason = "checkpoint " + std::to_string(job.pending_checkpoint->id) + " abandoned: " + why;
   if (job.pending_checkpoint->savepoint) job.savepoint_error = "savepoint abandoned: " + why;
@@ -154,11 +155,13 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   for (unsigned i = 0; i < files.size(); ++i) listed.set(i, files[i]);
   Status s = WriteMessageFile(dir + "/_metadata", meta);
   if (!s.ok()) {
+    job.RecordCheckpoint(p, false, s.message());
     job.checkpoints_abandoned++;
     job.reason = "checkpoint " + std::to_string(p.id) + " abandoned: " + s.message();
     return;
   }
   job.checkpoints_completed++;
+  job.RecordCheckpoint(p, true, "");
   job.completed_checkpoints.push_back(
       {p.id, dir, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.started).count(), p.bytes});
   // The sink makes what the checkpoint covers visible (transactional changelog).

@@ -394,6 +394,17 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
       c.setLastBytes(last.bytes);
       c.setLastPath(last.path);
     }
+    auto history = c.initHistory(static_cast<unsigned>(job.checkpoint_history.size()));
+    for (unsigned i = 0; i < job.checkpoint_history.size(); ++i) {
+      const auto& r = job.checkpoint_history[i];
+      history[i].setId(r.id);
+      history[i].setTriggeredAtMs(r.triggered_ms);
+      history[i].setDurationMs(r.duration_ms);
+      history[i].setBytes(r.bytes);
+      history[i].setCompleted(r.completed);
+      history[i].setError(r.error);
+      history[i].setSavepoint(r.savepoint);
+    }
     c.setRestoredFrom(job.restored_from);
     c.setLastSavepoint(job.last_savepoint);
     c.setSavepointPending(job.savepoint_wanted.has_value() ||

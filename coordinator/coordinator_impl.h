@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -192,6 +193,24 @@ struct JobEntry {
     uint64_t bytes = 0;
   };
   std::vector<Completed> completed_checkpoints;  // oldest first, at most kRetainedCheckpoints
+  // Every checkpoint as it ended, completed or abandoned, oldest first, the last
+  // kCheckpointHistory (in memory: a restarted coordinator starts a new one).
+  struct CheckpointRecord {
+    uint64_t id = 0;
+    int64_t triggered_ms = 0, duration_ms = 0;
+    uint64_t bytes = 0;
+    bool completed = false, savepoint = false;
+    std::string error;
+  };
+  static constexpr size_t kCheckpointHistory = 100;
+  std::deque<CheckpointRecord> checkpoint_history;
+  void RecordCheckpoint(const Pending& p, bool completed, const std::string& error) {
+    checkpoint_history.push_back(
+        {p.id, p.started_ms,
+         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.started).count(),
+         p.bytes, completed, p.savepoint.has_value(), error});
+    while (checkpoint_history.size() > kCheckpointHistory) checkpoint_history.pop_front();
+  }
   std::set<uint64_t> bad_checkpoints;             // failed to restore: never tried again
   uint64_t checkpoints_completed = 0, checkpoints_abandoned = 0;
   std::string restored_from;                      // of the current attempt

@@ -25,7 +25,9 @@ th{background:#f4f4f4}tr.sel{background:#eef4ff}tr.job{cursor:pointer}
 <h3>Tasks</h3><table id="tasks"><thead><tr><th>task</th><th>worker</th><th>records in</th><th>records out</th><th>late</th><th>watermark</th><th>backpressure</th></tr></thead><tbody></tbody></table>
 <h3>Records in over time</h3><canvas id="chart" width="640" height="160"></canvas>
 <h3>Checkpoints</h3><div id="chk"></div>
-<h3>Segments</h3><table id="segs"><thead><tr><th>segment</th><th>version</th><th>members</th><th>evaluated through</th></tr></thead><tbody></tbody></table>
+<canvas id="chkchart" width="640" height="100"></canvas>
+<table id="chkhist"><thead><tr><th>checkpoint</th><th>triggered</th><th>duration</th><th>size</th><th>result</th></tr></thead><tbody></tbody></table>
+<h3>Segments</h3><table id="segs"><thead><tr><th>segment</th><th>version</th><th>members</th><th>evaluated through</th><th>last diff</th></tr></thead><tbody></tbody></table>
 <h3>Population per event-time hour (last 24 h through the evaluated time)</h3>
 <canvas id="segchart" width="640" height="160"></canvas><div id="segerr" class="muted"></div>
 <table id="hourly"><thead><tr><th>segment</th><th>entries (24 h)</th><th>exits (24 h)</th><th>last hour</th><th>change latency p50 / p99</th></tr></thead><tbody></tbody></table>
@@ -96,11 +98,24 @@ async function refreshJob(id) {
   $("chk").textContent = c.enabled ? (c.completed + " completed, " + c.abandoned + " failed" +
     (c.last ? "; last " + c.last.id + " in " + c.last.duration_ms + " ms, " + c.last.bytes + " bytes" : "") +
     (c.last_savepoint ? "; last savepoint " + c.last_savepoint : "")) : "not enabled";
+  // The coordinator's last 100 checkpoints: durations as a chart, the latest 10 as rows.
+  const ch = c.history || [];
+  draw($("chkchart"), {"checkpoint duration (ms)": ch.map((r) => r.duration_ms)});
+  const cb = $("chkhist").tBodies[0]; cb.replaceChildren();
+  for (const r of ch.slice(-10).reverse()) {
+    const tr = document.createElement("tr"); tr.className = r.result === "failed" ? "err" : "";
+    [r.id + (r.savepoint ? " (savepoint)" : ""), time(r.triggered_at), r.duration_ms + " ms", r.bytes + " bytes",
+     r.result + (r.error ? ": " + r.error : "")].forEach((v) => cell(tr, v));
+    cb.appendChild(tr);
+  }
   try {
     const segs = await api("/v1/jobs/" + encodeURIComponent(id) + "/segments");
     const sb = $("segs").tBodies[0]; sb.replaceChildren(); const hs = segHistory[id] || (segHistory[id] = {});
     for (const s of segs) {
-      const tr = document.createElement("tr"); [s.segment, s.version, s.members, time(s.evaluated_through)].forEach((v) => cell(tr, v)); sb.appendChild(tr);
+      // The last `segflow diff` that compared this job's store (kept in the store).
+      const d = s.last_diff;
+      const diff = d ? d.divergence_pct.toFixed(2) + "% vs " + d.compared_with + " (" + d.only_here + " only here, " + d.only_there + " only there) at " + time(d.at) + (d.diverged ? " DIVERGED" : "") : "none";
+      const tr = document.createElement("tr"); [s.segment, s.version, s.members, time(s.evaluated_through), diff].forEach((v) => cell(tr, v)); sb.appendChild(tr);
     }
     // Health reads the changelog: asked every 10 s, not at every refresh.
     if (!lastHealth[id] || Date.now() - lastHealth[id].t > 10000) lastHealth[id] = {t: Date.now(), h: await api("/v1/jobs/" + encodeURIComponent(id) + "/health?hours=24")};

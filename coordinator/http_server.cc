@@ -258,6 +258,10 @@ std::string Coordinator::Impl::MetricsText() {
   Family out{
       "segflow_records_out_total", "counter", "records a task sent on (the current attempt's)", {}};
   Family late{"segflow_records_late_total", "counter", "records a source dropped as late", {}};
+  Family rejected{"segflow_records_rejected_total",
+                  "counter",
+                  "undecodable records a source set aside (in <job>.rejected)",
+                  {}};
   Family lag{
       "segflow_watermark_lag_seconds", "gauge", "wall clock now minus the task's watermark", {}};
   Family blocked{"segflow_backpressure_seconds_total",
@@ -270,10 +274,6 @@ std::string Coordinator::Impl::MetricsText() {
                   "gauge",
                   "duration of the last completed checkpoint",
                   {}};
-  Family changes{"segflow_segment_changes_total",
-                 "counter",
-                 "changelog entries of an ended job, by change",
-                 {}};
   Family workers{"segflow_workers", "gauge", "registered workers by state", {}};
   const int64_t now = NowMs();
   for (const auto& [id, job] : jobs_) {
@@ -284,7 +284,10 @@ std::string Coordinator::Impl::MetricsText() {
       const std::string tl = jl + ",task=\"" + TaskName(t.kind, t.index) + "\"";
       in.Add(tl, static_cast<double>(t.records_in));
       out.Add(tl, static_cast<double>(t.records_out));
-      if (t.kind == wire::TaskKind::SOURCE) late.Add(tl, static_cast<double>(t.late));
+      if (t.kind == wire::TaskKind::SOURCE) {
+        late.Add(tl, static_cast<double>(t.late));
+        rejected.Add(tl, static_cast<double>(t.rejected));
+      }
       if (t.has_watermark) lag.Add(tl, static_cast<double>(now - t.watermark) / 1000.0);
       blocked.Add(tl, static_cast<double>(t.blocked_ns) / 1e9);
     }
@@ -296,18 +299,14 @@ std::string Coordinator::Impl::MetricsText() {
                      static_cast<double>(job.completed_checkpoints.back().duration_ms) / 1000.0);
       }
     }
-    if (job.has_result) {
-      changes.Add(jl + ",change=\"entered\"", static_cast<double>(job.entered));
-      changes.Add(jl + ",change=\"exited\"", static_cast<double>(job.exited));
-    }
   }
   size_t alive = 0;
   for (const auto& [wid, w] : workers_) alive += w.alive ? 1 : 0;
   workers.Add("state=\"alive\"", static_cast<double>(alive));
   workers.Add("state=\"lost\"", static_cast<double>(workers_.size() - alive));
   std::string text;
-  for (const Family* f :
-       {&job_info, &in, &out, &late, &lag, &blocked, &checkpoints, &duration, &changes, &workers}) {
+  for (const Family* f : {&job_info, &in, &out, &late, &rejected, &lag, &blocked, &checkpoints,
+                          &duration, &workers}) {
     f->WriteTo(&text);
   }
   return text;
@@ -391,8 +390,13 @@ Status Coordinator::Impl::StartHttp() {
       text = MetricsText();
       for (const auto& [id, job] : jobs_) jobs.emplace_back(id, job.name);
     }
-    // Per segment: its size and change latency, from the store (via the job's worker).
+    // Per segment: its size, changes and change latency, kept in the store with its rows
+    // (no scan), read by the job's worker from the sink's own handle while it runs.
     Family members{"segflow_segment_members", "gauge", "current members of a segment", {}};
+    Family changes{"segflow_segment_changes_total",
+                   "counter",
+                   "changes applied to the audience (= changelog records), by change",
+                   {}};
     Family latency{
         "segflow_change_latency_seconds",
         "histogram",
@@ -408,6 +412,8 @@ Status Coordinator::Impl::StartHttp() {
       for (auto seg : AnswerOf(r).getSegments()) {
         const std::string sl = jl + ",segment=\"" + LabelValue(seg.getSegment().cStr()) + "\"";
         members.Add(sl, static_cast<double>(seg.getMembers()));
+        changes.Add(sl + ",change=\"entered\"", static_cast<double>(seg.getEntered()));
+        changes.Add(sl + ",change=\"exited\"", static_cast<double>(seg.getExited()));
         auto buckets = seg.getLatencyBuckets();
         unsigned last = 0;  // the buckets up to the last non-empty one, then +Inf
         for (unsigned b = 0; b < buckets.size(); ++b) {
@@ -429,6 +435,7 @@ Status Coordinator::Impl::StartHttp() {
       }
     }
     members.WriteTo(&text);
+    changes.WriteTo(&text);
     latency.WriteTo(&text);
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -571,13 +578,33 @@ Status Coordinator::Impl::StartHttp() {
         });
         if (AudienceFailed(r, res)) return;
         auto a = AnswerOf(r);
+        // The last `segflow diff` of this job's store (audience_diff.h), per segment.
+        const json diff = a.getLastDiffJson().size() > 0
+                              ? json::parse(std::string(a.getLastDiffJson().cStr()), nullptr, false)
+                              : json();
         json out = json::array();
         for (auto s : a.getSegments()) {
+          json last = nullptr;
+          if (diff.is_object() && diff.contains("segments") && diff["segments"].is_array()) {
+            for (const auto& d : diff["segments"]) {
+              if (!d.is_object() || d.value("segment", "") != s.getSegment().cStr()) continue;
+              const bool is_a = diff.value("side", "a") == "a";
+              last = {{"at", diff.value("at", int64_t{0})},
+                      {"compared_with", diff.value(is_a ? "b" : "a", "")},
+                      {"divergence_pct", d.value("divergence_pct", 0.0)},
+                      {"diverged", d.value("diverged", false)},
+                      {"members", d.value(is_a ? "a" : "b", int64_t{0})},
+                      {"other_members", d.value(is_a ? "b" : "a", int64_t{0})},
+                      {"only_here", d.value(is_a ? "only_a_count" : "only_b_count", int64_t{0})},
+                      {"only_there", d.value(is_a ? "only_b_count" : "only_a_count", int64_t{0})}};
+            }
+          }
           out.push_back(
               {{"segment", s.getSegment().cStr()},
                {"version", s.getVersion().size() > 0 ? json(s.getVersion().cStr()) : json(nullptr)},
                {"members", s.getMembers()},
-               {"evaluated_through", Evaluated(a)}});
+               {"evaluated_through", Evaluated(a)},
+               {"last_diff", std::move(last)}});
         }
         Reply(res, 200, out);
       });

@@ -7,7 +7,6 @@ nlohmann::json OptionalTime(bool has, int64_t ms) {
   return has ? nlohmann::json(ms) : nlohmann::json(nullptr);
 }
 
-
 }  // namespace
 
 const char* UpgradePhaseText(wire::UpgradePhase phase) {
@@ -100,6 +99,17 @@ nlohmann::json JobStatusJson(wire::JobStatus::Reader j) {
                    {"bytes", c.getLastBytes()},
                    {"path", c.getLastPath().cStr()}};
   }
+  nlohmann::json history = nlohmann::json::array();
+  for (auto r : c.getHistory()) {
+    history.push_back({{"id", r.getId()},
+                       {"triggered_at", r.getTriggeredAtMs()},
+                       {"duration_ms", r.getDurationMs()},
+                       {"bytes", r.getBytes()},
+                       {"result", r.getCompleted() ? "completed" : "failed"},
+                       {"error", r.getError().cStr()},
+                       {"savepoint", r.getSavepoint()}});
+  }
+  chk["history"] = std::move(history);
   out["checkpoints"] = std::move(chk);
   nlohmann::json tasks = nlohmann::json::array();
   for (auto t : j.getTasks()) {

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "jobs/job_parser.h"
+#include "operators/sink/audience_diff.h"
 #include "operators/sink/audience_query.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
 #include "operators/sink/explain_query.h"
 #include "operators/sink/health_json.h"
 #include "operators/sink/health_query.h"
+#include "operators/sink/live_audience.h"
 
 namespace segflow {
 namespace {
@@ -85,6 +87,34 @@ Result<std::shared_ptr<AudienceStore>> OpenStore(const std::string& dir, bool fr
   return store;
 }
 
+// Each segment's version, counts and latency, and the evaluated time they are as of.
+void AnswerSegments(const AudienceStore& store, const JobSpec& job,
+                    wire::AudienceAnswer::Builder a) {
+  std::vector<std::string> ids;
+  for (const auto& s : job.segments) ids.push_back(s.id);
+  auto summary = store.Summarize(ids);
+  if (!summary.ok()) {
+    a.setError(wire::AudienceError::UNAVAILABLE);
+    a.setMessage(summary.status().message());
+    return;
+  }
+  auto diff = ReadLastDiff(job.output.audience_dir);
+  if (diff.ok() && diff->has_value()) a.setLastDiffJson(**diff);  // an unreadable one: none
+  a.setHasEvaluated(summary->evaluated_through.has_value());
+  a.setEvaluatedThrough(summary->evaluated_through.value_or(0));
+  auto list = a.initSegments(static_cast<unsigned>(summary->segments.size()));
+  for (unsigned i = 0; i < summary->segments.size(); ++i) {
+    const auto& s = summary->segments[i];
+    list[i].setSegment(s.segment);
+    list[i].setVersion(s.version);
+    list[i].setMembers(s.counts.members);
+    list[i].setEntered(s.counts.entered);
+    list[i].setExited(s.counts.exited);
+    auto buckets = list[i].initLatencyBuckets(static_cast<unsigned>(s.latency.size()));
+    for (unsigned b = 0; b < s.latency.size(); ++b) buckets.set(b, s.latency[b]);
+  }
+}
+
 }  // namespace
 
 void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
@@ -113,7 +143,29 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
     return fail(wire::AudienceError::NOT_FOUND, "job " + job.name + " has no segment \"" + segment +
                                                     "\" (segments: " + known + ")");
   }
+  // A segment list reads the running sink's own handle when this worker runs it (no
+  // reopening, see live_audience.h): counts kept in the store, one snapshot.
+  if (q.getKind() == wire::AudienceQueryKind::SEGMENTS &&
+      WithLiveAudience(job.output.audience_dir,
+                       [&](const AudienceStore& live) { AnswerSegments(live, job, a); })) {
+    return;
+  }
+  if (q.getKind() == wire::AudienceQueryKind::HEALTH) {
+    Result<HealthReport> report = Status::Internal("not computed");
+    if (WithLiveAudience(job.output.audience_dir, [&](const AudienceStore& live) {
+          report = ComputeHealth(job, static_cast<int>(q.getHours()), &live);
+        })) {
+      if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
+      if (report->evaluated_through) {
+        a.setHasEvaluated(true);
+        a.setEvaluatedThrough(*report->evaluated_through);
+      }
+      a.setHealthJson(HealthReportJson(*report));
+      return;
+    }
+  }
   const bool fresh = q.getKind() == wire::AudienceQueryKind::MEMBERS ||
+                     q.getKind() == wire::AudienceQueryKind::HEALTH ||
                      q.getKind() == wire::AudienceQueryKind::EXPLAIN;
   auto store = OpenStore(job.output.audience_dir, fresh);
   if (!store.ok()) {
@@ -129,27 +181,8 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
     a.setEvaluatedThrough(**evaluated);
   }
   switch (q.getKind()) {
-    case wire::AudienceQueryKind::SEGMENTS: {
-      auto versions = (*store)->Versions();
-      if (!versions.ok())
-        return fail(wire::AudienceError::UNAVAILABLE, versions.status().message());
-      auto list = a.initSegments(static_cast<unsigned>(job.segments.size()));
-      for (unsigned i = 0; i < job.segments.size(); ++i) {
-        const std::string& id = job.segments[i].id;
-        auto n = (*store)->CountMembers(id);
-        if (!n.ok()) return fail(wire::AudienceError::UNAVAILABLE, n.status().message());
-        list[i].setSegment(id);
-        auto v = versions->find(id);
-        if (v != versions->end()) list[i].setVersion(v->second);
-        list[i].setMembers(*n);
-        auto latency = (*store)->Latency(id);
-        if (!latency.ok())
-          return fail(wire::AudienceError::UNAVAILABLE, latency.status().message());
-        auto buckets = list[i].initLatencyBuckets(static_cast<unsigned>(latency->size()));
-        for (unsigned b = 0; b < latency->size(); ++b) buckets.set(b, (*latency)[b]);
-      }
-      return;
-    }
+    case wire::AudienceQueryKind::SEGMENTS:
+      return AnswerSegments(**store, job, a);
     case wire::AudienceQueryKind::MEMBERS: {
       // The members `segflow audience JOB --segment S [--at T]` prints, then one page.
       auto members = AudienceAt(job, segment, at);
@@ -184,7 +217,7 @@ void AnswerAudienceQuery(wire::AudienceQuery::Reader q, const DataRoots& roots,
       return;
     }
     case wire::AudienceQueryKind::HEALTH: {
-      auto report = ComputeHealth(job, static_cast<int>(q.getHours()));
+      auto report = ComputeHealth(job, static_cast<int>(q.getHours()), store->get());
       if (!report.ok()) return fail(ErrorOf(report.status()), report.status().message());
       a.setHealthJson(HealthReportJson(*report));
       return;

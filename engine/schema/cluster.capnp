@@ -271,6 +271,18 @@ struct CheckpointStats {
   lastSavepoint @9 :Text;    # the folder of the last savepoint written
   savepointPending @10 :Bool;
   savepointError @11 :Text;  # why the last savepoint request failed
+  history @12 :List(CheckpointRecord);  # the last kCheckpointHistory, oldest first
+}
+
+# One checkpoint the coordinator triggered, as it ended.
+struct CheckpointRecord {
+  id @0 :UInt64;
+  triggeredAtMs @1 :Int64;   # wall clock
+  durationMs @2 :Int64;      # trigger -> completed (or abandoned)
+  bytes @3 :UInt64;          # what the tasks acknowledged writing (so far, if it failed)
+  completed @4 :Bool;
+  error @5 :Text;            # why it was abandoned
+  savepoint @6 :Bool;
 }
 
 struct TaskStatus {
@@ -434,6 +446,8 @@ struct SegmentSize {
   version @1 :Text;          # the serving version (empty: unversioned)
   members @2 :UInt64;
   latencyBuckets @3 :List(UInt64);  # AudienceStore::Latency: record appended -> change committed
+  entered @4 :UInt64;        # AudienceStore::SegmentCounts: applied enters
+  exited @5 :UInt64;         # and exits
 }
 
 struct UserMembership {
@@ -453,6 +467,7 @@ struct AudienceAnswer {
   memberships @8 :List(UserMembership);
   explainJson @9 :Text;      # explain: what `segflow explain --json` prints
   healthJson @10 :Text;      # health: what `segflow health --json` prints
+  lastDiffJson @11 :Text;    # segments: the last diff of this store (audience_diff.h), or empty
 }
 
 # ---------------------------------------------------------------- data plane

@@ -18,6 +18,7 @@
 #include "operators/runtime/checkpoint_state.h"
 #include "operators/runtime/version_switch.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/live_audience.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
 #include "operators/sink/postgres_committer.h"
@@ -69,6 +70,8 @@ Status ChangelogSinkTask::Run() {
   }
   auto store = AudienceStore::OpenForWrite(job.output.audience_dir);
   if (!store.ok()) return store.status();
+  // Segment lists and metrics of this worker read this handle while the run writes.
+  LiveAudienceRegistration lent(job.output.audience_dir, store->get());
 
   std::vector<AudienceStore::Change> store_changes;
   std::vector<ChangeRecord> released;

@@ -1,9 +1,17 @@
 #include "operators/sink/audience_diff.h"
 
-#include <algorithm>
-#include <filesystem>
-#include <iterator>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "engine/common/owned_dir.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_store.h"
@@ -95,6 +103,51 @@ Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared) {
     if (side.evaluated.empty()) side.evaluated = "no writer yet";
   }
   return side;
+}
+
+}  // namespace segflow
+
+namespace segflow {
+
+Status RecordLastDiff(const std::string& store_dir, const std::string& json) {
+  namespace fs = std::filesystem;
+  if (!IsOwnedDir(store_dir) || !fs::exists(fs::path(store_dir) / "CURRENT")) {
+    return Status::FailedPrecondition(store_dir +
+                                      " is not an audience store Segflow created: the diff's "
+                                      "result is not recorded there");
+  }
+  const std::string path = (fs::path(store_dir) / kLastDiffFile).string();
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < json.size()) {
+    const ssize_t n = ::write(fd, json.data() + done, json.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return Status::IOError("cannot write " + tmp + ": " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot replace " + path + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+Result<std::optional<std::string>> ReadLastDiff(const std::string& store_dir) {
+  const std::string path = (std::filesystem::path(store_dir) / kLastDiffFile).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return std::optional<std::string>(text.str());
 }
 
 }  // namespace segflow

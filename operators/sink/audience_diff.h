@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,20 @@ struct AudienceSide {
 // otherwise an audience store folder. A missing store or a job file with errors is an
 // error saying what to do.
 Result<AudienceSide> OpenAudienceSide(const std::string& arg, bool shared);
+
+// The last `segflow diff` that compared a store is kept in the store's own folder, as
+// JSON (what `diff --json` prints per segment, its counts without the member lists, with
+// the time, both sides and which one this store was). Kept there, it lives and dies with
+// the audience it describes (a fresh run that destroys the store drops it), and whoever
+// holds the store can show it: the sink's worker returns it with the segment list (GET
+// /v1/jobs/ID/segments, the dashboard), so the coordinator needs no shared filesystem and
+// no diff has to be rerun per request (a diff reads both member sets whole). RocksDB
+// ignores the file; it is written only into folders Segflow created (owned_dir.h).
+inline constexpr char kLastDiffFile[] = "segflow-last-diff.json";
+// Replaces the record atomically (write, fsync, rename); nothing is written into a folder
+// that is not an audience store Segflow made (FailedPrecondition).
+Status RecordLastDiff(const std::string& store_dir, const std::string& json);
+// The record's text; nullopt when no diff has compared this store.
+Result<std::optional<std::string>> ReadLastDiff(const std::string& store_dir);
 
 }  // namespace segflow

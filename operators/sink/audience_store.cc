@@ -26,6 +26,8 @@ namespace {
 //   "#stats/" writer    -> cumulative ApplyStats (4 x u64)
 //   "#latency/" segment -> LatencyHistogram (kLatencyBuckets x u64)
 //   "#version/" segment -> the segment's serving version (text)
+//   "#count/" segment   -> SegmentCounts: [members u64][entered u64][exited u64]
+//   "#counts"           -> present when every segment's counts are kept (see CountAll)
 // Integers are little-endian.
 constexpr char kMemberPrefix = 'm';
 constexpr char kConsentPrefix = 'c';
@@ -35,6 +37,15 @@ const char kWriterEvaluatedPrefix[] = "#evaluated/";
 const char kStatsPrefix[] = "#stats/";
 const char kLatencyPrefix[] = "#latency/";
 const char kVersionPrefix[] = "#version/";
+const char kCountPrefix[] = "#count/";
+const char kCountsKey[] = "#counts";
+
+// What one batch changes of a segment's counts.
+struct CountDelta {
+  int64_t members = 0;
+  uint64_t entered = 0;
+  uint64_t exited = 0;
+};
 
 std::string MemberKey(const std::string& segment, const std::string& user) {
   std::string k;
@@ -107,12 +118,65 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 }
 
 // nullopt when absent.
-Result<std::optional<std::string>> Read(rocksdb::DB* db, const std::string& key) {
+Result<std::optional<std::string>> Read(rocksdb::DB* db, const std::string& key,
+                                        const rocksdb::ReadOptions& ro = rocksdb::ReadOptions()) {
   std::string v;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &v);
+  rocksdb::Status s = db->Get(ro, key, &v);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read audience store");
   return std::optional<std::string>(std::move(v));
+}
+
+Result<AudienceStore::SegmentCounts> DecodeCounts(const std::optional<std::string>& v,
+                                                  const std::string& segment) {
+  AudienceStore::SegmentCounts c;
+  if (!v) return c;
+  if (v->size() != 24) return Status::Corruption("audience store: bad counts of " + segment);
+  c.members = Get<uint64_t>(v->data());
+  c.entered = Get<uint64_t>(v->data() + 8);
+  c.exited = Get<uint64_t>(v->data() + 16);
+  return c;
+}
+
+std::string EncodeCounts(const AudienceStore::SegmentCounts& c) {
+  std::string v;
+  for (uint64_t n : {c.members, c.entered, c.exited}) Put(&v, n);
+  return v;
+}
+
+// Members of `segment` by scanning its rows (a store without counts).
+Result<std::vector<std::string>> ScanMembers(rocksdb::DB* db, const std::string& segment,
+                                             const rocksdb::ReadOptions& ro) {
+  std::vector<std::string> out;
+  std::string prefix;
+  prefix.push_back(kMemberPrefix);
+  prefix.append(segment);
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 17) return BadRow(it->value().size(), "in segment " + segment);
+    if (it->value()[0] == 0) continue;  // a tombstone
+    out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
+  return out;  // RocksDB's bytewise order is the sorted order
+}
+
+// Adds each segment's delta to its counts on record, in `batch`.
+Status AddCounts(rocksdb::DB* db, const std::unordered_map<std::string, CountDelta>& deltas,
+                 rocksdb::WriteBatch* batch) {
+  for (const auto& [segment, d] : deltas) {
+    auto v = Read(db, kCountPrefix + segment);
+    if (!v.ok()) return v.status();
+    auto c = DecodeCounts(*v, segment);
+    if (!c.ok()) return c.status();
+    const int64_t members = static_cast<int64_t>(c->members) + d.members;
+    c->members = members < 0 ? 0 : static_cast<uint64_t>(members);
+    c->entered += d.entered;
+    c->exited += d.exited;
+    batch->Put(kCountPrefix + segment, EncodeCounts(*c));
+  }
+  return Status::OK();
 }
 
 size_t LatencyBucket(int64_t ms) {
@@ -137,6 +201,8 @@ AudienceStore::AudienceStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   it->Seek(std::string(1, kConsentPrefix));
   has_governance_ = it->Valid() && it->key()[0] < kMemberPrefix;
+  auto marker = Read(db_.get(), kCountsKey);
+  has_counts_ = marker.ok() && marker->has_value();
 }
 AudienceStore::~AudienceStore() = default;
 
@@ -147,7 +213,28 @@ Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForWrite(const std::st
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) return FromRocks(s, "open audience store " + dir);
-  return std::unique_ptr<AudienceStore>(new AudienceStore(std::unique_ptr<rocksdb::DB>(raw)));
+  std::unique_ptr<AudienceStore> store(new AudienceStore(std::unique_ptr<rocksdb::DB>(raw)));
+  if (!store->has_counts_) SEGFLOW_RETURN_IF_ERROR(store->CountAll());
+  return store;
+}
+
+Status AudienceStore::CountAll() {
+  auto segments = Segments();
+  if (!segments.ok()) return segments.status();
+  rocksdb::WriteBatch batch;
+  for (const auto& segment : *segments) {
+    auto members = ScanMembers(db_.get(), segment, rocksdb::ReadOptions());
+    if (!members.ok()) return members.status();
+    SegmentCounts c;
+    c.members = members->size();
+    batch.Put(kCountPrefix + segment, EncodeCounts(c));
+  }
+  batch.Put(kCountsKey, "1");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
+  has_counts_ = true;
+  return Status::OK();
 }
 
 Result<std::unique_ptr<AudienceStore>> AudienceStore::OpenForRead(const std::string& dir) {
@@ -174,6 +261,7 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
   std::unordered_map<std::string, Row> rows;
   std::unordered_map<std::string, std::optional<std::string>> consents, erasures;
   std::unordered_map<std::string, LatencyHistogram> latency;
+  std::unordered_map<std::string, CountDelta> counts;
   std::set<std::string> retired;
   for (const auto& segment : options.retired) {
     std::string begin = MemberKey(segment, "");
@@ -182,6 +270,7 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
     batch.DeleteRange(begin, end);
     batch.Delete(kVersionPrefix + segment);
     batch.Delete(kLatencyPrefix + segment);
+    batch.Delete(kCountPrefix + segment);
     retired.insert(segment);
   }
   auto cached = [&](std::unordered_map<std::string, std::optional<std::string>>* cache, char prefix,
@@ -218,9 +307,7 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
       }
     }
     std::optional<Row> current;
-    if (options.ordered) {
-      // A replay of the writer's own history: the later record wins, whatever its stamp.
-    } else if (auto it = rows.find(key); it != rows.end()) {
+    if (auto it = rows.find(key); it != rows.end()) {
       current = it->second;
     } else {
       auto v = Read(db_.get(), key);
@@ -231,17 +318,22 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
         current = *row;
       }
     }
-    if (current && *current == incoming) {
+    // An ordered replay of the writer's own history: the later record wins, whatever its
+    // stamp (the row is still read, for the member count).
+    if (!options.ordered && current && *current == incoming) {
       ++stats.duplicates;
       continue;
     }
-    if (current && incoming.Order() < current->Order()) {
+    if (!options.ordered && current && incoming.Order() < current->Order()) {
       ++stats.stale;
       continue;
     }
     ++stats.applied;
     batch.Put(key, EncodeRow(incoming));
     rows[key] = incoming;
+    CountDelta& delta = counts[c.segment];
+    delta.members += (incoming.member ? 1 : 0) - (current && current->member ? 1 : 0);
+    ++(c.entered ? delta.entered : delta.exited);
     if (options.now_ms > 0) {
       auto& h = latency.try_emplace(c.segment, LatencyHistogram{}).first->second;
       ++h[LatencyBucket(options.now_ms - c.at)];
@@ -254,6 +346,7 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
     for (size_t i = 0; i < kLatencyBuckets; ++i) Put<uint64_t>(&v, (*h)[i] + add[i]);
     batch.Put(kLatencyPrefix + segment, v);
   }
+  SEGFLOW_RETURN_IF_ERROR(AddCounts(db_.get(), counts, &batch));
   if (!changes.empty()) {
     auto total = Stats(options.writer);
     if (!total.ok()) return total.status();
@@ -302,6 +395,7 @@ Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>&
   bool have_segments = false;
   rocksdb::WriteBatch batch;
   uint64_t removed = 0;
+  std::unordered_map<std::string, CountDelta> counts;
   for (const auto& [user, r] : newest) {
     const std::string ckey = std::string(1, kConsentPrefix) + user;
     auto prev = Read(db_.get(), ckey);
@@ -335,9 +429,11 @@ Result<uint64_t> AudienceStore::RecordConsents(const std::vector<ConsentRecord>&
       // member by a newer write; the consent block still stops further enters).
       batch.Put(key, EncodeRow(Row{false, std::max(r->ts, cur->at), cur->pos}));
       ++removed;
+      --counts[s].members;
     }
   }
   if (batch.Count() == 0) return removed;
+  SEGFLOW_RETURN_IF_ERROR(AddCounts(db_.get(), counts, &batch));
   rocksdb::WriteOptions wo;
   wo.sync = true;
   SEGFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "write audience store"));
@@ -350,6 +446,7 @@ Result<uint64_t> AudienceStore::Erase(const std::string& user, int64_t erased_at
   if (!segments.ok()) return segments.status();
   rocksdb::WriteBatch batch;
   uint64_t removed = 0;
+  std::unordered_map<std::string, CountDelta> counts;
   for (const auto& s : *segments) {
     const std::string key = MemberKey(s, user);
     auto row = Read(db_.get(), key);
@@ -357,9 +454,13 @@ Result<uint64_t> AudienceStore::Erase(const std::string& user, int64_t erased_at
     if (!*row) continue;
     auto r = DecodeRow(**row);
     if (!r.ok()) return r.status();
-    if (r->member) ++removed;
+    if (r->member) {
+      ++removed;
+      --counts[s].members;
+    }
     batch.Delete(key);
   }
+  SEGFLOW_RETURN_IF_ERROR(AddCounts(db_.get(), counts, &batch));
   batch.Delete(std::string(1, kConsentPrefix) + user);
   batch.Put(std::string(1, kErasurePrefix) + user, EncodeI64(erased_at));
   rocksdb::WriteOptions wo;
@@ -381,22 +482,11 @@ Result<std::map<std::string, std::string>> AudienceStore::Versions() const {
 }
 
 Result<std::vector<std::string>> AudienceStore::Members(const std::string& segment) const {
-  std::vector<std::string> out;
-  std::string prefix;
-  prefix.push_back(kMemberPrefix);
-  prefix.append(segment);
-  prefix.push_back('\0');
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 17) return BadRow(it->value().size(), "in segment " + segment);
-    if (it->value()[0] == 0) continue;  // a tombstone
-    out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "read audience store");
-  return out;  // RocksDB's bytewise order is the sorted order
+  return ScanMembers(db_.get(), segment, rocksdb::ReadOptions());
 }
 
-Result<std::optional<int64_t>> AudienceStore::MemberSince(const std::string& segment, const std::string& user) const {
+Result<std::optional<int64_t>> AudienceStore::MemberSince(const std::string& segment,
+                                                          const std::string& user) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), MemberKey(segment, user), &value);
   if (s.IsNotFound()) return std::optional<int64_t>();
@@ -408,9 +498,72 @@ Result<std::optional<int64_t>> AudienceStore::MemberSince(const std::string& seg
 }
 
 Result<uint64_t> AudienceStore::CountMembers(const std::string& segment) const {
+  auto c = Counts(segment);
+  if (!c.ok()) return c.status();
+  return c->members;
+}
+
+Result<AudienceStore::SegmentCounts> AudienceStore::Counts(const std::string& segment) const {
+  if (has_counts_) {
+    auto v = Read(db_.get(), kCountPrefix + segment);
+    if (!v.ok()) return v.status();
+    return DecodeCounts(*v, segment);
+  }
   auto members = Members(segment);
   if (!members.ok()) return members.status();
-  return static_cast<uint64_t>(members->size());
+  SegmentCounts c;
+  c.members = members->size();
+  return c;
+}
+
+Result<AudienceStore::Summary> AudienceStore::Summarize(
+    const std::vector<std::string>& segments) const {
+  // One snapshot: a commit landing between two reads would mix two evaluated times.
+  struct Snapshot {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snap;
+    ~Snapshot() {
+      if (snap != nullptr) db->ReleaseSnapshot(snap);
+    }
+  } snapshot{db_.get(), db_->GetSnapshot()};
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snap;
+  Summary out;
+  auto evaluated = Read(db_.get(), kEvaluatedKey, ro);
+  if (!evaluated.ok()) return evaluated.status();
+  if (*evaluated) {
+    if ((*evaluated)->size() != 8)
+      return Status::Corruption("audience store: bad evaluated_through value");
+    out.evaluated_through = Get<int64_t>((*evaluated)->data());
+  }
+  for (const auto& segment : segments) {
+    SegmentSummary s;
+    s.segment = segment;
+    auto version = Read(db_.get(), kVersionPrefix + segment, ro);
+    if (!version.ok()) return version.status();
+    if (*version) s.version = **version;
+    if (has_counts_) {
+      auto v = Read(db_.get(), kCountPrefix + segment, ro);
+      if (!v.ok()) return v.status();
+      auto c = DecodeCounts(*v, segment);
+      if (!c.ok()) return c.status();
+      s.counts = *c;
+    } else {
+      auto members = ScanMembers(db_.get(), segment, ro);
+      if (!members.ok()) return members.status();
+      s.counts.members = members->size();
+    }
+    auto latency = Read(db_.get(), kLatencyPrefix + segment, ro);
+    if (!latency.ok()) return latency.status();
+    if (*latency) {
+      if ((*latency)->size() != 8 * kLatencyBuckets)
+        return Status::Corruption("audience store: bad latency of " + segment);
+      for (size_t i = 0; i < kLatencyBuckets; ++i)
+        s.latency[i] = Get<uint64_t>((*latency)->data() + 8 * i);
+    }
+    out.segments.push_back(std::move(s));
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> AudienceStore::Segments() const {

@@ -124,14 +124,48 @@ class AudienceStore {
   // `erased_at` (ms). Returns the memberships it removed.
   Result<uint64_t> Erase(const std::string& user, int64_t erased_at);
 
+  // Latency histogram: bucket 0 counts latencies <= 0 ms, bucket i >= 1 those in
+  // [2^(i-1), 2^i) ms.
+  static constexpr size_t kLatencyBuckets = 48;
+  using LatencyHistogram = std::array<uint64_t, kLatencyBuckets>;
+
   // Segment id -> serving version of every versioned segment.
   Result<std::map<std::string, std::string>> Versions() const;
   // Current members of a segment, sorted.
   Result<std::vector<std::string>> Members(const std::string& segment) const;
+  // O(1): a per-segment count kept in the same batches as the rows (see SegmentCounts);
+  // a store written by a Segflow without counts is scanned instead.
   Result<uint64_t> CountMembers(const std::string& segment) const;
+  // Kept per segment with its rows, in the same write batch, so a count is always the
+  // size of the member set a reader sees with it: members are rows that are members;
+  // entered / exited count the applied enters / exits (a replayed duplicate or a refused
+  // stale or blocked write is not counted), which for a store fed by one job are its
+  // changelog's records. Withdrawn consent and erasures lower `members` only. A store
+  // that an earlier Segflow wrote gets its member counts by one scan at its first
+  // OpenForWrite; its entered/exited count from then on.
+  struct SegmentCounts {
+    uint64_t members = 0;
+    uint64_t entered = 0;
+    uint64_t exited = 0;
+  };
+  Result<SegmentCounts> Counts(const std::string& segment) const;
+  // What a segment list (the job's /segments, /metrics) shows, read from one consistent
+  // snapshot: every count is the audience as of `evaluated_through`.
+  struct SegmentSummary {
+    std::string segment;
+    std::string version;  // empty: unversioned
+    SegmentCounts counts;
+    LatencyHistogram latency{};
+  };
+  struct Summary {
+    std::optional<int64_t> evaluated_through;
+    std::vector<SegmentSummary> segments;
+  };
+  Result<Summary> Summarize(const std::vector<std::string>& segments) const;
   // The event time of the change that made `user` a member of `segment` (nullopt: not a
   // member). One point read.
-  Result<std::optional<int64_t>> MemberSince(const std::string& segment, const std::string& user) const;
+  Result<std::optional<int64_t>> MemberSince(const std::string& segment,
+                                             const std::string& user) const;
   // Every segment with a member or a tombstone, sorted.
   Result<std::vector<std::string>> Segments() const;
   // The evaluated time of `writer` (empty: the own job); nullopt before the first instant.
@@ -140,10 +174,7 @@ class AudienceStore {
   Result<std::vector<std::string>> Writers() const;
   // A writer's cumulative ApplyStats.
   Result<ApplyStats> Stats(const std::string& writer = "") const;
-  // Latency histogram of a segment: bucket 0 counts latencies <= 0 ms, bucket i >= 1
-  // those in [2^(i-1), 2^i) ms.
-  static constexpr size_t kLatencyBuckets = 48;
-  using LatencyHistogram = std::array<uint64_t, kLatencyBuckets>;
+  // Latency histogram of a segment (see LatencyHistogram).
   Result<LatencyHistogram> Latency(const std::string& segment) const;
   // Latest consent on record: (granted, ts); nullopt if none.
   Result<std::optional<std::pair<bool, int64_t>>> Consent(const std::string& user) const;
@@ -151,7 +182,12 @@ class AudienceStore {
 
  private:
   explicit AudienceStore(std::unique_ptr<rocksdb::DB> db);
+  // Writes the member counts of a store without them (one scan; see SegmentCounts).
+  Status CountAll();
   std::unique_ptr<rocksdb::DB> db_;
+  // Whether this store keeps counts (read at opening; a read-only view of a store that an
+  // earlier Segflow wrote and no writer has opened since does not).
+  bool has_counts_ = false;
   // Whether any consent or erasure row exists: without one, Apply reads only the rows
   // (one RocksDB read per change instead of three). Exact: a store open for writing has
   // one writer, and this object is it.

@@ -57,18 +57,23 @@ std::optional<int64_t> LatencyQuantile(const AudienceStore::LatencyHistogram& h,
   return std::nullopt;
 }
 
-Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
+Result<HealthReport> ComputeHealth(const JobSpec& job, int hours, const AudienceStore* held) {
   if (hours < 1 || hours > 10000)
     return Status::InvalidArgument("hours " + std::to_string(hours) + " is not in 1..10000");
   HealthReport report;
   report.job = job.name;
   report.hours = hours;
-  auto store = AudienceStore::OpenForRead(job.output.audience_dir);
-  if (!store.ok()) return store.status();
-  auto evaluated = (*store)->EvaluatedThrough();
+  std::unique_ptr<AudienceStore> opened;
+  if (held == nullptr) {
+    auto o = AudienceStore::OpenForRead(job.output.audience_dir);
+    if (!o.ok()) return o.status();
+    opened = std::move(o).value();
+    held = opened.get();
+  }
+  auto evaluated = held->EvaluatedThrough();
   if (!evaluated.ok()) return evaluated.status();
   report.evaluated_through = *evaluated;
-  auto stats = (*store)->Stats();
+  auto stats = held->Stats();
   if (!stats.ok()) return stats.status();
   report.store_stats = *stats;
   if (!job.output.shared_audience_dir.empty()) {
@@ -93,16 +98,16 @@ Result<HealthReport> ComputeHealth(const JobSpec& job, int hours) {
     SegmentHealth h;
     h.segment = s.id;
     if (erasures->empty()) {
-      auto population = (*store)->CountMembers(s.id);
+      auto population = held->CountMembers(s.id);
       if (!population.ok()) return population.status();
       h.population = *population;
     } else {
-      auto population = (*store)->Members(s.id);
+      auto population = held->Members(s.id);
       if (!population.ok()) return population.status();
-      SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(*erasures, store->get(), &*population));
+      SEGFLOW_RETURN_IF_ERROR(DropErasedMembers(*erasures, held, &*population));
       h.population = population->size();
     }
-    auto latency = (*store)->Latency(s.id);
+    auto latency = held->Latency(s.id);
     if (!latency.ok()) return latency.status();
     for (uint64_t n : *latency) h.latency_samples += n;
     h.latency_p50_ms = LatencyQuantile(*latency, 0.50);

@@ -43,7 +43,10 @@ struct HealthReport {
 };
 
 // The job must have run (NotFound otherwise). `hours` (1..10000): the hourly window.
-Result<HealthReport> ComputeHealth(const JobSpec& job, int hours);
+// `store`: the job's audience store when the caller holds it open (a running sink's
+// handle, live_audience.h); null: opened read-only here.
+Result<HealthReport> ComputeHealth(const JobSpec& job, int hours,
+                                   const AudienceStore* store = nullptr);
 
 // Upper bound (ms) of the histogram bucket holding quantile q (0 < q <= 1); nullopt if empty.
 std::optional<int64_t> LatencyQuantile(const AudienceStore::LatencyHistogram& h, double q);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -212,6 +213,22 @@ class HttpTest : public ::testing::Test {
     return a.Json().value("id", "");
   }
 
+  // The dashboard's DOM after its scripts ran in headless Chromium ("" after a failure).
+  std::string DashboardDom(const std::string& chromium, const std::string& job_id) {
+    const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/#job=" + job_id;
+    const pid_t pid = StartProgram(
+        {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--user-data-dir=" + scratch() + "/chromium",
+         "--virtual-time-budget=5000", "--window-size=1200,1400", "--dump-dom", url},
+        scratch() + "/dom.html", scratch() + "/chromium.log");
+    pids_.push_back(pid);
+    int code = -1;
+    EXPECT_TRUE(ExitedWithin(pid, std::chrono::seconds(60), &code))
+        << ReadFile(scratch() + "/chromium.log");
+    EXPECT_EQ(code, 0) << ReadFile(scratch() + "/chromium.log");
+    return code == 0 ? ReadFile(scratch() + "/dom.html") : "";
+  }
+
   ScratchDir dir_{"segflow-http-test"};
   std::vector<pid_t> pids_;
   std::string address_, token_;
@@ -292,6 +309,95 @@ TEST_F(HttpTest, JobAnswersEqualTheCliAndTheMetrics) {
   }
   EXPECT_NE(metrics.body.find("# TYPE segflow_change_latency_seconds histogram"),
             std::string::npos);
+}
+
+// The value of the one sample of `name{labels}` in a /metrics text; -1 if absent.
+double Sample(const std::string& text, const std::string& name, const std::string& labels) {
+  const std::string head = name + "{" + labels + "} ";
+  const size_t at = text.find(head);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + head.size()));
+}
+
+// A live job's per-segment metrics while it runs (read from the sink's own store handle,
+// counts kept with the rows, no scan): segflow_segment_members equals `segflow audience
+// --at T --count` (computed from the changelog) at the job's evaluated time T, and
+// segflow_segment_changes_total equals the changelog's records per segment and change
+// (`segflow consume`); /v1/jobs/ID/segments says the same sizes, /health what `segflow
+// health` says.
+TEST_F(HttpTest, LiveSegmentMetricsEqualTheChangelog) {
+  ProduceEvents(300, 6000);
+  StartCluster();
+  const std::string id = Submit("");
+  const std::string base = "/v1/jobs/" + id;
+  ASSERT_TRUE(Eventually([&] { return Get(base).Json().value("records_in", 0) == 6000; }))
+      << Get(base).body;
+  // Settled: the same evaluated time and metrics twice, half a second apart.
+  std::string metrics;
+  json segments;
+  int64_t evaluated = 0;
+  ASSERT_TRUE(Eventually([&] {
+    Answer a = Get(base + "/segments");
+    const std::string m = Get("/metrics").body;
+    if (a.status != 200 || a.Json().empty() || a.Json()[0]["evaluated_through"].is_null())
+      return false;
+    const json seen = a.Json();
+    std::string segment_lines;  // (other samples, such as watermark lags, move with the clock)
+    for (const auto& line : Lines(m)) {
+      if (line.rfind("segflow_segment_", 0) == 0) segment_lines += line + "\n";
+    }
+    const bool same = seen == segments && segment_lines == metrics;
+    segments = seen;
+    metrics = segment_lines;
+    evaluated = seen[0]["evaluated_through"].get<int64_t>();
+    if (!same) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return same;
+  })) << metrics;
+  EXPECT_EQ(State(id), "running");
+  std::map<std::pair<std::string, std::string>, int> changelog;  // (segment, change) -> records
+  Outcome consume = Segflow({"consume", "--log", scratch() + "/log", "--topic", "shop.memberships"},
+                            "", scratch());
+  ASSERT_EQ(consume.exit_code, 0) << consume.err;
+  for (const auto& line : Lines(consume.out)) {
+    const json r = json::parse(line);
+    if (r["at"].get<int64_t>() <= evaluated)
+      ++changelog[{r["segment"].get<std::string>(), r["change"].get<std::string>()}];
+  }
+  int total = 0;
+  for (const auto& s : segments) {
+    const std::string segment = s["segment"];
+    SCOPED_TRACE(segment);
+    Outcome count = Segflow({"audience", job_path(), "--segment", segment, "--at",
+                             std::to_string(evaluated), "--count"},
+                            "", scratch());
+    ASSERT_EQ(count.exit_code, 0) << count.err;
+    const std::string labels =
+        "job_id=\"" + id + "\",job_name=\"shop\",segment=\"" + segment + "\"";
+    EXPECT_EQ(s["members"].get<uint64_t>(), std::stoull(Lines(count.out).at(0)));
+    EXPECT_EQ(Sample(metrics, "segflow_segment_members", labels), std::stod(Lines(count.out).at(0)))
+        << metrics;
+    for (const std::string change : {"entered", "exited"}) {
+      const int records = changelog[{segment, change}];
+      EXPECT_EQ(
+          Sample(metrics, "segflow_segment_changes_total", labels + ",change=\"" + change + "\""),
+          records)
+          << change << "\n"
+          << metrics;
+      total += records;
+    }
+  }
+  EXPECT_GT(total, 20) << "a real workload";
+  // Health, read through the running sink's handle, is what `segflow health` says.
+  Answer health = Get(base + "/health?hours=48");
+  ASSERT_EQ(health.status, 200) << health.body;
+  Outcome health_cli = Segflow({"health", job_path(), "--hours", "48", "--json"}, "", scratch());
+  ASSERT_EQ(health_cli.exit_code, 0) << health_cli.err;
+  EXPECT_EQ(health.Json(), json::parse(health_cli.out));
+  // Sources of a log topic reject nothing, and say so.
+  EXPECT_EQ(Sample(Get("/metrics").body, "segflow_records_rejected_total",
+                   "job_id=\"" + id + "\",job_name=\"shop\",task=\"source 0\""),
+            0)
+      << metrics;
 }
 
 // `segflow run JOB --http HOST:PORT` serves the API of its embedded cluster while it runs.
@@ -573,7 +679,8 @@ TEST_F(HttpTest, NonLoopbackWithoutTokenIsRefused) {
 }
 
 // A real Prometheus server scrapes /metrics (sending the token from a credentials file)
-// and a PromQL query over its HTTP API returns the job's records in.
+// and PromQL queries over its HTTP API return the job's records in, a segment's size and
+// its entries.
 TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
   const std::string prometheus = "/usr/bin/prometheus";
   if (!std::filesystem::exists(prometheus))
@@ -632,6 +739,119 @@ TEST_F(HttpTest, PrometheusScrapesTheJobsRecordsIn) {
       },
       std::chrono::seconds(30)))
       << last;
+  // A segment's entries: its "entered" records in the changelog (`segflow consume`).
+  Outcome changelog = Segflow(
+      {"consume", "--log", scratch() + "/log", "--topic", "shop.memberships"}, "", scratch());
+  ASSERT_EQ(changelog.exit_code, 0) << changelog.err;
+  int entered = 0;
+  for (const auto& line : Lines(changelog.out)) {
+    const json r = json::parse(line);
+    entered += r["segment"] == "repeat_buyer" && r["change"] == "entered" ? 1 : 0;
+  }
+  EXPECT_GT(entered, 0);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return query("segflow_segment_changes_total{job_id=\"" + id +
+                     "\",segment=\"repeat_buyer\",change=\"entered\"}") == std::to_string(entered);
+      },
+      std::chrono::seconds(30)))
+      << last;
+}
+
+// The coordinator keeps each job's last checkpoints with their trigger time, duration,
+// size and result: GET /v1/jobs/ID has them (as `status --json` does), in increasing ids,
+// and the dashboard shows them as a chart and a table.
+TEST_F(HttpTest, CheckpointHistoryInTheApiAndTheDashboard) {
+  ProduceEvents(100, 2000);
+  WriteFile(job_path(), ShopJob() + "checkpoint: {interval: 200ms}\n");
+  StartCluster("");
+  const std::string id = Submit("");
+  json history;
+  ASSERT_TRUE(Eventually([&] {
+    history = Get("/v1/jobs/" + id).Json()["checkpoints"]["history"];
+    return history.is_array() && history.size() >= 3;
+  })) << Get("/v1/jobs/" + id).body;
+  uint64_t last_id = 0;
+  int64_t last_trigger = 0;
+  for (const auto& r : history) {
+    SCOPED_TRACE(r.dump());
+    EXPECT_GT(r["id"].get<uint64_t>(), last_id);
+    EXPECT_GE(r["triggered_at"].get<int64_t>(), last_trigger);
+    EXPECT_GE(r["duration_ms"].get<int64_t>(), 0);
+    EXPECT_EQ(r["result"], "completed");
+    EXPECT_GT(r["bytes"].get<uint64_t>(), 0u);
+    last_id = r["id"].get<uint64_t>();
+    last_trigger = r["triggered_at"].get<int64_t>();
+  }
+  const json status = Get("/v1/jobs/" + id).Json()["checkpoints"];
+  EXPECT_EQ(status["completed"].get<size_t>(), status["history"].size()) << status.dump();
+
+  const std::string chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs Debian's chromium)";
+  const std::string dom = DashboardDom(chromium, id);
+  EXPECT_TRUE(std::regex_search(
+      dom, std::regex("<table id=\"chkhist\">.*<tr class=\"\"><td>[0-9]+</td><td>20[0-9-]+T[^<]*</"
+                      "td><td>[0-9]+ ms</td><td>[0-9]+ bytes</td><td>completed</td></tr>")))
+      << dom;
+  EXPECT_NE(dom.find("id=\"chkchart\" width=\"640\" height=\"100\" data-series=\"checkpoint "
+                     "duration (ms)\""),
+            std::string::npos)
+      << dom;
+}
+
+// `segflow diff` records its result in each store it compared; the sink's worker returns
+// it with the segment list, so GET /v1/jobs/ID/segments and the dashboard show each
+// segment's last divergence and what it was compared with.
+TEST_F(HttpTest, LastDiffPerSegmentInTheApiAndTheDashboard) {
+  ProduceEvents(200, 3000);
+  StartCluster("");
+  const std::string id = Submit("bounded=true");
+  ASSERT_TRUE(Eventually([&] { return State(id) == "finished"; }));
+  Answer before = Get("/v1/jobs/" + id + "/segments");
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_TRUE(before.Json()[0]["last_diff"].is_null()) << before.body;
+  // Another definition over the same events: three purchases make a repeat buyer.
+  std::string other = ShopJob();
+  other.replace(other.find("job: shop"), 9, "job: shop_three");
+  other.replace(other.find("at_least: 2"), 11, "at_least: 3");
+  WriteFile(scratch() + "/other.yaml", other);
+  Outcome run = Segflow({"run", scratch() + "/other.yaml", "--bounded"}, "", scratch());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Outcome diff = Segflow({"diff", job_path(), scratch() + "/other.yaml", "--json"}, "", scratch());
+  ASSERT_NE(diff.exit_code, 2) << diff.err;
+  const json said = json::parse(diff.out);
+  Answer after = Get("/v1/jobs/" + id + "/segments");
+  ASSERT_EQ(after.status, 200) << after.body;
+  bool diverged_somewhere = false;
+  for (const auto& s : after.Json()) {
+    SCOPED_TRACE(s.dump());
+    const json& last = s["last_diff"];
+    ASSERT_TRUE(last.is_object());
+    json row;
+    for (const auto& r : said["segments"]) {
+      if (r["segment"] == s["segment"]) row = r;
+    }
+    ASSERT_TRUE(row.is_object()) << diff.out;
+    EXPECT_EQ(last["compared_with"], scratch() + "/other.yaml");
+    EXPECT_DOUBLE_EQ(last["divergence_pct"].get<double>(), row["divergence_pct"].get<double>());
+    EXPECT_EQ(last["diverged"], row["diverged"]);
+    EXPECT_EQ(last["members"], row["a"]);
+    EXPECT_EQ(last["members"], s["members"]);
+    EXPECT_EQ(last["only_here"], row["only_a_count"]);
+    EXPECT_EQ(last["only_there"], row["only_b_count"]);
+    EXPECT_GT(last["at"].get<int64_t>(), 0);
+    diverged_somewhere = diverged_somewhere || row["divergence_pct"].get<double>() > 0;
+  }
+  EXPECT_TRUE(diverged_somewhere) << diff.out;
+
+  const std::string chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs Debian's chromium)";
+  const std::string dom = DashboardDom(chromium, id);
+  EXPECT_TRUE(std::regex_search(dom, std::regex("<td>big_cart</td>.*<td>[0-9.]+% vs " + scratch() +
+                                                "/other.yaml \\([0-9]+ only here")))
+      << dom;
 }
 
 // The dashboard in headless Chromium, with no token (loopback): after its scripts ran, the

@@ -4,6 +4,7 @@
 // embedded log's; runs over Kafka must then give the embedded-log run's changelog.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -316,6 +317,52 @@ TEST_F(KafkaTest, LiveRunEqualsEmbeddedLogRunUpToItsEvaluatedTime) {
   EXPECT_EQ(LinesAtOrBefore(Consume("shop.memberships").out, bound),
             LinesAtOrBefore(log_changelog, bound));
   EXPECT_EQ(Consume("shop.late").out, log_late);
+}
+
+// The rejected records reach Prometheus: `segflow run --http` of a live Kafka job with one
+// malformed value among good ones exports segflow_records_rejected_total 1 (summed over
+// its source tasks).
+TEST_F(KafkaTest, RejectedRecordsReachTheMetrics) {
+  Kcat("events", 2,
+       R"({"user_id":"u1","event":"page_view","ts":1000})"
+       "\n{\"broken\n"
+       R"({"user_id":"u1","event":"page_view","ts":2000})"
+       "\n");
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  const pid_t run = Start({"run", job_path(), "--workers", "1", "--http", "127.0.0.1:0"}, "",
+                          scratch(), scratch(), "run");
+  int port = 0;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::smatch m;
+        const std::string err = ReadFile(scratch() + "/run.stderr");
+        static const std::regex re(R"(http listening on 127\.0\.0\.1:(\d+))");
+        if (!std::regex_search(err, m, re)) return false;
+        port = std::stoi(m[1]);
+        return true;
+      },
+      std::chrono::seconds(20)))
+      << ReadFile(scratch() + "/run.stderr");
+  httplib::Client http("127.0.0.1", port);
+  std::string metrics;
+  auto rejected = [&] {
+    auto r = http.Get("/metrics");
+    if (!r || r->status != 200) return int64_t{-1};
+    metrics = r->body;
+    static const std::regex sample(
+        R"(segflow_records_rejected_total\{job_id="[^"]+",job_name="shop",task="source \d+"\} (\d+))");
+    int64_t sum = 0;
+    bool any = false;
+    for (std::sregex_iterator it(metrics.begin(), metrics.end(), sample), end; it != end; ++it) {
+      sum += std::stoll((*it)[1]);
+      any = true;
+    }
+    return any ? sum : int64_t{-1};
+  };
+  EXPECT_TRUE(Eventually([&] { return rejected() == 1; })) << metrics;
+  ::kill(run, SIGTERM);
+  Outcome done = Wait(run, scratch(), "run");
+  EXPECT_EQ(done.exit_code, 0) << done.err;
 }
 
 // A value that is not a valid event is not evaluated: it is counted and copied, with its

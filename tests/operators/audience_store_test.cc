@@ -2,6 +2,8 @@
 #include "operators/sink/audience_store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include <system_error>
 #include <tuple>
 #include <vector>
+
+#include "operators/sink/live_audience.h"
 
 namespace segflow {
 namespace {
@@ -265,6 +269,127 @@ TEST_F(AudienceStoreTest, LatencyHistogramCountsAppliedChanges) {
   EXPECT_EQ((*h)[0], 1u);  // 0 ms
   EXPECT_EQ((*h)[1], 1u);  // 1 ms: [1, 2)
   EXPECT_EQ((*h)[7], 1u);  // 100 ms: [64, 128)
+}
+
+// The per-segment member count kept in the write batches equals a scan of the rows after
+// any mix of fresh, duplicate and stale writes, consent withdrawals, erasures and
+// retirements, and survives reopening (what /metrics and `audience --count` read).
+TEST_F(AudienceStoreTest, MemberCountsEqualAScanAfterEveryKindOfWrite) {
+  std::mt19937 rng(15);
+  const std::vector<std::string> segments = {"a", "b", "c"};
+  auto check = [&](const AudienceStore& store, const std::string& when) {
+    for (const auto& s : segments) {
+      auto members = store.Members(s);
+      auto n = store.CountMembers(s);
+      ASSERT_TRUE(members.ok() && n.ok()) << when;
+      EXPECT_EQ(*n, members->size()) << "segment " << s << " " << when;
+    }
+  };
+  {
+    auto w = AudienceStore::OpenForWrite(dir_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (int step = 0; step < 300; ++step) {
+      std::vector<AudienceStore::Change> changes;
+      for (int i = 0; i < 20; ++i) {
+        changes.push_back({segments[rng() % 3], "u" + std::to_string(rng() % 40), rng() % 2 == 0,
+                           static_cast<int64_t>(rng() % 200), rng() % 3});
+      }
+      AudienceStore::ApplyOptions o;
+      o.ordered = step % 7 == 0;
+      if (step % 50 == 49) o.retired = {segments[rng() % 3]};
+      ASSERT_TRUE((*w)->Apply(changes, step, o).ok());
+      if (step % 11 == 0) {
+        ASSERT_TRUE((*w)->RecordConsent("u" + std::to_string(rng() % 40), rng() % 2 == 0,
+                                        static_cast<int64_t>(rng() % 200))
+                        .ok());
+      }
+      if (step % 37 == 0) {
+        ASSERT_TRUE((*w)->Erase("u" + std::to_string(rng() % 40), 50).ok());
+      }
+      check(**w, "after step " + std::to_string(step));
+    }
+  }
+  auto r = AudienceStore::OpenForRead(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  check(**r, "reopened");
+}
+
+// entered / exited count each applied change once: a replay of the same changes (a
+// recovery) adds nothing; Summarize reads counts, version and evaluated time together.
+TEST_F(AudienceStoreTest, ChangeCountsCountAppliedChangesOnce) {
+  auto w = AudienceStore::OpenForWrite(dir_);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const std::vector<AudienceStore::Change> changes = {{"s", "u1", true, 10, 1},
+                                                      {"s", "u2", true, 11, 2},
+                                                      {"s", "u1", false, 12, 3},
+                                                      {"s", "u1", true, 13, 4},
+                                                      {"t", "u3", true, 14, 5}};
+  AudienceStore::ApplyOptions o;
+  o.versions = {{"s", "v1"}};
+  ASSERT_TRUE((*w)->Apply(changes, 14, o).ok());
+  ASSERT_TRUE((*w)->Apply(changes, 14, o).ok());  // replayed: duplicates
+  auto summary = (*w)->Summarize({"s", "t", "none"});
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->evaluated_through, std::optional<int64_t>(14));
+  ASSERT_EQ(summary->segments.size(), 3u);
+  EXPECT_EQ(summary->segments[0].version, "v1");
+  EXPECT_EQ(summary->segments[0].counts.members, 2u);
+  EXPECT_EQ(summary->segments[0].counts.entered, 3u);
+  EXPECT_EQ(summary->segments[0].counts.exited, 1u);
+  EXPECT_EQ(summary->segments[1].counts.members, 1u);
+  EXPECT_EQ(summary->segments[1].counts.entered, 1u);
+  EXPECT_EQ(summary->segments[2].counts.members, 0u);
+  // A sink lends its handle to readers of the process while it runs (live_audience.h).
+  {
+    LiveAudienceRegistration lent(dir_, w->get());
+    uint64_t seen = 0;
+    EXPECT_TRUE(WithLiveAudience(root_ + "/./audience", [&](const AudienceStore& s) {
+      auto c = s.Counts("s");
+      if (c.ok()) seen = c->members;
+    }));
+    EXPECT_EQ(seen, 2u);
+  }
+  EXPECT_FALSE(WithLiveAudience(dir_, [](const AudienceStore&) {}));
+}
+
+// A store that an earlier Segflow wrote has rows but no counts: a reader counts by
+// scanning, and the first write-open counts every segment once, after which Apply keeps
+// them (what an upgrade of Segflow meets).
+TEST_F(AudienceStoreTest, StoreWithoutCountsIsCountedAtItsFirstWriteOpen) {
+  {
+    auto w = AudienceStore::OpenForWrite(dir_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Apply({{"s", "u1", true, 10}, {"s", "u2", true, 11}, {"s", "u3", true, 12}},
+                            12, false)
+                    .ok());
+    ASSERT_TRUE((*w)->Apply({{"s", "u2", false, 20}}, 20, true).ok());
+  }
+  {  // Drop the counts, as a store of an earlier Segflow lacks them.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteBatch batch;
+    batch.Delete("#counts");
+    batch.Delete("#count/s");
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  }
+  {
+    auto r = AudienceStore::OpenForRead(dir_);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*(*r)->CountMembers("s"), 2u);
+    auto summary = (*r)->Summarize({"s"});
+    ASSERT_TRUE(summary.ok());
+    EXPECT_EQ(summary->segments.at(0).counts.members, 2u);
+  }
+  auto w = AudienceStore::OpenForWrite(dir_);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE((*w)->Apply({{"s", "u4", true, 30}}, 30, false).ok());
+  auto c = (*w)->Counts("s");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->members, 3u);
+  EXPECT_EQ(c->entered, 1u) << "changes counted from the first write-open on";
+  EXPECT_EQ(c->exited, 0u);
 }
 
 }  // namespace
