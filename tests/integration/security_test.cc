@@ -795,8 +795,12 @@ TEST_F(SecurityTest, AWorkerSurvivesBadControlMessagesFromItsCoordinator) {
     registered.conn.reset();
     ::close(registered.fd);
   }
-  EXPECT_NE(ReadFile(worker_log).find("undecodable message"), std::string::npos) << ReadFile(worker_log);
-  EXPECT_NE(ReadFile(worker_log).find("bad control message"), std::string::npos) << ReadFile(worker_log);
+  // Logged once the control loop has returned, which is after the close.
+  for (const char* why : {"undecodable message", "bad control message"}) {
+    EXPECT_TRUE(Eventually([&] { return ReadFile(worker_log).find(why) != std::string::npos; },
+                           std::chrono::seconds(10)))
+        << why << "\n" << ReadFile(worker_log);
+  }
   // It is still up, and registers again.
   Registered again = accept_registration(id);
   ASSERT_GE(again.fd, 0) << ReadFile(worker_log);
