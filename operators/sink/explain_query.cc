@@ -1,13 +1,17 @@
 #include "operators/sink/explain_query.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
+#include <thread>
 #include <utility>
 
+#include "connectors/source_connector.h"
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
 #include "engine/log/transaction.h"
 #include "engine/value/time_format.h"
+#include "jobs/execution_graph.h"
 #include "operators/sink/audience_store.h"
 #include "operators/sink/erasure_ledger.h"
 
@@ -16,28 +20,49 @@ namespace {
 
 constexpr size_t kPollRecords = 4096;
 
-// The user's on-time records of one source topic partition, projected. Lateness is the
-// source task's rule (spec §2): per partition, in log order, a record is late when its ts
-// is below the largest ts read before it minus max_out_of_orderness.
-Status ReadUserEvents(const JobSpec& job, const SegmentProgram& program, const std::string& topic,
-                      uint32_t partition, const std::string& user, std::vector<ExplainEvent>* out,
-                      size_t* late) {
+// The user's on-time records of one source split (topic index, partition), projected,
+// read through the job's source connector (the embedded log or Kafka) from its first
+// record to its end offset now. Lateness is the source task's rule (spec §2): per
+// partition, in offset order, a record is late when its ts is below the largest ts read
+// before it minus max_out_of_orderness. Undecodable Kafka values are skipped, as the
+// source task skips them. Sets `*found` when the user has a record there.
+Status ReadUserEvents(const JobSpec& job, const SegmentProgram& program, SourceConnector& source,
+                      uint32_t topic, uint32_t partition, const std::string& user,
+                      std::vector<ExplainEvent>* out, size_t* late, bool* found) {
   const int64_t ooo = job.source.max_out_of_orderness_ms;
   constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
   int64_t max_prev = kNone;
-  auto reader = log::PartitionReader::Open(job.log_dir, topic, partition, 0);
+  auto end = source.EndOffset(topic, partition);
+  if (!end.ok()) return end.status();
+  auto reader = source.OpenReader(topic, partition, 0);
   if (!reader.ok()) return reader.status();
+  // A broker may answer slowly; a read that makes no progress for this long is an error.
+  constexpr auto kStall = std::chrono::seconds(60);
+  auto progressed = std::chrono::steady_clock::now();
   std::vector<log::LogRecord> records;
-  for (;;) {
+  std::vector<RejectedRecord> rejects;
+  while ((*reader)->position() < *end) {
     records.clear();
-    auto n = (*reader)->Poll(kPollRecords, &records);
+    rejects.clear();
+    auto n = (*reader)->Poll(kPollRecords, &records, &rejects);
     if (!n.ok()) return n.status();
-    if (*n == 0) break;
+    if (*n == 0) {
+      if (source.reads_are_immediate()) break;
+      if (std::chrono::steady_clock::now() - progressed > kStall) {
+        return Status::IOError("explain: reading " + source.where() + " topic " + job.source.topics.at(topic) +
+                               " partition " + std::to_string(partition) + " made no progress for 60 s at offset " +
+                               std::to_string((*reader)->position()) + " of " + std::to_string(*end));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    progressed = std::chrono::steady_clock::now();
     for (auto& r : records) {
       const int64_t ts = r.event.ts;
       const bool is_late = max_prev != kNone && ts < max_prev - ooo;
       if (ts > max_prev) max_prev = ts;
       if (r.event.user != user) continue;
+      *found = true;
       if (is_late) {
         ++*late;
         continue;
@@ -93,14 +118,25 @@ Result<ExplainReport> ExplainFromLog(const JobSpec& job, const std::string& segm
   }
   const int64_t t = at.value_or(report.evaluated_through);
 
-  // The user's partition: every source topic has the job's partition count.
-  auto meta = log::ReadTopicMeta(job.log_dir, job.source.topics.at(0));
-  if (!meta.ok()) return meta.status();
-  report.partition = PartitionFor(HashUser(user), meta->partitions);
+  // The user's partition. On the embedded log `produce` placed each user by hash (every
+  // source topic has the job's partition count); on Kafka the producer chose, so every
+  // partition is read: a job sees each user in one partition only (it fails otherwise).
+  auto source = OpenSourceConnector(SourceConfigOf(job));
+  if (!source.ok()) return source.status();
+  auto partitions = (*source)->Partitions(0);
+  if (!partitions.ok()) return partitions.status();
+  report.partition = PartitionFor(HashUser(user), *partitions);
   std::vector<ExplainEvent> history;
-  for (const std::string& topic : job.source.topics) {
-    SEGFLOW_RETURN_IF_ERROR(
-        ReadUserEvents(job, **program, topic, report.partition, user, &history, &report.late_records));
+  for (uint32_t topic = 0; topic < job.source.topics.size(); ++topic) {
+    auto count = (*source)->Partitions(topic);
+    if (!count.ok()) return count.status();
+    for (uint32_t p = 0; p < *count; ++p) {
+      if (!job.source.kafka.enabled() && p != report.partition) continue;
+      bool found = false;
+      SEGFLOW_RETURN_IF_ERROR(
+          ReadUserEvents(job, **program, **source, topic, p, user, &history, &report.late_records, &found));
+      if (found && job.source.kafka.enabled()) report.partition = p;
+    }
   }
   for (const ExplainEvent& e : history) report.events += e.event.ts <= t ? 1 : 0;
   report.explanation = ExplainUser(**program, std::move(history), seg, t);
