@@ -62,11 +62,12 @@ std::string SegflowId(const Event& e) {
 }
 
 // Fault injection for tests: SEGFLOW_FAULT_KAFKA_EXIT_ONCE=FILE makes the process exit (as
-// if killed) in the first checkpoint's transaction once its records are in Kafka, before
-// it commits, unless FILE exists; FILE is created first, so a restarted attempt runs on.
-bool InjectedExit(const std::string& kind) {
+// if killed) in the first checkpoint's transaction holding changelog records once they are
+// in Kafka, before it commits, unless FILE exists; FILE is created first, so a restarted
+// attempt runs on.
+bool InjectedExit(const std::string& kind, bool has_changes) {
   const char* file = std::getenv("SEGFLOW_FAULT_KAFKA_EXIT_ONCE");
-  if (file == nullptr || kind != "checkpoint") return false;
+  if (file == nullptr || kind != "checkpoint" || !has_changes) return false;
   const int fd = ::open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return false;
   ::fsync(fd);
@@ -213,22 +214,41 @@ std::vector<uint64_t> KafkaChangelogCommitter::StagedEnds(const std::string& top
 Result<int32_t> KafkaChangelogCommitter::KafkaPartitions(const std::string& topic) {
   auto cached = kafka_partitions_.find(topic);
   if (cached != kafka_partitions_.end()) return cached->second;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
-  if (rkt == nullptr)
-    return Status::IOError(where_ + ": topic " + topic + ": " +
-                           rd_kafka_err2str(rd_kafka_last_error()));
-  const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, kQueryTimeoutMs);
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::IOError(where_ + ": metadata of topic " + topic + ": " + rd_kafka_err2str(err));
+  // A topic the cluster does not have yet is created by the metadata request where the
+  // cluster creates topics on first use: asked again for a while before giving up.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCommitTimeoutMs);
+  std::string why;
+  for (;;) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    if (rkt == nullptr) {
+      return Status::IOError(where_ + ": topic " + topic + ": " +
+                             rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, kQueryTimeoutMs);
+    rd_kafka_topic_destroy(rkt);
+    int32_t n = 0;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      why = rd_kafka_err2str(err);
+    } else {
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = md->topics[0].partition_cnt;
+      } else if (md->topic_cnt == 1) {
+        why = rd_kafka_err2str(md->topics[0].err);
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    if (n > 0) {
+      kafka_partitions_[topic] = n;
+      return n;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      return Status::IOError(where_ + ": topic " + topic + " is not on the cluster: " + why +
+                             " (Segflow does not create topics: create it, or let the cluster "
+                             "create topics on first use)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  int32_t n = 0;  // 0: not there yet (the cluster creates it on first write, or refuses)
-  if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-    n = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-  if (n > 0) kafka_partitions_[topic] = n;
-  return n;
 }
 
 Status KafkaChangelogCommitter::TxnError(const std::string& what, rd_kafka_error_t* error) {
@@ -383,7 +403,8 @@ Status KafkaChangelogCommitter::Send(const std::vector<uint64_t>& to, uint64_t c
     return Status::IOError(where_ + ": delivering checkpoint " + std::to_string(checkpoint) +
                            "'s records failed: " + why + " (the transaction was aborted)");
   }
-  if (InjectedExit(kind)) {
+  if (InjectedExit(
+          kind, !std::equal(ranges[0].from.begin(), ranges[0].from.end(), ranges[0].to.begin()))) {
     std::fprintf(stderr, "segflow: %s: injected exit before committing checkpoint %llu\n",
                  where_.c_str(), static_cast<unsigned long long>(checkpoint));
     std::fflush(stderr);

@@ -776,6 +776,7 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes
   // The sink's own account: the transactions it aborted (or was unsure of), by offsets.
   std::set<std::pair<int, int64_t>> reported;
   int reports = 0;
+  std::string report_lines;
   static const std::regex report_re(
       R"((aborted the failed attempt's transaction|died committing its transaction)[^\n]*)");
   static const std::regex range_re(
@@ -785,6 +786,7 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes
     for (std::sregex_iterator it(err.begin(), err.end(), report_re), end; it != end; ++it) {
       ++reports;
       const std::string line = (*it)[0];
+      report_lines += line + "\n";
       for (std::sregex_iterator r(line.begin(), line.end(), range_re); r != end; ++r) {
         for (int64_t o = std::stoll((*r)[2]); o <= std::stoll((*r)[3]); ++o)
           reported.insert({std::stoi((*r)[1]), o});
@@ -799,7 +801,9 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes
     ASSERT_EQ(rec.id, IdOf(rec.value)) << rec.value;
     (reported.count({rec.partition, rec.offset}) ? repeats : clean).push_back(rec);
   }
-  EXPECT_GT(repeats.size(), 0u) << "the injected exit's records are in Kafka (the mock shows them)";
+  EXPECT_GT(repeats.size(), 0u) << "the injected exit's records are in Kafka (the mock shows "
+                                   "them); the sink reported:\n"
+                                << report_lines;
   EXPECT_EQ(LinesAtOrBefore(Values(clean), bound), LinesAtOrBefore(log_changelog, bound))
       << "outside the aborted transactions: every expected record once, in order";
   std::set<std::string> clean_ids;
