@@ -109,7 +109,8 @@ class JobReader {
   void ReadMembership(const YamlField& f, Membership* out);
   void ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out);
   void ReadPostgres(const YamlField& f, OutputSpec::Postgres* out);
-  std::optional<std::string> ReadKafkaChangelog(const YamlField& f, OutputSpec::KafkaChangelog* out);
+  std::optional<std::string> ReadKafkaChangelog(const YamlField& f,
+                                                OutputSpec::KafkaChangelog* out);
   void ReadCheckpoint(const YamlField& f, CheckpointSpec* out);
   std::optional<std::string> ReadTopic(const YamlField& f);
   std::optional<std::string> ReadDir(const YamlField& f);
@@ -375,7 +376,9 @@ void JobReader::ReadMembership(const YamlField& f, Membership* out) {
 }
 
 void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
-  if (!ExpectMap(f, "a map with optional changelog (a topic name or {kafka: {...}}), audience, shared_audience and postgres"))
+  if (!ExpectMap(f,
+                 "a map with optional changelog (a topic name or {kafka: {...}}), audience, "
+                 "shared_audience and postgres"))
     return;
   MapReader r(f.value, "in output", f.key.Mark(),
               {"changelog", "audience", "shared_audience", "postgres"}, errors_);
@@ -422,12 +425,13 @@ std::optional<std::string> JobReader::ReadKafkaChangelog(const YamlField& f,
   MapReader outer(f.value, "in output.changelog", f.key.Mark(), {"kafka"}, errors_);
   const YamlField* k = outer.Require("kafka");
   if (k == nullptr ||
-      !ExpectMap(*k, "a map with bootstrap, topic and optional properties, e.g. {bootstrap: "
-                     "127.0.0.1:9092, topic: cart.memberships}")) {
+      !ExpectMap(*k,
+                 "a map with bootstrap, topic and optional properties, e.g. {bootstrap: "
+                 "127.0.0.1:9092, topic: cart.memberships}")) {
     return std::nullopt;
   }
-  MapReader r(k->value, "in output.changelog.kafka", k->key.Mark(), {"bootstrap", "topic", "properties"},
-              errors_);
+  MapReader r(k->value, "in output.changelog.kafka", k->key.Mark(),
+              {"bootstrap", "topic", "properties"}, errors_);
   std::optional<std::string> topic;
   std::optional<std::string> bootstrap;
   if (const YamlField* b = r.Require("bootstrap")) {

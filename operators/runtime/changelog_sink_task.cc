@@ -145,7 +145,8 @@ Status ChangelogSinkTask::Run() {
     committers.push_back(pg.get());
   }
   if (job.output.kafka.enabled()) {
-    auto opened = KafkaChangelogCommitter::Open(job, partitions, !ctx_->options.bounded, ctx_->stop);
+    auto opened =
+        KafkaChangelogCommitter::Open(job, partitions, !ctx_->options.bounded, ctx_->stop);
     if (!opened.ok()) return opened.status();
     kafka = std::move(opened).value();
     committers.push_back(kafka.get());
@@ -298,7 +299,8 @@ Status ChangelogSinkTask::Run() {
       pg_changes.insert(pg_changes.end(), store_changes.begin(), store_changes.end());
       if (sync || std::chrono::steady_clock::now() - last_pg >= kSharedCommitInterval) {
         const CommitProgress progress{0, last_evaluated, offsets(), sync ? "end" : "interval"};
-        for (SinkCommitter* c : committers) SEGFLOW_RETURN_IF_ERROR(c->Commit(pg_changes, progress));
+        for (SinkCommitter* c : committers)
+          SEGFLOW_RETURN_IF_ERROR(c->Commit(pg_changes, progress));
         pg_changes.clear();
         last_pg = std::chrono::steady_clock::now();
       }

@@ -4,6 +4,7 @@
 // embedded log's; runs over Kafka must then give the embedded-log run's changelog.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -220,10 +221,11 @@ class KafkaTest : public ::testing::Test {
   std::vector<KafkaRecord> ReadKafka(const std::string& topic) {
     const std::string tag = NextTag("kcat-read");
     const std::string out = scratch() + "/" + tag + ".stdout";
-    const int rc = RunProgram(kcat_,
-                              {"-C", "-b", bootstrap_, "-t", topic, "-X",
-                               "isolation.level=read_committed", "-e", "-q", "-f", "%p %o %h\t%s\n"},
-                              "/dev/null", out, scratch() + "/" + tag + ".stderr");
+    const int rc =
+        RunProgram(kcat_,
+                   {"-C", "-b", bootstrap_, "-t", topic, "-X", "isolation.level=read_committed",
+                    "-e", "-q", "-f", "%p %o %h\t%s\n"},
+                   "/dev/null", out, scratch() + "/" + tag + ".stderr");
     EXPECT_EQ(rc, 0) << ReadFile(scratch() + "/" + tag + ".stderr");
     std::vector<KafkaRecord> records;
     static const std::regex re(R"(^(\d+) (\d+) (\S*)\t(.*)$)");
@@ -635,7 +637,8 @@ TEST_F(KafkaTest, BoundedRunWritesTheEmbeddedLogChangelogToKafka) {
   EXPECT_EQ(Values(ReadKafka("shop.late")), log_late);
   EXPECT_TRUE(ReadKafka("shop.rejected").empty());
   EXPECT_TRUE(fs::is_directory(scratch() + "/data/shop/audience/shop"));
-  Outcome audience = Segflow({"audience", job_path(), "--segment", "cart_abandoned"}, "", scratch());
+  Outcome audience =
+      Segflow({"audience", job_path(), "--segment", "cart_abandoned"}, "", scratch());
   EXPECT_EQ(audience.exit_code, 0) << audience.err;
   EXPECT_FALSE(Lines(audience.out).empty());
 }
@@ -821,9 +824,72 @@ TEST_F(KafkaTest, KafkaChangelogWithoutCheckpointsIsRefused) {
   WriteFile(job_path(), job);
   Outcome r = Run();
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("\"output.changelog.kafka\" needs a \"checkpoint\" block"), std::string::npos)
+  EXPECT_NE(r.err.find("\"output.changelog.kafka\" needs a \"checkpoint\" block"),
+            std::string::npos)
       << r.err;
   EXPECT_TRUE(ReadKafka("shop.memberships").empty());
+}
+
+// The offsets a consumer group `group` has committed for `topic`'s partitions (-1: none),
+// read with librdkafka's consumer API (OffsetFetch), as a monitoring tool would.
+std::vector<int64_t> GroupOffsets(const std::string& bootstrap, const std::string& group,
+                                  const std::string& topic, uint32_t partitions) {
+  std::vector<int64_t> out(partitions, -2);
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "group.id", group.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK) {
+    ADD_FAILURE() << errstr;
+    rd_kafka_conf_destroy(conf);
+    return out;
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (rk == nullptr) {
+    ADD_FAILURE() << errstr;
+    return out;
+  }
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions));
+  for (uint32_t p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), static_cast<int32_t>(p));
+  if (rd_kafka_committed(rk, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+// With `group:` under source.kafka, the offsets of each completed checkpoint are also
+// committed to that group (for monitoring tools; spec integrations §10.1): once a live run
+// has read everything and checkpointed, the group's offsets are the partitions' ends.
+TEST_F(KafkaTest, CompletedCheckpointsCommitTheirOffsetsToTheGroup) {
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  std::vector<int64_t> ends;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+    ends.push_back(static_cast<int64_t>(Lines(parts[p]).size()));
+  }
+  std::string job = ShopJob(bootstrap_);
+  job.replace(job.find("topics: [events]}"), 17, "topics: [events], group: monitor}");
+  WriteFile(job_path(), job + "checkpoint: {interval: 200ms}\n");
+  EXPECT_EQ(GroupOffsets(bootstrap_, "monitor", "events", kPartitions),
+            std::vector<int64_t>(kPartitions, -1001))
+      << "nothing committed before the run (RD_KAFKA_OFFSET_INVALID)";
+  const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
+  const ChildGuard guard(live);
+  std::vector<int64_t> committed;
+  ASSERT_TRUE(Eventually([&] {
+    committed = GroupOffsets(bootstrap_, "monitor", "events", kPartitions);
+    return committed == ends;
+  })) << ReadFile(scratch() + "/live.stderr")
+      << "committed: " << committed[0] << "," << committed[1] << "," << committed[2] << ","
+      << committed[3];
+  ASSERT_EQ(::kill(live, SIGTERM), 0);
+  Outcome stopped = Wait(live, scratch(), "live");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
 }
 
 }  // namespace

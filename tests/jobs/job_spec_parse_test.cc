@@ -304,7 +304,8 @@ checkpoint: {interval: 1s}
   EXPECT_EQ(r.job.output.kafka.bootstrap, "127.0.0.1:9093");
   EXPECT_EQ(r.job.output.kafka.topic, "k.changes");
   EXPECT_EQ(r.job.output.changelog, "k.changes");
-  EXPECT_EQ(r.job.output.kafka.properties, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
+  EXPECT_EQ(r.job.output.kafka.properties,
+            (std::map<std::string, std::string>{{"linger.ms", "5"}}));
   EXPECT_EQ(r.job.log_dir, "/srv/jobs/data/k/log");
   EXPECT_EQ(r.job.output.audience_dir, "/srv/jobs/data/k/audience/k");
   EXPECT_EQ(r.job.checkpoint.dir, "/srv/jobs/data/k/checkpoints/k");
@@ -315,24 +316,26 @@ checkpoint: {interval: 1s}
 TEST(JobSpecParseTest, KafkaChangelogNeedsCheckpointsAndLogWhenTheSourceIsTheLog) {
   const std::string segments =
       "segments:\n  - id: s\n    when: {count: {event: view, at_least: 1}}\n";
-  const std::string kafka_out = "output:\n  changelog: {kafka: {bootstrap: h:1, topic: k.changes}}\n";
+  const std::string kafka_out =
+      "output:\n  changelog: {kafka: {bootstrap: h:1, topic: k.changes}}\n";
   JobParseResult no_checkpoint = ParseJobText(
       "job: k\nsource:\n  kafka: {bootstrap: h:1, topics: [events]}\n" + segments + kafka_out,
       "/j.yaml");
   ASSERT_FALSE(no_checkpoint.ok());
-  EXPECT_NE(no_checkpoint.ErrorText().find(
-                "\"output.changelog.kafka\" needs a \"checkpoint\" block"),
-            std::string::npos)
+  EXPECT_NE(
+      no_checkpoint.ErrorText().find("\"output.changelog.kafka\" needs a \"checkpoint\" block"),
+      std::string::npos)
       << no_checkpoint.ErrorText();
   JobParseResult log_source = ParseJobText(
-      "job: k\nsource:\n  topics: [events]\n" + segments + kafka_out + "checkpoint: {}\n", "/j.yaml");
+      "job: k\nsource:\n  topics: [events]\n" + segments + kafka_out + "checkpoint: {}\n",
+      "/j.yaml");
   ASSERT_FALSE(log_source.ok());
   EXPECT_NE(log_source.ErrorText().find("missing required key \"log\""), std::string::npos)
       << log_source.ErrorText();
-  JobParseResult no_topic = ParseJobText(
-      "job: k\nlog: l\nsource:\n  topics: [events]\n" + segments +
-          "output:\n  changelog: {kafka: {bootstrap: h:1}}\ncheckpoint: {}\n",
-      "/j.yaml");
+  JobParseResult no_topic =
+      ParseJobText("job: k\nlog: l\nsource:\n  topics: [events]\n" + segments +
+                       "output:\n  changelog: {kafka: {bootstrap: h:1}}\ncheckpoint: {}\n",
+                   "/j.yaml");
   ASSERT_FALSE(no_topic.ok());
   EXPECT_NE(no_topic.ErrorText().find("missing required key \"topic\""), std::string::npos)
       << no_topic.ErrorText();
