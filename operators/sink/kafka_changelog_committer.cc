@@ -61,12 +61,13 @@ std::string SegflowId(const Event& e) {
   return id;
 }
 
-// Fault injection for tests: SEGFLOW_FAULT_KAFKA_EXIT_ONCE=FILE makes the process exit (as
-// if killed) in the first checkpoint's transaction holding changelog records once they are
-// in Kafka, before it commits, unless FILE exists; FILE is created first, so a restarted
-// attempt runs on.
-bool InjectedExit(const std::string& kind, bool has_changes) {
-  const char* file = std::getenv("SEGFLOW_FAULT_KAFKA_EXIT_ONCE");
+// Fault injection for tests: SEGFLOW_FAULT_KAFKA_EXIT_ONCE=FILE (before the commit) and
+// SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE=FILE (after it, before the journal says so)
+// make the process exit, as if killed, in the first checkpoint's transaction holding
+// changelog records, unless FILE exists; FILE is created first, so a restarted attempt
+// runs on.
+bool InjectedExit(const char* variable, const std::string& kind, bool has_changes) {
+  const char* file = std::getenv(variable);
   if (file == nullptr || kind != "checkpoint" || !has_changes) return false;
   const int fd = ::open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return false;
@@ -114,8 +115,11 @@ Result<std::unique_ptr<KafkaChangelogCommitter>> KafkaChangelogCommitter::Open(
   SEGFLOW_RETURN_IF_ERROR(c->Connect(live, stop));
   if (*previous) {
     c->journal_ = **previous;
-    if (c->journal_.state != "committed") SEGFLOW_RETURN_IF_ERROR(c->ReportAborted(c->journal_));
+    if (c->journal_.state != "committed") SEGFLOW_RETURN_IF_ERROR(c->ReportAborted(&c->journal_));
     c->journal_.state = "committed";  // the offsets it holds are the committed ones
+    c->journal_.pending_changelog.clear();
+    c->journal_.pending_late.clear();
+    c->journal_.pending_rejected.clear();
     c->journal_.records = 0;
     c->journal_.high_watermarks.clear();
     c->has_journal_ = true;
@@ -172,9 +176,11 @@ Status KafkaChangelogCommitter::Connect(bool live, const std::atomic<bool>* stop
   }
 }
 
-Status KafkaChangelogCommitter::ReportAborted(const KafkaCommitJournal& previous) {
+Status KafkaChangelogCommitter::ReportAborted(KafkaCommitJournal* previous) {
   std::string ranges;
-  for (const auto& [tp, from] : previous.high_watermarks) {
+  // Kafka (topic, partition) -> [the transaction's first offset, the partition's end now).
+  std::map<std::pair<std::string, int32_t>, std::pair<int64_t, int64_t>> written;
+  for (const auto& [tp, from] : previous->high_watermarks) {
     int64_t low = 0, high = 0;
     const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
         rk_, tp.first.c_str(), tp.second, &low, &high, kQueryTimeoutMs);
@@ -183,23 +189,98 @@ Status KafkaChangelogCommitter::ReportAborted(const KafkaCommitJournal& previous
                              std::to_string(tp.second) + ": " + rd_kafka_err2str(err));
     }
     if (high <= from) continue;
+    written[tp] = {from, high};
     ranges += "; topic " + tp.first + " partition " + std::to_string(tp.second) + " offsets " +
               std::to_string(from) + ".." + std::to_string(high - 1);
   }
   if (ranges.empty()) ranges = "; none of its records reached Kafka";
-  aborted_report_ =
-      previous.state == "open"
-          ? "aborted the failed attempt's transaction for checkpoint " +
-                std::to_string(previous.checkpoint) + " (" + std::to_string(previous.records) +
-                " staged record(s)), fenced by init_transactions; a read_committed consumer skips "
-                "its records" +
-                ranges
-          : "the failed attempt died committing its transaction for checkpoint " +
-                std::to_string(previous.checkpoint) + " (" + std::to_string(previous.records) +
-                " staged record(s)): it may have committed; sent again, its records may repeat" +
-                ranges;
+  const std::string what = "the failed attempt's transaction for checkpoint " +
+                           std::to_string(previous->checkpoint) + " (" +
+                           std::to_string(previous->records) + " staged record(s))";
+  if (previous->state == "committing") {
+    // It died after asking for the commit: init_transactions has since completed or
+    // aborted it; a read_committed consumer tells which.
+    auto committed = ReadsCommitted(written);
+    if (!committed.ok()) return committed.status();
+    if (*committed) {
+      previous->changelog = previous->pending_changelog;
+      previous->late = previous->pending_late;
+      previous->rejected = previous->pending_rejected;
+      aborted_report_ =
+          what + " had committed (its records are readable committed): not sent again" + ranges;
+      std::fprintf(stderr, "segflow: %s: %s\n", where_.c_str(), aborted_report_.c_str());
+      return Status::OK();
+    }
+  }
+  aborted_report_ = "aborted " + what +
+                    ", fenced by init_transactions; a read_committed consumer skips its records" +
+                    ranges;
   std::fprintf(stderr, "segflow: %s: %s\n", where_.c_str(), aborted_report_.c_str());
   return Status::OK();
+}
+
+Result<bool> KafkaChangelogCommitter::ReadsCommitted(
+    const std::map<std::pair<std::string, int32_t>, std::pair<int64_t, int64_t>>& written) {
+  if (written.empty()) return false;
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  Status s;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (s.ok() &&
+        rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      s = Status::InvalidArgument(where_ + ": property " + k + "=" + v + ": " + errstr);
+    }
+  };
+  set("bootstrap.servers", bootstrap_);
+  for (const auto& [k, v] : properties_) {
+    if (k != "transactional.id" && k.rfind("transaction", 0) != 0 &&
+        k.rfind("enable.idempotence", 0) != 0)
+      set(k, v);
+  }
+  set("isolation.level", "read_committed");
+  // Assigned partitions, no group membership; librdkafka's consumer needs a group name.
+  set("group.id", "segflow." + job_ + ".sink-readback");
+  set("enable.auto.commit", "false");
+  set("enable.partition.eof", "true");
+  set("log_level", "3");
+  if (!s.ok()) {
+    rd_kafka_conf_destroy(conf);
+    return s;
+  }
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (consumer == nullptr) return Status::IOError(where_ + ": cannot create a consumer: " + errstr);
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(written.size()));
+  for (const auto& [tp, range] : written) {
+    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = range.first;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  bool committed = false;
+  size_t at_end = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCommitTimeoutMs);
+  while (err == RD_KAFKA_RESP_ERR_NO_ERROR && !committed && at_end < written.size()) {
+    if (std::chrono::steady_clock::now() >= until) {
+      err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ++at_end;
+    } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = m->err;
+    } else {
+      committed = true;  // a record of the transaction reads committed
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_destroy(consumer);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::IOError(
+        where_ + ": reading back the failed attempt's transaction: " + rd_kafka_err2str(err));
+  }
+  return committed;
 }
 
 std::vector<uint64_t> KafkaChangelogCommitter::StagedEnds(const std::string& topic) const {
@@ -333,6 +414,9 @@ Status KafkaChangelogCommitter::Send(const std::vector<uint64_t>& to, uint64_t c
   // The journal says a transaction is open, and where each Kafka partition ended before it.
   KafkaCommitJournal open = journal_;
   open.state = "open";
+  open.pending_changelog = next.changelog;
+  open.pending_late = next.late;
+  open.pending_rejected = next.rejected;
   open.checkpoint = next.checkpoint;
   open.records = records;
   for (const auto& r : ranges) {
@@ -403,8 +487,9 @@ Status KafkaChangelogCommitter::Send(const std::vector<uint64_t>& to, uint64_t c
     return Status::IOError(where_ + ": delivering checkpoint " + std::to_string(checkpoint) +
                            "'s records failed: " + why + " (the transaction was aborted)");
   }
-  if (InjectedExit(
-          kind, !std::equal(ranges[0].from.begin(), ranges[0].from.end(), ranges[0].to.begin()))) {
+  const bool has_changes =
+      !std::equal(ranges[0].from.begin(), ranges[0].from.end(), ranges[0].to.begin());
+  if (InjectedExit("SEGFLOW_FAULT_KAFKA_EXIT_ONCE", kind, has_changes)) {
     std::fprintf(stderr, "segflow: %s: injected exit before committing checkpoint %llu\n",
                  where_.c_str(), static_cast<unsigned long long>(checkpoint));
     std::fflush(stderr);
@@ -417,6 +502,12 @@ Status KafkaChangelogCommitter::Send(const std::vector<uint64_t>& to, uint64_t c
     return TxnError("commit_transaction of checkpoint " + std::to_string(checkpoint), e);
   }
   in_transaction_ = false;
+  if (InjectedExit("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE", kind, has_changes)) {
+    std::fprintf(stderr, "segflow: %s: injected exit after committing checkpoint %llu\n",
+                 where_.c_str(), static_cast<unsigned long long>(checkpoint));
+    std::fflush(stderr);
+    ::_exit(137);
+  }
   SEGFLOW_RETURN_IF_ERROR(next.Write(journal_path_));
   journal_ = std::move(next);
   sent_records_ += records;

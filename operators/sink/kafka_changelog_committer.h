@@ -16,9 +16,9 @@
 // restored checkpoint holds beyond it. The aborted transaction is reported (stderr, Summary)
 // with its checkpoint, record count and Kafka offsets, so that a consumer that cannot read
 // committed (or a test on a mock that does not hide aborted records) can tell its records.
-// One uncertain window remains: a crash after commit_transaction was called and before the
-// journal says so (state "committing"); the checkpoint is then sent again and the report
-// says its records may repeat.
+// A crash after commit_transaction was called and before the journal says so (state
+// "committing") is resolved by reading the transaction's offsets back as a read_committed
+// consumer once init_transactions has completed or aborted it.
 #pragma once
 
 #include <atomic>
@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/common/status.h"
@@ -64,7 +65,13 @@ class KafkaChangelogCommitter : public SinkCommitter {
  private:
   KafkaChangelogCommitter(const JobSpec& job, uint32_t partitions);
   Status Connect(bool live, const std::atomic<bool>* stop);
-  Status ReportAborted(const KafkaCommitJournal& previous);
+  // Reports the failed attempt's transaction in flight (`previous`, state open or
+  // committing); one found committed moves previous's offsets to its pending ones.
+  Status ReportAborted(KafkaCommitJournal* previous);
+  // True when a read_committed consumer reads a record in one of `written`'s ranges
+  // ((topic, partition) -> [from, end)).
+  Result<bool> ReadsCommitted(
+      const std::map<std::pair<std::string, int32_t>, std::pair<int64_t, int64_t>>& written);
   // Sends the staged records from the journal's offsets to `to` (changelog) and to the
   // late / rejected topics' current ends, in one transaction, and commits it.
   Status Send(const std::vector<uint64_t>& to, uint64_t checkpoint, const std::string& kind);

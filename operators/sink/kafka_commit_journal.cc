@@ -69,8 +69,14 @@ Result<std::optional<KafkaCommitJournal>> KafkaCommitJournal::Read(const std::st
       j.checkpoint = std::stoull(value);
     } else if (key == "records") {
       j.records = std::stoull(value);
-    } else if (key == "changelog" || key == "late" || key == "rejected") {
-      auto* v = key == "changelog" ? &j.changelog : key == "late" ? &j.late : &j.rejected;
+    } else if (key == "changelog" || key == "late" || key == "rejected" ||
+               key == "pending_changelog" || key == "pending_late" || key == "pending_rejected") {
+      std::vector<uint64_t>* v = key == "changelog"           ? &j.changelog
+                                 : key == "late"              ? &j.late
+                                 : key == "rejected"          ? &j.rejected
+                                 : key == "pending_changelog" ? &j.pending_changelog
+                                 : key == "pending_late"      ? &j.pending_late
+                                                              : &j.pending_rejected;
       if (!SplitOffsets(value, v)) return bad("bad offsets in \"" + line + "\"");
     } else if (key == "hw") {
       int32_t partition = 0;
@@ -86,10 +92,12 @@ Result<std::optional<KafkaCommitJournal>> KafkaCommitJournal::Read(const std::st
 }
 
 Status KafkaCommitJournal::Write(const std::string& path) const {
-  std::string text = std::string(kHeader) + "\nstate " + state + "\ncheckpoint " +
-                     std::to_string(checkpoint) + "\nrecords " + std::to_string(records) +
-                     "\nchangelog " + JoinOffsets(changelog) + "\nlate " + JoinOffsets(late) +
-                     "\nrejected " + JoinOffsets(rejected) + "\n";
+  std::string text =
+      std::string(kHeader) + "\nstate " + state + "\ncheckpoint " + std::to_string(checkpoint) +
+      "\nrecords " + std::to_string(records) + "\nchangelog " + JoinOffsets(changelog) + "\nlate " +
+      JoinOffsets(late) + "\nrejected " + JoinOffsets(rejected) + "\npending_changelog " +
+      JoinOffsets(pending_changelog) + "\npending_late " + JoinOffsets(pending_late) +
+      "\npending_rejected " + JoinOffsets(pending_rejected) + "\n";
   for (const auto& [tp, offset] : high_watermarks) {
     text +=
         "hw " + tp.first + " " + std::to_string(tp.second) + " " + std::to_string(offset) + "\n";

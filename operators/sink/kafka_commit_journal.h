@@ -6,7 +6,8 @@
 //   committed   the staged records up to `changelog`/`late`/`rejected` are in Kafka;
 //   open        a transaction after them was begun (its records may be in Kafka, in an
 //               aborted transaction once a restarted producer's init_transactions ran);
-//   committing  commit_transaction was called for it: it may or may not have committed.
+//   committing  commit_transaction was called for it: it may or may not have committed
+//               (the next attempt reads its offsets back as a read_committed consumer).
 // `high_watermarks` are the Kafka partitions' ends when the open transaction began, so
 // the records of an aborted one are found by offset (the sink reports them).
 #pragma once
@@ -28,6 +29,8 @@ struct KafkaCommitJournal {
   uint64_t records = 0;     // records of the transaction in flight
   // Staged (embedded-log) partition ends committed: the changelog, late and rejected topics.
   std::vector<uint64_t> changelog, late, rejected;
+  // The staged ends the transaction in flight brings them to (state open or committing).
+  std::vector<uint64_t> pending_changelog, pending_late, pending_rejected;
   // (Kafka topic, partition) -> its end offset when the transaction in flight began.
   std::map<std::pair<std::string, int32_t>, int64_t> high_watermarks;
 

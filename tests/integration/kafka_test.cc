@@ -817,6 +817,75 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes
   EXPECT_EQ(clean_ids.size(), clean.size()) << "a segflow-id committed twice";
 }
 
+// A sink that dies after commit_transaction and before its journal records the commit
+// (SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE): the restarted sink reads the transaction's
+// offsets back as a read_committed consumer, finds it committed and does not send it again,
+// so Kafka holds every expected change exactly once.
+TEST_F(KafkaTest, SinkDyingRightAfterItsCommitSendsNothingTwice) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
+  const std::string exit_marker = scratch() + "/kafka-exit-after-commit-once";
+  ::setenv("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE", exit_marker.c_str(), 1);
+  StartCluster(2);
+  ::unsetenv("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE");
+  ASSERT_FALSE(HasFatalFailure());
+  Outcome submit;
+  ASSERT_TRUE(Eventually([&] {
+    submit = Cli({"submit", job_path()});
+    return submit.exit_code == 0;
+  })) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    for (const auto& line : Lines(parts[p])) {
+      ASSERT_TRUE(decoder.Decode(line, &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+  }
+  ASSERT_TRUE(Eventually([&] { return fs::exists(exit_marker); }));
+  AddWorker();
+  const std::vector<std::string> expected = LinesAtOrBefore(log_changelog, bound);
+  ASSERT_TRUE(Eventually([&] {
+    return LinesAtOrBefore(Values(ReadKafka("shop.memberships")), bound) == expected;
+  })) << Cli({"status", id}).out;
+  // The restarted attempt's sink (after the heartbeat timeout) says what it found.
+  std::string reports;
+  EXPECT_TRUE(Eventually([&] {
+    reports.clear();
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      const std::string err = ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr");
+      for (const auto& line : Lines(err)) {
+        if (line.find("the failed attempt's transaction") != std::string::npos)
+          reports += line + "\n";
+      }
+    }
+    return !reports.empty();
+  })) << Cli({"status", id}).out;
+  EXPECT_NE(reports.find("had committed (its records are readable committed): not sent again"),
+            std::string::npos)
+      << reports;
+  // Its next checkpoints commit (the job runs on), and nothing repeats.
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string st = Cli({"status", id}).out;
+    return st.find("running") != std::string::npos &&
+           std::regex_search(st, m, std::regex(R"(attempt (\d+))")) && std::stoi(m[1]) >= 2;
+  })) << Cli({"status", id}).out;
+  Outcome cancel = Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  const std::vector<KafkaRecord> all = ReadKafka("shop.memberships");
+  EXPECT_EQ(LinesAtOrBefore(Values(all), bound), expected) << "every change once, in order";
+  std::set<std::string> ids;
+  for (const auto& rec : all) EXPECT_TRUE(ids.insert(rec.id).second) << "twice: " << rec.value;
+}
+
 // A Kafka changelog without a checkpoint block is refused before anything runs.
 TEST_F(KafkaTest, KafkaChangelogWithoutCheckpointsIsRefused) {
   std::string job = KafkaOutJob(bootstrap_, "1s");
