@@ -65,10 +65,14 @@ Result<std::optional<KafkaCommitJournal>> KafkaCommitJournal::Read(const std::st
     words >> value;
     if (key == "state") {
       j.state = value;
-    } else if (key == "checkpoint") {
-      j.checkpoint = std::stoull(value);
-    } else if (key == "records") {
-      j.records = std::stoull(value);
+    } else if (key == "checkpoint" || key == "records") {
+      uint64_t n = 0;
+      try {
+        n = std::stoull(value);
+      } catch (...) {
+        return bad("bad number in \"" + line + "\"");
+      }
+      (key == "checkpoint" ? j.checkpoint : j.records) = n;
     } else if (key == "changelog" || key == "late" || key == "rejected" ||
                key == "pending_changelog" || key == "pending_late" || key == "pending_rejected") {
       std::vector<uint64_t>* v = key == "changelog"           ? &j.changelog
