@@ -19,6 +19,7 @@
 #include "engine/log/transaction.h"
 #include "engine/value/value.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/record_json.h"
 
 namespace po = boost::program_options;
 
@@ -75,53 +76,6 @@ Result<StartPositions> ParseFrom(const std::string& text) {
     at = comma + 1;
   }
   return from;
-}
-
-// One record as a JSON line, with the topic's field names (spec §1 and §6).
-void FormatRecord(const log::TopicMeta& meta, const log::LogRecord& r, std::string* out) {
-  const Event& e = r.event;
-  out->push_back('{');
-  if (meta.format == log::TopicFormat::kChangelog) {
-    const Value* segment = e.props.Find("segment");
-    out->append("\"segment\":");
-    if (segment != nullptr) {
-      segment->AppendJson(out);
-    } else {
-      out->append("null");
-    }
-    out->append(",\"user_id\":");
-    AppendJsonString(e.user, out);
-    out->append(",\"change\":");
-    AppendJsonString(e.type, out);
-    out->append(",\"at\":");
-    out->append(std::to_string(e.ts));
-    for (const auto& [k, v] : e.props.as_object()) {
-      if (k == "segment") continue;
-      out->push_back(',');
-      AppendJsonString(k, out);
-      out->push_back(':');
-      v.AppendJson(out);
-    }
-  } else {
-    AppendJsonString(meta.fields.user, out);
-    out->push_back(':');
-    AppendJsonString(e.user, out);
-    out->push_back(',');
-    AppendJsonString(meta.fields.event, out);
-    out->push_back(':');
-    AppendJsonString(e.type, out);
-    out->push_back(',');
-    AppendJsonString(meta.fields.time, out);
-    out->push_back(':');
-    out->append(std::to_string(e.ts));
-    for (const auto& [k, v] : e.props.as_object()) {
-      out->push_back(',');
-      AppendJsonString(k, out);
-      out->push_back(':');
-      v.AppendJson(out);
-    }
-  }
-  out->append("}\n");
 }
 
 bool WriteStdout(std::string* buf) {
@@ -272,7 +226,7 @@ int ConsumeCommand(int argc, char** argv) {
       auto n = in.reader->Poll(want, &records);
       // Records served before an error are printed first: they precede the damage.
       for (const auto& r : records) {
-        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+        if (!erasures.Erased(r.event.user, r.event.ts)) AppendRecordJsonLine(*meta, r, &out);
       }
       if (!n.ok()) return fail(n.status());
       if (*n == 0) break;  // the end moved back: a torn tail was truncated by a writer
@@ -297,7 +251,7 @@ int ConsumeCommand(int argc, char** argv) {
       auto n = in.reader->Poll(want, &records);
       if (auto reloaded = erasures.Poll(); !reloaded.ok()) return fail(reloaded.status());
       for (const auto& r : records) {
-        if (!erasures.Erased(r.event.user, r.event.ts)) FormatRecord(*meta, r, &out);
+        if (!erasures.Erased(r.event.user, r.event.ts)) AppendRecordJsonLine(*meta, r, &out);
       }
       if (!n.ok()) return fail(n.status());
       got += *n;

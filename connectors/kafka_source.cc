@@ -67,6 +67,20 @@ void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   }
 }
 
+// The result of a CommitPositions: a failure is only warned about (offsets live in
+// Segflow's checkpoints; the group is for monitoring tools).
+void OnOffsetCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                    void* opaque) {
+  auto* client = static_cast<KafkaClient*>(opaque);
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr && i < offsets->cnt;
+       ++i) {
+    err = offsets->elems[i].err;
+  }
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+  std::fprintf(stderr, "segflow: Kafka source at %s: committing offsets to the group failed: %s\n",
+               client->bootstrap.c_str(), rd_kafka_err2str(err));
+}
+
 class KafkaSplitReader : public SplitReader {
  public:
   KafkaSplitReader(std::shared_ptr<KafkaClient> client, const SourceConfig& config, uint32_t topic,
@@ -258,6 +272,26 @@ class KafkaSource : public SourceConnector {
   bool reads_are_immediate() const override { return false; }
   std::string where() const override { return "Kafka " + config_.kafka.bootstrap; }
 
+  // Committed asynchronously to source.kafka.group (a simple consumer's offset commit: no
+  // group membership); a failure is only warned about, offsets live in checkpoints.
+  void CommitPositions(const std::vector<SplitPosition>& positions) override {
+    if (config_.kafka.group.empty() || positions.empty()) return;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
+    for (const auto& p : positions) {
+      rd_kafka_topic_partition_list_add(list, config_.topics.at(p.topic).c_str(),
+                                        static_cast<int32_t>(p.partition))
+          ->offset = static_cast<int64_t>(p.offset);
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_commit(client_->rk, list, 1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::fprintf(stderr, "segflow: Kafka source at %s: committing offsets to group %s: %s\n",
+                   config_.kafka.bootstrap.c_str(), config_.kafka.group.c_str(),
+                   rd_kafka_err2str(err));
+    }
+  }
+
  private:
   SourceConfig config_;
   std::shared_ptr<KafkaClient> client_;
@@ -286,6 +320,10 @@ Result<std::unique_ptr<SourceConnector>> OpenKafkaSource(const SourceConfig& con
   // A start offset the partition no longer has (retention removed it) is an error, never a
   // silent jump past records; offset 0 means the partition's beginning (KafkaSplitReader).
   if (st.ok()) st = Set(conf, "auto.offset.reset", "error");
+  // `group:` only receives the offsets of completed checkpoints (CommitPositions).
+  if (st.ok() && !config.kafka.group.empty()) st = Set(conf, "group.id", config.kafka.group);
+  if (st.ok() && !config.kafka.group.empty()) st = Set(conf, "enable.auto.commit", "false");
+  if (st.ok() && !config.kafka.group.empty()) st = Set(conf, "enable.auto.offset.store", "false");
   for (const auto& [key, value] : config.kafka.properties) {
     if (st.ok()) st = Set(conf, key, value);
   }
@@ -294,6 +332,7 @@ Result<std::unique_ptr<SourceConnector>> OpenKafkaSource(const SourceConfig& con
     return st;
   }
   rd_kafka_conf_set_error_cb(conf, OnError);
+  rd_kafka_conf_set_offset_commit_cb(conf, OnOffsetCommit);
   rd_kafka_conf_set_opaque(conf, client.get());
   char errstr[512];
   client->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

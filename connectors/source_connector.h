@@ -71,6 +71,15 @@ class SourceConnector {
   virtual bool reads_are_immediate() const = 0;
   // "log /x" or "Kafka 127.0.0.1:9092", for messages.
   virtual std::string where() const = 0;
+  // After a checkpoint completed: its positions, for monitoring tools only (Kafka with
+  // `group:` commits them to that consumer group; recovery never reads them). Best effort,
+  // never blocking the record loop. Default: nothing.
+  struct SplitPosition {
+    uint32_t topic = 0;
+    uint32_t partition = 0;
+    uint64_t offset = 0;
+  };
+  virtual void CommitPositions(const std::vector<SplitPosition>& positions) { (void)positions; }
 };
 
 // The embedded log, or Kafka when config.kafka is enabled.

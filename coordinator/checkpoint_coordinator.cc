@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "coordinator/coordinator_impl.h"
 #include "engine/common/owned_dir.h"
@@ -164,13 +165,16 @@ void Coordinator::Impl::CompleteCheckpoint(JobEntry& job) {
   job.RecordCheckpoint(p, true, "");
   job.completed_checkpoints.push_back(
       {p.id, dir, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.started).count(), p.bytes});
-  // The sink makes what the checkpoint covers visible (transactional changelog).
+  // The sink makes what the checkpoint covers visible (transactional changelog); sources
+  // commit its offsets to a Kafka group (source.kafka.group, for monitoring).
   capnp::MallocMessageBuilder msg;
   auto ref = msg.initRoot<wire::ControlMessage>().initCheckpointComplete();
   ref.setJobId(job.id);
   ref.setAttempt(job.attempt);
   ref.setCheckpointId(p.id);
-  SendToWorker(job.sink_worker, msg);
+  std::set<uint32_t> notified{job.sink_worker};
+  notified.insert(job.source_worker.begin(), job.source_worker.end());
+  for (uint32_t w : notified) SendToWorker(w, msg);
   if (p.savepoint) {
     // Self-contained: the files are hard-linked (or copied) out of the checkpoint, which
     // retention may delete later. Always into a new folder (never over another savepoint),

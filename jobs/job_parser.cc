@@ -10,6 +10,10 @@
 //    rule, at most 249 chars). The changelog topic may be neither a source topic nor
 //    "<job>.late". Role fields must be distinct. checkpoint.interval must be positive.
 //  * A `profile` condition needs the top-level `profile` block (else it could never hold).
+//  * `log` may be left out when nothing of the job is in the embedded log (a Kafka source
+//    and a Kafka changelog, spec integrations §10.2): it is then `data/<job>/log` beside the
+//    job file, so audience, state and checkpoints default under `data/<job>/`. A Kafka
+//    changelog needs a `checkpoint` block.
 #include "jobs/job_parser.h"
 
 #include <yaml-cpp/depthguard.h>
@@ -70,6 +74,15 @@ std::string ResolvePath(const fs::path& base, const std::string& text) {
   return p.string();
 }
 
+// True when `output` (absent: false) has `changelog: {kafka: ...}`: checked before
+// the output block is read, since `log`'s default depends on it.
+bool HasKafkaChangelog(const YamlField* output) {
+  if (output == nullptr || !output->value.IsMap()) return false;
+  const YAML::Node& value = output->value;  // const: operator[] must not insert
+  const YAML::Node changelog = value["changelog"];
+  return changelog && changelog.IsMap() && changelog["kafka"];
+}
+
 class JobReader {
  public:
   JobReader(const std::string& file, const std::string& base_dir, ErrorSink* errors)
@@ -96,6 +109,8 @@ class JobReader {
   void ReadMembership(const YamlField& f, Membership* out);
   void ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out);
   void ReadPostgres(const YamlField& f, OutputSpec::Postgres* out);
+  std::optional<std::string> ReadKafkaChangelog(const YamlField& f,
+                                                OutputSpec::KafkaChangelog* out);
   void ReadCheckpoint(const YamlField& f, CheckpointSpec* out);
   std::optional<std::string> ReadTopic(const YamlField& f);
   std::optional<std::string> ReadDir(const YamlField& f);
@@ -129,10 +144,21 @@ void JobReader::Read(const YAML::Node& root, JobSpec* job) {
       ReportExpected(*f, kExpected, errors_);
     }
   }
-  if (const YamlField* f = top.Require("log")) {
-    if (auto dir = ReadDir(*f)) job->log_dir = *dir;
+  const YamlField* log_field = top.Get("log");
+  if (log_field != nullptr) {
+    if (auto dir = ReadDir(*log_field)) job->log_dir = *dir;
   }
   if (const YamlField* f = top.Require("source")) ReadSource(*f, &job->source);
+  if (log_field == nullptr) {
+    // Optional only when nothing of the job is in the embedded log (spec integrations §10.2).
+    if (job->source.kafka.enabled() && HasKafkaChangelog(top.Get("output"))) {
+      job->log_dir = (base_dir_ / "data" / (job->name.empty() ? "job" : job->name) / "log")
+                         .lexically_normal()
+                         .string();
+    } else {
+      top.Require("log");
+    }
+  }
   if (const YamlField* f = top.Get("profile")) {
     if (ExpectMap(*f, "a map with event")) {
       MapReader r(f->value, "in profile", f->key.Mark(), {"event"}, errors_);
@@ -193,6 +219,13 @@ void JobReader::Read(const YAML::Node& root, JobSpec* job) {
   job->checkpoint.dir = (log_parent / "checkpoints" / job->name).string();
   if (const YamlField* f = top.Get("output")) ReadOutput(*f, *job, &job->output);
   if (const YamlField* f = top.Get("checkpoint")) ReadCheckpoint(*f, &job->checkpoint);
+  if (job->output.kafka.enabled() && !job->checkpoint.enabled) {
+    const YamlField* out = top.Get("output");
+    errors_->Add(out != nullptr ? out->key.Mark() : root.Mark(),
+                 "\"output.changelog.kafka\" needs a \"checkpoint\" block: changes go to Kafka in "
+                 "transactions committed with completed checkpoints, since a Kafka topic cannot be "
+                 "truncated back; add e.g. \"checkpoint: {interval: 10s}\"");
+  }
 
   CheckSegmentReferences(segment_ids_, conditions_.references(), errors_);
   if (conditions_.first_profile_condition() && !job->profile) {
@@ -343,12 +376,20 @@ void JobReader::ReadMembership(const YamlField& f, Membership* out) {
 }
 
 void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* out) {
-  if (!ExpectMap(f, "a map with optional changelog, audience, shared_audience and postgres"))
+  if (!ExpectMap(f,
+                 "a map with optional changelog (a topic name or {kafka: {...}}), audience, "
+                 "shared_audience and postgres"))
     return;
   MapReader r(f.value, "in output", f.key.Mark(),
               {"changelog", "audience", "shared_audience", "postgres"}, errors_);
   if (const YamlField* c = r.Get("changelog")) {
-    if (auto topic = ReadTopic(*c)) {
+    std::optional<std::string> named;
+    if (c->value.IsMap()) {
+      named = ReadKafkaChangelog(*c, &out->kafka);
+    } else {
+      named = ReadTopic(*c);
+    }
+    if (auto topic = named) {
       const auto& topics = job.source.topics;
       if (std::find(topics.begin(), topics.end(), *topic) != topics.end()) {
         errors_->Add(c->ValueMark(), "\"changelog\": topic \"" + *topic +
@@ -375,6 +416,41 @@ void JobReader::ReadOutput(const YamlField& f, const JobSpec& job, OutputSpec* o
     }
   }
   if (const YamlField* pg = r.Get("postgres")) ReadPostgres(*pg, &out->postgres);
+}
+
+// `output.changelog: {kafka: {bootstrap, topic, properties}}` (spec integrations §10.2);
+// returns the topic. Properties are librdkafka's, passed as is.
+std::optional<std::string> JobReader::ReadKafkaChangelog(const YamlField& f,
+                                                         OutputSpec::KafkaChangelog* out) {
+  MapReader outer(f.value, "in output.changelog", f.key.Mark(), {"kafka"}, errors_);
+  const YamlField* k = outer.Require("kafka");
+  if (k == nullptr ||
+      !ExpectMap(*k,
+                 "a map with bootstrap, topic and optional properties, e.g. {bootstrap: "
+                 "127.0.0.1:9092, topic: cart.memberships}")) {
+    return std::nullopt;
+  }
+  MapReader r(k->value, "in output.changelog.kafka", k->key.Mark(),
+              {"bootstrap", "topic", "properties"}, errors_);
+  std::optional<std::string> topic;
+  std::optional<std::string> bootstrap;
+  if (const YamlField* b = r.Require("bootstrap")) {
+    bootstrap = ReadName(*b, "bootstrap servers, e.g. 127.0.0.1:9092", errors_);
+  }
+  if (const YamlField* t = r.Require("topic")) topic = ReadTopic(*t);
+  if (const YamlField* p = r.Get("properties")) {
+    if (ExpectMap(*p, "a map of librdkafka properties, e.g. {security.protocol: ssl}")) {
+      MapReader props(p->value, "in output.changelog.kafka.properties", p->key.Mark(), errors_,
+                      "property");
+      for (const YamlField& prop : props.fields()) {
+        if (auto v = ReadName(prop, "a property value", errors_)) out->properties[prop.name] = *v;
+      }
+    }
+  }
+  if (!bootstrap || !topic) return std::nullopt;
+  out->bootstrap = *bootstrap;
+  out->topic = *topic;
+  return topic;
 }
 
 // `output.postgres: {dsn, table}`. The table name is an SQL identifier (optionally

@@ -104,7 +104,18 @@ struct ConsentSpec {
 };
 
 struct OutputSpec {
-  std::string changelog;     // topic name; default "<job>.memberships"
+  // topic name; default "<job>.memberships". With a Kafka changelog, the Kafka topic's name,
+  // also the embedded-log topic its changes are staged in until their checkpoint completes.
+  std::string changelog;
+  // `output.changelog.kafka` (spec integrations §10.2): the changelog (and the job's late
+  // records and rejects, as "<job>.late" / "<job>.rejected") in Kafka, written in
+  // transactions committed with completed checkpoints. Empty bootstrap: none.
+  struct KafkaChangelog {
+    std::string bootstrap;                          // bootstrap.servers
+    std::string topic;                              // the changelog topic
+    std::map<std::string, std::string> properties;  // librdkafka producer properties, as is
+    bool enabled() const { return !bootstrap.empty(); }
+  } kafka;
   std::string audience_dir;  // absolute; default "<log>/../audience/<job>"
   // absolute; empty: none. A reconciled audience store this job feeds besides its own,
   // which other jobs (a live job and backfills) may feed too; never reset by a run.

@@ -21,6 +21,7 @@
 #include "operators/sink/live_audience.h"
 #include "operators/sink/audience_versions.h"
 #include "operators/sink/erasure_ledger.h"
+#include "operators/sink/kafka_changelog_committer.h"
 #include "operators/sink/postgres_committer.h"
 
 namespace segflow {
@@ -135,15 +136,30 @@ Status ChangelogSinkTask::Run() {
   }
   // The PostgreSQL audience table (output.postgres), brought to the restored checkpoint
   // first; then it gets each published checkpoint's changes (postgres_committer.h).
+  // The same for the Kafka changelog (output.changelog.kafka, kafka_changelog_committer.h):
+  // the committers (sink_committer.h) that make each completed checkpoint visible outside.
   std::unique_ptr<PostgresCommitter> pg;
+  std::unique_ptr<KafkaChangelogCommitter> kafka;
+  std::vector<SinkCommitter*> committers;
   if (job.output.postgres.enabled()) {
     auto opened = PostgresCommitter::Open(job, !ctx_->options.bounded, ctx_->stop);
     if (!opened.ok()) return opened.status();
     pg = std::move(opened).value();
-    PostgresCommitter::Progress restored{
-        hooks != nullptr ? hooks->restore_id : 0, last_evaluated, {}};
+    committers.push_back(pg.get());
+  }
+  if (job.output.kafka.enabled()) {
+    auto opened =
+        KafkaChangelogCommitter::Open(job, partitions, !ctx_->options.bounded, ctx_->stop);
+    if (!opened.ok()) return opened.status();
+    kafka = std::move(opened).value();
+    committers.push_back(kafka.get());
+  }
+  if (!committers.empty()) {
+    CommitProgress restored{hooks != nullptr ? hooks->restore_id : 0, last_evaluated, {}};
     for (auto& w : writers) restored.offsets.push_back(w->NextOffset());
-    SEGFLOW_RETURN_IF_ERROR(pg->Restore(restored, hooks == nullptr || hooks->restore_dir.empty()));
+    for (SinkCommitter* c : committers) {
+      SEGFLOW_RETURN_IF_ERROR(c->Restore(restored, hooks == nullptr || hooks->restore_dir.empty()));
+    }
   }
   std::vector<AudienceStore::Change> pg_changes;  // not transactional: since the last table commit
   auto last_pg = std::chrono::steady_clock::now();
@@ -258,10 +274,9 @@ Status ChangelogSinkTask::Run() {
     SEGFLOW_RETURN_IF_ERROR(log::WriteCommitMarker(job.log_dir, job.output.changelog, marker));
     SEGFLOW_RETURN_IF_ERROR(apply_own(changes, marker.evaluated, true));
     SEGFLOW_RETURN_IF_ERROR(apply_shared(changes, marker.evaluated, true, true));
-    if (pg) {
-      return pg->Commit(changes, {marker.checkpoint, marker.evaluated, marker.offsets,
-                                  final_publish ? "end" : "checkpoint"});
-    }
+    const CommitProgress progress{marker.checkpoint, marker.evaluated, marker.offsets,
+                                  final_publish ? "end" : "checkpoint"};
+    for (SinkCommitter* c : committers) SEGFLOW_RETURN_IF_ERROR(c->Commit(changes, progress));
     return Status::OK();
   };
   auto commit = [&](bool sync, std::optional<int64_t> through) -> Status {
@@ -283,11 +298,12 @@ Status ChangelogSinkTask::Run() {
     }
     SEGFLOW_RETURN_IF_ERROR(apply_own(store_changes, through, sync));
     SEGFLOW_RETURN_IF_ERROR(apply_shared(store_changes, through, sync, sync));
-    if (pg) {
+    if (!committers.empty()) {
       pg_changes.insert(pg_changes.end(), store_changes.begin(), store_changes.end());
       if (sync || std::chrono::steady_clock::now() - last_pg >= kSharedCommitInterval) {
-        SEGFLOW_RETURN_IF_ERROR(pg->Commit(
-            std::move(pg_changes), {0, last_evaluated, offsets(), sync ? "end" : "interval"}));
+        const CommitProgress progress{0, last_evaluated, offsets(), sync ? "end" : "interval"};
+        for (SinkCommitter* c : committers)
+          SEGFLOW_RETURN_IF_ERROR(c->Commit(pg_changes, progress));
         pg_changes.clear();
         last_pg = std::chrono::steady_clock::now();
       }
@@ -396,7 +412,7 @@ Status ChangelogSinkTask::Run() {
         pending.pop_front();
       }
     }
-    if (pg) SEGFLOW_RETURN_IF_ERROR(pg->Poll());
+    for (SinkCommitter* c : committers) SEGFLOW_RETURN_IF_ERROR(c->Poll());
     auto reloaded = erasures.Poll();
     if (!reloaded.ok()) return reloaded.status();
     if (*reloaded) SEGFLOW_RETURN_IF_ERROR(erase_in_stores());
@@ -490,14 +506,14 @@ Status ChangelogSinkTask::Run() {
   }
   // Nothing is reported committed that is not in the table: a live job's queued commits
   // (the server was down) get a last chance, then the run fails saying what is missing.
-  if (pg) {
-    Status drained = pg->Drain(PostgresDrainTimeout());
+  for (SinkCommitter* c : committers) {
+    Status drained = c->Drain(PostgresDrainTimeout());
     if (!drained.ok()) {
       // Also on stderr: a canceled job ends "canceled", whatever its tasks' errors.
       std::fprintf(stderr, "segflow: %s\n", drained.ToString().c_str());
       return drained;
     }
-    std::fprintf(stderr, "segflow: %s\n", pg->Summary().c_str());
+    std::fprintf(stderr, "segflow: %s\n", c->Summary().c_str());
   }
   result_->finished = finished;
   result_->has_evaluated = last_evaluated.has_value();

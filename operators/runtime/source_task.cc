@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <thread>
@@ -190,6 +191,8 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return Status::OK();
   };
 
+  // Positions of checkpoints taken, committed to source.kafka.group once completed.
+  std::map<uint64_t, std::vector<SourceConnector::SplitPosition>> uncommitted_positions;
   // A checkpoint barrier: everything sent so far (and every late record written so far)
   // belongs to checkpoint `id`. Snapshot the positions, then the barrier goes downstream.
   uint64_t last_barrier = hooks != nullptr ? hooks->restore_id : 0;
@@ -216,6 +219,12 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       }
     }
     if (s.ok()) s = WriteSourceCheckpoint(hooks->dir(id), index_, state);
+    if (s.ok() && !job.source.kafka.group.empty()) {
+      auto& positions = uncommitted_positions[id];
+      for (const auto& in : inputs) {
+        positions.push_back({in.topic, in.partition, in.reader->position()});
+      }
+    }
     hooks->ack(TaskKind::kSource, index_, id, s, 0);
     for (uint32_t k = 0; k < outputs_.size(); ++k) {
       SEGFLOW_RETURN_IF_ERROR(counters_->Push(outputs_[k], KeyedInput(SourceBarrier{index_, id})));
@@ -254,6 +263,14 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     if (hooks != nullptr) {
       const uint64_t requested = hooks->requested.load(std::memory_order_acquire);
       while (last_barrier < requested) SEGFLOW_RETURN_IF_ERROR(checkpoint(++last_barrier));
+      if (!uncommitted_positions.empty()) {
+        const uint64_t completed = hooks->completed.load(std::memory_order_acquire);
+        auto last = uncommitted_positions.upper_bound(completed);
+        if (last != uncommitted_positions.begin()) {
+          connector.CommitPositions(std::prev(last)->second);  // the newest completed one
+          uncommitted_positions.erase(uncommitted_positions.begin(), last);
+        }
+      }
       const uint64_t stop_at = hooks->stop_at.load(std::memory_order_acquire);
       if (stop_at != 0 && last_barrier >= stop_at) {
         stopped = true;  // stop-with-savepoint: nothing after the savepoint's barrier

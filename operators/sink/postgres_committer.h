@@ -38,22 +38,16 @@
 #include "engine/common/status.h"
 #include "jobs/job_spec.h"
 #include "operators/sink/audience_store.h"
+#include "operators/sink/sink_committer.h"
 
 struct pg_conn;
 
 namespace segflow {
 
-class PostgresCommitter {
+class PostgresCommitter : public SinkCommitter {
  public:
-  struct Progress {
-    uint64_t checkpoint = 0;
-    std::optional<int64_t> evaluated;
-    std::vector<uint64_t> offsets;  // changelog partition ends applied
-    // In segflow_commits: "checkpoint" (a completed checkpoint), "end" (a run's last
-    // commit, after its last checkpoint), "restore" (the changelog caught up on restore),
-    // "interval" (a run without checkpoints).
-    std::string kind = "checkpoint";
-  };
+  // Its kind is recorded in segflow_commits.
+  using Progress = CommitProgress;
 
   // Connects (a live job retries until connected or `stop`), creates the tables if
   // missing and refuses a table of another shape.
@@ -62,7 +56,7 @@ class PostgresCommitter {
   // For reading only (segflow diff): connects, and refuses a table that is missing or of
   // another shape; creates nothing.
   static Result<std::unique_ptr<PostgresCommitter>> OpenForRead(const JobSpec& job);
-  ~PostgresCommitter();
+  ~PostgresCommitter() override;
 
   // The job's progress on record; nullopt when it never committed to this table.
   Result<std::optional<Progress>> ReadProgress();
@@ -71,19 +65,19 @@ class PostgresCommitter {
   // restored.offsets): applies the committed changelog records past the progress row, in
   // one transaction with the new progress. `fresh` (a run from the log's start, whose
   // changelog was reset): only records the progress.
-  Status Restore(const Progress& restored, bool fresh);
+  Status Restore(const Progress& restored, bool fresh) override;
 
   // Queues one checkpoint's changes with the progress they bring and tries to commit
   // everything queued, in order, one transaction each. A bounded job returns the error of
   // a failed commit; a live one keeps it queued and retries (Poll) with backoff.
-  Status Commit(std::vector<AudienceStore::Change> changes, const Progress& progress);
+  Status Commit(std::vector<AudienceStore::Change> changes, const Progress& progress) override;
   // Retries queued commits once their backoff has elapsed.
-  Status Poll();
+  Status Poll() override;
   // Commits everything queued, retrying up to `timeout` (a live job's last commit).
-  Status Drain(std::chrono::milliseconds timeout);
+  Status Drain(std::chrono::milliseconds timeout) override;
   size_t queued() const { return queue_.size(); }
   // "N change(s) in M transaction(s), S s in PostgreSQL (R changes/s)": what was applied.
-  std::string Summary() const;
+  std::string Summary() const override;
 
   // Governance: records consent events (a withdrawal turns the user's members into
   // tombstones) and erasures (every row of the user deleted, older writes refused). A live

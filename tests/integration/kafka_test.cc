@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli_test_util.h"
@@ -55,6 +57,44 @@ segments:
     membership: {duration: 2h}
 parallelism: 2
 )";
+}
+
+// The shop job with a Kafka source and a Kafka changelog (spec integrations §10.2): no
+// `log:`, so what the job keeps locally lives under data/shop/ beside the job file.
+std::string KafkaOutJob(const std::string& bootstrap, const std::string& checkpoint_interval) {
+  std::string job = ShopJob(bootstrap);
+  job.erase(job.find("log: log\n"), 9);
+  return job + "output:\n  changelog:\n    kafka: {bootstrap: \"" + bootstrap +
+         "\", topic: shop.memberships}\ncheckpoint: {interval: " + checkpoint_interval + "}\n";
+}
+
+// One record of a Kafka topic as kcat prints it.
+struct KafkaRecord {
+  int partition = 0;
+  int64_t offset = 0;
+  std::string id;     // the segflow-id header
+  std::string value;  // the record's value
+};
+
+// The values of `records` as JSON lines, in their order.
+std::string Values(const std::vector<KafkaRecord>& records) {
+  std::string out;
+  for (const auto& r : records) out += r.value + "\n";
+  return out;
+}
+
+// The segflow-id a changelog value must carry: [segment, user_id, change, at].
+std::string IdOf(const std::string& value) {
+  auto v = ParseJsonValue(value);
+  if (!v.ok()) return "unparsable: " + value;
+  std::string id = "[";
+  v->Find("segment")->AppendJson(&id);
+  id += ',';
+  v->Find("user_id")->AppendJson(&id);
+  id += ',';
+  v->Find("change")->AppendJson(&id);
+  id += "," + std::to_string(v->Find("at")->as_int()) + "]";
+  return id;
 }
 
 std::string Which(const std::string& program) {
@@ -133,8 +173,10 @@ class KafkaTest : public ::testing::Test {
     if (kcat_.empty())
       GTEST_SKIP() << "kcat is not installed (Debian package kcat; scripts/setup.sh installs it)";
     const std::string file = scratch() + "/bootstrap";
-    mock_ = Start({"kafka-mock", "--brokers", "3", "--topic",
-                   "events:" + std::to_string(kPartitions), "--bootstrap-file", file},
+    const std::string parts = ":" + std::to_string(kPartitions);
+    mock_ = Start({"kafka-mock", "--brokers", "3", "--topic", "events" + parts, "--topic",
+                   "shop.memberships" + parts, "--topic", "shop.late" + parts, "--topic",
+                   "shop.rejected" + parts, "--bootstrap-file", file},
                   "", scratch(), scratch(), "mock");
     ASSERT_TRUE(Eventually([&] { return fs::exists(file); }))
         << ReadFile(scratch() + "/mock.stderr");
@@ -173,6 +215,35 @@ class KafkaTest : public ::testing::Test {
       out[PartitionFor(HashUser(e.user), kPartitions)] += line + "\n";
     }
     return out;
+  }
+
+  // Every record of `topic`, read as a read_committed consumer with `kcat -C`, ordered by
+  // partition then offset (the order `segflow consume` prints a topic in).
+  std::vector<KafkaRecord> ReadKafka(const std::string& topic) {
+    const std::string tag = NextTag("kcat-read");
+    const std::string out = scratch() + "/" + tag + ".stdout";
+    const int rc =
+        RunProgram(kcat_,
+                   {"-C", "-b", bootstrap_, "-t", topic, "-X", "isolation.level=read_committed",
+                    "-e", "-q", "-f", "%p %o %h\t%s\n"},
+                   "/dev/null", out, scratch() + "/" + tag + ".stderr");
+    EXPECT_EQ(rc, 0) << ReadFile(scratch() + "/" + tag + ".stderr");
+    std::vector<KafkaRecord> records;
+    static const std::regex re(R"(^(\d+) (\d+) (\S*)\t(.*)$)");
+    for (const auto& line : Lines(ReadFile(out))) {
+      std::smatch m;
+      if (!std::regex_match(line, m, re)) {
+        ADD_FAILURE() << "kcat printed " << line;
+        continue;
+      }
+      KafkaRecord r{std::stoi(m[1]), std::stoll(m[2]), m[3], m[4]};
+      if (r.id.starts_with("segflow-id=")) r.id = r.id.substr(11);
+      records.push_back(std::move(r));
+    }
+    std::sort(records.begin(), records.end(), [](const KafkaRecord& a, const KafkaRecord& b) {
+      return std::tie(a.partition, a.offset) < std::tie(b.partition, b.offset);
+    });
+    return records;
   }
 
   Outcome Run(std::vector<std::string> extra = {"--bounded"}) {
@@ -591,6 +662,350 @@ TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
   EXPECT_NE(stopped.out.find(": 8000 records"), std::string::npos) << stopped.out;
   EXPECT_EQ(LinesAtOrBefore(Consume("shop.memberships").out, bound),
             LinesAtOrBefore(log_changelog, bound));
+}
+
+// The Kafka changelog (spec integrations §10.2), bounded: a read_committed consumer (kcat)
+// reads exactly the embedded-log run's changelog, partition for partition, each record
+// keyed by its user and carrying its segflow-id; the late records go to "shop.late". The
+// job has no `log:` (its local state lives under data/shop/) and `segflow audience` reads
+// its embedded audience store as usual.
+TEST_F(KafkaTest, BoundedRunWritesTheEmbeddedLogChangelogToKafka) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+
+  WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::vector<KafkaRecord> changelog = ReadKafka("shop.memberships");
+  EXPECT_EQ(Values(changelog), log_changelog);
+  for (const auto& rec : changelog) ASSERT_EQ(rec.id, IdOf(rec.value)) << rec.value;
+  EXPECT_EQ(Values(ReadKafka("shop.late")), log_late);
+  EXPECT_TRUE(ReadKafka("shop.rejected").empty());
+  EXPECT_TRUE(fs::is_directory(scratch() + "/data/shop/audience/shop"));
+  Outcome audience =
+      Segflow({"audience", job_path(), "--segment", "cart_abandoned"}, "", scratch());
+  EXPECT_EQ(audience.exit_code, 0) << audience.err;
+  EXPECT_FALSE(Lines(audience.out).empty());
+}
+
+// A failure-free live run with a Kafka changelog, fed while it runs and stopped by SIGTERM:
+// Kafka holds exactly the embedded-log run's changelog up to the run's evaluated time.
+TEST_F(KafkaTest, LiveRunWritesExactlyTheExpectedChangelogToKafka) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
+  const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
+  const ChildGuard guard(live);
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    std::string first, second;
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < lines.size(); ++i) {
+      (i < lines.size() / 2 ? first : second) += lines[i] + "\n";
+      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second));
+  }
+  auto audience_at = [&](int64_t t) {
+    return Segflow(
+        {"audience", job_path(), "--segment", "cart_abandoned", "--at", std::to_string(t)}, "",
+        scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at(bound).exit_code == 0; }))
+      << ReadFile(scratch() + "/live.stderr");
+  // Committed with a completed checkpoint while the run goes on.
+  ASSERT_TRUE(Eventually([&] {
+    return LinesAtOrBefore(Values(ReadKafka("shop.memberships")), bound) ==
+           LinesAtOrBefore(log_changelog, bound);
+  })) << ReadFile(scratch() + "/live.stderr");
+  ASSERT_EQ(::kill(live, SIGTERM), 0);
+  Outcome stopped = Wait(live, scratch(), "live");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+  ASSERT_EQ(EvaluatedThrough(stopped.out), bound) << stopped.out;
+  const std::vector<KafkaRecord> changelog = ReadKafka("shop.memberships");
+  EXPECT_EQ(Lines(Values(changelog)), LinesAtOrBefore(log_changelog, bound))
+      << "exactly the expected records, none twice";
+  for (const auto& rec : changelog) ASSERT_EQ(rec.id, IdOf(rec.value)) << rec.value;
+  EXPECT_EQ(Values(ReadKafka("shop.late")), log_late);
+  EXPECT_EQ(stopped.err.find("aborted"), std::string::npos) << stopped.err;
+}
+
+// Workers SIGKILLed under live load, and one sink that dies inside its transaction after
+// its records reached Kafka (SEGFLOW_FAULT_KAFKA_EXIT_ONCE): nothing is lost, and every
+// record the read_committed consumer sees beyond the expected ones is an exact repeat
+// (same segflow-id) of one of them at offsets the restarted sink reports as the
+// transaction it aborted. (librdkafka 2.0.2's mock hides no aborted record, spec §10.3.)
+TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
+  const std::string exit_marker = scratch() + "/kafka-exit-once";
+  ::setenv("SEGFLOW_FAULT_KAFKA_EXIT_ONCE", exit_marker.c_str(), 1);
+  StartCluster(3);
+  ::unsetenv("SEGFLOW_FAULT_KAFKA_EXIT_ONCE");
+  ASSERT_FALSE(HasFatalFailure());
+  Outcome submit;
+  ASSERT_TRUE(Eventually([&] {
+    submit = Cli({"submit", job_path()});
+    return submit.exit_code == 0;
+  })) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  std::vector<std::vector<std::string>> chunks(kPartitions);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    chunks[p].resize(5);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      chunks[p][i * 5 / lines.size()] += lines[i] + "\n";
+      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+  }
+  int kills = 0;
+  for (size_t c = 0; c < 5; ++c) {
+    for (uint32_t p = 0; p < kPartitions; ++p)
+      ASSERT_NO_FATAL_FAILURE(Kcat("events", p, chunks[p][c]));
+    if (c == 0) {
+      // The injected exit happened (the first checkpoint with records), and a replacement
+      // worker joins.
+      ASSERT_TRUE(Eventually([&] { return fs::exists(exit_marker); }));
+      AddWorker();
+    }
+    if (c == 2 || c == 4) {
+      pid_t victim = -1;
+      ASSERT_TRUE(Eventually([&] {
+        std::smatch m;
+        const std::string st = Cli({"status", id}).out;
+        if (st.find("running") == std::string::npos) return false;
+        if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
+        const std::string worker = m[1];
+        const std::string jobs = Cli({"jobs"}).out;
+        if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
+          return false;
+        victim = static_cast<pid_t>(std::stol(m[1]));
+        return true;
+      })) << Cli({"status", id}).out;
+      ASSERT_EQ(::kill(victim, SIGKILL), 0);
+      ++kills;
+      AddWorker();
+    }
+  }
+  auto audience_at = [&](int64_t t) {
+    return Segflow(
+        {"audience", job_path(), "--segment", "cart_abandoned", "--at", std::to_string(t)}, "",
+        scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at(bound).exit_code == 0; }))
+      << Cli({"status", id}).out << ReadFile(scratch() + "/coordinator.stderr");
+  // The checkpoint covering `bound` also committed to Kafka (after the audience store).
+  const std::vector<std::string> expected = LinesAtOrBefore(log_changelog, bound);
+  ASSERT_TRUE(Eventually([&] {
+    std::set<std::string> seen;
+    for (const auto& line : Lines(Values(ReadKafka("shop.memberships")))) seen.insert(line);
+    return std::all_of(expected.begin(), expected.end(),
+                       [&](const std::string& l) { return seen.count(l) > 0; });
+  })) << Cli({"status", id}).out;
+  Outcome cancel = Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+
+  // The sink's own account: the transactions it aborted (or was unsure of), by offsets.
+  std::set<std::pair<int, int64_t>> reported;
+  int reports = 0;
+  std::string report_lines;
+  static const std::regex report_re(
+      R"((aborted the failed attempt's transaction|died committing its transaction)[^\n]*)");
+  static const std::regex range_re(
+      R"(topic shop\.memberships partition (\d+) offsets (\d+)\.\.(\d+))");
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    const std::string err = ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr");
+    for (std::sregex_iterator it(err.begin(), err.end(), report_re), end; it != end; ++it) {
+      ++reports;
+      const std::string line = (*it)[0];
+      report_lines += line + "\n";
+      for (std::sregex_iterator r(line.begin(), line.end(), range_re); r != end; ++r) {
+        for (int64_t o = std::stoll((*r)[2]); o <= std::stoll((*r)[3]); ++o)
+          reported.insert({std::stoi((*r)[1]), o});
+      }
+    }
+  }
+  EXPECT_GE(reports, 1) << "the injected exit left an open transaction to report";
+
+  const std::vector<KafkaRecord> all = ReadKafka("shop.memberships");
+  std::vector<KafkaRecord> clean, repeats;
+  for (const auto& rec : all) {
+    ASSERT_EQ(rec.id, IdOf(rec.value)) << rec.value;
+    (reported.count({rec.partition, rec.offset}) ? repeats : clean).push_back(rec);
+  }
+  EXPECT_GT(repeats.size(), 0u) << "the injected exit's records are in Kafka (the mock shows "
+                                   "them); the sink reported:\n"
+                                << report_lines;
+  EXPECT_EQ(LinesAtOrBefore(Values(clean), bound), LinesAtOrBefore(log_changelog, bound))
+      << "outside the aborted transactions: every expected record once, in order";
+  std::set<std::string> clean_ids;
+  for (const auto& rec : clean) clean_ids.insert(rec.id);
+  for (const auto& rec : repeats) {
+    EXPECT_TRUE(clean_ids.count(rec.id)) << "not a repeat of a committed record: " << rec.value;
+  }
+  EXPECT_EQ(clean_ids.size(), clean.size()) << "a segflow-id committed twice";
+}
+
+// A sink that dies after commit_transaction and before its journal records the commit
+// (SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE): the restarted sink reads the transaction's
+// offsets back as a read_committed consumer, finds it committed and does not send it again,
+// so Kafka holds every expected change exactly once.
+TEST_F(KafkaTest, SinkDyingRightAfterItsCommitSendsNothingTwice) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
+  const std::string exit_marker = scratch() + "/kafka-exit-after-commit-once";
+  ::setenv("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE", exit_marker.c_str(), 1);
+  StartCluster(2);
+  ::unsetenv("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE");
+  ASSERT_FALSE(HasFatalFailure());
+  Outcome submit;
+  ASSERT_TRUE(Eventually([&] {
+    submit = Cli({"submit", job_path()});
+    return submit.exit_code == 0;
+  })) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  JsonEventDecoder decoder(RoleFields{});
+  Event e;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    int64_t max_ts = std::numeric_limits<int64_t>::min();
+    for (const auto& line : Lines(parts[p])) {
+      ASSERT_TRUE(decoder.Decode(line, &e).ok());
+      max_ts = std::max(max_ts, e.ts);
+    }
+    bound = std::min(bound, max_ts - 5000 - 1);
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+  }
+  ASSERT_TRUE(Eventually([&] { return fs::exists(exit_marker); }));
+  AddWorker();
+  const std::vector<std::string> expected = LinesAtOrBefore(log_changelog, bound);
+  ASSERT_TRUE(Eventually([&] {
+    return LinesAtOrBefore(Values(ReadKafka("shop.memberships")), bound) == expected;
+  })) << Cli({"status", id}).out;
+  // The restarted attempt's sink (after the heartbeat timeout) says what it found.
+  std::string reports;
+  EXPECT_TRUE(Eventually([&] {
+    reports.clear();
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      const std::string err = ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr");
+      for (const auto& line : Lines(err)) {
+        if (line.find("the failed attempt's transaction") != std::string::npos)
+          reports += line + "\n";
+      }
+    }
+    return !reports.empty();
+  })) << Cli({"status", id}).out;
+  EXPECT_NE(reports.find("had committed (its records are readable committed): not sent again"),
+            std::string::npos)
+      << reports;
+  // Its next checkpoints commit (the job runs on), and nothing repeats.
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string st = Cli({"status", id}).out;
+    return st.find("running") != std::string::npos &&
+           std::regex_search(st, m, std::regex(R"(attempt (\d+))")) && std::stoi(m[1]) >= 2;
+  })) << Cli({"status", id}).out;
+  Outcome cancel = Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  const std::vector<KafkaRecord> all = ReadKafka("shop.memberships");
+  EXPECT_EQ(LinesAtOrBefore(Values(all), bound), expected) << "every change once, in order";
+  std::set<std::string> ids;
+  for (const auto& rec : all) EXPECT_TRUE(ids.insert(rec.id).second) << "twice: " << rec.value;
+}
+
+// A Kafka changelog without a checkpoint block is refused before anything runs.
+TEST_F(KafkaTest, KafkaChangelogWithoutCheckpointsIsRefused) {
+  std::string job = KafkaOutJob(bootstrap_, "1s");
+  job.erase(job.find("checkpoint:"));
+  WriteFile(job_path(), job);
+  Outcome r = Run();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("\"output.changelog.kafka\" needs a \"checkpoint\" block"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(ReadKafka("shop.memberships").empty());
+}
+
+// The offsets a consumer group `group` has committed for `topic`'s partitions (-1: none),
+// read with librdkafka's consumer API (OffsetFetch), as a monitoring tool would.
+std::vector<int64_t> GroupOffsets(const std::string& bootstrap, const std::string& group,
+                                  const std::string& topic, uint32_t partitions) {
+  std::vector<int64_t> out(partitions, -2);
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "group.id", group.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK) {
+    ADD_FAILURE() << errstr;
+    rd_kafka_conf_destroy(conf);
+    return out;
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (rk == nullptr) {
+    ADD_FAILURE() << errstr;
+    return out;
+  }
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions));
+  for (uint32_t p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), static_cast<int32_t>(p));
+  if (rd_kafka_committed(rk, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+// With `group:` under source.kafka, the offsets of each completed checkpoint are also
+// committed to that group (for monitoring tools; spec integrations §10.1): once a live run
+// has read everything and checkpointed, the group's offsets are the partitions' ends.
+TEST_F(KafkaTest, CompletedCheckpointsCommitTheirOffsetsToTheGroup) {
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  std::vector<int64_t> ends;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+    ends.push_back(static_cast<int64_t>(Lines(parts[p]).size()));
+  }
+  std::string job = ShopJob(bootstrap_);
+  job.replace(job.find("topics: [events]}"), 17, "topics: [events], group: monitor}");
+  WriteFile(job_path(), job + "checkpoint: {interval: 200ms}\n");
+  EXPECT_EQ(GroupOffsets(bootstrap_, "monitor", "events", kPartitions),
+            std::vector<int64_t>(kPartitions, -1001))
+      << "nothing committed before the run (RD_KAFKA_OFFSET_INVALID)";
+  const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
+  const ChildGuard guard(live);
+  std::vector<int64_t> committed;
+  ASSERT_TRUE(Eventually([&] {
+    committed = GroupOffsets(bootstrap_, "monitor", "events", kPartitions);
+    return committed == ends;
+  })) << ReadFile(scratch() + "/live.stderr")
+      << "committed: " << committed[0] << "," << committed[1] << "," << committed[2] << ","
+      << committed[3];
+  ASSERT_EQ(::kill(live, SIGTERM), 0);
+  Outcome stopped = Wait(live, scratch(), "live");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
 }
 
 }  // namespace

@@ -283,5 +283,63 @@ TEST(JobSpecParseTest, KafkaSourceNeedsBootstrapAndItsOwnTopics) {
   EXPECT_NE(both.ErrorText().find("source.kafka.topics"), std::string::npos) << both.ErrorText();
 }
 
+// `output.changelog.kafka` (spec integrations §10.2): bootstrap, topic and properties kept;
+// the topic is also the staged changelog's name. With a Kafka source too, `log` may be
+// left out: it and everything defaulting beside it live under data/<job>/ beside the file.
+TEST(JobSpecParseTest, KafkaChangelogKeepsItsConfigAndMakesLogOptional) {
+  JobParseResult r = ParseJobText(R"(job: k
+source:
+  kafka: {bootstrap: 127.0.0.1:9092, topics: [events]}
+segments:
+  - id: s
+    when: {count: {event: view, at_least: 1}}
+output:
+  changelog:
+    kafka: {bootstrap: 127.0.0.1:9093, topic: k.changes, properties: {linger.ms: 5}}
+checkpoint: {interval: 1s}
+)",
+                                  "/srv/jobs/k.yaml");
+  ASSERT_TRUE(r.ok()) << testing_util::Describe(r);
+  EXPECT_TRUE(r.job.output.kafka.enabled());
+  EXPECT_EQ(r.job.output.kafka.bootstrap, "127.0.0.1:9093");
+  EXPECT_EQ(r.job.output.kafka.topic, "k.changes");
+  EXPECT_EQ(r.job.output.changelog, "k.changes");
+  EXPECT_EQ(r.job.output.kafka.properties,
+            (std::map<std::string, std::string>{{"linger.ms", "5"}}));
+  EXPECT_EQ(r.job.log_dir, "/srv/jobs/data/k/log");
+  EXPECT_EQ(r.job.output.audience_dir, "/srv/jobs/data/k/audience/k");
+  EXPECT_EQ(r.job.checkpoint.dir, "/srv/jobs/data/k/checkpoints/k");
+}
+
+// A Kafka changelog without a checkpoint block is refused (a Kafka topic cannot be
+// truncated back); `log` stays required when something of the job is in the embedded log.
+TEST(JobSpecParseTest, KafkaChangelogNeedsCheckpointsAndLogWhenTheSourceIsTheLog) {
+  const std::string segments =
+      "segments:\n  - id: s\n    when: {count: {event: view, at_least: 1}}\n";
+  const std::string kafka_out =
+      "output:\n  changelog: {kafka: {bootstrap: h:1, topic: k.changes}}\n";
+  JobParseResult no_checkpoint = ParseJobText(
+      "job: k\nsource:\n  kafka: {bootstrap: h:1, topics: [events]}\n" + segments + kafka_out,
+      "/j.yaml");
+  ASSERT_FALSE(no_checkpoint.ok());
+  EXPECT_NE(
+      no_checkpoint.ErrorText().find("\"output.changelog.kafka\" needs a \"checkpoint\" block"),
+      std::string::npos)
+      << no_checkpoint.ErrorText();
+  JobParseResult log_source = ParseJobText(
+      "job: k\nsource:\n  topics: [events]\n" + segments + kafka_out + "checkpoint: {}\n",
+      "/j.yaml");
+  ASSERT_FALSE(log_source.ok());
+  EXPECT_NE(log_source.ErrorText().find("missing required key \"log\""), std::string::npos)
+      << log_source.ErrorText();
+  JobParseResult no_topic =
+      ParseJobText("job: k\nlog: l\nsource:\n  topics: [events]\n" + segments +
+                       "output:\n  changelog: {kafka: {bootstrap: h:1}}\ncheckpoint: {}\n",
+                   "/j.yaml");
+  ASSERT_FALSE(no_topic.ok());
+  EXPECT_NE(no_topic.ErrorText().find("missing required key \"topic\""), std::string::npos)
+      << no_topic.ErrorText();
+}
+
 }  // namespace
 }  // namespace segflow
