@@ -483,6 +483,57 @@ TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
   EXPECT_NE(down.err.find("\"events\""), std::string::npos) << down.err;
 }
 
+// `segflow explain` of a job whose source is Kafka reads the user's records from the
+// cluster (every partition: on Kafka the producer chose them): for users with and without
+// changes, each segment's explanation equals the embedded-log job's, field for field.
+TEST_F(KafkaTest, ExplainReadsTheUsersRecordsFromKafka) {
+  std::string log_changelog, log_late;
+  ASSERT_NO_FATAL_FAILURE(RunOverEmbeddedLog(&log_changelog, &log_late));
+  std::vector<std::string> users;
+  for (const auto& line : Lines(log_changelog)) {
+    std::smatch m;
+    static const std::regex user(R"re("user_id":"([^"]+)")re");
+    if (std::regex_search(line, m, user) &&
+        std::find(users.begin(), users.end(), m[1]) == users.end()) {
+      users.push_back(m[1]);
+    }
+    if (users.size() == 2) break;
+  }
+  ASSERT_EQ(users.size(), 2u) << log_changelog;
+  users.push_back("nobody-at-all");
+  const std::vector<std::string> segments = {"cart_abandoned", "big_cart", "busy_browser"};
+  auto explain_all = [&] {
+    std::vector<std::string> out;
+    for (const auto& u : users) {
+      for (const auto& s : segments) {
+        Outcome e = Segflow({"explain", job_path(), "--segment", s, "--user", u, "--json"}, "",
+                            scratch());
+        EXPECT_EQ(e.exit_code, 0) << u << " " << s << ": " << e.err;
+        out.push_back(e.out);
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> from_log = explain_all();
+  // The Kafka job's explanations cannot come from the embedded log's events.
+  ASSERT_TRUE(fs::is_directory(log() + "/events"));
+  fs::remove_all(log() + "/events");
+
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(Consume("shop.memberships").out, log_changelog);
+  const std::vector<std::string> from_kafka = explain_all();
+  ASSERT_EQ(from_kafka.size(), from_log.size());
+  for (size_t i = 0; i < from_log.size(); ++i) {
+    EXPECT_EQ(from_kafka[i], from_log[i]) << users[i / segments.size()] << " "
+                                          << segments[i % segments.size()];
+  }
+  EXPECT_NE(from_kafka[0].find("\"changelog_agrees\":true"), std::string::npos) << from_kafka[0];
+}
+
 // Workers SIGKILLed while a checkpointing live job reads the mock: the job restarts from
 // its last checkpoint's Kafka offsets, and its committed changelog up to the evaluated
 // time the watermarks allow is the embedded-log run's, record for record (none lost, none
