@@ -160,7 +160,10 @@ Result<PreviewResult> PreviewSegment(const JobSpec& full_job, const PreviewOptio
           }
         }
       }
-      if (!finished) return Status::Cancelled("preview: stopped before the end of the replay");
+      // Unfinished with nothing read (no instant to evaluate) is an empty preview.
+      if (!finished && stop != nullptr && stop->load()) {
+        return Status::Cancelled("preview: stopped (signal) before the end of the replay");
+      }
       return Status::OK();
     });
     SpawnGraphTasks(&group, &ctx, *shape, local, endpoints, &counters, &unused);
