@@ -66,6 +66,22 @@ uint32_t KeyedEvaluator::FindSlot(std::string_view user, uint64_t hash, size_t* 
   }
 }
 
+void KeyedEvaluator::PrefetchIndex(uint64_t user_hash) const {
+  __builtin_prefetch(&index_[Home(user_hash, index_.size())]);
+}
+
+void KeyedEvaluator::PrefetchSlot(uint64_t user_hash) const {
+  const uint32_t slot = index_[Home(user_hash, index_.size())];
+  if (slot != kNoSlot) __builtin_prefetch(&slots_[slot]);
+}
+
+void KeyedEvaluator::PrefetchState(uint64_t user_hash) const {
+  const uint32_t slot = index_[Home(user_hash, index_.size())];
+  if (slot != kNoSlot && slots_[slot].hash == user_hash && slots_[slot].state != nullptr) {
+    __builtin_prefetch(slots_[slot].state);
+  }
+}
+
 void KeyedEvaluator::IndexSlot(uint32_t slot, size_t pos) {
   index_[pos] = slot;
   if (slots_.size() * 2 <= index_.size()) return;
