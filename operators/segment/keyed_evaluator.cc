@@ -110,7 +110,8 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user, uin
   uint32_t slot_index = FindSlot(user, user_hash, &pos);
   UserState* state = nullptr;
   if (slot_index == kNoSlot) {
-    auto st = store_->Insert(user, program_->NewUserState());
+    // No slot: the user never had state here (Restore gives every stored user a slot).
+    auto st = store_->InsertNew(user, program_->NewUserState());
     if (!st.ok()) return st.status();
     state = *st;
     slot_index = static_cast<uint32_t>(slots_.size());
