@@ -31,8 +31,8 @@ struct RunOptions {
   // Bounded: where each listed (topic, partition) ends (default: its end when the run
   // starts). Offsets are exclusive.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;
-  // False for a preview (segflow preview): late records are counted, not written to the
-  // job's late topic, so that the preview leaves the job's outputs as they were.
+  // False for a preview (segflow preview): late and rejected records are counted, not
+  // written to the job's topics, so that the preview leaves the job's outputs as they were.
   bool write_late = true;
 };
 

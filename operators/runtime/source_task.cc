@@ -228,6 +228,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   std::vector<RejectedRecord> rejects;
   auto write_rejects = [&](const Input& in) -> Status {
     for (const auto& r : rejects) {
+      if (!ctx_->options.write_late) break;  // a preview: counted only
       if (!reject_writers[in.partition]) {
         auto w = log::PartitionWriter::Open(job.log_dir, RejectedTopic(job), in.partition);
         if (!w.ok()) return w.status();
