@@ -23,5 +23,6 @@ int HealthCommand(int argc, char** argv);
 int ForgetCommand(int argc, char** argv);
 int DropVersionCommand(int argc, char** argv);
 int KafkaMockCommand(int argc, char** argv);
+int PreviewCommand(int argc, char** argv);
 
 }  // namespace segflow::cli

@@ -18,6 +18,7 @@ const Subcommand kSubcommands[] = {
     {"consume", segflow::cli::ConsumeCommand, "print a log topic as JSON lines"},
     {"run", segflow::cli::RunCommand, "run a job on the embedded default (bounded or live)"},
     {"audience", segflow::cli::AudienceCommand, "list a segment's members as of a time"},
+    {"preview", segflow::cli::PreviewCommand, "a segment's size and sample members from a quick replay of it alone, writing nothing"},
     {"explain", segflow::cli::ExplainCommand, "why a user is or is not in a segment at a time"},
     {"gen", segflow::cli::GenCommand, "generate scenario events (media, cart, fintech) as JSON lines"},
     {"bench", segflow::cli::BenchCommand, "replay throughput of a job on 0..N local workers (Markdown, JSON)"},

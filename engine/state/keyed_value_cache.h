@@ -105,6 +105,25 @@ class KeyedValueCache final : public StateFlushable {
     return GetOrCreate(key_group, user, [] { return std::make_unique<T>(); });
   }
 
+  // Sets the value of (key_group, user), which the caller knows has none in RocksDB (a key
+  // never written there): no read. FailedPrecondition if a value is cached.
+  Result<T*> Create(uint32_t key_group, std::string_view user, std::unique_ptr<T> value) {
+    SEGFLOW_RETURN_IF_ERROR(backend_->CheckKeyGroup(key_group));
+    EncodeStateKey(key_group, user, &key_);
+    Entry* e = FindEncoded();
+    if (e == nullptr) {
+      SEGFLOW_RETURN_IF_ERROR(MakeRoom());
+      e = Insert(nullptr);
+    } else if (e->value != nullptr) {
+      return Status::FailedPrecondition("Create of a key that has a value");
+    } else {
+      Touch(e);
+    }
+    e->value = std::move(value);
+    SetDirty(e);
+    return e->value.get();
+  }
+
   // Records that the cached value of (key_group, user) changed. FailedPrecondition if it
   // is not cached (it must have been returned by Get/GetOrCreate since the last eviction).
   Status MarkDirty(uint32_t key_group, std::string_view user) {

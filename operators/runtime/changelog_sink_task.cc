@@ -252,6 +252,7 @@ Status ChangelogSinkTask::Run() {
     shared_through.reset();
     return Status::OK();
   };
+  const bool fresh_store = hooks == nullptr || hooks->restore_dir.empty();
   // Segments that stop serving in the own store with its next Apply (removed from the job).
   std::vector<std::string> retiring;
   auto apply_own = [&](const std::vector<AudienceStore::Change>& changes, std::optional<int64_t> through,
@@ -264,6 +265,10 @@ Status ChangelogSinkTask::Run() {
     // atomically with the first changes of this job.
     o.versions = job.segment_versions;
     o.retired = retiring;
+    // A fresh attempt's store held nothing of this job before it (PreparedOutputs reset
+    // it) and gets each row's changes in the order they were made: applied in order, with
+    // no read of the row per change. A restored one may hold later stamps: compared.
+    o.ordered = fresh_store;
     SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, through, o));
     retiring.clear();
     return Status::OK();

@@ -31,6 +31,9 @@ struct RunOptions {
   // Bounded: where each listed (topic, partition) ends (default: its end when the run
   // starts). Offsets are exclusive.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;
+  // False for a preview (segflow preview): late and rejected records are counted, not
+  // written to the job's topics, so that the preview leaves the job's outputs as they were.
+  bool write_late = true;
 };
 
 enum class TaskKind { kSource, kKeyed, kSink };

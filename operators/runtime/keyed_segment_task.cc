@@ -246,7 +246,18 @@ Status KeyedSegmentTask::Run() {
       }
     } else if (auto* batch = std::get_if<KeyedBatch>(&*msg)) {
       counters_->records_in.fetch_add(batch->records.size(), std::memory_order_relaxed);
-      for (auto& r : batch->records) {
+      // Users' index entries, slots and states are fetched a few records ahead (the
+      // lookups are cache misses at many users; overlapped, they cost one each at most).
+      std::vector<KeyedRecord>& records = batch->records;
+      const size_t n = records.size();
+      for (size_t i = 0; i < n && i < 12; ++i) evaluator.PrefetchIndex(records[i].user_hash);
+      for (size_t i = 0; i < n && i < 8; ++i) evaluator.PrefetchSlot(records[i].user_hash);
+      for (size_t i = 0; i < n && i < 4; ++i) evaluator.PrefetchState(records[i].user_hash);
+      for (size_t i = 0; i < n; ++i) {
+        if (i + 12 < n) evaluator.PrefetchIndex(records[i + 12].user_hash);
+        if (i + 8 < n) evaluator.PrefetchSlot(records[i + 8].user_hash);
+        if (i + 4 < n) evaluator.PrefetchState(records[i + 4].user_hash);
+        KeyedRecord& r = records[i];
         if (drop_after_until && r.event.ts > run.until) continue;
         if (erasures.Erased(r.user, r.event.ts)) continue;
         SEGFLOW_RETURN_IF_ERROR(evaluator.AddEvent(r.partition, r.user, r.user_hash, std::move(r.event)));

@@ -237,6 +237,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
   std::vector<RejectedRecord> rejects;
   auto write_rejects = [&](const Input& in) -> Status {
     for (const auto& r : rejects) {
+      if (!ctx_->options.write_late) break;  // a preview: counted only
       if (!reject_writers[in.partition]) {
         auto w = log::PartitionWriter::Open(job.log_dir, RejectedTopic(job), in.partition);
         if (!w.ok()) return w.status();
@@ -314,9 +315,11 @@ Status SourceTask::Run(const CancellationToken* cancel) {
           // Erased: evaluated by nobody and not written as late. Its ts still moves the
           // partition's watermark, so every other user's results stay what they were.
         } else if (in.max_prev != kNoTime && ts < in.max_prev - ooo) {
-          auto w = late_writer(in.partition);
-          if (!w.ok()) return w.status();
-          (*w)->Append(r.event);
+          if (ctx_->options.write_late) {
+            auto w = late_writer(in.partition);
+            if (!w.ok()) return w.status();
+            (*w)->Append(r.event);
+          }
           ctx_->late_records.fetch_add(1, std::memory_order_relaxed);
           counters_->late_records.fetch_add(1, std::memory_order_relaxed);
         } else {

@@ -51,6 +51,13 @@ Result<UserState*> CachedUserStateStore::Insert(std::string_view user,
   return created;
 }
 
+Result<UserState*> CachedUserStateStore::InsertNew(std::string_view user,
+                                                   std::unique_ptr<UserState> state) {
+  auto created = cache_.Create(KeyGroupOf(user), user, std::move(state));
+  if (created.ok()) ++inserted_;
+  return created;
+}
+
 Result<bool> CachedUserStateStore::Erase(std::string_view user) {
   const uint32_t kg = KeyGroupOf(user);
   if (!backend_->Owns(kg)) return false;

@@ -33,6 +33,8 @@ class CachedUserStateStore final : public UserStateStore {
 
   Result<UserState*> Find(std::string_view user) override;
   Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) override;
+  // No RocksDB read (a new user's state is in no backing file): one cache insert.
+  Result<UserState*> InsertNew(std::string_view user, std::unique_ptr<UserState> state) override;
   // The user's state deleted from the cache (a dirty entry included) and, with the next
   // write-back, from RocksDB; false (and nothing written) when the user has none. Users
   // outside the backend's key groups have no state here: false. During a snapshot hold

@@ -66,6 +66,22 @@ uint32_t KeyedEvaluator::FindSlot(std::string_view user, uint64_t hash, size_t* 
   }
 }
 
+void KeyedEvaluator::PrefetchIndex(uint64_t user_hash) const {
+  __builtin_prefetch(&index_[Home(user_hash, index_.size())]);
+}
+
+void KeyedEvaluator::PrefetchSlot(uint64_t user_hash) const {
+  const uint32_t slot = index_[Home(user_hash, index_.size())];
+  if (slot != kNoSlot) __builtin_prefetch(&slots_[slot]);
+}
+
+void KeyedEvaluator::PrefetchState(uint64_t user_hash) const {
+  const uint32_t slot = index_[Home(user_hash, index_.size())];
+  if (slot != kNoSlot && slots_[slot].hash == user_hash && slots_[slot].state != nullptr) {
+    __builtin_prefetch(slots_[slot].state);
+  }
+}
+
 void KeyedEvaluator::IndexSlot(uint32_t slot, size_t pos) {
   index_[pos] = slot;
   if (slots_.size() * 2 <= index_.size()) return;
@@ -94,7 +110,8 @@ Status KeyedEvaluator::AddEvent(uint32_t partition, const std::string& user, uin
   uint32_t slot_index = FindSlot(user, user_hash, &pos);
   UserState* state = nullptr;
   if (slot_index == kNoSlot) {
-    auto st = store_->Insert(user, program_->NewUserState());
+    // No slot: the user never had state here (Restore gives every stored user a slot).
+    auto st = store_->InsertNew(user, program_->NewUserState());
     if (!st.ok()) return st.status();
     state = *st;
     slot_index = static_cast<uint32_t>(slots_.size());

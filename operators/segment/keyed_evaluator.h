@@ -39,6 +39,13 @@ class KeyedEvaluator {
   Status AddEvent(uint32_t partition, const std::string& user, uint64_t user_hash,
                   ProjectedEvent&& event);
 
+  // Hints for a batch of events (no effect on results): a caller about to add events of
+  // users with these hashes calls PrefetchIndex a few events ahead, then PrefetchSlot,
+  // then PrefetchState, so that the lookups' cache misses overlap instead of queueing.
+  void PrefetchIndex(uint64_t user_hash) const;
+  void PrefetchSlot(uint64_t user_hash) const;
+  void PrefetchState(uint64_t user_hash) const;
+
   // Evaluates every pending instant < watermark of the partition's users.
   Status AdvanceWatermark(uint32_t partition, int64_t watermark, std::vector<KeyedChange>* out);
 

@@ -23,6 +23,12 @@ class UserStateStore {
   virtual Result<UserState*> Find(std::string_view user) = 0;
   // Adds the state of a user who has none; returns it with Find's validity.
   virtual Result<UserState*> Insert(std::string_view user, std::unique_ptr<UserState> state) = 0;
+  // Insert for a user the caller knows has never had state in this store, nor has it
+  // restored (a KeyedEvaluator's first event of a user): a store with a backing store may
+  // skip reading it. The default is Insert.
+  virtual Result<UserState*> InsertNew(std::string_view user, std::unique_ptr<UserState> state) {
+    return Insert(user, std::move(state));
+  }
   // Deletes the state of `user` (`segflow forget`); true if there was one. A write-back
   // store deletes it from its backing store too, by the next Sync at the latest, and never
   // hands the old state out again. Invalidates pointers from Find/Insert like any call.

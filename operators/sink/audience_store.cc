@@ -329,16 +329,16 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
       continue;
     }
     ++stats.applied;
-    batch.Put(key, EncodeRow(incoming));
-    rows[key] = incoming;
     CountDelta& delta = counts[c.segment];
     delta.members += (incoming.member ? 1 : 0) - (current && current->member ? 1 : 0);
     ++(c.entered ? delta.entered : delta.exited);
+    rows[std::move(key)] = incoming;  // written once per row below: the last change wins
     if (options.now_ms > 0) {
       auto& h = latency.try_emplace(c.segment, LatencyHistogram{}).first->second;
       ++h[LatencyBucket(options.now_ms - c.at)];
     }
   }
+  for (const auto& [key, row] : rows) batch.Put(key, EncodeRow(row));
   for (auto& [segment, add] : latency) {
     auto h = Latency(segment);
     if (!h.ok()) return h.status();

@@ -186,6 +186,30 @@ TEST_F(KeyedValueCacheTest, EraseDeletesFromRocksDbOnWriteBackWithoutReading) {
   EXPECT_EQ((*r)->count, 0);
 }
 
+// Create (a key the caller knows RocksDB never had): no read, the value is dirty and
+// reaches RocksDB with the next write-back; a cached value is never replaced.
+TEST_F(KeyedValueCacheTest, CreateInsertsWithoutReadingAndRefusesACachedValue) {
+  auto cache = MakeCache(100);
+  auto p = std::make_unique<Profile>();
+  p->count = 7;
+  auto c = cache->Create(5, "new", std::move(p));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->count, 7);
+  EXPECT_EQ(cache->stats().misses, 0u);
+  EXPECT_EQ(cache->dirty(), 1u);
+  auto again = cache->Create(5, "new", std::make_unique<Profile>());
+  EXPECT_EQ(again.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ((*cache->Get(5, "new"))->count, 7);
+  ASSERT_TRUE(cache->Flush().ok());
+  ASSERT_TRUE(Stored(5, "new"));
+  EXPECT_EQ(Stored(5, "new")->count, 7);
+  // A key cached as absent (looked up before) takes the value too.
+  EXPECT_EQ(*cache->Get(5, "absent"), nullptr);
+  auto absent = cache->Create(5, "absent", std::make_unique<Profile>());
+  ASSERT_TRUE(absent.ok());
+  EXPECT_NE(*cache->Get(5, "absent"), nullptr);
+}
+
 TEST_F(KeyedValueCacheTest, ReportsErrorsInsteadOfGuessing) {
   auto cache = MakeCache(10);
   EXPECT_EQ(cache->MarkDirty(1, "never-loaded").code(), Status::Code::kFailedPrecondition);

@@ -60,6 +60,37 @@ TEST_F(AudienceStoreTest, MembersAndEvaluatedTime) {
   EXPECT_EQ(*through, std::optional<int64_t>(20));
 }
 
+// One Apply writes each row once, with the row's last change (and its stamp): in order
+// (a fresh run's sink) and by stamps alike.
+TEST_F(AudienceStoreTest, OneApplyOfSeveralChangesToARowKeepsItsLastChange) {
+  auto w = AudienceStore::OpenForWrite(dir_);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (bool ordered : {true, false}) {
+    SCOPED_TRACE(ordered ? "ordered" : "by stamps");
+    const std::string s = ordered ? "a" : "b";
+    AudienceStore::ApplyOptions o;
+    o.ordered = ordered;
+    AudienceStore::ApplyStats stats;
+    ASSERT_TRUE((*w)->Apply({{s, "u1", true, 10, 1},
+                             {s, "u2", true, 10, 2},
+                             {s, "u1", false, 20, 3},
+                             {s, "u1", true, 30, 4},
+                             {s, "u2", false, 40, 5}},
+                            40, o, &stats)
+                    .ok());
+    EXPECT_EQ(stats.applied, 5u);
+    EXPECT_EQ(*(*w)->Members(s), std::vector<std::string>({"u1"}));
+    // The row holds the last change's stamp: an older enter is stale, a newer exit applies.
+    AudienceStore::ApplyOptions later;
+    AudienceStore::ApplyStats after;
+    ASSERT_TRUE(
+        (*w)->Apply({{s, "u2", true, 35, 9}, {s, "u1", false, 31, 9}}, 41, later, &after).ok());
+    EXPECT_EQ(after.stale, 1u);
+    EXPECT_EQ(after.applied, 1u);
+    EXPECT_TRUE((*w)->Members(s)->empty());
+  }
+}
+
 // The final (sync) commit flushes the memtable: readers open an SST instead of replaying
 // the run's whole write-ahead log.
 TEST_F(AudienceStoreTest, SyncCommitLeavesNoWalToReplay) {
