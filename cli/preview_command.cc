@@ -31,7 +31,7 @@ extern "C" void HandlePreviewStop(int) {
 
 int PreviewCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow preview JOB.yaml --segment ID [--from TIME] [--until TIME] [--sample N]\n\n"
+      "usage: segflow preview JOB.yaml --segment ID [--from TIME] [--until TIME] [--sample N] [--temp-dir DIR]\n\n"
       "Prints the size segment ID would have at the end of a bounded replay of the job's log\n"
       "(what `segflow run JOB.yaml --bounded` then `segflow audience --count` would say) and a\n"
       "sorted sample of its members, from an in-process replay of that segment alone (plus the\n"
