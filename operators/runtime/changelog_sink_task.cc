@@ -269,6 +269,7 @@ Status ChangelogSinkTask::Run() {
     // it) and gets each row's changes in the order they were made: applied in order, with
     // no read of the row per change. A restored one may hold later stamps: compared.
     o.ordered = fresh_store;
+    o.fresh = fresh_store;
     SEGFLOW_RETURN_IF_ERROR((*store)->Apply(changes, through, o));
     retiring.clear();
     return Status::OK();

@@ -307,8 +307,11 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
       }
     }
     std::optional<Row> current;
+    bool was_member = false;
     if (auto it = rows.find(key); it != rows.end()) {
       current = it->second;
+    } else if (options.ordered && options.fresh && !has_governance_) {
+      was_member = !c.entered;  // written by this run only, and memberships alternate
     } else {
       auto v = Read(db_.get(), key);
       if (!v.ok()) return v.status();
@@ -330,7 +333,8 @@ Status AudienceStore::Apply(const std::vector<Change>& changes,
     }
     ++stats.applied;
     CountDelta& delta = counts[c.segment];
-    delta.members += (incoming.member ? 1 : 0) - (current && current->member ? 1 : 0);
+    if (current) was_member = current->member;
+    delta.members += (incoming.member ? 1 : 0) - (was_member ? 1 : 0);
     ++(c.entered ? delta.entered : delta.exited);
     rows[std::move(key)] = incoming;  // written once per row below: the last change wins
     if (options.now_ms > 0) {

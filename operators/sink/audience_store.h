@@ -90,6 +90,11 @@ class AudienceStore {
     // enter of one row at the same `at` would compare equal and the exit would win.
     // Governance (consent, erasures) still applies.
     bool ordered = false;
+    // With `ordered`: the store held nothing before this writer's run (a fresh attempt's,
+    // reset by PreparedOutputs), so while it has no governance records (nothing deleted
+    // rows behind the changes' back) a row's membership before a change is the opposite of
+    // the change (memberships alternate, spec §9) and the row is not read per change.
+    bool fresh = false;
   };
   // Applies changes (under the rules above) and the writer's new evaluated time
   // atomically; a writer's evaluated time never moves back. When `sync` (a run's final
