@@ -31,6 +31,7 @@ struct SourceCheckpoint {
   source @1 :UInt32;
   inputs @2 :List(InputPosition);
   late @3 :List(LateOffset);
+  rejected @4 :List(LateOffset);  # a Kafka source's "<job>.rejected" partition ends at the barrier
 }
 
 struct PartitionProgressState {

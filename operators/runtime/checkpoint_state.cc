@@ -78,6 +78,12 @@ Status WriteSourceCheckpoint(const std::string& dir, uint32_t source, const Sour
     late[i].setPartition(p);
     late[i++].setOffset(o);
   }
+  auto rejected = root.initRejected(static_cast<unsigned>(state.rejected_offsets.size()));
+  i = 0;
+  for (const auto& [p, o] : state.rejected_offsets) {
+    rejected[i].setPartition(p);
+    rejected[i++].setOffset(o);
+  }
   return WriteMessageFile(SourceCheckpointFile(dir, source), msg);
 }
 
@@ -92,6 +98,7 @@ Result<SourceCheckpointState> ReadSourceCheckpoints(const std::string& dir) {
                                  in.getHasEndOffset(), in.getEndOffset()});
       }
       for (auto l : r.getLate()) merged.late_offsets[l.getPartition()] = l.getOffset();
+      for (auto l : r.getRejected()) merged.rejected_offsets[l.getPartition()] = l.getOffset();
       return Status::OK();
     }));
   }

@@ -27,6 +27,9 @@ struct InputCheckpoint {
 struct SourceCheckpointState {
   std::vector<InputCheckpoint> inputs;
   std::map<uint32_t, uint64_t> late_offsets;  // late topic partition -> end at the barrier
+  // "<job>.rejected" partition -> end at the barrier (a Kafka source's undecodable records):
+  // a restore truncates it there, so the failed attempt's rejects are not written twice.
+  std::map<uint32_t, uint64_t> rejected_offsets;
 };
 
 struct PartitionCheckpoint {

@@ -143,6 +143,11 @@ Result<std::unique_ptr<PreparedOutputs>> PreparedOutputs::Prepare(const JobSpec&
     for (const auto& [p, offset] : sources->late_offsets) {
       SEGFLOW_RETURN_IF_ERROR(log::TruncatePartition(job.log_dir, LateTopic(job), p, offset));
     }
+    // The failed attempt's rejects after the checkpoint: the restored sources read those
+    // records again and reject them again.
+    for (const auto& [p, offset] : sources->rejected_offsets) {
+      SEGFLOW_RETURN_IF_ERROR(log::TruncatePartition(job.log_dir, RejectedTopic(job), p, offset));
+    }
     log::CommitMarker marker;
     marker.checkpoint = checkpoints->restore_id;
     if (sink->has_evaluated) marker.evaluated = sink->evaluated;

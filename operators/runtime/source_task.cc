@@ -147,6 +147,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return late_writers[p].get();
   };
 
+  // Undecodable records (a Kafka source's values) go to "<job>.rejected", by partition.
+  std::vector<std::unique_ptr<log::PartitionWriter>> reject_writers(ctx_->partitions);
+
   const uint32_t keyed = static_cast<uint32_t>(outputs_.size());
   std::vector<KeyedBatch> out(keyed);
   for (auto& b : out) b.source = index_;
@@ -218,6 +221,22 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         state.late_offsets[in.partition] = *end;
       }
     }
+    // The rejected topic's ends, as the late topic's (a restore truncates both there).
+    for (const auto& in : inputs) {
+      if (!s.ok() || !job.source.kafka.enabled() || !ctx_->options.write_late) break;
+      if (state.rejected_offsets.count(in.partition)) continue;
+      if (auto& w = reject_writers[in.partition]) {
+        s = w->Flush(true);
+        if (s.ok()) state.rejected_offsets[in.partition] = w->NextOffset();
+        continue;
+      }
+      auto end = log::EndOffset(job.log_dir, RejectedTopic(job), in.partition);
+      if (!end.ok()) {
+        s = end.status();
+        break;
+      }
+      state.rejected_offsets[in.partition] = *end;
+    }
     if (s.ok()) s = WriteSourceCheckpoint(hooks->dir(id), index_, state);
     if (s.ok() && !job.source.kafka.group.empty()) {
       auto& positions = uncommitted_positions[id];
@@ -232,8 +251,6 @@ Status SourceTask::Run(const CancellationToken* cancel) {
     return Status::OK();
   };
 
-  // Undecodable records (a Kafka source's values) go to "<job>.rejected", by partition.
-  std::vector<std::unique_ptr<log::PartitionWriter>> reject_writers(ctx_->partitions);
   std::vector<RejectedRecord> rejects;
   auto write_rejects = [&](const Input& in) -> Status {
     for (const auto& r : rejects) {

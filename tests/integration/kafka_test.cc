@@ -463,6 +463,153 @@ TEST_F(KafkaTest, MalformedValuesGoToTheRejectedTopicAndAreCounted) {
   EXPECT_NE(lines[1].find("missing field"), std::string::npos) << lines[1];
 }
 
+// A restored job truncates "<job>.rejected" to its checkpoint's ends, as it does the late
+// topic: the rejects the killed attempt wrote after the checkpoint are written again by
+// the restored one, reading those records again, and the topic holds each one once.
+TEST_F(KafkaTest, RejectsOfAKilledAttemptAreNotDuplicatedOnRestore) {
+  WriteFile(job_path(), ShopJob(bootstrap_) + "checkpoint: {interval: 2s}\n");
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  Outcome submit;
+  ASSERT_TRUE(Eventually([&] {
+    submit = Cli({"submit", job_path()});
+    return submit.exit_code == 0;
+  })) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  auto rejected = [&] { return Lines(Consume("shop.rejected").out); };
+  auto completed = [&]() -> int {
+    std::smatch m;
+    const std::string st = Cli({"status", id}).out;
+    if (!std::regex_search(st, m, std::regex(R"((\d+) completed)"))) return -1;
+    return std::stoi(m[1]);
+  };
+  auto attempt = [&]() -> int {
+    std::smatch m;
+    const std::string st = Cli({"status", id}).out;
+    if (st.find("running") == std::string::npos) return -1;
+    if (!std::regex_search(st, m, std::regex(R"(attempt (\d+))"))) return -1;
+    return std::stoi(m[1]);
+  };
+
+  // A: one reject, covered by a completed checkpoint.
+  ASSERT_NO_FATAL_FAILURE(Kcat("events", 1,
+                               R"({"user_id":"u1","event":"page_view","ts":1000})"
+                               "\nbad-a\n"));
+  ASSERT_TRUE(Eventually([&] { return rejected().size() == 1; })) << Cli({"status", id}).out;
+  const int before = completed();
+  ASSERT_TRUE(Eventually([&] { return completed() >= before + 1; })) << Cli({"status", id}).out;
+  const int first_attempt = attempt();
+
+  // The worker running keyed task 0, found before B so that B's kill follows its rejects.
+  pid_t victim = -1;
+  ASSERT_TRUE(Eventually([&] {
+    std::smatch m;
+    const std::string st = Cli({"status", id}).out;
+    if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
+    const std::string worker = m[1];
+    const std::string jobs = Cli({"jobs"}).out;
+    if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
+      return false;
+    victim = static_cast<pid_t>(std::stol(m[1]));
+    return true;
+  })) << Cli({"status", id}).out;
+
+  // B: two rejects written, then the worker is killed before the next checkpoint.
+  ASSERT_NO_FATAL_FAILURE(Kcat("events", 1,
+                               R"({"user_id":"u1","event":"page_view","ts":2000})"
+                               "\nbad-b1\nbad-b2\n"));
+  ASSERT_TRUE(Eventually([&] { return rejected().size() == 3; }, std::chrono::milliseconds(20000)));
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  AddWorker();
+  ASSERT_TRUE(Eventually([&] { return attempt() > first_attempt; })) << Cli({"status", id}).out;
+
+  // C: one more reject; once it is in, the restored attempt has read past B again.
+  ASSERT_NO_FATAL_FAILURE(Kcat("events", 1,
+                               R"({"user_id":"u1","event":"page_view","ts":3000})"
+                               "\nbad-c\n"));
+  ASSERT_TRUE(Eventually([&] {
+    const auto lines = rejected();
+    return !lines.empty() && lines.back().find("bad-c") != std::string::npos;
+  })) << Consume("shop.rejected").out;
+  Outcome cancel = Cli({"cancel", id, "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  const std::vector<std::string> lines = rejected();
+  std::vector<std::string> values;
+  for (const auto& line : lines) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(line, m, std::regex(R"re("value":"([^"]*)")re"))) << line;
+    values.push_back(m[1]);
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"bad-a", "bad-b1", "bad-b2", "bad-c"}))
+      << Consume("shop.rejected").out;
+}
+
+// `segflow forget` of a user whose records stay in a Kafka topic Segflow does not own: the
+// user leaves the audience at once, explain refuses them, and a bounded re-run over the
+// same Kafka records (still holding theirs) does not add them back.
+TEST_F(KafkaTest, ForgetAUserOfAKafkaSourcedJob) {
+  std::string events;
+  for (const std::string user : {"u1", "u2"}) {
+    for (int i = 1; i <= 5; ++i) {
+      events += R"({"user_id":")" + user + R"(","event":"page_view","ts":)" +
+                std::to_string(i * 1000) + "}\n";
+    }
+  }
+  const std::vector<std::string> parts = ByPartition(events);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (parts[p].empty()) continue;
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+  }
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  auto audience = [&] {
+    Outcome a = Segflow({"audience", job_path(), "--segment", "busy_browser"}, "", scratch());
+    EXPECT_EQ(a.exit_code, 0) << a.err;
+    return Lines(a.out);
+  };
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(audience(), (std::vector<std::string>{"u1", "u2"}));
+
+  Outcome f = Segflow({"forget", "u1", job_path(), "--reason", "test"}, "", scratch());
+  ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+  EXPECT_EQ(audience(), std::vector<std::string>{"u2"});
+  Outcome e =
+      Segflow({"explain", job_path(), "--segment", "busy_browser", "--user", "u1"}, "", scratch());
+  EXPECT_NE(e.exit_code, 0) << e.out;
+  EXPECT_NE(e.err.find("erased by segflow forget"), std::string::npos) << e.err;
+
+  // The Kafka topic still holds u1's records; the re-run reads past them.
+  r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(": 10 records"), std::string::npos) << r.out;
+  EXPECT_EQ(audience(), std::vector<std::string>{"u2"});
+  Outcome changelog = Consume("shop.memberships");
+  EXPECT_EQ(changelog.out.find(R"("user_id":"u1")"), std::string::npos) << changelog.out;
+  EXPECT_NE(changelog.out.find(R"("user_id":"u2")"), std::string::npos) << changelog.out;
+}
+
+// `segflow bench JOB.yaml --modes scaling` of a job whose source is Kafka replays it
+// bounded from the cluster (to the end offsets at each run's start), in this process and
+// on an embedded cluster, with the counts of `segflow run --bounded`.
+TEST_F(KafkaTest, BenchScalingReplaysAKafkaSourcedJob) {
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  Outcome r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string changelog = Consume("shop.memberships").out;
+  size_t entered = 0;
+  for (const auto& line : Lines(changelog)) entered += line.find("entered") != std::string::npos;
+  ASSERT_GT(entered, 10u);
+  Outcome b = Segflow({"bench", job_path(), "--modes", "scaling", "--workers", "0,1", "--runs", "1",
+                       "--dir", scratch() + "/bench", "--quiet"},
+                      "", scratch());
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  EXPECT_NE(b.out.find("## Scaling: bounded replay of job shop"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("8000 records"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("changelog " + std::to_string(entered) + " entered"), std::string::npos)
+      << b.out;
+}
+
 // A topic the cluster does not have and a bootstrap no broker answers on fail the job
 // with a message naming the servers and the topic, never a run that reads nothing.
 TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
