@@ -33,25 +33,8 @@
 
 namespace fs = std::filesystem;
 
-namespace {
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-void AppendFrame(std::string* out, const char* body, size_t n) {
-  for (int i = 0; i < 4; ++i)
-    out->push_back(static_cast<char>(static_cast<uint32_t>(n) >> (8 * i)));
-  out->append(body, n);
-}
-
-}  // namespace
+using segflow::fuzz::AppendFrame;
+using segflow::fuzz::WriteAll;
 
 // A fuzzed job may name any host (a Kafka bootstrap): loopback only.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -94,6 +94,23 @@ inline void VisitBounded(capnp::DynamicValue::Reader value, uint64_t* budget) {
   }
 }
 
+// Sends all `n` bytes on a socket (no SIGPIPE); false once the peer is gone.
+inline bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Appends one wire frame to `out`: a u32 little-endian length, then the body.
+inline void AppendFrame(std::string* out, const char* body, size_t n) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(static_cast<uint32_t>(n) >> (8 * i)));
+  out->append(body, n);
+}
+
 // Moves this process into a network namespace of its own with only `lo`, up: a fuzzed
 // job or plan can name any host (a Kafka bootstrap, a peer worker), and a fuzzer must
 // reach nothing but loopback. Call it before any thread starts (LLVMFuzzerInitialize):

@@ -44,25 +44,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using segflow::fuzz::AppendFrame;
+using segflow::fuzz::WriteAll;
+
 [[noreturn]] void Fail(const char* what, const std::string& detail) {
   std::fprintf(stderr, "fuzz_worker_session: %s: %s\n", what, detail.c_str());
   std::abort();
-}
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-void AppendFrame(std::string* out, const char* body, size_t n) {
-  for (int i = 0; i < 4; ++i)
-    out->push_back(static_cast<char>(static_cast<uint32_t>(n) >> (8 * i)));
-  out->append(body, n);
 }
 
 // Accepts the worker's registration: handshake, Hello → HelloReply, RegisterWorker →
