@@ -6,8 +6,7 @@
 namespace segflow {
 
 ChangelogMerger::ChangelogMerger(uint32_t keyed_tasks, uint32_t partitions)
-    : keyed_tasks_(keyed_tasks),
-      pending_(partitions),
+    : pending_(partitions),
       frontier_(partitions, std::vector<int64_t>(keyed_tasks, kNone)),
       idle_(partitions, std::vector<bool>(keyed_tasks, false)) {}
 

@@ -41,7 +41,6 @@ class ChangelogMerger {
   static constexpr int64_t kDone = std::numeric_limits<int64_t>::max();
 
  private:
-  uint32_t keyed_tasks_;
   std::vector<std::vector<ChangeRecord>> pending_;  // per partition
   std::vector<std::vector<int64_t>> frontier_;       // [partition][task]
   std::vector<std::vector<bool>> idle_;              // [partition][task]
