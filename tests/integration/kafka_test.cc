@@ -308,6 +308,36 @@ class KafkaTest : public ::testing::Test {
     return Segflow(args, "", scratch());
   }
 
+  // The cart events by partition, each split into `n` chunks in order, and `*bound`: the
+  // latest instant every partition's watermark passes once all its records are read (its
+  // largest ts less max_out_of_orderness, 5 s, less 1 ms).
+  void CartChunks(size_t n, std::vector<std::vector<std::string>>* chunks, int64_t* bound) {
+    const std::vector<std::string> parts = ByPartition(CartEvents());
+    *bound = std::numeric_limits<int64_t>::max();
+    JsonEventDecoder decoder(RoleFields{});
+    Event e;
+    chunks->assign(kPartitions, std::vector<std::string>(n));
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      const std::vector<std::string> lines = Lines(parts[p]);
+      int64_t max_ts = std::numeric_limits<int64_t>::min();
+      for (size_t i = 0; i < lines.size(); ++i) {
+        (*chunks)[p][i * n / lines.size()] += lines[i] + "\n";
+        ASSERT_TRUE(decoder.Decode(lines[i], &e).ok()) << lines[i];
+        max_ts = std::max(max_ts, e.ts);
+      }
+      *bound = std::min(*bound, max_ts - 5000 - 1);
+    }
+  }
+  // Submits the job file to the cluster (retried until the workers have registered); its id.
+  std::string SubmitJob() {
+    Outcome submit;
+    EXPECT_TRUE(Eventually([&] {
+      submit = Cli({"submit", job_path()});
+      return submit.exit_code == 0;
+    })) << submit.err;
+    return submit.exit_code == 0 ? Lines(submit.out).at(0) : std::string();
+  }
+
   ScratchDir dir_{"segflow-kafka-test"};
   std::string kcat_;
   std::string bootstrap_;
@@ -353,23 +383,12 @@ TEST_F(KafkaTest, LiveRunEqualsEmbeddedLogRunUpToItsEvaluatedTime) {
   const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
   const ChildGuard guard(live);
 
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
+  std::vector<std::vector<std::string>> halves;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(2, &halves, &bound));
   for (uint32_t p = 0; p < kPartitions; ++p) {
-    const std::vector<std::string> lines = Lines(parts[p]);
-    const size_t half = lines.size() / 2;
-    std::string first, second;
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    for (size_t i = 0; i < lines.size(); ++i) {
-      (i < half ? first : second) += lines[i] + "\n";
-      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][1]));
   }
   auto audience_at = [&](int64_t t) {
     return Segflow(
@@ -469,12 +488,8 @@ TEST_F(KafkaTest, MalformedValuesGoToTheRejectedTopicAndAreCounted) {
 TEST_F(KafkaTest, RejectsOfAKilledAttemptAreNotDuplicatedOnRestore) {
   WriteFile(job_path(), ShopJob(bootstrap_) + "checkpoint: {interval: 2s}\n");
   ASSERT_NO_FATAL_FAILURE(StartCluster(3));
-  Outcome submit;
-  ASSERT_TRUE(Eventually([&] {
-    submit = Cli({"submit", job_path()});
-    return submit.exit_code == 0;
-  })) << submit.err;
-  const std::string id = Lines(submit.out).at(0);
+  const std::string id = SubmitJob();
+  ASSERT_FALSE(id.empty());
   auto rejected = [&] { return Lines(Consume("shop.rejected").out); };
   auto completed = [&]() -> int {
     std::smatch m;
@@ -693,30 +708,13 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNothing) {
   ASSERT_NO_FATAL_FAILURE(StartCluster(3));
   auto add_worker = [&] { AddWorker(); };
   auto cli = [&](std::vector<std::string> args) { return Cli(std::move(args)); };
-  Outcome submit;
-  ASSERT_TRUE(Eventually([&] {
-    submit = cli({"submit", job_path()});
-    return submit.exit_code == 0;
-  })) << submit.err;
-  const std::string id = Lines(submit.out).at(0);
+  const std::string id = SubmitJob();
+  ASSERT_FALSE(id.empty());
 
   // The events in 5 chunks per partition, while workers are killed and replaced.
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
-  std::vector<std::vector<std::string>> chunks(kPartitions);
-  for (uint32_t p = 0; p < kPartitions; ++p) {
-    const std::vector<std::string> lines = Lines(parts[p]);
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    chunks[p].resize(5);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      chunks[p][i * 5 / lines.size()] += lines[i] + "\n";
-      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-  }
+  std::vector<std::vector<std::string>> chunks;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(5, &chunks, &bound));
   int kills = 0;
   for (size_t c = 0; c < 5; ++c) {
     for (uint32_t p = 0; p < kPartitions; ++p)
@@ -817,23 +815,10 @@ TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
   WriteFile(job_path(), ShopJob(bootstrap_));
   const pid_t live = Start({"run", job_path(), "--workers", "0"}, "", scratch(), scratch(), "live");
   const ChildGuard guard(live);
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
-  std::vector<std::string> second(kPartitions);
-  for (uint32_t p = 0; p < kPartitions; ++p) {
-    const std::vector<std::string> lines = Lines(parts[p]);
-    std::string first;
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    for (size_t i = 0; i < lines.size(); ++i) {
-      (i < lines.size() / 2 ? first : second[p]) += lines[i] + "\n";
-      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
-  }
+  std::vector<std::vector<std::string>> halves;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(2, &halves, &bound));
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(::kill(mock_, SIGUSR1), 0);
   ASSERT_TRUE(Eventually([&] {
@@ -845,7 +830,7 @@ TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
   ASSERT_TRUE(Eventually([&] {
     return ReadFile(scratch() + "/mock.stderr").find("every broker up") != std::string::npos;
   }));
-  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second[p]));
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][1]));
 
   auto audience_at = [&](int64_t t) {
     return Segflow(
@@ -896,22 +881,12 @@ TEST_F(KafkaTest, LiveRunWritesExactlyTheExpectedChangelogToKafka) {
   WriteFile(job_path(), KafkaOutJob(bootstrap_, "200ms"));
   const pid_t live = Start({"run", job_path()}, "", scratch(), scratch(), "live");
   const ChildGuard guard(live);
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
+  std::vector<std::vector<std::string>> halves;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(2, &halves, &bound));
   for (uint32_t p = 0; p < kPartitions; ++p) {
-    const std::vector<std::string> lines = Lines(parts[p]);
-    std::string first, second;
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    for (size_t i = 0; i < lines.size(); ++i) {
-      (i < lines.size() / 2 ? first : second) += lines[i] + "\n";
-      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, second));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][1]));
   }
   auto audience_at = [&](int64_t t) {
     return Segflow(
@@ -951,29 +926,12 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNoChangeAndRepeatOnlyAbortedOnes
   StartCluster(3);
   ::unsetenv("SEGFLOW_FAULT_KAFKA_EXIT_ONCE");
   ASSERT_FALSE(HasFatalFailure());
-  Outcome submit;
-  ASSERT_TRUE(Eventually([&] {
-    submit = Cli({"submit", job_path()});
-    return submit.exit_code == 0;
-  })) << submit.err;
-  const std::string id = Lines(submit.out).at(0);
+  const std::string id = SubmitJob();
+  ASSERT_FALSE(id.empty());
 
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
-  std::vector<std::vector<std::string>> chunks(kPartitions);
-  for (uint32_t p = 0; p < kPartitions; ++p) {
-    const std::vector<std::string> lines = Lines(parts[p]);
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    chunks[p].resize(5);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      chunks[p][i * 5 / lines.size()] += lines[i] + "\n";
-      ASSERT_TRUE(decoder.Decode(lines[i], &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-  }
+  std::vector<std::vector<std::string>> chunks;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(5, &chunks, &bound));
   int kills = 0;
   for (size_t c = 0; c < 5; ++c) {
     for (uint32_t p = 0; p < kPartitions; ++p)
@@ -1075,25 +1033,12 @@ TEST_F(KafkaTest, SinkDyingRightAfterItsCommitSendsNothingTwice) {
   StartCluster(2);
   ::unsetenv("SEGFLOW_FAULT_KAFKA_EXIT_AFTER_COMMIT_ONCE");
   ASSERT_FALSE(HasFatalFailure());
-  Outcome submit;
-  ASSERT_TRUE(Eventually([&] {
-    submit = Cli({"submit", job_path()});
-    return submit.exit_code == 0;
-  })) << submit.err;
-  const std::string id = Lines(submit.out).at(0);
-  const std::vector<std::string> parts = ByPartition(CartEvents());
-  int64_t bound = std::numeric_limits<int64_t>::max();
-  JsonEventDecoder decoder(RoleFields{});
-  Event e;
-  for (uint32_t p = 0; p < kPartitions; ++p) {
-    int64_t max_ts = std::numeric_limits<int64_t>::min();
-    for (const auto& line : Lines(parts[p])) {
-      ASSERT_TRUE(decoder.Decode(line, &e).ok());
-      max_ts = std::max(max_ts, e.ts);
-    }
-    bound = std::min(bound, max_ts - 5000 - 1);
-    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
-  }
+  const std::string id = SubmitJob();
+  ASSERT_FALSE(id.empty());
+  std::vector<std::vector<std::string>> whole;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(1, &whole, &bound));
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, whole[p][0]));
   ASSERT_TRUE(Eventually([&] { return fs::exists(exit_marker); }));
   AddWorker();
   const std::vector<std::string> expected = LinesAtOrBefore(log_changelog, bound);
