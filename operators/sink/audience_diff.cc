@@ -140,14 +140,26 @@ Status RecordLastDiff(const std::string& store_dir, const std::string& json) {
 
 Result<std::optional<std::string>> ReadLastDiff(const std::string& store_dir) {
   const std::string path = (std::filesystem::path(store_dir) / kLastDiffFile).string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
+  // A diff's record is a few hundred bytes per segment; the file is read whole and sent to
+  // the coordinator in an answer, so its size is bounded before it is read.
+  constexpr uintmax_t kMaxLastDiffBytes = 1u << 20;
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return std::optional<std::string>();
+    return Status::IOError("cannot read " + path + ": " + ec.message());
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return std::optional<std::string>(text.str());
+  if (size > kMaxLastDiffBytes) {
+    return Status::Corruption(path + " is " + std::to_string(size) +
+                              " bytes, more than a diff's record can be (1 MiB): not written by "
+                              "segflow diff; remove it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
+  std::string text(static_cast<size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return std::optional<std::string>(std::move(text));
 }
 
 }  // namespace segflow

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <string>
@@ -49,6 +53,29 @@ TEST(AudienceDiffTest, EmptyAndDisjointAudiences) {
   EXPECT_EQ(DiffMembers("s", {"u1", "u2"}, {"u1", "u2"}).divergence_pct, 0.0);
   EXPECT_DOUBLE_EQ(DiffMembers("s", {"u1", "u2", "u3", "u4"}, {"u1", "u2", "u3"}).divergence_pct,
                    25.0);
+}
+
+// The last diff's record is read whole and sent to the coordinator: a missing one is
+// none, a file past 1 MiB (not written by segflow diff) is refused before it is read.
+TEST(AudienceDiffTest, LastDiffRecordIsBoundedBeforeItIsRead) {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("segflow-last-diff-" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto none = ReadLastDiff(dir);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  const std::string path = dir + "/segflow-last-diff.json";
+  std::ofstream(path) << R"({"segments":[]})";
+  auto small = ReadLastDiff(dir);
+  ASSERT_TRUE(small.ok() && small->has_value());
+  EXPECT_EQ(**small, R"({"segments":[]})");
+  std::filesystem::resize_file(path, (1u << 20) + 1);
+  auto big = ReadLastDiff(dir);
+  EXPECT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("1 MiB"), std::string::npos) << big.status().ToString();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
