@@ -149,9 +149,10 @@ void JobReader::Read(const YAML::Node& root, JobSpec* job) {
     if (auto dir = ReadDir(*log_field)) job->log_dir = *dir;
   }
   if (const YamlField* f = top.Require("source")) ReadSource(*f, &job->source);
+  const bool kafka_in_and_out = job->source.kafka.enabled() && HasKafkaChangelog(top.Get("output"));
   if (log_field == nullptr) {
     // Optional only when nothing of the job is in the embedded log (spec integrations §10.2).
-    if (job->source.kafka.enabled() && HasKafkaChangelog(top.Get("output"))) {
+    if (kafka_in_and_out) {
       job->log_dir = (base_dir_ / "data" / (job->name.empty() ? "job" : job->name) / "log")
                          .lexically_normal()
                          .string();
@@ -217,8 +218,22 @@ void JobReader::Read(const YAML::Node& root, JobSpec* job) {
   job->output.changelog = job->name + ".memberships";
   job->output.audience_dir = (log_parent / "audience" / job->name).string();
   job->checkpoint.dir = (log_parent / "checkpoints" / job->name).string();
+  const std::string default_audience_dir = job->output.audience_dir;
   if (const YamlField* f = top.Get("output")) ReadOutput(*f, *job, &job->output);
+  const std::string default_checkpoint_dir = job->checkpoint.dir;
   if (const YamlField* f = top.Get("checkpoint")) ReadCheckpoint(*f, &job->checkpoint);
+  if (log_field == nullptr && kafka_in_and_out && job->checkpoint.dir != default_checkpoint_dir) {
+    // A Kafka-in, Kafka-out job with its own checkpoint folder keeps what it stores
+    // itself (the staged changelog, late and rejected records, the audience store, the
+    // erasure ledger) inside that folder, so a cluster whose workers share nothing but the
+    // checkpoint folder (as Flink's checkpoint directory) can run it (spec integrations
+    // §10.2). "<job>.data": no job id ("<job>-<n>") can take that name.
+    const fs::path data = fs::path(job->checkpoint.dir) / (job->name + ".data");
+    job->log_dir = (data / "log").lexically_normal().string();
+    if (job->output.audience_dir == default_audience_dir) {
+      job->output.audience_dir = (data / "audience" / job->name).lexically_normal().string();
+    }
+  }
   if (job->output.kafka.enabled() && !job->checkpoint.enabled) {
     const YamlField* out = top.Get("output");
     errors_->Add(out != nullptr ? out->key.Mark() : root.Mark(),

@@ -311,6 +311,40 @@ checkpoint: {interval: 1s}
   EXPECT_EQ(r.job.checkpoint.dir, "/srv/jobs/data/k/checkpoints/k");
 }
 
+// With its own checkpoint folder, a job with Kafka in and out and no `log` keeps what it
+// stores itself in that folder (`<dir>/<job>.data/`), so workers that share only the
+// checkpoint folder can run it; an audience folder it names stays where it says.
+TEST(JobSpecParseTest, KafkaInAndOutJobKeepsItsFilesInItsCheckpointFolder) {
+  const std::string job = R"(job: k
+source:
+  kafka: {bootstrap: 127.0.0.1:9092, topics: [events]}
+segments:
+  - id: s
+    when: {count: {event: view, at_least: 1}}
+output:
+  changelog:
+    kafka: {bootstrap: 127.0.0.1:9093, topic: k.changes}
+)";
+  JobParseResult r = ParseJobText(job + "checkpoint: {interval: 1s, dir: /shared/ckpt}\n", "/srv/jobs/k.yaml");
+  ASSERT_TRUE(r.ok()) << testing_util::Describe(r);
+  EXPECT_EQ(r.job.checkpoint.dir, "/shared/ckpt");
+  EXPECT_EQ(r.job.log_dir, "/shared/ckpt/k.data/log");
+  EXPECT_EQ(r.job.output.audience_dir, "/shared/ckpt/k.data/audience/k");
+
+  JobParseResult own_audience = ParseJobText(
+      job + "  audience: /var/aud\ncheckpoint: {interval: 1s, dir: shared}\n", "/srv/jobs/k.yaml");
+  ASSERT_TRUE(own_audience.ok()) << testing_util::Describe(own_audience);
+  EXPECT_EQ(own_audience.job.log_dir, "/srv/jobs/shared/k.data/log");
+  EXPECT_EQ(own_audience.job.output.audience_dir, "/var/aud");
+
+  // With a `log:` folder, everything stays beside it.
+  JobParseResult with_log =
+      ParseJobText("log: l\n" + job + "checkpoint: {interval: 1s, dir: /shared/ckpt}\n", "/srv/jobs/k.yaml");
+  ASSERT_TRUE(with_log.ok()) << testing_util::Describe(with_log);
+  EXPECT_EQ(with_log.job.log_dir, "/srv/jobs/l");
+  EXPECT_EQ(with_log.job.output.audience_dir, "/srv/jobs/audience/k");
+}
+
 // A Kafka changelog without a checkpoint block is refused (a Kafka topic cannot be
 // truncated back); `log` stays required when something of the job is in the embedded log.
 TEST(JobSpecParseTest, KafkaChangelogNeedsCheckpointsAndLogWhenTheSourceIsTheLog) {
