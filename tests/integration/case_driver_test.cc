@@ -1,8 +1,11 @@
 // The declarative case driver (in the spirit of DuckDB's sqllogictest): every folder under
 // tests/cases/ holds job.yaml, events.jsonl and expect.txt (format: tests/cases/README.md).
-// Each case runs twice through the real binary: bounded (produce, `run --bounded --until H`)
-// and live (`run` on an empty log, produce while it runs, a far-future sentinel per partition
-// moves the watermark past H, poll `audience --at H`, SIGTERM). H is the case's largest T.
+// Each case runs three times through the real binary: bounded (produce, `run --bounded
+// --until H`), live (`run` on an empty log, produce while it runs, a far-future sentinel per
+// partition moves the watermark past H, poll `audience --at H`, SIGTERM), and bounded over
+// Kafka (the events in the partitions `produce` would give them, written by `kcat` into a
+// `segflow kafka-mock` cluster, the job's source rewritten to `source.kafka`). H is the
+// case's largest T.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -21,9 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "cli_test_util.h"
 #include "engine/common/key_group.h"
 #include "engine/log/log.h"
+#include "engine/value/json_event.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "operators/sink/audience_store.h"
@@ -41,7 +47,7 @@ constexpr std::string_view kSentinelPrefix = "~sentinel";
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 constexpr auto kDeadline = std::chrono::seconds(30);  // generous: CI also runs under ASan
 
-enum class Mode { kBounded, kLive };
+enum class Mode { kBounded, kLive, kKafka };
 
 std::string CasesDir() {
   return std::string(SEGFLOW_SOURCE_DIR) + "/tests/cases";
@@ -430,6 +436,67 @@ class CaseDriverTest : public ::testing::TestWithParam<std::tuple<std::string, M
     CheckChangelogAndLate();
   }
 
+  // Bounded over Kafka: the same partitions as `produce` (the user's hash; an undecodable
+  // line, which `produce` would refuse, goes to partition 0 and so to <job>.rejected), each
+  // written in file order by kcat; the job reads them through `source.kafka`.
+  void RunKafka() {
+    const std::string kcat = "/usr/bin/kcat";
+    if (::access(kcat.c_str(), X_OK) != 0) GTEST_SKIP() << "kcat is not installed (scripts/setup.sh installs it)";
+    const std::string topic = job_.source.topics[0];
+    const std::string bootstrap_file = dir_ + "/bootstrap";
+    Process mock({"kafka-mock", "--brokers", "1", "--topic", topic + ":" + std::to_string(expect_.partitions),
+                  "--bootstrap-file", bootstrap_file},
+                 "", dir_, "mock");
+    const auto end = Clock::now() + kDeadline;
+    while (!fs::exists(bootstrap_file)) {
+      ASSERT_FALSE(mock.Poll()) << "kafka-mock exited: " << mock.outcome().err;
+      ASSERT_LT(Clock::now(), end) << "kafka-mock did not start";
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    const std::string bootstrap = Lines(ReadFile(bootstrap_file)).at(0);
+    std::vector<std::string> parts(expect_.partitions);
+    JsonEventDecoder decoder(job_.source.fields);
+    Event e;
+    for (const auto& line : Lines(ReadFile(src_ + "/events.jsonl"))) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      const uint32_t p = decoder.Decode(line, &e).ok() ? PartitionFor(HashUser(e.user), expect_.partitions) : 0;
+      parts[p] += line + "\n";
+    }
+    for (uint32_t p = 0; p < expect_.partitions; ++p) {
+      if (parts[p].empty()) continue;
+      const std::string in = dir_ + "/kafka." + std::to_string(p) + ".jsonl";
+      WriteFile(in, parts[p]);
+      std::vector<std::string> argv = {"-P", "-b", bootstrap, "-t", topic, "-p", std::to_string(p)};
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        const int fd = ::open(in.c_str(), O_RDONLY);
+        if (fd < 0) ::_exit(127);
+        ::dup2(fd, 0);
+        ::execl(kcat.c_str(), "kcat", argv[0].c_str(), argv[1].c_str(), argv[2].c_str(), argv[3].c_str(),
+                argv[4].c_str(), argv[5].c_str(), argv[6].c_str(), nullptr);
+        ::_exit(127);
+      }
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "kcat -P into partition " << p;
+    }
+    // The job, its source read from Kafka instead of the embedded log.
+    YAML::Node job = YAML::LoadFile(job_path_);
+    YAML::Node source = job["source"];
+    source.remove("topics");
+    source["kafka"]["bootstrap"] = bootstrap;
+    source["kafka"]["topics"].push_back(topic);
+    YAML::Emitter out;
+    out << job;
+    WriteFile(job_path_, out.c_str());
+    Outcome r = Run({"run", job_path_, "--bounded", "--until=" + std::to_string(expect_.horizon)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    CheckAudiences();
+    CheckChangelogAndLate();
+    mock.Signal(SIGTERM);
+    EXPECT_TRUE(mock.WaitFor(kDeadline));
+  }
+
   void RunLive() {
     // The topic exists, empty, before the job starts.
     log::TopicMeta meta;
@@ -484,10 +551,13 @@ class CaseDriverTest : public ::testing::TestWithParam<std::tuple<std::string, M
 };
 
 TEST_P(CaseDriverTest, Case) {
-  if (mode_ == Mode::kBounded) {
-    RunBounded();
-  } else {
-    RunLive();
+  switch (mode_) {
+    case Mode::kBounded:
+      return RunBounded();
+    case Mode::kLive:
+      return RunLive();
+    case Mode::kKafka:
+      return RunKafka();
   }
 }
 
@@ -515,11 +585,12 @@ TEST(CaseDriverDiscovery, FindsTheCases) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, CaseDriverTest,
                          ::testing::Combine(::testing::ValuesIn(DiscoverCases()),
-                                            ::testing::Values(Mode::kBounded, Mode::kLive)),
+                                            ::testing::Values(Mode::kBounded, Mode::kLive, Mode::kKafka)),
                          [](const ::testing::TestParamInfo<CaseDriverTest::ParamType>& info) {
-                           return std::get<0>(info.param) +
-                                  (std::get<1>(info.param) == Mode::kBounded ? "_bounded"
-                                                                             : "_live");
+                           const Mode mode = std::get<1>(info.param);
+                           return std::get<0>(info.param) + (mode == Mode::kBounded ? "_bounded"
+                                                             : mode == Mode::kLive  ? "_live"
+                                                                                    : "_kafka");
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CaseDriverTest);
 
