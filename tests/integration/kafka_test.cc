@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
@@ -27,6 +28,7 @@
 #include "network_lab.h"
 #include "engine/common/key_group.h"
 #include "engine/value/json_event.h"
+#include "jobs/job_parser.h"
 
 namespace segflow {
 namespace {
@@ -176,7 +178,16 @@ class KafkaTest : public ::testing::Test {
     kcat_ = Which("kcat");
     if (kcat_.empty())
       GTEST_SKIP() << "kcat is not installed (Debian package kcat; scripts/setup.sh installs it)";
+    StartMock();
+  }
+  void TearDown() override {
+    ::unsetenv("SEGFLOW_SECRET_FILE");  // StartLab's
+    StopMock();
+  }
+  // A 3-broker mock cluster with the shop job's topics, empty, at bootstrap_.
+  void StartMock() {
     const std::string file = scratch() + "/bootstrap";
+    fs::remove(file);
     const std::string parts = ":" + std::to_string(kPartitions);
     mock_ = Start({"kafka-mock", "--brokers", "3", "--topic", "events" + parts, "--topic",
                    "shop.memberships" + parts, "--topic", "shop.late" + parts, "--topic",
@@ -187,12 +198,16 @@ class KafkaTest : public ::testing::Test {
     bootstrap_ = Lines(ReadFile(file)).at(0);
     ASSERT_FALSE(bootstrap_.empty());
   }
-  void TearDown() override {
-    ::unsetenv("SEGFLOW_SECRET_FILE");  // StartLab's
+  void StopMock() {
     if (mock_ > 0) {
       ::kill(mock_, SIGTERM);
       Wait(mock_, scratch(), "mock");
+      mock_ = -1;
     }
+  }
+  void RestartMock() {
+    StopMock();
+    StartMock();
   }
 
   const std::string& scratch() const { return dir_.path(); }
@@ -627,6 +642,83 @@ TEST_F(KafkaTest, RejectedRecordsReachTheMetrics) {
   ::kill(run, SIGTERM);
   Outcome done = Wait(run, scratch(), "run");
   EXPECT_EQ(done.exit_code, 0) << done.err;
+}
+
+// Property, on both sources: for seeded random event streams of each scenario (random user
+// and event counts, late and malformed fractions), the bundled job run bounded over Kafka
+// gives the embedded-log run's changelog and late records, record for record, and rejects
+// exactly the malformed lines (which `gen --log` leaves out of the embedded log).
+TEST_F(KafkaTest, RandomEventStreamsGiveTheEmbeddedLogRunsResults) {
+  const uint64_t base_seed = 20261207;
+  std::mt19937_64 rng(base_seed);
+  const std::vector<std::string> scenarios = {"cart", "media", "fintech"};
+  for (size_t i = 0; i < scenarios.size(); ++i) {
+    const std::string& scenario = scenarios[i];
+    const std::string seed = std::to_string(rng() % 100000);
+    const std::string users = std::to_string(20 + rng() % 300);
+    const std::string events = std::to_string(500 + rng() % 4000);
+    const std::string late = std::to_string(static_cast<double>(rng() % 30) / 1000.0);
+    const std::string malformed = std::to_string(static_cast<double>(rng() % 20) / 1000.0);
+    SCOPED_TRACE("base seed " + std::to_string(base_seed) + ": segflow gen " + scenario + " --users " + users +
+                 " --events " + events + " --seed " + seed + " --late-fraction " + late + " --malformed-fraction " +
+                 malformed);
+    const std::vector<std::string> gen = {"gen",    scenario,          "--users",      users,
+                                          "--events", events,          "--seed",       seed,
+                                          "--late-fraction", late, "--malformed-fraction", malformed};
+    const std::string dir = scratch() + "/" + scenario;
+    const std::string job_text =
+        ReadFile(std::string(SEGFLOW_SOURCE_DIR) + "/jobs/" + scenario + ".yaml");
+    fs::create_directories(dir + "/log");
+    fs::create_directories(dir + "/kafka");
+    WriteFile(dir + "/log/job.yaml", job_text);
+    const size_t topics = job_text.find("  topics: [events]\n");
+    ASSERT_NE(topics, std::string::npos) << scenario;
+    JobParseResult parsed = ParseJobFile(dir + "/log/job.yaml");
+    ASSERT_TRUE(parsed.ok()) << parsed.ErrorText();
+    const JobSpec& job = parsed.job;
+
+    std::vector<std::string> into_log = gen;
+    into_log.insert(into_log.end(), {"--log", job.log_dir, "--topic", "events", "--partitions", "4"});
+    Outcome g = Segflow(into_log, "", dir);
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    Outcome lines = Segflow(gen, "", dir);
+    ASSERT_EQ(lines.exit_code, 0) << lines.err;
+    // Into the Kafka topic, restarted empty: the partitions `produce` gives the good lines;
+    // the malformed ones go to partition 0, where the job must reject them.
+    ASSERT_NO_FATAL_FAILURE(RestartMock());
+    JsonEventDecoder decoder(job.source.fields);
+    Event e;
+    std::vector<std::string> parts(kPartitions);
+    size_t bad = 0;
+    for (const auto& line : Lines(lines.out)) {
+      const bool ok = decoder.Decode(line, &e).ok();
+      bad += ok ? 0 : 1;
+      parts[ok ? PartitionFor(HashUser(e.user), kPartitions) : 0] += line + "\n";
+    }
+    for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, parts[p]));
+    // The same job, reading the topic from Kafka, with its own log folder for its outputs.
+    std::string kafka_text = job_text;
+    kafka_text.replace(topics, 19, "  kafka: {bootstrap: \"" + bootstrap_ + "\", topics: [events]}\n");
+    WriteFile(dir + "/kafka/job.yaml", kafka_text);
+    const std::string kafka_log = ParseJobFile(dir + "/kafka/job.yaml").job.log_dir;
+
+    Outcome from_log = Segflow({"run", dir + "/log/job.yaml", "--bounded"}, "", dir);
+    ASSERT_EQ(from_log.exit_code, 0) << from_log.out << from_log.err;
+    Outcome from_kafka = Segflow({"run", dir + "/kafka/job.yaml", "--bounded"}, "", dir);
+    ASSERT_EQ(from_kafka.exit_code, 0) << from_kafka.out << from_kafka.err;
+    EXPECT_NE(from_kafka.out.find("\n" + std::to_string(bad) + " rejected"), std::string::npos)
+        << from_kafka.out;
+    for (const std::string& topic : {job.output.changelog, job.name + ".late"}) {
+      Outcome a = Segflow({"consume", "--log", job.log_dir, "--topic", topic}, "", dir);
+      Outcome b = Segflow({"consume", "--log", kafka_log, "--topic", topic}, "", dir);
+      ASSERT_EQ(a.exit_code, 0) << a.err;
+      ASSERT_EQ(b.exit_code, 0) << b.err;
+      EXPECT_EQ(b.out, a.out) << topic;
+      if (topic == job.output.changelog) {
+        EXPECT_GT(Lines(a.out).size(), 0u) << scenario;
+      }
+    }
+  }
 }
 
 // A value that is not a valid event is not evaluated: it is counted and copied, with its
