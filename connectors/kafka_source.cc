@@ -206,6 +206,9 @@ class KafkaSource : public SourceConnector {
     const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err = rd_kafka_metadata(client_->rk, 1, nullptr, &md, kMetadataTimeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // A refused login shows only as a transport failure here: its own error waits in the
+      // client's queue, and says what to fix.
+      SEGFLOW_RETURN_IF_ERROR(client_->Serve());
       return Status::IOError(
           "Kafka source: cannot read the cluster's metadata from bootstrap servers " +
           config_.kafka.bootstrap + " (for topic \"" + name + "\"): " + rd_kafka_err2str(err) +

@@ -911,6 +911,21 @@ TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
   EXPECT_NE(down.err.find("\"events\""), std::string::npos) << down.err;
 }
 
+// A login the brokers refuse fails the job with a message that says so and where to look,
+// rather than retrying forever: the mock offers no SASL mechanism, so a SASL_PLAINTEXT
+// client's authentication fails as against a broker that refuses its credentials.
+TEST_F(KafkaTest, FailedLoginFailsTheJobClearly) {
+  std::string job = ShopJob(bootstrap_);
+  job.replace(job.find("topics: [events]"), 16,
+              "topics: [events], properties: {security.protocol: SASL_PLAINTEXT, sasl.mechanism: PLAIN, "
+              "sasl.username: segflow, sasl.password: wrong}");
+  WriteFile(job_path(), job);
+  Outcome r = Run({"--bounded", "--workers", "0"});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.err.find("Kafka source at " + bootstrap_ + ": authentication failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sasl.*"), std::string::npos) << r.err;
+}
+
 // `segflow explain` of a job whose source is Kafka reads the user's records from the
 // cluster (every partition: on Kafka the producer chose them): for users with and without
 // changes, each segment's explanation equals the embedded-log job's, field for field.
