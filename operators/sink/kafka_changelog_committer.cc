@@ -86,6 +86,21 @@ std::string KafkaChangelogCommitter::JournalPath(const JobSpec& job) {
   return job.checkpoint.dir + "/kafka-changelog.journal";
 }
 
+std::string KafkaChangelogCommitter::DefinitionOf(const JobSpec& job, uint32_t partitions) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across builds and machines
+  auto mix = [&h](const std::string& text) {
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // a separator no text byte sequence imitates
+  };
+  for (const auto& [id, version] : job.segment_versions) {  // a std::map: sorted by id
+    mix(id);
+    mix(version);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return "p" + std::to_string(partitions) + "-" + hex;
+}
+
 KafkaChangelogCommitter::KafkaChangelogCommitter(const JobSpec& job, uint32_t partitions)
     : bootstrap_(job.output.kafka.bootstrap),
       topic_(job.output.kafka.topic),
@@ -94,6 +109,7 @@ KafkaChangelogCommitter::KafkaChangelogCommitter(const JobSpec& job, uint32_t pa
       log_dir_(job.log_dir),
       journal_path_(JournalPath(job)),
       job_(job.name),
+      definition_(DefinitionOf(job, partitions)),
       properties_(job.output.kafka.properties),
       partitions_(partitions),
       where_("Kafka changelog " + job.output.kafka.topic + " at " + job.output.kafka.bootstrap) {}
@@ -524,9 +540,31 @@ Status KafkaChangelogCommitter::Restore(const CommitProgress& restored, bool fre
     journal_.changelog = restored.offsets;
     journal_.late.assign(partitions_, 0);
     journal_.rejected.assign(partitions_, 0);
+    journal_.definition = definition_;
     has_journal_ = true;
     return journal_.Write(journal_path_);
   }
+  bool older = false;  // a checkpoint or savepoint from before the last commit
+  for (uint32_t p = 0; p < partitions_ && p < journal_.changelog.size(); ++p) {
+    older |= (p < restored.offsets.size() ? restored.offsets[p] : 0) < journal_.changelog[p];
+  }
+  if (older && !journal_.definition.empty() && journal_.definition != definition_) {
+    // Another definition (edited segments, another parallelism) staged other records at
+    // those offsets: everything from the restored point on goes to Kafka. Late records and
+    // rejects depend only on the input, so they stay deduplicated by position.
+    const std::string report =
+        "restored checkpoint " + std::to_string(restored.checkpoint) +
+        " is older than the last committed transaction (checkpoint " +
+        std::to_string(journal_.checkpoint) +
+        ") and the job's segments or parallelism changed since: its changes from there on "
+        "are all written, so a consumer sees the earlier job's changes after that point "
+        "followed by this job's";
+    std::fprintf(stderr, "segflow: %s: %s\n", where_.c_str(), report.c_str());
+    journal_.changelog = restored.offsets;
+    journal_.changelog.resize(partitions_, 0);
+    journal_.checkpoint = restored.checkpoint;
+  }
+  journal_.definition = definition_;
   // What the restored checkpoint holds beyond the last committed transaction (the failed
   // attempt's aborted or unfinished one) is sent again, in one transaction.
   return Send(restored.offsets, restored.checkpoint, "restore");

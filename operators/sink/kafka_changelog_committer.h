@@ -13,7 +13,10 @@
 // Exactly once: the producer's transactional.id is "segflow.<job>.sink-0", so a restarted
 // attempt's init_transactions fences the failed attempt and aborts its open transaction;
 // the journal (kafka_commit_journal.h) says what was committed, and Restore sends what the
-// restored checkpoint holds beyond it. The aborted transaction is reported (stderr, Summary)
+// restored checkpoint holds beyond it. A restore from a checkpoint or savepoint older than
+// the last commit sends nothing twice when the job's definition is the one that wrote the
+// commits (the same input re-evaluated gives the same records at the same offsets); an
+// edited or rescaled job's changes from there on are all sent, and the repeat reported. The aborted transaction is reported (stderr, Summary)
 // with its checkpoint, record count and Kafka offsets, so that a consumer that cannot read
 // committed (or a test on a mock that does not hide aborted records) can tell its records.
 // A crash after commit_transaction was called and before the journal says so (state
@@ -61,6 +64,9 @@ class KafkaChangelogCommitter : public SinkCommitter {
   const std::string& where() const { return where_; }
   // The journal's path: <checkpoint dir>/kafka-changelog.journal.
   static std::string JournalPath(const JobSpec& job);
+  // What determines the staged changelog's records at given offsets for given input: the
+  // partition count and every segment's version ("p<N>-<hash>").
+  static std::string DefinitionOf(const JobSpec& job, uint32_t partitions);
 
  private:
   KafkaChangelogCommitter(const JobSpec& job, uint32_t partitions);
@@ -82,6 +88,7 @@ class KafkaChangelogCommitter : public SinkCommitter {
   std::vector<uint64_t> StagedEnds(const std::string& topic) const;
 
   std::string bootstrap_, topic_, late_topic_, rejected_topic_, log_dir_, journal_path_, job_;
+  std::string definition_;  // DefinitionOf this run's job
   std::map<std::string, std::string> properties_;
   uint32_t partitions_;
   std::string where_;

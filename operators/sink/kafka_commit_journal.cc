@@ -65,6 +65,8 @@ Result<std::optional<KafkaCommitJournal>> KafkaCommitJournal::Read(const std::st
     words >> value;
     if (key == "state") {
       j.state = value;
+    } else if (key == "definition") {
+      j.definition = value;
     } else if (key == "checkpoint" || key == "records") {
       uint64_t n = 0;
       try {
@@ -102,6 +104,7 @@ Status KafkaCommitJournal::Write(const std::string& path) const {
       JoinOffsets(late) + "\nrejected " + JoinOffsets(rejected) + "\npending_changelog " +
       JoinOffsets(pending_changelog) + "\npending_late " + JoinOffsets(pending_late) +
       "\npending_rejected " + JoinOffsets(pending_rejected) + "\n";
+  if (!definition.empty()) text += "definition " + definition + "\n";
   for (const auto& [tp, offset] : high_watermarks) {
     text +=
         "hw " + tp.first + " " + std::to_string(tp.second) + " " + std::to_string(offset) + "\n";

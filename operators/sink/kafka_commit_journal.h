@@ -31,6 +31,9 @@ struct KafkaCommitJournal {
   std::vector<uint64_t> changelog, late, rejected;
   // The staged ends the transaction in flight brings them to (state open or committing).
   std::vector<uint64_t> pending_changelog, pending_late, pending_rejected;
+  // What produced the staged changelog the offsets count in (the committer's
+  // DefinitionOf: partitions and segment versions); empty in journals written before it.
+  std::string definition;
   // (Kafka topic, partition) -> its end offset when the transaction in flight began.
   std::map<std::pair<std::string, int32_t>, int64_t> high_watermarks;
 

@@ -29,6 +29,7 @@ TEST(KafkaCommitJournalTest, RoundTripsEveryField) {
   j.pending_changelog = {5, 6, 7, 8};
   j.pending_late = {0, 1, 7, 0};
   j.pending_rejected = {0, 0, 0, 1};
+  j.definition = "p4-0123456789abcdef";
   j.high_watermarks[{"shop.memberships", 2}] = 99;
   j.high_watermarks[{"shop.late", 0}] = 3;
   ASSERT_TRUE(j.Write(path).ok());
@@ -46,6 +47,7 @@ TEST(KafkaCommitJournalTest, RoundTripsEveryField) {
   EXPECT_EQ(r.pending_late, j.pending_late);
   EXPECT_EQ(r.pending_rejected, j.pending_rejected);
   EXPECT_EQ(r.high_watermarks, j.high_watermarks);
+  EXPECT_EQ(r.definition, j.definition);
 
   // Cut short (no "end"): refused, naming the file.
   std::ofstream(path) << "segflow kafka changelog journal v1\nstate open\n";
