@@ -342,6 +342,8 @@ class KafkaTest : public ::testing::Test {
     return submit.exit_code == 0 ? Lines(submit.out).at(0) : std::string();
   }
 
+  void UpgradeScenario(bool kafka_changelog);  // defined with its tests below
+
   ScratchDir dir_{"segflow-kafka-test"};
   std::string kcat_;
   std::string bootstrap_;
@@ -888,16 +890,18 @@ TEST_F(KafkaTest, FromTimeEqualsARunOverOnlyThatRange) {
   EXPECT_EQ(Cli({"cancel", live_id, "--wait"}).exit_code, 0);
 }
 
-// A version upgrade of a live Kafka-sourced job (its changelog in the embedded log), as
-// UpgradeTest does for a log job: resubmitting the file with busy_browser changed
-// backfills the new version from Kafka beside the live job while kcat keeps producing,
-// the catch-up rounds measure the backlog by the topic's end offsets, the live job stops
+// A version upgrade of a live Kafka-sourced job (its changelog in the embedded log, or in
+// Kafka with `kafka_changelog`), as UpgradeTest does for a log job: resubmitting the file with
+// busy_browser changed backfills the new version from Kafka beside the live job while kcat keeps
+// producing, the catch-up rounds measure the backlog by the topic's end offsets, the live job stops
 // with a savepoint and the new one continues from both. Kept segments' committed changelog
 // is the unedited run's record for record; the changed one switches in one instant, with
 // alternating entries and exits, to a run of the new file's audience; the old version
 // stays queryable.
-TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
-  const std::string shop = ShopJob(bootstrap_) + "checkpoint: {interval: 300ms}\n";
+void KafkaTest::UpgradeScenario(bool kafka_changelog) {
+  const std::string shop = kafka_changelog
+                               ? KafkaOutJob(bootstrap_, "300ms")
+                               : ShopJob(bootstrap_) + "checkpoint: {interval: 300ms}\n";
   const std::string edited =
       std::regex_replace(shop, std::regex("window: 1h, at_least: 5"), "window: 1h, at_least: 1");
   ASSERT_NE(edited, shop);
@@ -921,6 +925,18 @@ TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
     return Cli({"status", live_id}).out.find("running") != std::string::npos;
   })) << Cli({"status", live_id}).out;
 
+  if (kafka_changelog) {
+    // A changelog on another cluster is another output: refused, the live job untouched.
+    std::string elsewhere = edited;
+    elsewhere.replace(elsewhere.find("kafka: {bootstrap: \"" + bootstrap_ + "\", topic:"),
+                      std::string("kafka: {bootstrap: \"" + bootstrap_ + "\"").size(),
+                      "kafka: {bootstrap: \"127.0.0.1:1\"");
+    WriteFile(job_path(), elsewhere);
+    Outcome refused = Cli({"submit", job_path()});
+    EXPECT_EQ(refused.exit_code, 1) << refused.out;
+    EXPECT_NE(refused.err.find("writes other outputs than " + live_id), std::string::npos)
+        << refused.err;
+  }
   WriteFile(job_path(), edited);
   const pid_t follower = Start({"submit", job_path(), "--wait", "--coordinator", address_}, "",
                                scratch(), scratch(), "upgrade");
@@ -982,9 +998,11 @@ TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
       << diagnostics();
   ASSERT_EQ(Cli({"cancel", new_id, "--wait"}).exit_code, 0);
   const std::string committed =
-      Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
-              scratch())
-          .out;
+      kafka_changelog
+          ? Values(ReadKafka("shop.memberships"))
+          : Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
+                    scratch())
+                .out;
   const std::string versions = Segflow({"audience", job_path(), "--versions"}, "", scratch()).out;
   EXPECT_NE(versions.find("segment busy_browser: serving "), std::string::npos) << versions;
   EXPECT_NE(versions.find("  frozen "), std::string::npos) << "the old busy_browser\n" << versions;
@@ -1027,18 +1045,14 @@ TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
                              CartEvents() + tickers, scratch());
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
   auto reference = [&](const std::string& job) {
-    std::string text = job;
-    text.replace(
-        text.find("  kafka: {bootstrap: \"" + bootstrap_ + "\", topics: [events]}\n"),
-        std::string("  kafka: {bootstrap: \"" + bootstrap_ + "\", topics: [events]}\n").size(),
-        "  topics: [events]\n");
-    WriteFile(job_path(), text);
+    WriteFile(job_path(), job);
     Outcome r = Run({"--bounded", "--workers", "0"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return Consume("shop.memberships").out;
   };
-  const std::string ref_old = reference(shop);
-  const std::string ref_new = reference(edited);
+  const std::string ref_old = reference(ShopJob(""));
+  const std::string ref_new = reference(std::regex_replace(
+      ShopJob(""), std::regex("window: 1h, at_least: 5"), "window: 1h, at_least: 1"));
   auto of = [](const std::vector<std::string>& lines, const std::string& segment) {
     std::vector<std::string> out;
     for (const auto& l : lines) {
@@ -1080,6 +1094,14 @@ TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
       << "just before the switch is the old version's";
 }
 
+TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
+  UpgradeScenario(false);
+}
+
+TEST_F(KafkaTest, UpgradeOfAJobWithKafkaSourceAndChangelog) {
+  UpgradeScenario(true);
+}
+
 // Every broker down for a while in the middle of a live run (the mock drops and refuses
 // connections): the run waits and retries, and its changelog is still the embedded-log
 // run's.
@@ -1092,7 +1114,8 @@ TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
   std::vector<std::vector<std::string>> halves;
   int64_t bound = 0;
   ASSERT_NO_FATAL_FAILURE(CartChunks(2, &halves, &bound));
-  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(::kill(mock_, SIGUSR1), 0);
   ASSERT_TRUE(Eventually([&] {
