@@ -907,7 +907,7 @@ void KafkaTest::UpgradeScenario(bool kafka_changelog) {
   ASSERT_NE(edited, shop);
   std::vector<std::vector<std::string>> chunks;
   int64_t bound = 0;
-  ASSERT_NO_FATAL_FAILURE(CartChunks(10, &chunks, &bound));
+  ASSERT_NO_FATAL_FAILURE(CartChunks(30, &chunks, &bound));
   auto produce_chunk = [&](size_t c) {
     for (uint32_t p = 0; p < kPartitions; ++p) {
       if (!chunks[p][c].empty()) {
@@ -915,7 +915,7 @@ void KafkaTest::UpgradeScenario(bool kafka_changelog) {
       }
     }
   };
-  for (size_t c = 0; c < 4; ++c) ASSERT_NO_FATAL_FAILURE(produce_chunk(c));
+  for (size_t c = 0; c < 12; ++c) ASSERT_NO_FATAL_FAILURE(produce_chunk(c));
   WriteFile(job_path(), shop);
   // Catch-up rounds while Kafka grew by more than 300 records during the last one.
   ASSERT_NO_FATAL_FAILURE(StartCluster(2, {"--upgrade-catch-up-records", "300"}));
@@ -943,7 +943,7 @@ void KafkaTest::UpgradeScenario(bool kafka_changelog) {
   ChildGuard guard(follower);
   // Production load while the backfill runs: a chunk every 100 ms until the live job is
   // stopping (so that the final round has records to replay), then the rest.
-  for (size_t c = 4; c < 10; ++c) {
+  for (size_t c = 12; c < 30; ++c) {
     ASSERT_NO_FATAL_FAILURE(produce_chunk(c));
     if (ReadFile(scratch() + "/upgrade.stderr").find("stopping-live") == std::string::npos) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
