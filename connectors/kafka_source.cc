@@ -253,29 +253,18 @@ class KafkaSource : public SourceConnector {
   }
 
   Result<uint64_t> OffsetForTime(uint32_t topic, uint32_t partition, int64_t ms) override {
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, config_.topics.at(topic).c_str(),
-                                      static_cast<int32_t>(partition))
-        ->offset = ms;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client_->rk, list, kQueryTimeoutMs);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
-    const int64_t offset = list->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(list);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::IOError("Kafka source at " + config_.kafka.bootstrap +
-                             ": cannot look up the offset for time " + std::to_string(ms) +
-                             " in topic \"" + config_.topics[topic] + "\" partition " +
-                             std::to_string(partition) + ": " + rd_kafka_err2str(err));
-    }
-    if (offset >= 0) return static_cast<uint64_t>(offset);
-    // -1: no record at or after ms, or a broker that cannot answer (message format v0, or
-    // librdkafka's mock, which answers -1 to every lookup by time). An empty partition
-    // needs no look; otherwise read it to find out.
+    auto offset = BrokerOffsetForTime(topic, partition, ms);
+    if (!offset.ok()) return offset.status();
+    if (*offset >= 0) return static_cast<uint64_t>(*offset);
+    // -1: no record at or after ms, or a broker that cannot look up by time (message format
+    // v0; librdkafka's mock answers -1 to every lookup by time). An empty partition needs
+    // no look; a broker that finds the first record at or after time 0 can look up by time
+    // (so none is at or after ms: the end); otherwise read the partition to find out.
     int64_t low = 0;
     int64_t high = 0;
-    err = rd_kafka_query_watermark_offsets(client_->rk, config_.topics[topic].c_str(),
-                                           static_cast<int32_t>(partition), &low, &high,
-                                           kQueryTimeoutMs);
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        client_->rk, config_.topics[topic].c_str(), static_cast<int32_t>(partition), &low, &high,
+        kQueryTimeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::IOError("Kafka source at " + config_.kafka.bootstrap +
                              ": cannot read the offsets of topic \"" + config_.topics[topic] +
@@ -283,7 +272,12 @@ class KafkaSource : public SourceConnector {
                              rd_kafka_err2str(err));
     }
     if (low >= high) return static_cast<uint64_t>(high);
-    return ScanForTime(topic, partition, ms);
+    if (ms > 0) {
+      auto first = BrokerOffsetForTime(topic, partition, 0);
+      if (!first.ok()) return first.status();
+      if (*first >= 0) return EndOffset(topic, partition);
+    }
+    return ScanForTime(topic, partition, ms, static_cast<uint64_t>(high));
   }
 
   Result<std::unique_ptr<SplitReader>> OpenReader(uint32_t topic, uint32_t partition,
@@ -317,11 +311,32 @@ class KafkaSource : public SourceConnector {
   }
 
  private:
+  // The brokers' answer to ListOffsets by time: the first offset whose record timestamp is
+  // >= ms, or -1.
+  Result<int64_t> BrokerOffsetForTime(uint32_t topic, uint32_t partition, int64_t ms) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, config_.topics.at(topic).c_str(),
+                                      static_cast<int32_t>(partition))
+        ->offset = ms;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client_->rk, list, kQueryTimeoutMs);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
+    const int64_t offset = list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::IOError("Kafka source at " + config_.kafka.bootstrap +
+                             ": cannot look up the offset for time " + std::to_string(ms) +
+                             " in topic \"" + config_.topics[topic] + "\" partition " +
+                             std::to_string(partition) + ": " + rd_kafka_err2str(err));
+    }
+    return offset < 0 ? int64_t{-1} : offset;
+  }
+
   // ListOffsets by time done by the client: reads the partition from its start
   // (read_committed) to the first record whose Kafka timestamp is >= ms, and answers its
-  // offset; none: the offset at the end of what was readable. Fails when the cluster sends
-  // nothing for kQueryTimeoutMs, or when records carry no timestamp.
-  Result<uint64_t> ScanForTime(uint32_t topic, uint32_t partition, int64_t ms) {
+  // offset; none: `high` (the high watermark) once the record before it is read, or the end
+  // of what is readable committed. Fails when the cluster sends nothing for
+  // kQueryTimeoutMs, or when records carry no timestamp.
+  Result<uint64_t> ScanForTime(uint32_t topic, uint32_t partition, int64_t ms, uint64_t high) {
     const std::string where = "Kafka source at " + config_.kafka.bootstrap + ", topic \"" +
                               config_.topics[topic] + "\" partition " + std::to_string(partition);
     auto handle = client_->Topic(topic, config_.topics[topic]);
@@ -365,6 +380,8 @@ class KafkaSource : public SourceConnector {
                 std::to_string(ms) + " starts; use --from offsets:P=O,...");
           } else if (ts >= ms) {
             answer = static_cast<uint64_t>(m->offset);
+          } else if (static_cast<uint64_t>(m->offset) + 1 >= high) {
+            answer = high;  // no wait for the end-of-partition fetch
           }
         } else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
                    m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
