@@ -63,7 +63,8 @@ Result<std::string> BackfillJobText(const std::string& text, const JobSpec& job)
     out["audience"] = job.output.audience_dir + "--backfill";  // absolute
     root["output"] = out;
     // Its changelog is in the embedded log: a job whose source and changelog are in Kafka
-    // has no `log:`, so the backfill gets the live job's own local log (data/<job>/log).
+    // has no `log:`, so the backfill gets the live job's own local log (where the live
+    // job stages its Kafka changelog).
     if (!root["log"]) root["log"] = job.log_dir;
     YAML::Emitter e;
     e << root;
@@ -207,7 +208,7 @@ void Coordinator::Impl::EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, co
   if (!b.ok()) return;
   Status s = log::DeleteTopic(b.job.log_dir, b.job.output.changelog);
   if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".late");
-  if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".rejected");  // a Kafka source's
+  if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".rejected");  // a Kafka source's rejects
   if (s.ok()) s = RemoveOwnedDir(b.job.output.audience_dir, "audience store");
   if (!s.ok()) {
     std::fprintf(stderr, "segflow coordinator: upgrade %s: cannot remove the backfill's outputs: %s\n", u.id.c_str(),
