@@ -2,9 +2,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/value/json_event.h"
@@ -29,6 +31,16 @@ struct KafkaClient {
       if (t != nullptr) rd_kafka_topic_destroy(t);
     }
     if (rk != nullptr) rd_kafka_destroy(rk);
+  }
+
+  // The handle of source topic `i`, made on first use (a handle asks the cluster for its
+  // topic, and a cluster that creates topics on first use would make a mistyped one exist).
+  Result<rd_kafka_topic_t*> Topic(uint32_t i, const std::string& name) {
+    if (topics[i] == nullptr) {
+      topics[i] = rd_kafka_topic_new(rk, name.c_str(), nullptr);
+      if (topics[i] == nullptr) return Status::IOError(rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    return topics[i];
   }
 
   // Serves librdkafka's callbacks; an error no retry cures fails the read.
@@ -98,11 +110,8 @@ class KafkaSplitReader : public SplitReader {
   }
 
   Status Start() {
-    if (client_->topics[topic_] == nullptr) {
-      client_->topics[topic_] = rd_kafka_topic_new(client_->rk, topic_name_.c_str(), nullptr);
-      if (client_->topics[topic_] == nullptr) {
-        return Status::IOError(Where() + ": " + rd_kafka_err2str(rd_kafka_last_error()));
-      }
+    if (auto handle = client_->Topic(topic_, topic_name_); !handle.ok()) {
+      return Status::IOError(Where() + ": " + handle.status().message());
     }
     queue_ = rd_kafka_queue_new(client_->rk);
     // Offset 0 is where a run from the beginning starts: the partition's first record,
@@ -247,22 +256,31 @@ class KafkaSource : public SourceConnector {
   }
 
   Result<uint64_t> OffsetForTime(uint32_t topic, uint32_t partition, int64_t ms) override {
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, config_.topics.at(topic).c_str(),
-                                      static_cast<int32_t>(partition))
-        ->offset = ms;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client_->rk, list, kQueryTimeoutMs);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
-    const int64_t offset = list->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(list);
+    auto offset = BrokerOffsetForTime(topic, partition, ms);
+    if (!offset.ok()) return offset.status();
+    if (*offset >= 0) return static_cast<uint64_t>(*offset);
+    // -1: no record at or after ms, or a broker that cannot look up by time (message format
+    // v0; librdkafka's mock answers -1 to every lookup by time). An empty partition needs
+    // no look; a broker that finds the first record at or after time 0 can look up by time
+    // (so none is at or after ms: the end); otherwise read the partition to find out.
+    int64_t low = 0;
+    int64_t high = 0;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        client_->rk, config_.topics[topic].c_str(), static_cast<int32_t>(partition), &low, &high,
+        kQueryTimeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::IOError("Kafka source at " + config_.kafka.bootstrap +
-                             ": cannot look up the offset for time " + std::to_string(ms) +
-                             " in topic \"" + config_.topics[topic] + "\" partition " +
-                             std::to_string(partition) + ": " + rd_kafka_err2str(err));
+                             ": cannot read the offsets of topic \"" + config_.topics[topic] +
+                             "\" partition " + std::to_string(partition) + ": " +
+                             rd_kafka_err2str(err));
     }
-    if (offset < 0) return EndOffset(topic, partition);  // no record at or after ms
-    return static_cast<uint64_t>(offset);
+    if (low >= high) return static_cast<uint64_t>(high);
+    if (ms > 0) {
+      auto first = BrokerOffsetForTime(topic, partition, 0);
+      if (!first.ok()) return first.status();
+      if (*first >= 0) return EndOffset(topic, partition);
+    }
+    return ScanForTime(topic, partition, ms, static_cast<uint64_t>(high));
   }
 
   Result<std::unique_ptr<SplitReader>> OpenReader(uint32_t topic, uint32_t partition,
@@ -296,6 +314,100 @@ class KafkaSource : public SourceConnector {
   }
 
  private:
+  // The brokers' answer to ListOffsets by time: the first offset whose record timestamp is
+  // >= ms, or -1.
+  Result<int64_t> BrokerOffsetForTime(uint32_t topic, uint32_t partition, int64_t ms) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, config_.topics.at(topic).c_str(),
+                                      static_cast<int32_t>(partition))
+        ->offset = ms;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client_->rk, list, kQueryTimeoutMs);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
+    const int64_t offset = list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::IOError("Kafka source at " + config_.kafka.bootstrap +
+                             ": cannot look up the offset for time " + std::to_string(ms) +
+                             " in topic \"" + config_.topics[topic] + "\" partition " +
+                             std::to_string(partition) + ": " + rd_kafka_err2str(err));
+    }
+    return offset < 0 ? int64_t{-1} : offset;
+  }
+
+  // ListOffsets by time done by the client: reads the partition from its start
+  // (read_committed) to the first record whose Kafka timestamp is >= ms, and answers its
+  // offset; none: `high` (the high watermark) once the record before it is read, or the end
+  // of what is readable committed. Fails when the cluster sends nothing for
+  // kQueryTimeoutMs, or when records carry no timestamp.
+  Result<uint64_t> ScanForTime(uint32_t topic, uint32_t partition, int64_t ms, uint64_t high) {
+    const std::string where = "Kafka source at " + config_.kafka.bootstrap + ", topic \"" +
+                              config_.topics[topic] + "\" partition " + std::to_string(partition);
+    auto handle = client_->Topic(topic, config_.topics[topic]);
+    if (!handle.ok()) return handle.status().Annotate(where);
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(client_->rk);
+    const auto p = static_cast<int32_t>(partition);
+    if (rd_kafka_consume_start_queue(*handle, p, RD_KAFKA_OFFSET_BEGINNING, queue) != 0) {
+      rd_kafka_queue_destroy(queue);
+      return Status::IOError(where + ": cannot start reading it to find the offset for time " +
+                             std::to_string(ms) + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    std::optional<Result<uint64_t>> answer;
+    std::vector<rd_kafka_message_t*> batch(1024);
+    auto last_progress = std::chrono::steady_clock::now();
+    while (!answer) {
+      if (Status st = client_->Serve(); !st.ok()) {
+        answer = st;
+        break;
+      }
+      const ssize_t got = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
+      if (got < 0) {
+        answer = Status::IOError(where + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+        break;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (got > 0) last_progress = now;
+      for (ssize_t i = 0; i < got; ++i) {
+        rd_kafka_message_t* m = batch[static_cast<size_t>(i)];
+        if (answer) {
+          // found: the rest of the batch is only freed
+        } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          answer = static_cast<uint64_t>(std::max<int64_t>(m->offset, 0));  // none at or after ms
+        } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+          const int64_t ts = rd_kafka_message_timestamp(m, &type);
+          if (type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+            answer = Status::InvalidArgument(
+                where + ": record " + std::to_string(m->offset) +
+                " has no Kafka timestamp (message format v0), so --from time: cannot find "
+                "where time " +
+                std::to_string(ms) + " starts; use --from offsets:P=O,...");
+          } else if (ts >= ms) {
+            answer = static_cast<uint64_t>(m->offset);
+          } else if (static_cast<uint64_t>(m->offset) + 1 >= high) {
+            answer = high;  // no wait for the end-of-partition fetch
+          }
+        } else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                   m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                   m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                   m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                   m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+          answer = Status::IOError(where + ": " + rd_kafka_message_errstr(m));
+        }  // else transient: librdkafka retries
+        rd_kafka_message_destroy(m);
+      }
+      if (!answer && now - last_progress > std::chrono::milliseconds(kQueryTimeoutMs)) {
+        answer = Status::IOError(
+            where + ": the cluster sent nothing for " + std::to_string(kQueryTimeoutMs / 1000) +
+            " s while Segflow read the partition from its start to find the offset for time " +
+            std::to_string(ms) +
+            " (the brokers answered none for that time); is a broker running there?");
+      }
+    }
+    rd_kafka_consume_stop(*handle, p);
+    rd_kafka_queue_destroy(queue);
+    return *answer;
+  }
+
   SourceConfig config_;
   std::shared_ptr<KafkaClient> client_;
 };

@@ -62,6 +62,10 @@ Result<std::string> BackfillJobText(const std::string& text, const JobSpec& job)
     out["changelog"] = name + ".memberships";
     out["audience"] = job.output.audience_dir + "--backfill";  // absolute
     root["output"] = out;
+    // Its changelog is in the embedded log: a job whose source and changelog are in Kafka
+    // has no `log:`, so the backfill gets the live job's own local log (where the live
+    // job stages its Kafka changelog).
+    if (!root["log"]) root["log"] = job.log_dir;
     YAML::Emitter e;
     e << root;
     if (!e.good()) return Status::Internal("cannot write the backfill's job file: " + e.GetLastError());
@@ -152,6 +156,7 @@ void Coordinator::Impl::StartUpgrade(JobEntry& live, const std::string& file, co
   if (old.ok() && (old.job.output.changelog != parsed.output.changelog ||
                    old.job.output.audience_dir != parsed.output.audience_dir ||
                    old.job.output.shared_audience_dir != parsed.output.shared_audience_dir ||
+                   old.job.output.kafka.bootstrap != parsed.output.kafka.bootstrap ||
                    old.job.output.postgres.dsn != parsed.output.postgres.dsn ||
                    old.job.output.postgres.table != parsed.output.postgres.table)) {
     return refuse("the new job file writes other outputs than " + live.id +
@@ -203,6 +208,7 @@ void Coordinator::Impl::EndUpgrade(UpgradeEntry& u, wire::UpgradePhase phase, co
   if (!b.ok()) return;
   Status s = log::DeleteTopic(b.job.log_dir, b.job.output.changelog);
   if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".late");
+  if (s.ok()) s = log::DeleteTopic(b.job.log_dir, b.job.name + ".rejected");  // a Kafka source's rejects
   if (s.ok()) s = RemoveOwnedDir(b.job.output.audience_dir, "audience store");
   if (!s.ok()) {
     std::fprintf(stderr, "segflow coordinator: upgrade %s: cannot remove the backfill's outputs: %s\n", u.id.c_str(),

@@ -298,14 +298,19 @@ class KafkaTest : public ::testing::Test {
     ASSERT_GT(Lines(*late).size(), 10u);
   }
 
-  // A coordinator (2 s heartbeat timeout) and `workers` workers of 2 slots on 127.0.0.1
-  // (with `lab_`: the coordinator on the lab's bridge, each worker a host of its own).
-  void StartCluster(int workers) {
+  // A coordinator (2 s heartbeat timeout, then `extra` options) and `workers` workers of 2
+  // slots on 127.0.0.1 (with `lab_`: the coordinator on the lab's bridge, each worker a
+  // host of its own).
+  void StartCluster(int workers, const std::vector<std::string>& extra = {}) {
     const std::string listen = lab_ ? lab_->hub() + ":0" : "127.0.0.1:0";
-    const pid_t coordinator =
-        Start({"coordinator", "--dir", scratch() + "/coordinator", "--heartbeat-timeout", "2000",
-               "--heartbeat-interval", "200", "--max-restarts", "20", "--listen", listen},
-              "", scratch(), scratch(), "coordinator");
+    std::vector<std::string> args = {"coordinator", "--dir", scratch() + "/coordinator"};
+    for (const char* a : {"--heartbeat-timeout", "2000", "--heartbeat-interval", "200",
+                          "--max-restarts", "20", "--listen"}) {
+      args.push_back(a);
+    }
+    args.push_back(listen);
+    args.insert(args.end(), extra.begin(), extra.end());
+    const pid_t coordinator = Start(args, "", scratch(), scratch(), "coordinator");
     guards_.push_back(std::make_unique<ChildGuard>(coordinator));
     ASSERT_TRUE(Eventually([&] {
       std::smatch m;
@@ -523,6 +528,8 @@ class KafkaTest : public ::testing::Test {
     })) << submit.err;
     return submit.exit_code == 0 ? Lines(submit.out).at(0) : std::string();
   }
+
+  void UpgradeScenario(bool kafka_changelog);  // defined with its tests below
 
   ScratchDir dir_{"segflow-kafka-test"};
   std::string kcat_;
@@ -1087,6 +1094,296 @@ TEST_F(KafkaTest, FromOffsetsEqualsARunOverOnlyThatRange) {
   EXPECT_EQ(Consume("shop.memberships").out, ref_changelog) << "the offset range's changelog";
 }
 
+// Reprocessing by Kafka record time: `submit --bounded --from time:T`, T a wall-clock
+// instant between two batches kcat produced (its records carry CreateTime, the produce
+// time), gives the changelog of a run over a log holding only the second batch, as does
+// `--from offsets:` at the batch boundary. The mock answers every ListOffsets by time
+// with -1, as a broker does when it has no record at or after T (or no timestamps), so
+// the source reads each partition for the first record at or after T; a live job from a
+// T after every record starts at the partitions' ends.
+TEST_F(KafkaTest, FromTimeEqualsARunOverOnlyThatRange) {
+  const std::vector<std::string> parts = ByPartition(CartEvents());
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::string offsets = "offsets:";
+  std::string second_halves;
+  std::vector<std::string> seconds(kPartitions);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    const std::vector<std::string> lines = Lines(parts[p]);
+    const size_t half = lines.size() / 2;
+    std::string first;
+    for (size_t i = 0; i < lines.size(); ++i) (i < half ? first : seconds[p]) += lines[i] + "\n";
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, first));
+    offsets += (p ? "," : "") + std::to_string(p) + "=" + std::to_string(half);
+    second_halves += seconds[p];
+  }
+  // Every first-batch record was stamped before kcat exited: before T. The second batch
+  // is produced once the clock has passed T.
+  const int64_t t = now_ms() + 1;
+  while (now_ms() <= t) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, seconds[p]));
+
+  // The reference: the embedded log holding only the second batch (same partitions).
+  Outcome produced = Segflow({"produce", "--log", log(), "--topic", "events", "--partitions", "4"},
+                             second_halves, scratch());
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  WriteFile(job_path(), ShopJob(""));
+  Outcome ref = Run({"--bounded", "--workers", "0"});
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  const std::string ref_changelog = Consume("shop.memberships").out;
+  ASSERT_GT(Lines(ref_changelog).size(), 50u);
+
+  WriteFile(job_path(), ShopJob(bootstrap_));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(2));
+  auto bounded_from = [&](const std::string& from) {
+    Outcome out;
+    EXPECT_TRUE(Eventually([&] {
+      out = Cli({"submit", job_path(), "--bounded", "--wait", "--from", from});
+      return out.err.find("no worker") == std::string::npos || out.exit_code == 0;
+    }));
+    return out;
+  };
+  const std::string records = ": " + std::to_string(Lines(second_halves).size()) + " records";
+  for (const std::string& from : {"time:" + std::to_string(t), offsets}) {
+    Outcome run = bounded_from(from);
+    ASSERT_EQ(run.exit_code, 0) << from << ": " << run.out << run.err;
+    EXPECT_NE(run.out.find(records), std::string::npos) << from << ": " << run.out;
+    EXPECT_EQ(Consume("shop.memberships").out, ref_changelog) << "--from " << from;
+  }
+  // A T after every record: a live job starts at the partitions' ends.
+  Outcome live =
+      Cli({"submit", job_path(), "--from", "time:" + std::to_string(now_ms() + 3600000)});
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  const std::string live_id = Lines(live.out).at(0);
+  std::string status;
+  EXPECT_TRUE(Eventually([&] {
+    status = Cli({"status", live_id}).out;
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      const std::string end = std::to_string(Lines(parts[p]).size());
+      if (status.find("partition " + std::to_string(p) + ": offset " + end + ",") ==
+          std::string::npos)
+        return false;
+    }
+    return true;
+  })) << status;
+  EXPECT_EQ(Cli({"cancel", live_id, "--wait"}).exit_code, 0);
+}
+
+// A version upgrade of a live Kafka-sourced job (its changelog in the embedded log, or in
+// Kafka with `kafka_changelog`), as UpgradeTest does for a log job: resubmitting the file with
+// busy_browser changed backfills the new version from Kafka beside the live job while kcat keeps
+// producing, the catch-up rounds measure the backlog by the topic's end offsets, the live job stops
+// with a savepoint and the new one continues from both. Kept segments' committed changelog
+// is the unedited run's record for record; the changed one switches in one instant, with
+// alternating entries and exits, to a run of the new file's audience; the old version
+// stays queryable.
+void KafkaTest::UpgradeScenario(bool kafka_changelog) {
+  const std::string shop = kafka_changelog
+                               ? KafkaOutJob(bootstrap_, "300ms")
+                               : ShopJob(bootstrap_) + "checkpoint: {interval: 300ms}\n";
+  const std::string edited =
+      std::regex_replace(shop, std::regex("window: 1h, at_least: 5"), "window: 1h, at_least: 1");
+  ASSERT_NE(edited, shop);
+  std::vector<std::vector<std::string>> chunks;
+  int64_t bound = 0;
+  ASSERT_NO_FATAL_FAILURE(CartChunks(30, &chunks, &bound));
+  auto produce_chunk = [&](size_t c) {
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      if (!chunks[p][c].empty()) {
+        ASSERT_NO_FATAL_FAILURE(Kcat("events", p, chunks[p][c]));
+      }
+    }
+  };
+  for (size_t c = 0; c < 12; ++c) ASSERT_NO_FATAL_FAILURE(produce_chunk(c));
+  WriteFile(job_path(), shop);
+  // Catch-up rounds while Kafka grew by more than 300 records during the last one.
+  ASSERT_NO_FATAL_FAILURE(StartCluster(2, {"--upgrade-catch-up-records", "300"}));
+  const std::string live_id = SubmitJob();
+  ASSERT_FALSE(live_id.empty());
+  ASSERT_TRUE(Eventually([&] {
+    return Cli({"status", live_id}).out.find("running") != std::string::npos;
+  })) << Cli({"status", live_id}).out;
+
+  if (kafka_changelog) {
+    // A changelog on another cluster is another output: refused, the live job untouched.
+    std::string elsewhere = edited;
+    elsewhere.replace(elsewhere.find("kafka: {bootstrap: \"" + bootstrap_ + "\", topic:"),
+                      std::string("kafka: {bootstrap: \"" + bootstrap_ + "\"").size(),
+                      "kafka: {bootstrap: \"127.0.0.1:1\"");
+    WriteFile(job_path(), elsewhere);
+    Outcome refused = Cli({"submit", job_path()});
+    EXPECT_EQ(refused.exit_code, 1) << refused.out;
+    EXPECT_NE(refused.err.find("writes other outputs than " + live_id), std::string::npos)
+        << refused.err;
+  }
+  WriteFile(job_path(), edited);
+  const pid_t follower = Start({"submit", job_path(), "--wait", "--coordinator", address_}, "",
+                               scratch(), scratch(), "upgrade");
+  ChildGuard guard(follower);
+  // Production load while the backfill runs: a chunk every 100 ms until the live job is
+  // stopping (so that the final round has records to replay), then the rest.
+  for (size_t c = 12; c < 30; ++c) {
+    ASSERT_NO_FATAL_FAILURE(produce_chunk(c));
+    if (ReadFile(scratch() + "/upgrade.stderr").find("stopping-live") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  // Then one event a day later on every partition: every watermark passes the handover.
+  int64_t last = 0;
+  for (const auto& l : Lines(CartEvents())) {
+    std::smatch m;
+    if (std::regex_search(l, m, std::regex(R"("ts":(\d+))")))
+      last = std::max<int64_t>(last, std::stoll(m[1]));
+  }
+  std::string tickers;
+  for (int u = 0; u < 32; ++u) {
+    tickers += R"({"user_id":"ticker)" + std::to_string(u) + R"(","event":"page_view","ts":)" +
+               std::to_string(last + 86400000) + "}\n";
+  }
+  const std::vector<std::string> ticker_parts = ByPartition(tickers);
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_FALSE(ticker_parts[p].empty()) << p;
+  const int64_t through = last + 86400000 - 5000 - 1;
+
+  auto diagnostics = [&] {
+    std::string out = Cli({"jobs"}).out;
+    for (const auto& l : Lines(out)) {
+      if (l.rfind("shop-", 0) == 0) out += Cli({"status", l.substr(0, l.find(' '))}).out;
+    }
+    return out + ReadFile(scratch() + "/coordinator.stderr");
+  };
+  Outcome upgraded = Wait(follower, scratch(), "upgrade");
+  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.out << upgraded.err << diagnostics();
+  EXPECT_NE(upgraded.err.find("kept cart_abandoned, big_cart; backfilled busy_browser (changed)"),
+            std::string::npos)
+      << upgraded.err;
+  const std::vector<std::string> ids = Lines(upgraded.out);
+  ASSERT_EQ(ids.size(), 2u) << upgraded.out;  // the upgrade's id, then the new live job's
+  const std::string new_id = ids[1];
+  EXPECT_NE(Cli({"status", ids[0]}).out.find(": done"), std::string::npos)
+      << Cli({"status", ids[0]}).out;
+  if (upgraded.err.find(": final-backfill") == std::string::npos) {
+    std::fprintf(stderr, "note: no final backfill round was needed in this run\n");
+  }
+  EXPECT_NE(Cli({"status", live_id}).out.find("finished"), std::string::npos)
+      << Cli({"status", live_id}).out;
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, ticker_parts[p]));
+  auto audience_at = [&](const std::string& segment, int64_t t) {
+    return Segflow({"audience", job_path(), "--segment", segment, "--at", std::to_string(t)}, "",
+                   scratch());
+  };
+  ASSERT_TRUE(Eventually([&] { return audience_at("busy_browser", through).exit_code == 0; },
+                         std::chrono::seconds(60)))
+      << diagnostics();
+  ASSERT_EQ(Cli({"cancel", new_id, "--wait"}).exit_code, 0);
+  const std::string committed =
+      kafka_changelog
+          ? Values(ReadKafka("shop.memberships"))
+          : Segflow({"consume", "--log", log(), "--topic", "shop.memberships", "--committed"}, "",
+                    scratch())
+                .out;
+  const std::string versions = Segflow({"audience", job_path(), "--versions"}, "", scratch()).out;
+  EXPECT_NE(versions.find("segment busy_browser: serving "), std::string::npos) << versions;
+  EXPECT_NE(versions.find("  frozen "), std::string::npos) << "the old busy_browser\n" << versions;
+
+  // The switch: one instant S, only busy_browser records, every sequence alternates.
+  static const std::regex rec(
+      R"re("segment":"([^"]+)","user_id":"([^"]+)","change":"(entered|exited)")re");
+  static const std::regex at_re(R"("at":(-?\d+))");
+  std::set<int64_t> switch_instants;
+  std::map<std::string, bool> member;
+  for (const auto& l : Lines(committed)) {
+    std::smatch r;
+    ASSERT_TRUE(std::regex_search(l, r, rec)) << l;
+    if (l.find("\"cause\":\"version-switch\"") != std::string::npos) {
+      EXPECT_EQ(r[1], "busy_browser") << l;
+      std::smatch m;
+      if (std::regex_search(l, m, at_re)) switch_instants.insert(std::stoll(m[1]));
+    }
+    bool& in = member[r[1].str() + "/" + r[2].str()];
+    EXPECT_EQ(in, r[3] == "exited") << "entries and exits alternate: " << l;
+    in = r[3] == "entered";
+  }
+  ASSERT_EQ(switch_instants.size(), 1u) << "one switch instant";
+  const int64_t switched_at = *switch_instants.begin();
+  ASSERT_LT(switched_at, through);
+  std::map<std::pair<std::string, int64_t>, std::vector<std::string>> answers;
+  const std::vector<std::string> segments = {"cart_abandoned", "big_cart", "busy_browser"};
+  for (const auto& s : segments) {
+    for (const int64_t t : {switched_at - 1, switched_at, through}) {
+      Outcome a = audience_at(s, t);
+      EXPECT_EQ(a.exit_code, 0) << a.err;
+      answers[{s, t}] = Lines(a.out);  // sorted ids
+    }
+  }
+
+  auto answer = [&](const std::string& segment, int64_t t) { return answers[{segment, t}]; };
+  // The references: runs of the old and the new file over the embedded log holding the same
+  // events in the same partitions (these runs replace the job's outputs).
+  Outcome produced = Segflow({"produce", "--log", log(), "--topic", "events", "--partitions", "4"},
+                             CartEvents() + tickers, scratch());
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  auto reference = [&](const std::string& job) {
+    WriteFile(job_path(), job);
+    Outcome r = Run({"--bounded", "--workers", "0"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return Consume("shop.memberships").out;
+  };
+  const std::string ref_old = reference(ShopJob(""));
+  const std::string ref_new = reference(std::regex_replace(
+      ShopJob(""), std::regex("window: 1h, at_least: 5"), "window: 1h, at_least: 1"));
+  auto of = [](const std::vector<std::string>& lines, const std::string& segment) {
+    std::vector<std::string> out;
+    for (const auto& l : lines) {
+      if (l.find("\"segment\":\"" + segment + "\"") != std::string::npos) out.push_back(l);
+    }
+    return out;
+  };
+  auto members = [&](const std::string& changelog, const std::string& segment, int64_t t) {
+    std::set<std::string> in;
+    for (const auto& l : of(LinesAtOrBefore(changelog, t), segment)) {
+      std::smatch r;
+      if (!std::regex_search(l, r, rec)) continue;
+      if (r[3] == "entered") {
+        in.insert(r[2]);
+      } else {
+        in.erase(r[2]);
+      }
+    }
+    return std::vector<std::string>(in.begin(), in.end());
+  };
+  for (const std::string s : {"cart_abandoned", "big_cart"}) {
+    EXPECT_GT(of(LinesAtOrBefore(committed, through), s).size(), 10u) << s;
+    EXPECT_EQ(of(LinesAtOrBefore(committed, through), s), of(LinesAtOrBefore(ref_old, through), s))
+        << s << ": the kept segment's changelog, record for record";
+    for (const int64_t t : {switched_at - 1, switched_at, through}) {
+      EXPECT_EQ(answer(s, t), members(ref_old, s, t)) << s << " at " << t;
+    }
+  }
+  EXPECT_NE(members(ref_old, "busy_browser", switched_at),
+            members(ref_new, "busy_browser", switched_at))
+      << "the version changed";
+  EXPECT_EQ(members(committed, "busy_browser", through), members(ref_new, "busy_browser", through));
+  for (const int64_t t : {switched_at, through}) {
+    EXPECT_EQ(answer("busy_browser", t), members(ref_new, "busy_browser", t))
+        << "at " << t << " (the switch at " << switched_at << ") is the new version's";
+  }
+  EXPECT_EQ(answer("busy_browser", switched_at - 1),
+            members(ref_old, "busy_browser", switched_at - 1))
+      << "just before the switch is the old version's";
+}
+
+TEST_F(KafkaTest, UpgradeOfALiveKafkaSourcedJobHandsOverLikeALogJob) {
+  UpgradeScenario(false);
+}
+
+TEST_F(KafkaTest, UpgradeOfAJobWithKafkaSourceAndChangelog) {
+  UpgradeScenario(true);
+}
+
 // Every broker down for a while in the middle of a live run (the mock drops and refuses
 // connections): the run waits and retries, and its changelog is still the embedded-log
 // run's.
@@ -1099,7 +1396,8 @@ TEST_F(KafkaTest, BrokersDownAndBackMidRunDelayButDoNotChangeResults) {
   std::vector<std::vector<std::string>> halves;
   int64_t bound = 0;
   ASSERT_NO_FATAL_FAILURE(CartChunks(2, &halves, &bound));
-  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    ASSERT_NO_FATAL_FAILURE(Kcat("events", p, halves[p][0]));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(::kill(mock_, SIGUSR1), 0);
   ASSERT_TRUE(Eventually([&] {
