@@ -116,7 +116,21 @@ Result<std::vector<std::array<uint64_t, 3>>> ResolveStart(const JobSpec& job, co
 
 }  // namespace
 
-void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply) {
+Coordinator::Impl::SubmitLookups Coordinator::Impl::LookUpSubmit(wire::Submit::Reader req) const {
+  SubmitLookups out;
+  JobParseResult parsed = ParseJobText(req.getJobText().cStr(), req.getJobFile().cStr(), roots_.base());
+  if (!parsed.ok()) return out;  // Submit reports the errors
+  out.shape = PlanGraph(parsed.job);
+  if (!out.shape->ok() || req.getFromSavepoint().size() > 0) return out;
+  out.start = ResolveStart(parsed.job, **out.shape, req.getFrom().cStr());
+  if (out.start->ok() && req.getUntilOffsets().size() > 0) {
+    out.end = ResolveEnd(parsed.job, **out.shape, req.getBounded(), req.getUntilOffsets().cStr(), **out.start);
+  }
+  return out;
+}
+
+void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply,
+                               const SubmitLookups* lookups) {
   const std::string file = req.getJobFile().cStr();
   const std::string text = req.getJobText().cStr();
   std::string notice;  // accepted, but the user should know (a savepoint's restarted segments)
@@ -153,7 +167,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
       return;
     }
   }
-  auto shape = PlanGraph(parsed.job);
+  auto shape = lookups != nullptr && lookups->shape ? *lookups->shape : PlanGraph(parsed.job);
   if (!shape.ok()) {
     reply.setOk(false);
     reply.setError(shape.status().message() + "; nothing was deployed");
@@ -262,7 +276,8 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
     reply.setError("--from and --from-savepoint exclude each other (a savepoint has its own offsets); nothing was deployed");
     return;
   }
-  auto start = ResolveStart(parsed.job, *shape, job.from_arg);
+  auto start = lookups != nullptr && lookups->start ? *lookups->start
+                                                     : ResolveStart(parsed.job, *shape, job.from_arg);
   if (!start.ok()) {
     reply.setOk(false);
     reply.setError(start.status().message() + "; nothing was deployed");
@@ -270,7 +285,9 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   }
   job.start_offsets = std::move(start).value();
   if (const std::string until = req.getUntilOffsets().cStr(); !until.empty()) {
-    auto ends = ResolveEnd(parsed.job, *shape, job.bounded, until, job.start_offsets);
+    auto ends = lookups != nullptr && lookups->end
+                    ? *lookups->end
+                    : ResolveEnd(parsed.job, *shape, job.bounded, until, job.start_offsets);
     if (!ends.ok()) {
       reply.setOk(false);
       reply.setError(ends.status().message() + "; nothing was deployed");
@@ -479,10 +496,23 @@ void Coordinator::Impl::FillStatus(const JobEntry& job, bool with_tasks, wire::J
   }
 }
 
-bool Coordinator::Impl::HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root) {
+bool Coordinator::Impl::AnswerClient(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root) {
+  std::optional<SubmitLookups> lookups;
+  if (in.which() == wire::ControlMessage::SUBMIT) lookups = LookUpSubmit(in.getSubmit());
+  bool answered = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    answered = HandleClientRequest(in, root, lookups ? &*lookups : nullptr);
+  }
+  cv_.notify_all();
+  return answered;
+}
+
+bool Coordinator::Impl::HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root,
+                                            const SubmitLookups* lookups) {
   switch (in.which()) {
     case wire::ControlMessage::SUBMIT:
-      Submit(in.getSubmit(), root.initSubmitReply());
+      Submit(in.getSubmit(), root.initSubmitReply(), lookups);
       return true;
     case wire::ControlMessage::STATUS: {
       auto reply = root.initStatusReply();
@@ -557,12 +587,7 @@ void Coordinator::Impl::ServeClient(std::shared_ptr<net::Connection> conn, net::
   for (;;) {
     capnp::MallocMessageBuilder out;
     auto root = out.initRoot<wire::ControlMessage>();
-    {
-      auto in = msg->Root<wire::ControlMessage>();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!HandleClientRequest(in, root)) return;
-    }
-    cv_.notify_all();
+    if (!AnswerClient(msg->Root<wire::ControlMessage>(), root)) return;
     if (!conn->Send(out).ok()) return;
     auto received = conn->Receive();
     if (!received.ok()) return;

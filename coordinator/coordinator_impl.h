@@ -280,9 +280,21 @@ class Coordinator::Impl {
   void Serve(std::shared_ptr<net::Connection> conn);
   void ServeWorker(std::shared_ptr<net::Connection> conn, wire::RegisterWorker::Reader reg);
   void ServeClient(std::shared_ptr<net::Connection> conn, net::InMessage* first);
-  // With mu_ held: answers one client request (submit, status, savepoint, cancel) into
-  // `root`; false if `in` is no client request. Used by ServeClient and the HTTP API.
-  bool HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root);
+  // Answers one client request (submit, status, savepoint, cancel) into `root`; false if
+  // `in` is no client request. Used by ServeClient and the HTTP API. Takes mu_ itself, after
+  // a submission's source lookups (SubmitLookups), and notifies cv_.
+  bool AnswerClient(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root);
+  // What a submission needs from outside (the source's partitions, its --from and --until
+  // offsets: Kafka lookups that may take seconds), found before mu_ is taken so that
+  // heartbeats and other requests are not held up meanwhile. Unset: Submit looks up itself.
+  struct SubmitLookups {
+    std::optional<Result<GraphShape>> shape;
+    std::optional<Result<std::vector<std::array<uint64_t, 3>>>> start, end;
+  };
+  SubmitLookups LookUpSubmit(wire::Submit::Reader req) const;
+  // With mu_ held: HandleClientRequest's work.
+  bool HandleClientRequest(wire::ControlMessage::Reader in, wire::ControlMessage::Builder root,
+                           const SubmitLookups* lookups);
 
   // HTTP API, metrics and dashboard (http_server.cc). StartHttp binds options_.http.
   Status StartHttp();
@@ -309,7 +321,8 @@ class Coordinator::Impl {
   void SendCancel(JobEntry& job, uint32_t worker, bool abort);
   void FillSpec(const JobEntry& job, wire::AttemptSpec::Builder spec);
   void FillStatus(const JobEntry& job, bool with_tasks, wire::JobStatus::Builder out);
-  void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply);
+  void Submit(wire::Submit::Reader req, wire::SubmitReply::Builder reply,
+              const SubmitLookups* lookups = nullptr);
   // The next free "<name>-<n>" for an accepted job. With checkpoints, also a folder
   // <checkpoint_dir>/<id> that did not exist (created here), so no two jobs ever share
   // checkpoint folders, across coordinators and `segflow run`s.

@@ -1,6 +1,6 @@
 // The coordinator's HTTP API, Prometheus metrics and dashboard (integrations §12), served
 // by cpp-httplib from the coordinator's own state: every /v1 answer goes through the same
-// HandleClientRequest the CLI's Cap'n Proto requests do, under the same lock.
+// AnswerClient the CLI's Cap'n Proto requests do, under the same lock.
 #include <httplib.h>
 
 #include <algorithm>
@@ -366,11 +366,7 @@ Status Coordinator::Impl::StartHttp() {
     capnp::MallocMessageBuilder request, reply;
     build(request.initRoot<wire::ControlMessage>());
     auto root = reply.initRoot<wire::ControlMessage>();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      HandleClientRequest(request.getRoot<wire::ControlMessage>().asReader(), root);
-    }
-    cv_.notify_all();
+    AnswerClient(request.getRoot<wire::ControlMessage>().asReader(), root);
     answer(root.asReader());
   };
 

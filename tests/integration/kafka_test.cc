@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -916,6 +920,47 @@ TEST_F(KafkaTest, MissingTopicAndUnreachableBrokersFailClearly) {
   EXPECT_NE(down.exit_code, 0);
   EXPECT_NE(down.err.find("bootstrap servers 127.0.0.1:1"), std::string::npos) << down.err;
   EXPECT_NE(down.err.find("\"events\""), std::string::npos) << down.err;
+}
+
+// The coordinator looks up a submission's Kafka partitions and offsets before it takes
+// its lock: while a submission waits on a broker that accepts connections and never
+// answers, `segflow jobs` is answered (and heartbeats are served), and the submission
+// then fails saying which servers did not answer.
+TEST_F(KafkaTest, ASlowKafkaLookupHoldsUpNoOtherRequest) {
+  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string broker = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  WriteFile(job_path(), ShopJob(broker));
+  StartCluster(1);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(Eventually([&] { return Cli({"jobs"}).out.find(" alive") != std::string::npos; }));
+  const pid_t submit = Spawn({"submit", job_path(), "--bounded", "--coordinator", address_}, "",
+                             scratch() + "/submit.stdout", scratch() + "/submit.stderr", scratch());
+  ChildGuard guard(submit);
+  // The coordinator's lookup has connected to the silent broker.
+  pollfd pfd{silent, POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 30000), 1) << "the coordinator never connected to " << broker;
+  const int conn = ::accept(silent, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  Outcome jobs = Cli({"jobs"});
+  EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
+  EXPECT_NE(jobs.out.find(" alive"), std::string::npos) << jobs.out;
+  int status = 0;
+  EXPECT_EQ(::waitpid(submit, &status, WNOHANG), 0) << "the submission was answered before `jobs`";
+  Outcome done = Wait(submit, scratch(), "submit");
+  EXPECT_NE(done.exit_code, 0);
+  EXPECT_NE(done.err.find("bootstrap servers " + broker), std::string::npos) << done.err;
+  EXPECT_EQ(ReadFile(scratch() + "/coordinator.stderr").find("lost"), std::string::npos)
+      << ReadFile(scratch() + "/coordinator.stderr");
+  ::close(conn);
+  ::close(silent);
 }
 
 // A login the brokers refuse fails the job with a message that says so and where to look,
