@@ -2,6 +2,11 @@
 // the changelog topic (one partition per input partition, records in `at` order, identical
 // across parallelism and run modes) and applies them to the audience store together with
 // the job's evaluated time.
+//
+// Run is the task loop; each concern has its own file: changelog_release (the merge and
+// the changelog writes), sink_restore, sink_version_switch, sink_checkpointing,
+// sink_commit (commits, transactions), sink_audience (the stores), sink_committers
+// (PostgreSQL, Kafka), sink_erasure.
 #pragma once
 
 #include <cstdint>

@@ -32,7 +32,7 @@ namespace {
 // The audience store as the committed changelog implies it (idempotent: rebuilt whole),
 // labelled with the segment versions of the job file that wrote the checkpoint
 // (`restore_dir`'s _metadata): the rebuilt rows are that job's. When the restoring job
-// file differs, its sink then freezes and switches the versions (changelog_sink_task.cc).
+// file differs, its sink then freezes and switches the versions (sink_audience.cc).
 Status RebuildAudienceStore(const JobSpec& job, const log::CommitMarker& marker, const std::string& restore_dir) {
   auto writer_text = ReadCheckpointJobText(restore_dir);
   if (!writer_text.ok()) return writer_text.status();

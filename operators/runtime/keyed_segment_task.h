@@ -5,6 +5,10 @@
 // so an on-time record can never arrive for an instant already evaluated. Idle partitions
 // still hold their own users back (exactness over liveness); idleness only stops them
 // holding back the job's reported evaluated time.
+//
+// Run is the task loop; each concern has its own file: keyed_restore (state, migration),
+// keyed_watermarks, keyed_erasure, keyed_checkpointing, keyed_bounded_end (--until, the
+// end), keyed_sink_output.
 #pragma once
 
 #include <cstdint>

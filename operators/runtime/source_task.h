@@ -2,6 +2,11 @@
 // as on time or late (spec §2, decided per partition in log order), projects on-time
 // records and routes them by key group to the keyed tasks, and emits per-partition
 // watermarks. Bounded: stops at the end offsets seen at start. Live: tails the log.
+//
+// Run is the task loop; each concern has its own file: source_restore (start positions),
+// source_input (splits, bounded ends), source_side_outputs (late and rejected topics),
+// consent_recorder, source_outputs (batches to the keyed tasks), source_checkpointing,
+// source_watermarks.
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,7 @@
 //     state, nor checkpoints, nor the late topic), reloading the ledger when it changes;
 //   * keyed tasks delete U's state (cache, RocksDB, timer) when the record appears and
 //     before a restored task starts, so no later checkpoint holds it, and drop U's
-//     records with ts <= T still in flight (keyed_segment_task.cc);
+//     records with ts <= T still in flight (operators/runtime/keyed_erasure.h);
 //   * changelog sinks drop U's changes with at <= T and erase U's rows from their
 //     audience stores (own and shared), which then refuse U's writes with at <= T.
 // The log itself is never rewritten (see README "Governance").
