@@ -1611,6 +1611,17 @@ TEST_F(KafkaTest, BackfillSavepointRescaleAndLiveHandover) {
   Outcome health = Segflow({"health", job_path()}, "", scratch());
   EXPECT_EQ(health.exit_code, 0) << health.err;
   EXPECT_NE(health.out.find("busy_browser"), std::string::npos) << health.out;
+
+  // `diff` against the embedded-log job evaluated to the same time: nothing diverges.
+  Outcome first = Segflow({"diff", job_path(), reference, "--threshold", "0"}, "", scratch());
+  ASSERT_TRUE(std::regex_search(first.out, m, std::regex(R"(A: [^\n]*evaluated through \S+ \((\d+)\))")))
+      << first.out << first.err;
+  const std::string evaluated = m[1];
+  Outcome again = Segflow({"run", reference, "--bounded", "--until=" + evaluated}, "", scratch());
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  Outcome diff = Segflow({"diff", job_path(), reference, "--threshold", "0"}, "", scratch());
+  EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
+  EXPECT_NE(diff.out.find("evaluated through"), std::string::npos) << diff.out;
 }
 
 // A restore from a savepoint older than the Kafka changelog's last commit. The same job
