@@ -412,19 +412,8 @@ class KafkaTest : public ::testing::Test {
         AddWorker();
       }
       if (c == 2 || c == 4) {
-        pid_t victim = -1;
-        ASSERT_TRUE(Eventually([&] {
-          std::smatch m;
-          const std::string st = Cli({"status", id}).out;
-          if (st.find("running") == std::string::npos) return false;
-          if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
-          const std::string worker = m[1];
-          const std::string jobs = Cli({"jobs"}).out;
-          if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
-            return false;
-          victim = static_cast<pid_t>(std::stol(m[1]));
-          return true;
-        })) << Cli({"status", id}).out;
+        const pid_t victim = KeyedTaskZeroWorker(id);
+        ASSERT_GT(victim, 0) << Cli({"status", id}).out;
         ASSERT_EQ(::kill(victim, SIGKILL), 0);
         ++kills;
         AddWorker();
@@ -487,6 +476,24 @@ class KafkaTest : public ::testing::Test {
       EXPECT_TRUE(clean_ids.count(rec.id)) << "not a repeat of a committed record: " << rec.value;
     }
     EXPECT_EQ(clean_ids.size(), clean.size()) << "a segflow-id committed twice";
+  }
+  // The pid of the worker running keyed task 0 of a running job (`status` names the worker,
+  // `jobs` its pid); -1 if none showed within the deadline.
+  pid_t KeyedTaskZeroWorker(const std::string& id) {
+    pid_t victim = -1;
+    Eventually([&] {
+      std::smatch m;
+      const std::string st = Cli({"status", id}).out;
+      if (st.find("running") == std::string::npos) return false;
+      if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
+      const std::string worker = m[1];
+      const std::string jobs = Cli({"jobs"}).out;
+      if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
+        return false;
+      victim = static_cast<pid_t>(std::stol(m[1]));
+      return true;
+    });
+    return victim;
   }
   // `sh -c CMD` in a child; its pid (the program CMD execs keeps it).
   static pid_t ShellSpawn(const std::string& cmd) {
@@ -1054,19 +1061,8 @@ TEST_F(KafkaTest, KilledWorkersUnderLiveLoadLoseNothing) {
       ASSERT_NO_FATAL_FAILURE(Kcat("events", p, chunks[p][c]));
     if (c == 1 || c == 3) {
       // The worker running keyed task 0 (status names the worker, `jobs` its pid).
-      pid_t victim = -1;
-      ASSERT_TRUE(Eventually([&] {
-        std::smatch m;
-        const std::string st = cli({"status", id}).out;
-        if (st.find("running") == std::string::npos) return false;
-        if (!std::regex_search(st, m, std::regex(R"(keyed 0\s+worker (\d+) )"))) return false;
-        const std::string worker = m[1];
-        const std::string jobs = cli({"jobs"}).out;
-        if (!std::regex_search(jobs, m, std::regex("worker " + worker + R"(\s+\S+\s+pid (\d+))")))
-          return false;
-        victim = static_cast<pid_t>(std::stol(m[1]));
-        return true;
-      })) << cli({"status", id}).out;
+      const pid_t victim = KeyedTaskZeroWorker(id);
+      ASSERT_GT(victim, 0) << cli({"status", id}).out;
       ASSERT_EQ(::kill(victim, SIGKILL), 0);
       ++kills;
       add_worker();
