@@ -355,10 +355,15 @@ class Coordinator::Impl {
   void StartNewLive(UpgradeEntry& u);
   // `segflow cancel UPGRADE_ID` (while it backfills); false if `id` is no upgrade.
   bool CancelUpgrade(const std::string& id, wire::CancelReply::Builder reply);
-  // Submits a job of the coordinator's own making; its id, or "" with *error.
+  // Submits a job of the coordinator's own making; its id, or "" with *error. An upgrade's
+  // jobs read the live job's source (`live`, if it is still known): its partition count
+  // and resolved start stand in for lookups that would ask Kafka under mu_.
   std::string SubmitInternal(const std::string& file, const std::string& text, bool bounded, bool end_with_savepoint,
                              const std::string& from_savepoint, const std::string& merge_from,
-                             const std::string& until_savepoint, const std::string& from, std::string* error);
+                             const std::string& until_savepoint, const std::string& from, std::string* error,
+                             const JobEntry* live = nullptr);
+  // The live job an upgrade hands over from, or nullptr once it is gone.
+  const JobEntry* LiveJobOf(const UpgradeEntry& u) const;
   void FillUpgradeStatus(const UpgradeEntry& u, wire::UpgradeStatus::Builder out);
   void PersistUpgrade(const UpgradeEntry& u);
   Status LoadUpgrades();

@@ -104,7 +104,7 @@ Result<std::vector<std::array<uint64_t, 3>>> SavepointSourceOffsets(const std::s
 std::string Coordinator::Impl::SubmitInternal(const std::string& file, const std::string& text, bool bounded,
                                               bool end_with_savepoint, const std::string& from_savepoint,
                                               const std::string& merge_from, const std::string& until_savepoint,
-                                              const std::string& from, std::string* error) {
+                                              const std::string& from, std::string* error, const JobEntry* live) {
   capnp::MallocMessageBuilder req;
   auto s = req.initRoot<wire::Submit>();
   s.setJobFile(file);
@@ -117,7 +117,13 @@ std::string Coordinator::Impl::SubmitInternal(const std::string& file, const std
   s.setFrom(from);
   capnp::MallocMessageBuilder rep;
   auto r = rep.initRoot<wire::SubmitReply>();
-  Submit(s.asReader(), r);
+  SubmitLookups lookups;
+  if (live != nullptr && live->shape.partitions > 0) {
+    JobParseResult parsed = ParseJobText(text, file, roots_.base());
+    if (parsed.ok()) lookups.shape = ShapeFor(parsed.job, live->shape.partitions);
+    if (!from.empty() && from == live->from_arg) lookups.start = live->start_offsets;
+  }
+  Submit(s.asReader(), r, &lookups);
   if (!r.getOk()) {
     *error = r.getError().cStr();
     return "";
@@ -238,9 +244,15 @@ bool Coordinator::Impl::CancelUpgrade(const std::string& id, wire::CancelReply::
   return true;
 }
 
+const JobEntry* Coordinator::Impl::LiveJobOf(const UpgradeEntry& u) const {
+  auto it = jobs_.find(u.live_id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
 void Coordinator::Impl::RollBack(UpgradeEntry& u, const std::string& why) {
   std::string error;
-  const std::string id = SubmitInternal(u.old_file, u.old_text, false, false, u.live_savepoint, "", "", "", &error);
+  const std::string id =
+      SubmitInternal(u.old_file, u.old_text, false, false, u.live_savepoint, "", "", "", &error, LiveJobOf(u));
   if (id.empty()) {
     return EndUpgrade(u, wire::UpgradePhase::FAILED,
                       why + "; restarting the old version from " + u.live_savepoint + " was refused: " + error +
@@ -254,7 +266,7 @@ void Coordinator::Impl::RollBack(UpgradeEntry& u, const std::string& why) {
 bool Coordinator::Impl::SubmitRound(UpgradeEntry& u, const std::string& until_savepoint, std::string* error) {
   // From the last round's savepoint, or (none yet) from where the live job started.
   const std::string id = SubmitInternal(u.file, u.backfill_text, true, true, u.backfill_savepoint, "", until_savepoint,
-                                        u.backfill_savepoint.empty() ? u.from : "", error);
+                                        u.backfill_savepoint.empty() ? u.from : "", error, LiveJobOf(u));
   if (id.empty()) return false;
   u.backfill_id = id;
   PersistUpgrade(u);
@@ -264,7 +276,8 @@ bool Coordinator::Impl::SubmitRound(UpgradeEntry& u, const std::string& until_sa
 void Coordinator::Impl::StartNewLive(UpgradeEntry& u) {
   std::string error;
   const std::string id =
-      SubmitInternal(u.file, u.text, false, false, u.live_savepoint, u.backfill_savepoint, "", "", &error);
+      SubmitInternal(u.file, u.text, false, false, u.live_savepoint, u.backfill_savepoint, "", "", &error,
+                     LiveJobOf(u));
   if (id.empty()) return RollBack(u, "the new live job was refused: " + error);
   u.new_id = id;
   u.phase = wire::UpgradePhase::SWITCHING;
@@ -319,11 +332,26 @@ void Coordinator::Impl::AdvanceUpgrades(Clock::time_point now) {
           u.backfill_end = std::move(done_at).value();
           JobParseResult parsed = ParseJobText(u.backfill_text, u.file, roots_.base());
           uint64_t behind = 0;
-          auto source = OpenSourceConnector(SourceConfigOf(parsed.job));  // the log, or Kafka
-          for (const auto& [t, p, offset] : u.backfill_end) {
-            if (!source.ok()) break;
-            auto end = (*source)->EndOffset(static_cast<uint32_t>(t), static_cast<uint32_t>(p));
-            if (end.ok() && *end > offset) behind += *end - offset;
+          if (parsed.ok() && parsed.job.source.kafka.enabled()) {
+            // Kafka: how far the live job has read past the round's end, from its own
+            // reports, rather than asking the brokers while mu_ is held (they may be down).
+            // A live job that lags is then stopped a little early; the final round, up to
+            // its savepoint, replays the rest either way.
+            std::map<std::pair<uint64_t, uint64_t>, uint64_t> read;
+            for (const auto& [key, t] : live->tasks) {
+              for (const auto& p : t.partitions) read[{p.topic, p.partition}] = p.offset;
+            }
+            for (const auto& [t, p, offset] : u.backfill_end) {
+              auto it = read.find({t, p});
+              if (it != read.end() && it->second > offset) behind += it->second - offset;
+            }
+          } else {
+            auto source = OpenSourceConnector(SourceConfigOf(parsed.job));  // the local log
+            for (const auto& [t, p, offset] : u.backfill_end) {
+              if (!source.ok()) break;
+              auto end = (*source)->EndOffset(static_cast<uint32_t>(t), static_cast<uint32_t>(p));
+              if (end.ok() && *end > offset) behind += *end - offset;
+            }
           }
           if (behind > options_.upgrade_catch_up_records && u.rounds < kMaxRounds) {
             std::string error;

@@ -32,6 +32,12 @@ Result<GraphShape> PlanGraph(const JobSpec& job) {
                                      ", \"" + job.source.topics[t] + "\" has " + std::to_string(*partitions));
     }
   }
+  return ShapeFor(job, shape.partitions);
+}
+
+GraphShape ShapeFor(const JobSpec& job, uint32_t partitions) {
+  GraphShape shape;
+  shape.partitions = partitions;
   shape.keyed = static_cast<uint32_t>(std::max(1, job.parallelism));
   shape.sources = std::max<uint32_t>(1, std::min<uint32_t>(shape.keyed, shape.partitions));
   return shape;

@@ -28,6 +28,8 @@ SourceConfig SourceConfigOf(const JobSpec& job);
 // Reads the source topics' metadata and sizes the graph; a missing topic or topics with
 // different partition counts are errors that say what to do.
 Result<GraphShape> PlanGraph(const JobSpec& job);
+// The graph of `job` over source topics of `partitions` partitions (known already).
+GraphShape ShapeFor(const JobSpec& job, uint32_t partitions);
 
 // Default working-state folder of a job: "<dir of log>/state/<job>"; its lock file,
 // "<state dir>.lock", keeps two runs of one job from overlapping.
