@@ -16,6 +16,7 @@ class LogSplitReader : public SplitReader {
                int64_t out_of_orderness) override {
     reader_->Project(std::move(projection), max_prev, out_of_orderness);
   }
+  void Recycle(std::vector<log::LogRecord>* used) override { reader_->Recycle(used); }
 
  private:
   std::unique_ptr<log::PartitionReader> reader_;

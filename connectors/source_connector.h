@@ -60,6 +60,8 @@ class SplitReader {
     (void)max_prev;
     (void)out_of_orderness;
   }
+  // Takes back the records of a Poll once read (clearing `used`), to decode into again.
+  virtual void Recycle(std::vector<log::LogRecord>* used) { used->clear(); }
 };
 
 class SourceConnector {

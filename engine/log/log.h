@@ -106,6 +106,9 @@ class PartitionReader {
   // from `max_prev`, INT64_MIN for none), which it copies whole to the late topic.
   void Project(std::shared_ptr<const PropsProjection> projection, int64_t max_prev,
                int64_t out_of_orderness);
+  // Takes back records a Poll handed out (and clears `used`): a projected decode reuses
+  // their storage instead of allocating per record.
+  void Recycle(std::vector<LogRecord>* used);
 
  private:
   struct Impl;

@@ -59,6 +59,7 @@ struct PartitionReader::Impl {
   std::shared_ptr<const PropsProjection> projection;
   int64_t max_ts = std::numeric_limits<int64_t>::min();
   int64_t out_of_orderness = 0;
+  std::vector<LogRecord> spare;  // Recycle()d records, decoded into again
 
   char* bytes() { return reinterpret_cast<char*>(buffer.get()); }
   uint64_t cursor_position() const { return buffer_position + cursor; }
@@ -169,8 +170,15 @@ Status PartitionReader::Impl::Decode(const BatchHeader& h) {
     const uint64_t skip = position > h.base_offset ? position - h.base_offset : 0;
     if (skip < records.size()) decoded.reserve(records.size() - skip);
     for (uint64_t i = skip; i < records.size(); ++i) {
-      LogRecord& r = decoded.emplace_back();
+      if (spare.empty()) {
+        decoded.emplace_back();
+      } else {
+        decoded.push_back(std::move(spare.back()));
+        spare.pop_back();
+      }
+      LogRecord& r = decoded.back();
       r.partition = partition;
+      r.partial = false;
       r.offset = h.base_offset + i;
       auto record = records[static_cast<unsigned>(i)];
       Status st;
@@ -314,6 +322,19 @@ Result<std::unique_ptr<PartitionReader>> PartitionReader::Open(const std::string
 PartitionReader::~PartitionReader() = default;
 
 uint64_t PartitionReader::position() const { return impl_->position; }
+
+void PartitionReader::Recycle(std::vector<LogRecord>* used) {
+  // Bounded by what a Poll hands out; whole events are not worth keeping without projection.
+  constexpr size_t kMaxSpare = 8192;
+  Impl& r = *impl_;
+  if (r.projection != nullptr) {
+    for (LogRecord& record : *used) {
+      if (r.spare.size() >= kMaxSpare) break;
+      r.spare.push_back(std::move(record));
+    }
+  }
+  used->clear();
+}
 
 void PartitionReader::Project(std::shared_ptr<const PropsProjection> projection, int64_t max_prev,
                               int64_t out_of_orderness) {

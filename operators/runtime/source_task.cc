@@ -145,6 +145,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         }
         if (ts > max_ts) max_ts = ts;
       }
+      in.reader->Recycle(&records);
       ctx_->records_in.fetch_add(*n, std::memory_order_relaxed);
       counters_->records_in.fetch_add(*n, std::memory_order_relaxed);
       in.Polled(*n, now, run.bounded, idle_timeout);

@@ -62,11 +62,17 @@ TEST(ProjectedReadTest, KeepsNamedPropsAndLateRecordsWhole) {
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   (*reader)->Project(projection, restored_max, 20);
 
+  // Each batch is handed back (Recycle) as a source task does: later batches decode into
+  // the storage of earlier ones.
   std::vector<LogRecord> read;
+  std::vector<LogRecord> batch;
   for (;;) {
-    auto n = (*reader)->Poll(333, &read);
+    auto n = (*reader)->Poll(333, &batch);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     if (*n == 0) break;
+    read.insert(read.end(), batch.begin(), batch.end());
+    (*reader)->Recycle(&batch);
+    ASSERT_TRUE(batch.empty());
   }
   ASSERT_EQ(read.size(), written.size() - start);
   int64_t max_prev = restored_max;
