@@ -12,6 +12,11 @@ class LogSplitReader : public SplitReader {
     return reader_->Poll(max_records, out);
   }
   uint64_t position() const override { return reader_->position(); }
+  void Project(std::shared_ptr<const log::PropsProjection> projection, int64_t max_prev,
+               int64_t out_of_orderness) override {
+    reader_->Project(std::move(projection), max_prev, out_of_orderness);
+  }
+  void Recycle(std::vector<log::LogRecord>* used) override { reader_->Recycle(used); }
 
  private:
   std::unique_ptr<log::PartitionReader> reader_;

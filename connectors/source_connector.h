@@ -51,6 +51,17 @@ class SplitReader {
                               std::vector<RejectedRecord>* rejects) = 0;
   // The next offset to read: what a checkpoint records and a restore opens at.
   virtual uint64_t position() const = 0;
+  // Before the first Poll: records may keep only the props `projection` names
+  // (log::LogRecord::partial), except late ones (log::PartitionReader::Project). Default:
+  // every record whole.
+  virtual void Project(std::shared_ptr<const log::PropsProjection> projection, int64_t max_prev,
+                       int64_t out_of_orderness) {
+    (void)projection;
+    (void)max_prev;
+    (void)out_of_orderness;
+  }
+  // Takes back the records of a Poll once read (clearing `used`), to decode into again.
+  virtual void Recycle(std::vector<log::LogRecord>* used) { used->clear(); }
 };
 
 class SourceConnector {

@@ -1,7 +1,8 @@
 // Record decode, the two ways an event enters the engine: a JSON line into an Event
 // (`produce`: simdjson, strict spec §1 parsing) and a log record into an Event (every
 // replay: Cap'n Proto reader to Value), then Event -> ProjectedEvent (the source task's
-// SegmentProgram::Project for jobs/cart.yaml). Items are events; bytes are input bytes.
+// SegmentProgram::Project for jobs/cart.yaml), and the replay's projected decode (only the
+// props that program reads). Items are events; bytes are input bytes.
 #include <benchmark/benchmark.h>
 #include <capnp/message.h>
 #include <simdjson.h>
@@ -125,6 +126,28 @@ void BM_ProjectCartEvent(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ProjectCartEvent);
+
+// A log record into an Event with only the props jobs/cart.yaml's program reads (what a
+// replay's source decodes, log::DecodeRecordProjected), into one reused Event.
+void BM_DecodeLogRecordProjected(benchmark::State& state) {
+  const auto& records = ScenarioRecords(0);
+  const auto program = CompileBenchJob(ParseBenchJob(kCartSegments, kCartConsent));
+  const auto needed = program->PropsNeeded();
+  std::vector<schema::Record::Reader> readers;
+  for (const auto& m : records.messages) readers.push_back(m->getRoot<schema::Record>().asReader());
+  Event e;
+  size_t i = 0;
+  for (auto _ : state) {
+    if (!log::DecodeRecordProjected(readers[i], *needed, &e).ok()) {
+      state.SkipWithError("a record does not decode");
+      return;
+    }
+    if (++i == readers.size()) i = 0;
+    benchmark::DoNotOptimize(e.ts);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeLogRecordProjected);
 
 }  // namespace
 }  // namespace segflow::microbench

@@ -20,6 +20,8 @@
 
 namespace segflow::log {
 
+struct PropsProjection;  // record_codec.h
+
 enum class TopicFormat { kEvents, kChangelog };
 
 struct TopicMeta {
@@ -43,6 +45,8 @@ struct LogRecord {
   uint32_t partition = 0;
   uint64_t offset = 0;
   Event event;  // user = record key, type = record event, ts, props
+  // The props hold only what a reader's projection asked for (PartitionReader::Project).
+  bool partial = false;
 };
 
 struct WriterOptions {
@@ -95,6 +99,16 @@ class PartitionReader {
   // Corruption in the middle of the log is an error, never skipped silently.
   Result<size_t> Poll(size_t max_records, std::vector<LogRecord>* out);
   uint64_t position() const;  // next offset to read
+
+  // From the next decoded batch on, records keep only the props `projection` names
+  // (LogRecord::partial), except the ones a source task reading this partition in offset
+  // order finds late (spec §2: ts < the largest ts before it − out_of_orderness, starting
+  // from `max_prev`, INT64_MIN for none), which it copies whole to the late topic.
+  void Project(std::shared_ptr<const PropsProjection> projection, int64_t max_prev,
+               int64_t out_of_orderness);
+  // Takes back records a Poll handed out (and clears `used`): a projected decode reuses
+  // their storage instead of allocating per record.
+  void Recycle(std::vector<LogRecord>* used);
 
  private:
   struct Impl;

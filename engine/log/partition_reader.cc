@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "engine/log/batch_format.h"
@@ -53,6 +54,12 @@ struct PartitionReader::Impl {
 
   std::vector<LogRecord> decoded;
   size_t decoded_next = 0;
+
+  // Project(): null decodes every record whole. `max_ts` is the largest ts decoded so far.
+  std::shared_ptr<const PropsProjection> projection;
+  int64_t max_ts = std::numeric_limits<int64_t>::min();
+  int64_t out_of_orderness = 0;
+  std::vector<LogRecord> spare;  // Recycle()d records, decoded into again
 
   char* bytes() { return reinterpret_cast<char*>(buffer.get()); }
   uint64_t cursor_position() const { return buffer_position + cursor; }
@@ -163,12 +170,35 @@ Status PartitionReader::Impl::Decode(const BatchHeader& h) {
     const uint64_t skip = position > h.base_offset ? position - h.base_offset : 0;
     if (skip < records.size()) decoded.reserve(records.size() - skip);
     for (uint64_t i = skip; i < records.size(); ++i) {
-      LogRecord r;
+      if (spare.empty()) {
+        decoded.emplace_back();
+      } else {
+        decoded.push_back(std::move(spare.back()));
+        spare.pop_back();
+      }
+      LogRecord& r = decoded.back();
       r.partition = partition;
+      r.partial = false;
       r.offset = h.base_offset + i;
-      Status st = DecodeRecord(records[static_cast<unsigned>(i)], &r.event);
-      if (!st.ok()) return CorruptionAt(st.message());
-      decoded.push_back(std::move(r));
+      auto record = records[static_cast<unsigned>(i)];
+      Status st;
+      if (projection == nullptr) {
+        st = DecodeRecord(record, &r.event);
+      } else {
+        // The source task's lateness rule (spec §2), decided on the same records in the
+        // same order: a late record goes whole to the late topic.
+        const int64_t ts = record.getTs();
+        const bool late =
+            max_ts != std::numeric_limits<int64_t>::min() && ts < max_ts - out_of_orderness;
+        if (ts > max_ts) max_ts = ts;
+        r.partial = !late;
+        st = late ? DecodeRecord(record, &r.event)
+                  : DecodeRecordProjected(record, *projection, &r.event);
+      }
+      if (!st.ok()) {
+        decoded.pop_back();
+        return CorruptionAt(st.message());
+      }
     }
   } catch (const kj::Exception& e) {
     return CorruptionAt(std::string("malformed batch: ") + e.getDescription().cStr());
@@ -292,6 +322,26 @@ Result<std::unique_ptr<PartitionReader>> PartitionReader::Open(const std::string
 PartitionReader::~PartitionReader() = default;
 
 uint64_t PartitionReader::position() const { return impl_->position; }
+
+void PartitionReader::Recycle(std::vector<LogRecord>* used) {
+  // Bounded by what a Poll hands out; whole events are not worth keeping without projection.
+  constexpr size_t kMaxSpare = 8192;
+  Impl& r = *impl_;
+  if (r.projection != nullptr) {
+    for (LogRecord& record : *used) {
+      if (r.spare.size() >= kMaxSpare) break;
+      r.spare.push_back(std::move(record));
+    }
+  }
+  used->clear();
+}
+
+void PartitionReader::Project(std::shared_ptr<const PropsProjection> projection, int64_t max_prev,
+                              int64_t out_of_orderness) {
+  impl_->projection = std::move(projection);
+  impl_->max_ts = max_prev;
+  impl_->out_of_orderness = out_of_orderness;
+}
 
 Result<size_t> PartitionReader::Poll(size_t max_records, std::vector<LogRecord>* out) {
   Impl& r = *impl_;

@@ -2,7 +2,9 @@
 
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace segflow::log {
@@ -128,6 +130,34 @@ Status DecodeRecord(schema::Record::Reader in, Event* out) {
     auto type = in.getEvent();
     out->type.assign(type.begin(), type.size());
     out->props = Value::Object(DecodeFields(in.getProps(), &unknown));
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("malformed record: ") + e.getDescription().cStr());
+  }
+  if (unknown) return Status::Corruption("value of an unknown kind (written by a newer version?)");
+  return Status::OK();
+}
+
+Status DecodeRecordProjected(schema::Record::Reader in, const PropsProjection& projection,
+                             Event* out) {
+  bool unknown = false;
+  try {
+    out->ts = in.getTs();
+    auto key = in.getKey();
+    out->user.assign(key.begin(), key.size());
+    auto type = in.getEvent();
+    out->type.assign(type.begin(), type.size());
+    if (!out->props.is_object()) out->props = Value::Object({});
+    ValueObject& fields = out->props.mutable_object();
+    fields.clear();
+    const std::vector<std::string>& names = projection.NamesFor(out->type);
+    if (!names.empty()) {
+      for (auto f : in.getProps()) {
+        auto name = f.getName();
+        const std::string_view n(name.begin(), name.size());
+        if (std::find(names.begin(), names.end(), n) == names.end()) continue;
+        fields.emplace_back(std::string(n), DecodeValueUnchecked(f.getValue(), &unknown));
+      }
+    }
   } catch (const kj::Exception& e) {
     return Status::Corruption(std::string("malformed record: ") + e.getDescription().cStr());
   }

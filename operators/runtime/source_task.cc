@@ -35,6 +35,24 @@ SourceEnd EndOf(uint32_t source, const RunOptions& run, bool stopped, int64_t ma
   return end;
 }
 
+// `r` read again whole. The reader decodes late records whole itself (the same rule on the
+// same records), so this only guards the late topic against a partial copy.
+Status ReadWhole(SourceConnector& connector, uint32_t topic, log::LogRecord* r) {
+  auto reader = connector.OpenReader(topic, r->partition, r->offset);
+  if (!reader.ok()) return reader.status();
+  std::vector<log::LogRecord> one;
+  std::vector<RejectedRecord> rejects;
+  auto n = (*reader)->Poll(1, &one, &rejects);
+  if (!n.ok()) return n.status();
+  if (one.size() != 1 || one[0].offset != r->offset) {
+    return Status::Internal("late record at offset " + std::to_string(r->offset) +
+                            " of partition " + std::to_string(r->partition) +
+                            " could not be read again whole");
+  }
+  *r = std::move(one[0]);
+  return Status::OK();
+}
+
 }  // namespace
 
 SourceTask::SourceTask(JobContext* ctx, uint32_t index, uint32_t source_tasks,
@@ -61,6 +79,9 @@ Status SourceTask::Run(const CancellationToken* cancel) {
       OpenSourceInputs(*ctx_, index_, source_tasks_, *restore, connector, counters_, &max_ts);
   if (!opened.ok()) return opened.status();
   std::vector<SourceInput>& inputs = *opened;
+  // Readers decode only the props the program reads (late records whole, for the late topic).
+  const auto props_needed = ctx_->program->PropsNeeded();
+  for (auto& in : inputs) in.reader->Project(props_needed, in.max_prev, ooo);
   counters_->partitions_ready.store(true, std::memory_order_release);
 
   SourceSideOutputs side(ctx_, counters_);
@@ -103,6 +124,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
           // Erased: evaluated by nobody and not written as late. Its ts still moves the
           // partition's watermark, so every other user's results stay what they were.
         } else if (in.max_prev != kNoSourceTime && ts < in.max_prev - ooo) {
+          if (r.partial) SEGFLOW_RETURN_IF_ERROR(ReadWhole(connector, in.topic, &r));
           SEGFLOW_RETURN_IF_ERROR(side.WriteLate(in.partition, r.event));
         } else {
           const uint64_t h = HashUser(r.event.user);
@@ -123,6 +145,7 @@ Status SourceTask::Run(const CancellationToken* cancel) {
         }
         if (ts > max_ts) max_ts = ts;
       }
+      in.reader->Recycle(&records);
       ctx_->records_in.fetch_add(*n, std::memory_order_relaxed);
       counters_->records_in.fetch_add(*n, std::memory_order_relaxed);
       in.Polled(*n, now, run.bounded, idle_timeout);

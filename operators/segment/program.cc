@@ -188,6 +188,42 @@ int64_t LeafNextChange(const LeafPlan& p, int64_t t, const LeafState& st) {
       st);
 }
 
+// Names of the top-level props each event type's projection reads (see PropsNeeded).
+std::shared_ptr<const log::PropsProjection> BuildPropsNeeded(const ProgramPlan& plan) {
+  auto top = [](const std::string& path) { return path.substr(0, path.find('.')); };
+  auto add = [](std::vector<std::string>* names, std::string name) {
+    if (std::find(names->begin(), names->end(), name) == names->end())
+      names->push_back(std::move(name));
+  };
+  // What the matchers `ms` read: their `where` paths, and the fields of the extractors
+  // that run when one of them holds.
+  auto add_matchers = [&](const std::vector<uint32_t>& ms, std::vector<std::string>* names) {
+    for (uint32_t m : ms) {
+      for (const auto& [path, pred] : plan.matchers[m].where) add(names, top(path));
+    }
+    for (const Extractor& x : plan.extractors) {
+      for (uint32_t m : x.matchers) {
+        if (std::find(ms.begin(), ms.end(), m) != ms.end()) {
+          add(names, top(x.field));
+          break;
+        }
+      }
+    }
+  };
+  auto p = std::make_shared<log::PropsProjection>();
+  add_matchers(plan.any_type_matchers, &p->other_types);
+  auto for_type = [&](const std::string& type) -> std::vector<std::string>& {
+    auto [it, inserted] = p->by_type.try_emplace(type, p->other_types);
+    return it->second;
+  };
+  for (const auto& [type, ms] : plan.matchers_by_type) add_matchers(ms, &for_type(type));
+  if (!plan.profile_event.empty()) {
+    for (const std::string& k : plan.profile_keys) add(&for_type(plan.profile_event), k);
+  }
+  if (!plan.consent_event.empty()) add(&for_type(plan.consent_event), top(plan.consent_field));
+  return p;
+}
+
 }  // namespace
 
 int64_t ComputeNextTimer(const ProgramPlan& plan, const UserStateData& s, int64_t t) {
@@ -215,10 +251,15 @@ Result<std::shared_ptr<const SegmentProgram>> SegmentProgram::Compile(const JobS
   auto impl = std::make_unique<Impl>();
   impl->job = job;
   impl->plan = std::move(plan).value();
+  impl->props_needed = BuildPropsNeeded(impl->plan);
   return std::shared_ptr<const SegmentProgram>(new SegmentProgram(std::move(impl)));
 }
 
 const JobSpec& SegmentProgram::job() const { return impl_->job; }
+
+std::shared_ptr<const log::PropsProjection> SegmentProgram::PropsNeeded() const {
+  return impl_->props_needed;
+}
 
 void SegmentProgram::Project(const Event& event, uint64_t seq, ProjectedEvent* out) const {
   const ProgramPlan& plan = impl_->plan;

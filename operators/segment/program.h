@@ -34,6 +34,10 @@
 
 namespace segflow {
 
+namespace log {
+struct PropsProjection;  // engine/log/record_codec.h
+}  // namespace log
+
 // The facts of one event (see above). Layout is private to the program; the runtime
 // moves it around and serializes it only through the program.
 struct ProjectedEvent {
@@ -81,6 +85,9 @@ class SegmentProgram {
 
   // Source side.
   void Project(const Event& event, uint64_t seq, ProjectedEvent* out) const;
+  // The top-level props Project reads, per event type: an event that keeps only those
+  // (log::DecodeRecordProjected) projects exactly as the whole event does.
+  std::shared_ptr<const log::PropsProjection> PropsNeeded() const;
 
   // Keyed side. UserState is created on the user's first event (spec §2: population).
   std::unique_ptr<UserState> NewUserState() const;

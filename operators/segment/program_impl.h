@@ -1,6 +1,9 @@
 // SegmentProgram's private state, shared by program.cc and program_codec.cc.
 #pragma once
 
+#include <memory>
+
+#include "engine/log/record_codec.h"
 #include "jobs/job_spec.h"
 #include "operators/segment/program.h"
 #include "operators/segment/program_plan.h"
@@ -10,6 +13,7 @@ namespace segflow {
 struct SegmentProgram::Impl {
   JobSpec job;
   ProgramPlan plan;
+  std::shared_ptr<const log::PropsProjection> props_needed;  // what Project reads
 };
 
 }  // namespace segflow

@@ -497,6 +497,29 @@ TEST_F(RunTest, LateRecordsGoToTheLateTopicAndAreCounted) {
   EXPECT_EQ(Audience("two_views").out, "u3\n");
 }
 
+// The sources decode only the properties the job reads (none here), but a late record
+// reaches "<job>.late" whole: the same line `consume` prints of it from the source topic.
+TEST_F(RunTest, LateRecordsKeepEveryPropertyInTheLateTopic) {
+  const std::string input =
+      View("u2", 200000) +
+      R"({"user_id":"u1","event":"view","ts":10000,"page":"home","extra":{"a":[1,2.5,null],"b":{"c":true}}})"
+      "\n"
+      R"({"user_id":"u3","event":"view","ts":199000,"page":"x"})"
+      "\n";
+  ASSERT_EQ(Produce(input, {"--partitions", "1"}).exit_code, 0);
+  WriteJob(kViewsJob);
+  Outcome run = Run();
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find(", 1 late (topic views.late)"), std::string::npos) << run.out;
+  Outcome events = Consume("events");
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  const size_t first = events.out.find('\n') + 1;
+  const std::string late_record =
+      events.out.substr(first, events.out.find('\n', first) + 1 - first);
+  EXPECT_NE(late_record.find("\"extra\""), std::string::npos) << events.out;
+  EXPECT_EQ(Consume("views.late").out, late_record);
+}
+
 // While a run of a job is active, a second run of it is refused (the job lock) and does
 // not disturb the first; once the first stops, the job runs again.
 TEST_F(RunTest, SecondConcurrentRunIsRefused) {
