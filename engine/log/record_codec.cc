@@ -121,14 +121,23 @@ Status DecodeValue(schema::Value::Reader in, Value* out) {
   return Status::OK();
 }
 
+namespace {
+
+// ts, user and event type: what every decode of a record reads (may throw kj::Exception).
+void DecodeHeader(schema::Record::Reader in, Event* out) {
+  out->ts = in.getTs();
+  auto key = in.getKey();
+  out->user.assign(key.begin(), key.size());
+  auto type = in.getEvent();
+  out->type.assign(type.begin(), type.size());
+}
+
+}  // namespace
+
 Status DecodeRecord(schema::Record::Reader in, Event* out) {
   bool unknown = false;
   try {
-    out->ts = in.getTs();
-    auto key = in.getKey();
-    out->user.assign(key.begin(), key.size());
-    auto type = in.getEvent();
-    out->type.assign(type.begin(), type.size());
+    DecodeHeader(in, out);
     out->props = Value::Object(DecodeFields(in.getProps(), &unknown));
   } catch (const kj::Exception& e) {
     return Status::Corruption(std::string("malformed record: ") + e.getDescription().cStr());
@@ -141,11 +150,7 @@ Status DecodeRecordProjected(schema::Record::Reader in, const PropsProjection& p
                              Event* out) {
   bool unknown = false;
   try {
-    out->ts = in.getTs();
-    auto key = in.getKey();
-    out->user.assign(key.begin(), key.size());
-    auto type = in.getEvent();
-    out->type.assign(type.begin(), type.size());
+    DecodeHeader(in, out);
     if (!out->props.is_object()) out->props = Value::Object({});
     ValueObject& fields = out->props.mutable_object();
     fields.clear();
