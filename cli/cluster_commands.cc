@@ -30,6 +30,7 @@
 #include "cli/job_summary.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/status_json.h"
+#include "engine/common/byte_size.h"
 #include "engine/value/time_format.h"
 #include "jobs/job_parser.h"
 #include "worker/worker.h"
@@ -201,6 +202,7 @@ int WorkerCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow worker --coordinator HOST:PORT --slots N --dir DIR [--listen HOST:PORT]\n"
       "                      [--connect-attempts N] [--reconnect-window S] [--data-root DIR]...\n"
+      "                      [--memory-budget SIZE]\n"
       "                      [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
       "Runs a worker: registers N slots with the coordinator and runs the tasks it is given;\n"
       "their keyed state lives under DIR (one worker per DIR). --listen is where other workers\n"
@@ -219,6 +221,9 @@ int WorkerCommand(int argc, char** argv) {
       "data-root", po::value<std::vector<std::string>>(),
       "repeatable: a folder jobs may make this worker touch (default: the current directory)")(
       "listen", po::value<std::string>()->default_value("127.0.0.1:0"), "data server address")(
+      "memory-budget", po::value<std::string>(),
+      "memory for this worker's tasks, e.g. 512m, 2g: half of it holds a bounded batch run's sorted "
+      "input before it spills sorted runs under --dir (default 1g)")(
       "connect-attempts", po::value<int>()->default_value(10), "tries to reach the coordinator at start")(
       "reconnect-window", po::value<int>()->default_value(30), "seconds to keep trying after losing the coordinator");
   po::variables_map vm;
@@ -244,7 +249,23 @@ int WorkerCommand(int argc, char** argv) {
   options.listen = *listen;
   options.slots = static_cast<uint32_t>(vm["slots"].as<int>());
   options.dir = vm["dir"].as<std::string>();
+  if (vm.count("memory-budget")) {
+    auto budget = ParseByteSize(vm["memory-budget"].as<std::string>(), kMinMemoryBudget);
+    if (!budget.ok()) {
+      std::cerr << "segflow worker: --memory-budget: " << budget.status().message() << "\n";
+      return 2;
+    }
+    options.memory_budget = *budget;
+  }
   if (vm.count("data-root")) options.data_roots = vm["data-root"].as<std::vector<std::string>>();
+  if (vm.count("memory-budget")) {
+    auto budget = ParseByteSize(vm["memory-budget"].as<std::string>(), kMinMemoryBudget);
+    if (!budget.ok()) {
+      std::cerr << "segflow worker: --memory-budget: " << budget.status().message() << "\n";
+      return 2;
+    }
+    options.memory_budget = *budget;
+  }
   options.connect_attempts = vm["connect-attempts"].as<int>();
   options.reconnect_window = std::chrono::seconds(vm["reconnect-window"].as<int>());
   options.stop = &g_stop;
@@ -261,7 +282,8 @@ int WorkerCommand(int argc, char** argv) {
 int SubmitCommand(int argc, char** argv) {
   po::options_description opts(
       "usage: segflow submit JOB.yaml [--coordinator HOST:PORT]\n"
-      "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]]\n"
+      "         [--bounded [--until TIME|offsets:P=O,...|savepoint:DIR] [--end-with-savepoint]\n"
+      "                    [--runtime-mode batch|streaming]]\n"
       "         [--wait] [--from earliest|latest|time:T|offsets:P=O,...] [--state-dir DIR]\n"
       "         [--from-savepoint PATH [--merge-savepoint PATH]]\n"
       "         [--secret-file F] [--tls-cert F --tls-key F --tls-ca F]\n\n"
@@ -274,7 +296,10 @@ int SubmitCommand(int argc, char** argv) {
       "--from reprocesses a range of the log: bounded (up to the end, or --until) or live from\n"
       "there, with state built from the range's records only. --until offsets:P=O,... ends a\n"
       "bounded run before offset O of partition P (other partitions: at their end at start);\n"
-      "--until savepoint:DIR at that savepoint's offsets.\n\n"
+      "--until savepoint:DIR at that savepoint's offsets. A bounded job runs in batch (each keyed\n"
+      "task sorts its input by user, then evaluates one user at a time) until its first\n"
+      "checkpoint, if one comes before its end; --runtime-mode streaming evaluates as a live\n"
+      "run does. Both give the same changelog, audiences and savepoint.\n\n"
       "Submitting a changed job file while its live job runs upgrades it: the new version is\n"
       "backfilled from the log beside the live job (which keeps serving the old one), then\n"
       "the live job stops with a savepoint, the backfill catches up to it, and a new live job\n"
@@ -293,6 +318,7 @@ int SubmitCommand(int argc, char** argv) {
       "from", po::value<std::string>(),
       "reprocess from earliest | latest | time:T | offsets:P=O,... (state starts empty there)")(
       "end-with-savepoint", "bounded: end with a savepoint at the end offsets (backfill -> live handover)")(
+      "runtime-mode", po::value<std::string>(), "bounded: batch (default) or streaming")(
       "merge-savepoint", po::value<std::string>(),
       "with --from-savepoint: a backfill's savepoint at the same offsets; changed segments take its state");
   po::variables_map vm;
@@ -340,6 +366,15 @@ int SubmitCommand(int argc, char** argv) {
     std::error_code ec;
     req.merge_savepoint =
         std::filesystem::absolute(vm["merge-savepoint"].as<std::string>(), ec).lexically_normal().string();
+  }
+  if (vm.count("runtime-mode")) {
+    const std::string mode = vm["runtime-mode"].as<std::string>();
+    if (!req.bounded || (mode != "batch" && mode != "streaming")) {
+      std::cerr << "segflow submit: --runtime-mode " << mode
+                << (req.bounded ? ": give batch or streaming\n" : ": needs --bounded (a live job streams)\n");
+      return 2;
+    }
+    req.streaming = mode == "streaming";
   }
   req.end_with_savepoint = vm.count("end-with-savepoint") > 0;
   if (req.end_with_savepoint && !req.bounded) {

@@ -31,6 +31,7 @@ Result<std::string> SubmitJob(ClusterClient* client, const std::string& path, Su
   submit.setStateDir(request.state_dir);
   submit.setFromSavepoint(request.from_savepoint);
   submit.setEndWithSavepoint(request.end_with_savepoint);
+  submit.setStreaming(request.streaming);
   submit.setFrom(request.from);
   submit.setUntilOffsets(request.until_offsets);
   submit.setUntilSavepoint(request.until_savepoint);

@@ -21,6 +21,7 @@ struct SubmitRequest {
   std::string state_dir;  // empty: the job's default
   std::string from_savepoint;
   bool end_with_savepoint = false;
+  bool streaming = false;  // bounded: --runtime-mode streaming
   std::string from;  // earliest | latest | time:T | offsets:P=O,...
   std::string until_offsets;  // bounded: P=O,... where sources stop (--until offsets:...)
   std::string until_savepoint;  // bounded: stop at this savepoint's offsets (--until savepoint:DIR)

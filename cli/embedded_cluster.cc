@@ -58,7 +58,7 @@ std::string JobFolder(const std::string& job_file) {
 
 Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uint32_t slots, const std::string& dir,
                                                                 const std::vector<std::string>& data_roots,
-                                                                const Http& http) {
+                                                                const Http& http, size_t memory_budget) {
   if (data_roots.empty()) return Status::InvalidArgument("the local cluster needs at least one data root");
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
   // A fresh secret for this cluster's own processes (0600, in its folder): other local
@@ -82,6 +82,7 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
   const std::string exe = SelfExe();
   const std::string address = cluster->address();
   const pid_t parent = ::getpid();
+  const std::string budget_arg = std::to_string(memory_budget);
   for (int i = 0; i < workers; ++i) {
     const std::string wdir = dir + "/worker-" + std::to_string(i);
     const std::string slots_arg = std::to_string(slots);
@@ -93,6 +94,10 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(int workers, uin
     for (const auto& root : data_roots) {
       argv.push_back("--data-root");
       argv.push_back(root.c_str());
+    }
+    if (memory_budget > 0) {
+      argv.push_back("--memory-budget");
+      argv.push_back(budget_arg.c_str());
     }
     argv.push_back(nullptr);
     const pid_t pid = ::fork();

@@ -28,14 +28,16 @@ class EmbeddedCluster {
   // slots each under `dir`, and waits until every worker has registered. The coordinator
   // and every worker get `data_roots` (--data-root): the folders jobs may touch, relative
   // job paths resolving against the first. With `http.address`, the coordinator also
-  // serves the HTTP API there (`run --http`).
+  // serves the HTTP API there (`run --http`). A `memory_budget` (bytes; 0: the workers'
+  // default) goes to each worker as --memory-budget.
   struct Http {
     std::optional<net::HostPort> address;
     std::string token;
   };
   static Result<std::unique_ptr<EmbeddedCluster>> Start(int workers, uint32_t slots, const std::string& dir,
                                                          const std::vector<std::string>& data_roots,
-                                                         const Http& http = {});
+                                                         const Http& http = {},
+                                                         size_t memory_budget = 0);
   // Shuts the workers down (SIGKILL after a grace period) and the coordinator.
   ~EmbeddedCluster();
 

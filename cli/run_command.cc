@@ -22,6 +22,7 @@
 #include "cli/embedded_cluster.h"
 #include "cli/job_command_line.h"
 #include "cli/job_summary.h"
+#include "engine/common/byte_size.h"
 #include "engine/common/owned_dir.h"
 #include "engine/value/time_format.h"
 #include "jobs/execution_graph.h"
@@ -50,7 +51,8 @@ void RemoveStaleClusterDirs(const std::string& parent) {
 }
 
 int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& options, int workers,
-                 const std::vector<std::string>& extra_roots, const EmbeddedCluster::Http& http) {
+                 const std::vector<std::string>& extra_roots, const EmbeddedCluster::Http& http,
+                 size_t memory_budget) {
   const std::string state_dir = options.state_dir.empty() ? DefaultStateDir(job) : options.state_dir;
   // Beside the state folder, not in it (each attempt resets the state folder); one folder
   // per run, so a second (refused) run of the job never touches the first one's workers.
@@ -65,7 +67,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
   // other local commands resolve them.
   std::vector<std::string> roots = {JobFolder(path)};
   roots.insert(roots.end(), extra_roots.begin(), extra_roots.end());
-  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, roots, http);
+  auto cluster = EmbeddedCluster::Start(workers, slots, cluster_dir, roots, http, memory_budget);
   if (!cluster.ok()) {
     std::cerr << "segflow run: cannot start the local cluster: " << cluster.status().message() << "\n";
     return 1;
@@ -82,6 +84,7 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
   req.has_until = options.has_until;
   req.until = options.until;
   req.state_dir = state_dir;
+  req.streaming = options.bounded && !options.batch;
   auto id = SubmitJob(client->get(), path, req);
   if (!id.ok()) {
     std::cerr << "segflow run: " << id.status().message() << "\n";
@@ -105,7 +108,8 @@ int RunOnCluster(const std::string& path, const JobSpec& job, const RunOptions& 
 
 int RunCommand(int argc, char** argv) {
   po::options_description opts(
-      "usage: segflow run JOB.yaml [--bounded [--until TIME]] [--workers N] [--state-dir DIR]\n"
+      "usage: segflow run JOB.yaml [--bounded [--until TIME] [--runtime-mode batch|streaming]]\n"
+      "                            [--workers N] [--memory-budget SIZE] [--state-dir DIR]\n"
       "                            [--data-root DIR]... [--http HOST:PORT [--http-token-file F]]\n\n"
       "Runs a job on the embedded default: a local cluster of a coordinator and N worker\n"
       "processes on 127.0.0.1 (--workers 0: every task as a thread of this process), with the\n"
@@ -114,10 +118,18 @@ int RunCommand(int argc, char** argv) {
       "it keeps evaluating new records until SIGINT/SIGTERM. TIME: epoch ms or RFC 3339.\n\n"
       "The local cluster's data root is the job file's folder (plus any --data-root): every path\n"
       "the job names (log, audience, checkpoints, state) must lie inside one, and relative ones\n"
-      "resolve against the job file's folder. --workers 0 runs in this process, unconfined.\n\noptions");
+      "resolve against the job file's folder. --workers 0 runs in this process, unconfined.\n\n"
+      "A bounded run evaluates in batch by default: each keyed task sorts its input by user,\n"
+      "spilling sorted runs under the state folder beyond its share of --memory-budget, and\n"
+      "evaluates one user at a time; the changelog and audience equal a streaming run's.\n\noptions");
   opts.add_options()("help,h", "show this help")("bounded", "replay the log up to its end at start, then exit")(
       "until", po::value<std::string>(), "bounded: evaluate instants up to TIME (default: the largest ts read)")(
       "workers", po::value<int>()->default_value(2), "worker processes (0: run in this process)")(
+      "runtime-mode", po::value<std::string>(),
+      "bounded: batch (default: sorted by user, one user at a time) or streaming (as a live run)")(
+      "memory-budget", po::value<std::string>(),
+      "memory of each process (this one with --workers 0, else each worker), e.g. 512m, 2g; "
+      "half of it holds a bounded batch run's sorted input before it spills (default 1g)")(
       "state-dir", po::value<std::string>(), "working state folder (default: <dir of log>/state/<job>)")(
       "data-root", po::value<std::vector<std::string>>(),
       "repeatable: a further folder the local cluster's coordinator and workers may touch for the job (besides "
@@ -149,6 +161,24 @@ int RunCommand(int argc, char** argv) {
     }
     options.has_until = true;
     options.until = *t;
+  }
+  if (vm.count("runtime-mode")) {
+    const std::string mode = vm["runtime-mode"].as<std::string>();
+    if (!options.bounded || (mode != "batch" && mode != "streaming")) {
+      std::cerr << "segflow run: --runtime-mode " << mode
+                << (options.bounded ? ": give batch or streaming\n" : ": needs --bounded (a live run streams)\n");
+      return 2;
+    }
+    options.batch = mode == "batch";
+  }
+  size_t memory_budget = kDefaultMemoryBudget;
+  if (vm.count("memory-budget")) {
+    auto budget = ParseByteSize(vm["memory-budget"].as<std::string>(), kMinMemoryBudget);
+    if (!budget.ok()) {
+      std::cerr << "segflow run: --memory-budget: " << budget.status().message() << "\n";
+      return 2;
+    }
+    memory_budget = *budget;
   }
   if (vm.count("state-dir")) {
     std::error_code ec;  // relative to where the user typed it
@@ -195,7 +225,8 @@ int RunCommand(int argc, char** argv) {
   if (!options.bounded) {
     std::cerr << "job " << job.name << ": running live (Ctrl-C or SIGTERM stops it)\n";
   }
-  if (workers > 0) return RunOnCluster(path, job, options, workers, extra_roots, http);
+  if (workers > 0) return RunOnCluster(path, job, options, workers, extra_roots, http, memory_budget);
+  options.sort_memory_bytes = SortMemoryPerKeyedTask(memory_budget, static_cast<uint32_t>(job.parallelism));
 
   RunReport report;
   Status s = RunJobLocally(job, options, &g_stop, &report);

@@ -196,6 +196,7 @@ void Coordinator::Impl::Submit(wire::Submit::Reader req, wire::SubmitReply::Buil
   job.checkpointing = parsed.job.checkpoint.enabled;
   job.checkpoint_interval_ms = parsed.job.checkpoint.interval_ms;
   job.end_with_savepoint = req.getEndWithSavepoint();
+  job.streaming = req.getStreaming();
   if ((job.end_with_savepoint || req.getFromSavepoint().size() > 0) && !job.checkpointing) {
     const std::string why =
         "savepoints need the job's checkpoint block (e.g. checkpoint: {interval: 10s})";

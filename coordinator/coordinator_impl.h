@@ -176,6 +176,7 @@ struct JobEntry {
   std::string last_savepoint, savepoint_error;
   bool stopped_with_savepoint = false;
   bool end_with_savepoint = false;
+  bool streaming = false;  // bounded: --runtime-mode streaming (AttemptSpec.streaming)
   std::string initial_restore;  // --from-savepoint
   std::string merge_from;       // a version upgrade's handover: the backfill's savepoint (AttemptSpec.mergeFrom)
   std::string until_savepoint;  // bounded: ends at this savepoint's source offsets (resolved into end_offsets)

@@ -24,6 +24,7 @@ void Coordinator::Impl::Persist(const JobEntry& job) {
   sub.setStateDir(job.state_dir);
   sub.setFromSavepoint(job.from_savepoint_arg);
   sub.setEndWithSavepoint(job.end_with_savepoint);
+  sub.setStreaming(job.streaming);
   sub.setMergeFrom(job.merge_from);
   sub.setUntilSavepoint(job.until_savepoint);
   p.setState(job.state);
@@ -79,6 +80,7 @@ Status Coordinator::Impl::LoadJobs() {
       job.state_dir = sub.getStateDir().cStr();
       job.from_savepoint_arg = sub.getFromSavepoint().cStr();
       job.end_with_savepoint = sub.getEndWithSavepoint();
+      job.streaming = sub.getStreaming();
       job.merge_from = sub.getMergeFrom().cStr();
       job.until_savepoint = sub.getUntilSavepoint().cStr();
       job.max_parallelism = parsed.job.max_parallelism;

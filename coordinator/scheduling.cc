@@ -29,6 +29,7 @@ void Coordinator::Impl::FillSpec(const JobEntry& job, wire::AttemptSpec::Builder
   spec.setJobFile(job.file);
   spec.setJobText(job.text);
   spec.setBounded(job.bounded);
+  spec.setStreaming(job.streaming);
   spec.setHasUntil(job.has_until);
   spec.setUntil(job.until);
   spec.setPartitions(job.shape.partitions);

@@ -50,8 +50,14 @@ void FillTaskMetrics(const TaskCounters& c, wire::TaskKind kind, uint32_t index,
 
 }  // namespace
 
-Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack)
-    : plan_(std::move(plan)), self_(self), work_dir_(std::move(work_dir)), roots_(roots), ack_(std::move(ack)) {
+Attempt::Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack,
+                 size_t memory_budget)
+    : plan_(std::move(plan)),
+      self_(self),
+      work_dir_(std::move(work_dir)),
+      roots_(roots),
+      ack_(std::move(ack)),
+      memory_budget_(memory_budget) {
   const GraphShape& shape = plan_.shape;
   for (uint32_t s = 0; s < shape.sources; ++s) {
     if (plan_.source_worker[s] == self_) local_.sources.push_back(s);
@@ -121,11 +127,14 @@ Status Attempt::Prepare() {
   ctx_.job = &job_;
   ctx_.program = *program;
   ctx_.options.bounded = plan_.bounded;
+  ctx_.options.batch = !plan_.streaming;
   ctx_.options.has_until = plan_.has_until;
   ctx_.options.until = plan_.until;
   ctx_.options.state_dir = work_dir_;
   ctx_.options.start_offsets = plan_.start_offsets;
   ctx_.options.end_offsets = plan_.end_offsets;
+  ctx_.options.sort_memory_bytes =
+      SortMemoryPerKeyedTask(memory_budget_, static_cast<uint32_t>(local_.keyed.size()));
   ctx_.partitions = plan_.shape.partitions;
   ctx_.keyed_tasks = plan_.shape.keyed;
   ctx_.late_topic = LateTopic(job_);

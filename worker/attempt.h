@@ -31,8 +31,10 @@ class Attempt {
                                    const Status& status, uint64_t bytes)>;
   // `work_dir`: this attempt's private folder under the worker's --dir (keyed state).
   // `roots`: the worker's data roots (outlive the attempt); every path the job names
-  // must lie inside them, relative ones resolve against the first.
-  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack = nullptr);
+  // must lie inside them, relative ones resolve against the first. `memory_budget`: the
+  // worker's (--memory-budget), shared by this attempt's keyed tasks.
+  Attempt(AttemptPlan plan, uint32_t self, std::string work_dir, const DataRoots* roots, AckFn ack = nullptr,
+          size_t memory_budget = kDefaultMemoryBudget);
   ~Attempt();
   Attempt(const Attempt&) = delete;
   Attempt& operator=(const Attempt&) = delete;
@@ -88,6 +90,7 @@ class Attempt {
   std::atomic<bool> stop_{false};
   CheckpointHooks hooks_;
   AckFn ack_;
+  size_t memory_budget_;
   std::unique_ptr<PreparedOutputs> outputs_;
   std::unique_ptr<GraphCounters> counters_;
   SinkResult sink_result_;

@@ -33,6 +33,7 @@ Result<AttemptPlan> AttemptPlan::FromWire(wire::AttemptSpec::Reader spec) {
   plan.merge_from = spec.getMergeFrom();
   plan.transactional = spec.getTransactional();
   plan.end_with_savepoint = spec.getEndWithSavepoint();
+  plan.streaming = spec.getStreaming();
   for (auto so : spec.getStartOffsets()) plan.start_offsets[{so.getTopic(), so.getPartition()}] = so.getOffset();
   for (auto eo : spec.getEndOffsets()) plan.end_offsets[{eo.getTopic(), eo.getPartition()}] = eo.getOffset();
   if (plan.shape.sources == 0 || plan.shape.keyed == 0 || plan.shape.partitions == 0) {

@@ -33,6 +33,7 @@ struct AttemptPlan {
   uint64_t restore_id = 0;
   bool transactional = false;
   bool end_with_savepoint = false;
+  bool streaming = false;  // bounded: as a live run evaluates, not in batch
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> start_offsets;  // reprocessing (--from)
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> end_offsets;    // bounded reprocessing (--until offsets:)
   bool restore_is_savepoint = false;  // restore_from is a savepoint this job was submitted from

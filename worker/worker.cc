@@ -311,7 +311,8 @@ void Worker::Prepare(wire::PrepareAttempt::Reader req) {
   if (s.ok()) {
     const std::string key = Key(plan->job_id, plan->attempt);
     const std::string work = options_.dir + "/attempts/" + plan->job_id + "-" + std::to_string(plan->attempt);
-    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
+    auto attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction(),
+                                         options_.memory_budget);
     s = attempt->Prepare();
     refused = attempt->refused();
     if (s.ok()) {
@@ -345,7 +346,8 @@ void Worker::Deploy(wire::DeployAttempt::Reader req) {
   }
   if (s.ok() && !attempt) {
     const std::string work = options_.dir + "/attempts/" + job_id + "-" + std::to_string(attempt_no);
-    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction());
+    attempt = std::make_shared<Attempt>(std::move(plan).value(), worker_id_, work, &roots_, AckFunction(),
+                                         options_.memory_budget);
     s = attempt->Prepare();
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);

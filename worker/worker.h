@@ -12,6 +12,7 @@
 
 #include "engine/common/status.h"
 #include "engine/net/host_port.h"
+#include "operators/runtime/job_context.h"
 
 namespace segflow::worker {
 
@@ -24,6 +25,9 @@ struct WorkerOptions {
   // first. Empty: the current directory.
   std::vector<std::string> data_roots;
   net::HostPort listen{"127.0.0.1", 0};  // data server; port 0: any free port
+  // --memory-budget: bounds what a bounded batch run's keyed tasks here hold in memory
+  // (half of it for their sorted input; beyond it they spill sorted runs to disk).
+  size_t memory_budget = kDefaultMemoryBudget;
   int connect_attempts = 10;              // first registration, with exponential backoff
   // After losing the coordinator: keep trying to register again this long, then exit.
   std::chrono::milliseconds reconnect_window{30000};

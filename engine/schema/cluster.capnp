@@ -125,6 +125,7 @@ struct AttemptSpec {
   endOffsets @19 :List(PartitionOffset);    # bounded reprocessing: where sources stop (--until offsets:)
   restoreIsSavepoint @20 :Bool;  # restoreFrom is the savepoint a new job starts from: its bounded end offsets are another job's
   mergeFrom @21 :Text;           # a version upgrade's handover: a backfill's savepoint at restoreFrom's offsets; changed segments take its state
+  streaming @22 :Bool;           # bounded: evaluate as a live run does, not in batch (sorted by user)
 }
 
 # Coordinator -> the sink's worker: take the job lock and reset the job's outputs.
@@ -214,6 +215,7 @@ struct Submit {
   untilOffsets @9 :Text;     # bounded reprocessing end: P=O,... (without the "offsets:" prefix)
   mergeFrom @10 :Text;       # with fromSavepoint: a backfill's savepoint at the same offsets; changed segments take its state
   untilSavepoint @11 :Text;  # bounded: end at this savepoint's source offsets
+  streaming @12 :Bool;       # bounded: evaluate as a live run does (--runtime-mode streaming), not in batch
 }
 
 struct SubmitReply {

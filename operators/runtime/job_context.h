@@ -24,6 +24,11 @@ struct RunOptions {
   int64_t until = 0;
   std::string state_dir;  // per-job working state (RocksDB per keyed task)
   size_t state_cache_entries = 1u << 20;  // users' states cached in memory, per keyed task
+  // Bounded runs evaluate in batch (keyed_batch.h): each keyed task sorts its input by user
+  // and evaluates one user at a time. False: as a live run does (streaming).
+  bool batch = true;
+  // Batch: the input a keyed task holds in memory before it spills sorted runs to disk.
+  size_t sort_memory_bytes = size_t{256} << 20;
   int64_t poll_interval_ms = 10;  // live: how often a caught-up source polls again
   // Reprocessing: where each (topic, partition) starts when not restoring a checkpoint
   // (absent: offset 0). State starts empty there: only the range's records count.
@@ -35,6 +40,15 @@ struct RunOptions {
   // written to the job's topics, so that the preview leaves the job's outputs as they were.
   bool write_late = true;
 };
+
+// The memory budget of a process (--memory-budget) for its `keyed_tasks` keyed tasks:
+// half of it for batch sort buffers, the rest for everything else (state caches, RocksDB,
+// channels, the sink).
+inline constexpr size_t kDefaultMemoryBudget = size_t{1} << 30;
+inline constexpr size_t kMinMemoryBudget = size_t{1} << 20;
+inline size_t SortMemoryPerKeyedTask(size_t budget_bytes, uint32_t keyed_tasks) {
+  return budget_bytes / 2 / (keyed_tasks == 0 ? 1 : keyed_tasks);
+}
 
 enum class TaskKind { kSource, kKeyed, kSink };
 

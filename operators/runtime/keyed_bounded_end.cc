@@ -26,13 +26,17 @@ void KeyedBoundedEnd::OnSourceEnd(const SourceEnd& end) {
 }
 
 Result<KeyedEnd> KeyedBoundedEnd::Finish(uint32_t partitions, KeyedEvaluator* evaluator,
+                                         KeyedBatchMode* batch, UserStateStore* batch_store,
                                          KeyedSinkOutput* sink, std::vector<KeyedChange>* changes,
                                          TaskCounters* counters) {
   KeyedEnd done;
   if (!finish_) return done;
   int64_t until = end_until_;
   if (!has_until_) until = has_max_ ? max_ts_ : kNoTime;
-  if (until != kNoTime) {
+  if (until != kNoTime && batch != nullptr && batch->active()) {
+    SEGFLOW_RETURN_IF_ERROR(
+        batch->Evaluate(std::vector<int64_t>(partitions, until), batch_store, sink));
+  } else if (until != kNoTime) {
     SEGFLOW_RETURN_IF_ERROR(evaluator->Finish(until, changes));
     // Finish spans partitions: route each change to its user's partition.
     std::vector<std::vector<KeyedChange>> by_partition(partitions);

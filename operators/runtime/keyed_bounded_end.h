@@ -11,6 +11,7 @@
 
 #include "engine/common/status.h"
 #include "operators/runtime/job_context.h"
+#include "operators/runtime/keyed_batch.h"
 #include "operators/runtime/keyed_sink_output.h"
 #include "operators/runtime/messages.h"
 #include "operators/runtime/task_counters.h"
@@ -35,10 +36,14 @@ class KeyedBoundedEnd {
 
   void OnSourceEnd(const SourceEnd& end);
   uint32_t ends() const { return ends_; }
+  // Whether the ended run evaluates through its end (false: it was stopped).
+  bool finishes() const { return finish_; }
 
   // After every source's end: a finished run's last changes go out, and what to tell the
-  // sink. `changes` is scratch space.
-  Result<KeyedEnd> Finish(uint32_t partitions, KeyedEvaluator* evaluator, KeyedSinkOutput* sink,
+  // sink. `changes` is scratch space. A batch still active evaluates the run instead of
+  // `evaluator` (its states go to `batch_store`, if given).
+  Result<KeyedEnd> Finish(uint32_t partitions, KeyedEvaluator* evaluator, KeyedBatchMode* batch,
+                          UserStateStore* batch_store, KeyedSinkOutput* sink,
                           std::vector<KeyedChange>* changes, TaskCounters* counters);
 
  private:

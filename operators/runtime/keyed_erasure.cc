@@ -4,8 +4,9 @@
 
 namespace segflow {
 
-KeyedErasures::KeyedErasures(const JobContext& ctx, uint32_t task, KeyedEvaluator* evaluator)
-    : ctx_(ctx), task_(task), evaluator_(evaluator), watch_(LedgerPath(*ctx.job)) {}
+KeyedErasures::KeyedErasures(const JobContext& ctx, uint32_t task, KeyedEvaluator* evaluator,
+                             KeyedBatchMode* batch)
+    : ctx_(ctx), task_(task), evaluator_(evaluator), batch_(batch), watch_(LedgerPath(*ctx.job)) {}
 
 Status KeyedErasures::Start(bool restoring, const std::string& restore_dir) {
   SEGFLOW_RETURN_IF_ERROR(watch_.Load());
@@ -28,6 +29,7 @@ Status KeyedErasures::Apply(const std::string& when) {
   for (const auto& [user, at] : watch_.erasures()) {
     auto done = applied_.find(user);
     if (done != applied_.end() && done->second >= at) continue;
+    if (batch_ != nullptr) batch_->EraseUser(user);
     auto had = evaluator_->EraseUser(user);
     if (!had.ok()) return had.status();
     erased += *had;

@@ -12,6 +12,7 @@
 
 #include "engine/common/status.h"
 #include "operators/runtime/job_context.h"
+#include "operators/runtime/keyed_batch.h"
 #include "operators/segment/keyed_evaluator.h"
 #include "operators/sink/erasure_ledger.h"
 
@@ -19,7 +20,9 @@ namespace segflow {
 
 class KeyedErasures {
  public:
-  KeyedErasures(const JobContext& ctx, uint32_t task, KeyedEvaluator* evaluator);
+  // `batch` (optional): a batch-mode task's sorted input, which erasures also reach.
+  KeyedErasures(const JobContext& ctx, uint32_t task, KeyedEvaluator* evaluator,
+                KeyedBatchMode* batch = nullptr);
 
   // At the start: loads the ledger; restored state loses every ledger user (before the
   // evaluator schedules the restored users: no timer of an erased user exists), a fresh
@@ -37,6 +40,7 @@ class KeyedErasures {
   const JobContext& ctx_;
   const uint32_t task_;
   KeyedEvaluator* evaluator_;
+  KeyedBatchMode* batch_;
   ErasureWatch watch_;
   Erasures applied_;  // user -> the erased_at already applied here
 };

@@ -70,14 +70,7 @@ void PutValue(const Value& v, std::string* out) {
   }
 }
 
-bool ByteReader::GetByte(uint8_t* out) {
-  if (data_.empty()) return false;
-  *out = static_cast<uint8_t>(data_[0]);
-  data_.remove_prefix(1);
-  return true;
-}
-
-bool ByteReader::GetVarint(uint64_t* out) {
+bool ByteReader::GetVarintSlow(uint64_t* out) {
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     uint8_t b;

@@ -21,8 +21,21 @@ class ByteReader {
  public:
   explicit ByteReader(std::string_view data) : data_(data) {}
 
-  bool GetByte(uint8_t* out);
-  bool GetVarint(uint64_t* out);
+  bool GetByte(uint8_t* out) {
+    if (data_.empty()) return false;
+    *out = static_cast<uint8_t>(data_[0]);
+    data_.remove_prefix(1);
+    return true;
+  }
+  bool GetVarint(uint64_t* out) {
+    // Inline for the common one-byte value (lengths, counts, small numbers).
+    if (!data_.empty() && static_cast<uint8_t>(data_[0]) < 0x80) {
+      *out = static_cast<uint8_t>(data_[0]);
+      data_.remove_prefix(1);
+      return true;
+    }
+    return GetVarintSlow(out);
+  }
   bool GetSignedVarint(int64_t* out);
   bool GetDouble(double* out);
   bool GetBytes(std::string* out);
@@ -39,6 +52,7 @@ class ByteReader {
 
  private:
   bool GetValue(Value* out, int depth);
+  bool GetVarintSlow(uint64_t* out);
   std::string_view data_;
 };
 

@@ -568,7 +568,9 @@ TEST_F(ClusterTest, KilledWorkerIsDetectedAndTheJobRestartsOnTheOthers) {
   // A slow sink keeps the job running long enough to be killed in the middle.
   for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=15");
   ASSERT_TRUE(cluster.WaitForWorkers(3));
-  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  // Streaming: a slow sink paces the job only while changes flow during the run (in batch
+  // they all come at the end).
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded", "--runtime-mode", "streaming"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   const std::string id = Lines(submit.out).at(0);
   ASSERT_TRUE(Eventually([&] {
@@ -593,6 +595,36 @@ TEST_F(ClusterTest, KilledWorkerIsDetectedAndTheJobRestartsOnTheOthers) {
   EXPECT_EQ(cluster.AliveWorkers(), 2);
 }
 
+// The same in batch execution (issue 17): a worker SIGKILLed while the keyed tasks sort
+// their input restarts the job from the beginning, and the outputs are exactly the
+// in-process run's. (A slow keyed task keeps the sorting phase long enough.)
+TEST_F(ClusterTest, KilledWorkerDuringABatchRunRestartsItAndLosesNothing) {
+  ASSERT_EQ(Produce(Gen(2000, 200000), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  const auto reference = Reference();
+  Cluster cluster(scratch(), 3000);
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_KEYED_DELAY_MS=10");
+  ASSERT_TRUE(cluster.WaitForWorkers(3));
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = Lines(submit.out).at(0);
+  pid_t victim = -1;
+  ASSERT_TRUE(Eventually([&] {
+    const JobView v = cluster.Status(id);
+    return v.state == "running" && v.records_in > 0 && (victim = cluster.PidOfKeyedTask(id, 1)) > 0;
+  })) << cluster.Status(id).text;
+  const JobView before = cluster.Status(id);
+  ASSERT_EQ(before.state, "running") << before.text;
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).attempt >= 2; }, std::chrono::seconds(3)))
+      << cluster.Status(id).text;
+  ASSERT_TRUE(Eventually([&] { return cluster.Status(id).state == "finished"; })) << cluster.Status(id).text;
+  const JobView done = cluster.Status(id);
+  EXPECT_EQ(done.attempt, 2) << done.text;
+  EXPECT_EQ(done.records_in, 200000u);
+  ExpectOutputsEqual(reference);
+}
+
 // A worker that hangs (SIGSTOP) still holds its TCP connections open: only its silence
 // gives it away. The coordinator declares it dead after the heartbeat timeout, not
 // before, and restarts the job without it.
@@ -604,7 +636,9 @@ TEST_F(ClusterTest, HungWorkerIsDetectedByItsMissingHeartbeats) {
   Cluster cluster(scratch(), kTimeoutMs);
   for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_SINK_DELAY_MS=15");
   ASSERT_TRUE(cluster.WaitForWorkers(3));
-  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  // Streaming: a slow sink paces the job only while changes flow during the run (in batch
+  // they all come at the end).
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded", "--runtime-mode", "streaming"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   const std::string id = Lines(submit.out).at(0);
   ASSERT_TRUE(Eventually([&] {
@@ -641,7 +675,9 @@ TEST_F(ClusterTest, SlowSinkThrottlesTheSourcesAndBoundsMemory) {
   cluster.AddWorker(1, "SEGFLOW_FAULT_SINK_DELAY_MS=200");
   cluster.AddWorker(1, "SEGFLOW_FAULT_SINK_DELAY_MS=200");
   ASSERT_TRUE(cluster.WaitForWorkers(2));
-  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
+  // Streaming: a slow sink paces the job only while changes flow during the run (in batch
+  // they all come at the end).
+  Outcome submit = cluster.Cli({"submit", job_path(), "--bounded", "--runtime-mode", "streaming"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   const std::string id = Lines(submit.out).at(0);
   // Sources (and keyed tasks) report the time they waited for room downstream: wait until

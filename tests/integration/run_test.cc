@@ -344,6 +344,67 @@ TEST_F(RunTest, ParallelismDoesNotChangeChangelogOrAudiences) {
   }
 }
 
+// Batch execution (issue 17): a bounded run sorts each keyed task's input by user and
+// evaluates one user at a time. Under a memory budget far below its input it spills sorted
+// runs, in this process and in worker processes, says so, cleans them up, and writes
+// exactly the streaming run's changelog and audiences.
+TEST_F(RunTest, BatchRunsUnderATinyMemoryBudgetSpillAndEqualTheStreamingRun) {
+  ASSERT_EQ(Produce(CartEvents(), {"--partitions", "4"}).exit_code, 0);
+  WriteJob(ShopJob(2));
+  auto outputs = [&] {
+    std::string all = Consume("shop.memberships").out;
+    for (const auto& s : kShopSegments) all += s + ":\n" + Audience(s).out;
+    return all;
+  };
+  Outcome streaming = Run({"--bounded", "--workers", "0", "--runtime-mode", "streaming"});
+  ASSERT_EQ(streaming.exit_code, 0) << streaming.out << streaming.err;
+  const std::string reference = outputs();
+  ASSERT_GT(Lines(reference).size(), 100u);
+  EXPECT_EQ(streaming.err.find("spilled"), std::string::npos) << streaming.err;
+
+  Outcome batch = Run({"--bounded", "--workers", "0"});
+  ASSERT_EQ(batch.exit_code, 0) << batch.out << batch.err;
+  EXPECT_EQ(batch.err.find("spilled"), std::string::npos) << "1 GiB holds it all: " << batch.err;
+  EXPECT_TRUE(outputs() == reference) << "default batch run differs from streaming";
+
+  Outcome tiny = Run({"--bounded", "--workers", "0", "--memory-budget", "1m"});
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.out << tiny.err;
+  EXPECT_NE(tiny.err.find("spilled to sorted runs"), std::string::npos) << tiny.err;
+  EXPECT_TRUE(outputs() == reference) << "spilled batch run differs from streaming";
+  for (const auto& e : fs::recursive_directory_iterator(scratch())) {
+    EXPECT_EQ(e.path().filename().string().rfind("run-", 0), std::string::npos)
+        << "sorted run left behind: " << e.path();
+  }
+
+  Outcome cluster = Run({"--bounded", "--workers", "2", "--memory-budget", "1m"});
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.out << cluster.err;
+  EXPECT_TRUE(outputs() == reference) << "spilled batch run on two workers differs";
+  auto summary = [](const std::string& out) { return out.substr(out.find('\n')); };  // no timing
+  EXPECT_EQ(summary(batch.out), summary(streaming.out));
+  EXPECT_EQ(summary(tiny.out), summary(streaming.out));
+}
+
+TEST_F(RunTest, BadRuntimeModeAndMemoryBudgetFlagsAreRefusedClearly) {
+  WriteJob(ShopJob(2));
+  struct Bad {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Bad> cases = {
+      {{"--bounded", "--memory-budget", "12q"}, "unknown unit \"q\""},
+      {{"--bounded", "--memory-budget", "100"}, "below the minimum"},
+      {{"--bounded", "--memory-budget", "lots"}, "no number"},
+      {{"--bounded", "--runtime-mode", "fast", "--workers", "0"}, "give batch or streaming"},
+      {{"--runtime-mode", "batch"}, "needs --bounded"},
+  };
+  for (const Bad& bad : cases) {
+    Outcome run = Run(bad.args);
+    EXPECT_EQ(run.exit_code, 2) << run.err;
+    EXPECT_NE(run.err.find(bad.says), std::string::npos) << run.err;
+  }
+  EXPECT_FALSE(fs::exists(log() + "/shop.memberships")) << "a refused run wrote nothing";
+}
+
 // `audience --at T` past the evaluated time is refused, naming the evaluated time.
 TEST_F(RunTest, AudienceRefusesTimesNotEvaluatedYet) {
   Outcome run = ProduceCartAndRunBounded(2);

@@ -9,7 +9,11 @@
 #include <tuple>
 #include <utility>
 
+#include "engine/common/key_group.h"
+#include "engine/state_test_dir.h"
+#include "operators/runtime/keyed_record_sorter.h"
 #include "operators/segment/keyed_evaluator.h"
+#include "operators/segment/user_batch.h"
 
 namespace segflow::reference {
 namespace {
@@ -127,6 +131,19 @@ Verdict CheckCase(const RandomCase& c, const std::shared_ptr<const SegmentProgra
   EngineRun first;
   Verdict v = CompareToReference(c, program, c.arrival, reference, &first);
   if (v.failed) return v;
+  // Batch execution (issue 17): the same records sorted by user, each user evaluated
+  // alone, give the streaming run's changelog and final members; every third seed under
+  // a budget so small that the sort spills runs and merges them.
+  const size_t budget = c.seed % 3 == 0 ? 16384 : size_t{1} << 30;
+  EngineRun batch = RunBatch(program, c.arrival, c.until, budget);
+  if (!batch.violations.empty() || batch.changes != first.changes ||
+      batch.final_members != first.final_members) {
+    return Fail("batch evaluation (sort budget " + std::to_string(budget) +
+                    " bytes) differs from the streaming run\n" + batch.violations +
+                    "streaming:\n" + ChangesText(first.changes, "") + "batch:\n" +
+                    ChangesText(batch.changes, ""),
+                "");
+  }
   Rng rng(c.seed ^ 0x5eedf00dull);
   for (int k = 0; k < kRearrangements; ++k) {
     std::vector<LogRecord> other =
@@ -280,6 +297,57 @@ EngineRun RunEngine(const std::shared_ptr<const SegmentProgram>& program, uint32
       run.final_members.push_back(std::move(members.value()));
     }
   }
+  return run;
+}
+
+EngineRun RunBatch(const std::shared_ptr<const SegmentProgram>& program,
+                   const std::vector<LogRecord>& arrival, int64_t until, size_t sort_budget) {
+  const int64_t ooo = program->job().source.max_out_of_orderness_ms;
+  EngineRun run;
+  StateTestDir dir;
+  if (!dir.ok()) {
+    run.violations = "no temporary folder\n";
+    return run;
+  }
+  KeyedRecordSorter sorter(dir.Sub("sort"), sort_budget);
+  std::map<uint32_t, int64_t> max_seen;
+  for (const LogRecord& r : arrival) {
+    auto seen = max_seen.find(r.partition);
+    if (seen != max_seen.end() && r.event.ts < seen->second - ooo) continue;  // late (§2)
+    int64_t& max = max_seen.try_emplace(r.partition, r.event.ts).first->second;
+    max = std::max(max, r.event.ts);
+    KeyedRecord record;
+    record.partition = r.partition;
+    record.user = r.event.user;
+    record.user_hash = HashUser(r.event.user);
+    program->Project(r.event, r.offset, &record.event);
+    Status added = sorter.Add(record);
+    if (!added.ok()) run.violations += "Add failed: " + added.ToString() + "\n";
+  }
+  std::vector<std::vector<std::string>> members(program->job().segments.size());
+  std::vector<ProjectedEvent*> events;
+  std::vector<MembershipChange> changes;
+  Status s = sorter.ForEachUser([&](std::string_view user,
+                                    const std::vector<KeyedRecord*>& records) -> Status {
+    events.clear();
+    for (KeyedRecord* r : records) events.push_back(&r->event);
+    std::unique_ptr<UserState> state = program->NewUserState();
+    changes.clear();
+    SEGFLOW_RETURN_IF_ERROR(
+        EvaluateUserBatch(*program, state.get(), events.data(), events.size(), until, &changes));
+    for (const MembershipChange& c : changes) {
+      if (c.at > until) run.violations += "batch: change beyond until\n";
+      run.changes.push_back(Change{c.at, std::string(user), c.segment, c.entered});
+    }
+    for (uint32_t seg = 0; seg < members.size(); ++seg) {
+      if (program->IsMember(*state, seg)) members[seg].push_back(std::string(user));
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) run.violations += "ForEachUser failed: " + s.ToString() + "\n";
+  std::sort(run.changes.begin(), run.changes.end(), ChangeLess);
+  for (auto& m : members) std::sort(m.begin(), m.end());
+  run.final_members = std::move(members);
   return run;
 }
 

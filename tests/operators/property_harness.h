@@ -32,6 +32,12 @@ struct EngineRun {
 EngineRun RunEngine(const std::shared_ptr<const SegmentProgram>& program, uint32_t partitions,
                     const std::vector<LogRecord>& arrival, int64_t until);
 
+// The same records in batch execution (issue 17): on-time ones sorted by user through a
+// KeyedRecordSorter with `sort_budget` bytes, each user evaluated alone through `until`
+// (EvaluateUserBatch); final members read from each user's state.
+EngineRun RunBatch(const std::shared_ptr<const SegmentProgram>& program,
+                   const std::vector<LogRecord>& arrival, int64_t until, size_t sort_budget);
+
 // Checks `seeds` random cases of `family` (ADD_FAILURE on a mismatch, with a minimized
 // reproducing case). Returns the evaluator's refusal when it does not support the family,
 // for the caller to GTEST_SKIP with.
