@@ -70,6 +70,10 @@ void Coordinator::Impl::MaybeTriggerCheckpoint(JobEntry& job, Clock::time_point 
     }
     if (at_end == job.shape.sources) job.savepoint_wanted = JobEntry::SavepointWanted{true, ""};
   }
+  // A bounded job in batch execution takes no periodic checkpoints (Flink's BATCH mode):
+  // its keyed tasks evaluate only at the end, and a failure restarts it from its start.
+  // A savepoint (asked for, or at its end) is still taken.
+  if (!job.savepoint_wanted && job.bounded && !job.streaming) return;
   if (!job.savepoint_wanted && now - job.last_trigger < std::chrono::milliseconds(job.checkpoint_interval_ms)) return;
   if (job.stopped_with_savepoint) return;
   // A bounded source that has ended takes no more barriers: no checkpoint after that.

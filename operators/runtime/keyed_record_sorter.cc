@@ -43,33 +43,51 @@ uint64_t Mix(uint64_t hash) {
 // end. Fixed-width native-endian fields, copied with memcpy: an entry is written once and
 // read once, by this process (run files are its temporary files), so speed beats size.
 template <typename T>
-void Put(T v, std::string* out) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &v, sizeof(T));
-  out->append(bytes, sizeof(T));
+char* Put(T v, char* out) {
+  std::memcpy(out, &v, sizeof(T));
+  return out + sizeof(T);
 }
 
-void EncodeEntry(const KeyedRecord& r, std::string* out) {
+char* CopyBytes(std::string_view bytes, char* out) {
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
+}
+
+// The size of `r`'s entry, `profile` (its update's PutValue bytes) included.
+size_t EntrySize(const KeyedRecord& r, std::string_view profile) {
   const ProjectedEvent& e = r.event;
-  Put<uint32_t>(r.partition, out);
-  Put<uint16_t>(static_cast<uint16_t>(r.user.size()), out);
-  out->append(r.user);
-  Put<int64_t>(e.ts, out);
-  Put<uint64_t>(e.seq, out);
-  Put<uint16_t>(static_cast<uint16_t>(e.match_bits.size()), out);
-  for (uint64_t w : e.match_bits) Put<uint64_t>(w, out);
-  Put<uint16_t>(static_cast<uint16_t>(e.fields.size()), out);
+  size_t n =
+      4 + 2 + r.user.size() + 8 + 8 + 2 + 8 * e.match_bits.size() + 2 + 1 + 1 + profile.size();
   for (const FieldValue& f : e.fields) {
-    Put<uint8_t>(static_cast<uint8_t>(f.kind), out);
-    if (f.kind == FieldValue::Kind::kNumber) Put<double>(f.number, out);
+    n += 1;
+    if (f.kind == FieldValue::Kind::kNumber) n += 8;
+    if (f.kind == FieldValue::Kind::kKey) n += 4 + f.key.size();
+  }
+  return n;
+}
+
+// Writes `r`'s entry (EntrySize bytes) at `out`.
+void WriteEntry(const KeyedRecord& r, std::string_view profile, char* out) {
+  const ProjectedEvent& e = r.event;
+  out = Put<uint32_t>(r.partition, out);
+  out = Put<uint16_t>(static_cast<uint16_t>(r.user.size()), out);
+  out = CopyBytes(r.user, out);
+  out = Put<int64_t>(e.ts, out);
+  out = Put<uint64_t>(e.seq, out);
+  out = Put<uint16_t>(static_cast<uint16_t>(e.match_bits.size()), out);
+  for (uint64_t w : e.match_bits) out = Put<uint64_t>(w, out);
+  out = Put<uint16_t>(static_cast<uint16_t>(e.fields.size()), out);
+  for (const FieldValue& f : e.fields) {
+    out = Put<uint8_t>(static_cast<uint8_t>(f.kind), out);
+    if (f.kind == FieldValue::Kind::kNumber) out = Put<double>(f.number, out);
     if (f.kind == FieldValue::Kind::kKey) {
-      Put<uint32_t>(static_cast<uint32_t>(f.key.size()), out);
-      out->append(f.key);
+      out = Put<uint32_t>(static_cast<uint32_t>(f.key.size()), out);
+      out = CopyBytes(f.key, out);
     }
   }
-  Put<int8_t>(e.consent, out);
-  Put<uint8_t>(e.is_profile ? 1 : 0, out);
-  if (e.is_profile) PutValue(e.profile_update, out);
+  out = Put<int8_t>(e.consent, out);
+  out = Put<uint8_t>(e.is_profile ? 1 : 0, out);
+  CopyBytes(profile, out);
 }
 
 // Reads an entry's parts, refusing any that would run past its end.
@@ -109,11 +127,13 @@ std::string_view EntryUser(std::string_view entry) {
 // in `out` (out->user and out->user_hash are not set: the evaluation reads neither).
 Status DecodeEntry(std::string_view entry, std::string_view* user, KeyedRecord* out) {
   EntryReader in(entry);
-  auto bad = [](const char* what) { return Status::Corruption(std::string("sorted record: ") + what); };
+  auto bad = [](const char* what) {
+    return Status::Corruption(std::string("sorted record: ") + what);
+  };
   uint16_t length, words, fields;
   ProjectedEvent& e = out->event;
-  if (!in.Get(&out->partition) || !in.Get(&length) || !in.Bytes(length, user) ||
-      !in.Get(&e.ts) || !in.Get(&e.seq) || !in.Get(&words)) {
+  if (!in.Get(&out->partition) || !in.Get(&length) || !in.Bytes(length, user) || !in.Get(&e.ts) ||
+      !in.Get(&e.seq) || !in.Get(&words)) {
     return bad("truncated header");
   }
   e.match_bits.resize(words);
@@ -282,26 +302,33 @@ void KeyedRecordSorter::SortKeys() {
 }
 
 std::string_view KeyedRecordSorter::EntryAt(uint64_t at) const {
-  const char* p = blocks_[at >> 32].data() + (at & 0xffffffffu);
+  const char* p = blocks_[at >> 32].data.get() + (at & 0xffffffffu);
   uint32_t length;
   std::memcpy(&length, p, sizeof length);  // written by Add: always there
   return std::string_view(p + sizeof length, length);
 }
 
 Status KeyedRecordSorter::Add(const KeyedRecord& r) {
-  scratch_.clear();
-  EncodeEntry(r, &scratch_);
-  const size_t need = scratch_.size() + 4;  // with its length
-  if (blocks_.empty() || blocks_.back().size() + need > blocks_.back().capacity()) {
-    blocks_.emplace_back();
-    blocks_.back().reserve(std::max(block_size_, need));
-    block_bytes_ += blocks_.back().capacity();
+  if (r.user.size() > UINT16_MAX || r.event.match_bits.size() > UINT16_MAX ||
+      r.event.fields.size() > UINT16_MAX) {
+    return Status::InvalidArgument("sorted record of user \"" + r.user.substr(0, 64) +
+                                   "\": a part exceeds 65535 (user bytes, match words or fields)");
   }
-  std::string& block = blocks_.back();
+  scratch_.clear();
+  if (r.event.is_profile) PutValue(r.event.profile_update, &scratch_);
+  const size_t size = EntrySize(r, scratch_);
+  const size_t need = 4 + size;  // with its length
+  if (blocks_.empty() || blocks_.back().size + need > blocks_.back().capacity) {
+    const size_t capacity = std::max(block_size_, need);
+    blocks_.push_back(Block{std::make_unique<char[]>(capacity), 0, capacity});
+    block_bytes_ += capacity;
+  }
+  Block& block = blocks_.back();
   keys_.push_back(
-      Key{Mix(r.user_hash), r.event.ts, r.event.seq, ((blocks_.size() - 1) << 32) | block.size()});
-  Put<uint32_t>(static_cast<uint32_t>(scratch_.size()), &block);
-  block.append(scratch_);
+      Key{Mix(r.user_hash), r.event.ts, r.event.seq, ((blocks_.size() - 1) << 32) | block.size});
+  char* out = Put<uint32_t>(static_cast<uint32_t>(size), block.data.get() + block.size);
+  WriteEntry(r, scratch_, out);
+  block.size += need;
   // Sorting takes a second array of keys.
   const size_t bytes = block_bytes_ + 2 * keys_.capacity() * sizeof(Key);
   return bytes >= memory_bytes_ ? Spill() : Status::OK();
@@ -387,7 +414,7 @@ Status KeyedRecordSorter::ForEachUser(const UserFn& fn) {
     for (size_t i = 0; i < keys_.size(); ++i) {
       if (i + 16 < keys_.size()) {  // entries are scattered over the blocks: fetch ahead
         const uint64_t at = keys_[i + 16].at;
-        __builtin_prefetch(blocks_[at >> 32].data() + (at & 0xffffffffu));
+        __builtin_prefetch(blocks_[at >> 32].data.get() + (at & 0xffffffffu));
       }
       if (i > 0 && keys_[i].hash != keys_[i - 1].hash) {
         SEGFLOW_RETURN_IF_ERROR(EmitGroup(group, fn));

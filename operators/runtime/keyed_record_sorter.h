@@ -86,15 +86,19 @@ class KeyedRecordSorter {
 
   const std::string spill_dir_;
   const size_t memory_bytes_;
-  const size_t block_size_;          // entries are appended to blocks of this size
-  std::vector<std::string> blocks_;  // the entries (their length first), in arrival order
-  size_t block_bytes_ = 0;           // the blocks' capacity
+  const size_t block_size_;  // entries are appended to blocks of this size
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size, capacity;
+  };
+  std::vector<Block> blocks_;  // the entries (their length first), in arrival order
+  size_t block_bytes_ = 0;     // the blocks' capacity
   std::vector<Key> keys_;
   std::string scratch_;
   std::vector<KeyedRecord> decoded_;  // a group's records, reused
   std::vector<KeyedRecord*> pointers_, user_;
   std::vector<std::string_view> users_;  // a group's users, by record
-  std::vector<std::string> runs_;  // run file paths, in spill order
+  std::vector<std::string> runs_;        // run file paths, in spill order
   uint64_t next_run_ = 0;
   uint64_t records_spilled_ = 0;
   uint64_t spilled_bytes_ = 0;
