@@ -18,6 +18,9 @@ namespace {
 // far smaller).
 constexpr uint32_t kMaxFrame = 64u << 20;
 constexpr size_t kFileBuffer = 1u << 20;
+// How many records ahead ForEachUser fetches entries (a group is decoded at once, so
+// the fetches must run ahead of whole groups).
+constexpr size_t kAhead = 64;
 
 void PutFixed(uint64_t v, int bytes, char* out) {
   for (int i = 0; i < bytes; ++i) out[i] = static_cast<char>(v >> (8 * i));
@@ -412,9 +415,11 @@ Status KeyedRecordSorter::ForEachUser(const UserFn& fn) {
   std::vector<std::string_view> group;
   if (runs_.empty()) {
     for (size_t i = 0; i < keys_.size(); ++i) {
-      if (i + 16 < keys_.size()) {  // entries are scattered over the blocks: fetch ahead
-        const uint64_t at = keys_[i + 16].at;
-        __builtin_prefetch(blocks_[at >> 32].data.get() + (at & 0xffffffffu));
+      if (i + kAhead < keys_.size()) {  // entries are scattered over the blocks: fetch ahead
+        const uint64_t at = keys_[i + kAhead].at;
+        const char* entry = blocks_[at >> 32].data.get() + (at & 0xffffffffu);
+        __builtin_prefetch(entry);
+        __builtin_prefetch(entry + 64);
       }
       if (i > 0 && keys_[i].hash != keys_[i - 1].hash) {
         SEGFLOW_RETURN_IF_ERROR(EmitGroup(group, fn));
