@@ -304,6 +304,14 @@ void KeyedRecordSorter::SortKeys() {
   keys_.swap(sorted);
 }
 
+void KeyedRecordSorter::PrefetchEntry(uint64_t at) const {
+  // Sorted order visits entries scattered over the blocks: their first two lines are
+  // fetched ahead of use.
+  const char* entry = blocks_[at >> 32].data.get() + (at & 0xffffffffu);
+  __builtin_prefetch(entry);
+  __builtin_prefetch(entry + 64);
+}
+
 std::string_view KeyedRecordSorter::EntryAt(uint64_t at) const {
   const char* p = blocks_[at >> 32].data.get() + (at & 0xffffffffu);
   uint32_t length;
@@ -363,8 +371,9 @@ Status KeyedRecordSorter::Spill() {
   const std::string path = spill_dir_ + "/run-" + std::to_string(next_run_++);
   SEGFLOW_RETURN_IF_ERROR(out.Create(path));
   Status s;
-  for (const Key& k : keys_) {
-    s = out.Write(k, EntryAt(k.at));
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (i + kAhead < keys_.size()) PrefetchEntry(keys_[i + kAhead].at);
+    s = out.Write(keys_[i], EntryAt(keys_[i].at));
     if (!s.ok()) break;
   }
   if (s.ok()) s = out.Close();
@@ -415,12 +424,7 @@ Status KeyedRecordSorter::ForEachUser(const UserFn& fn) {
   std::vector<std::string_view> group;
   if (runs_.empty()) {
     for (size_t i = 0; i < keys_.size(); ++i) {
-      if (i + kAhead < keys_.size()) {  // entries are scattered over the blocks: fetch ahead
-        const uint64_t at = keys_[i + kAhead].at;
-        const char* entry = blocks_[at >> 32].data.get() + (at & 0xffffffffu);
-        __builtin_prefetch(entry);
-        __builtin_prefetch(entry + 64);
-      }
+      if (i + kAhead < keys_.size()) PrefetchEntry(keys_[i + kAhead].at);
       if (i > 0 && keys_[i].hash != keys_[i - 1].hash) {
         SEGFLOW_RETURN_IF_ERROR(EmitGroup(group, fn));
         group.clear();

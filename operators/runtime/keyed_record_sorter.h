@@ -74,6 +74,7 @@ class KeyedRecordSorter {
   }
   void SortKeys();
   std::string_view EntryAt(uint64_t at) const;
+  void PrefetchEntry(uint64_t at) const;
   Status Spill();
   // Every record of the runs (and of memory, `with_memory`) in order, erased ones left out.
   Status Merge(bool with_memory, const Visit& visit);
