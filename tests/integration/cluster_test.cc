@@ -145,7 +145,7 @@ class Cluster {
   pid_t coordinator_pid() const { return coordinator_; }
 
   // Starts a worker; `env` (NAME=VALUE) is set for it alone.
-  pid_t AddWorker(int slots, const std::string& env = "") {
+  pid_t AddWorker(int slots, const std::string& env = "", const std::vector<std::string>& extra = {}) {
     const int n = static_cast<int>(workers_.size());
     std::string name, value;
     if (!env.empty()) {
@@ -153,9 +153,10 @@ class Cluster {
       value = env.substr(env.find('=') + 1);
       ::setenv(name.c_str(), value.c_str(), 1);
     }
-    const pid_t pid = Start({"worker", "--coordinator", address_, "--slots", std::to_string(slots), "--dir",
-                             scratch_ + "/worker-" + std::to_string(n)},
-                            "", scratch_, scratch_, "worker-" + std::to_string(n));
+    std::vector<std::string> args = {"worker", "--coordinator", address_, "--slots", std::to_string(slots), "--dir",
+                                     scratch_ + "/worker-" + std::to_string(n)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const pid_t pid = Start(args, "", scratch_, scratch_, "worker-" + std::to_string(n));
     if (!env.empty()) ::unsetenv(name.c_str());
     workers_.push_back(pid);
     return pid;
@@ -555,6 +556,27 @@ TEST_F(ClusterTest, LiveRunsOnOneAndThreeWorkersMatchTheBoundedRun) {
     EXPECT_EQ(live_prefix, LinesThrough(reference.at("changelog"), *through));
     EXPECT_EQ(Consume("shop.late").out, reference.at("late"));
   }
+}
+
+// Batch execution's handover (issue 17): a backfill that sorted its input in batch and
+// spilled sorted runs to disk (workers with a 1 MiB memory budget) ends with a savepoint,
+// and a live job continued from it writes exactly the uninterrupted run's changelog.
+TEST_F(ClusterTest, SpilledBatchBackfillHandsOverToLiveAsOneUninterruptedRun) {
+  const std::vector<std::string> lines = Lines(Gen(500, 90000, 21));
+  WriteJob(ShopJob(2) + "checkpoint: {interval: 300ms}\n");
+  ASSERT_EQ(Produce(Third(lines, 0) + Third(lines, 1), {"--partitions", "4"}).exit_code, 0);
+  Cluster cluster(scratch(), 5000);
+  for (int i = 0; i < 2; ++i) cluster.AddWorker(2, "", {"--memory-budget", "1m"});
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  const std::string savepoint = BackfillToSavepoint(&cluster);
+  ASSERT_FALSE(savepoint.empty());
+  std::string logs;
+  for (int w = 0; w < 2; ++w) logs += ReadFile(scratch() + "/worker-" + std::to_string(w) + ".stderr");
+  EXPECT_NE(logs.find("spilled to sorted runs"), std::string::npos) << "the backfill spilled:\n" << logs;
+  ASSERT_EQ(Produce(Third(lines, 2)).exit_code, 0);
+  Outcome live = cluster.Cli({"submit", job_path(), "--from-savepoint", savepoint});
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  ExpectCaughtUpCommittedOutputIsTheReference(&cluster, Lines(live.out).at(0), 1000u);
 }
 
 // A worker SIGKILLed mid-job: the coordinator sees it at once (its connection drops),
