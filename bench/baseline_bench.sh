@@ -106,7 +106,7 @@ for i in $(seq "$RUNS"); do
   LC_ALL=C sort "$WORK/runs/loop-$i.raw" > "$WORK/runs/loop-$i.members"
   echo "   $(cat "$WORK/runs/loop-$i.err")"
   check_same "cart_loop, run $i" "$WORK/runs/loop-$i.members"
-  node bench/baseline/duckdb_cart.mjs "$WORK/events.jsonl" "$WORK/runs/duckdb-$i.raw" ${DUCKDB_THREADS:-} \
+  node bench/baseline/duckdb_query.mjs bench/baseline/cart.sql "$WORK/events.jsonl" "$WORK/runs/duckdb-$i.raw" ${DUCKDB_THREADS:-} \
     2> "$WORK/runs/duckdb-$i.err" || { cat "$WORK/runs/duckdb-$i.err" >&2; exit 1; }
   T[duckdb]+="$(sed -n 's/.*; \([0-9.]*\) s .*/\1/p' "$WORK/runs/duckdb-$i.err") "
   LC_ALL=C sort "$WORK/runs/duckdb-$i.raw" > "$WORK/runs/duckdb-$i.members"

@@ -1,6 +1,6 @@
 -- Baseline for the capacity bench (issue #7): the members of jobs/cart.yaml's
 -- `cart_abandoned` as of the largest ts, from the JSON lines `segflow gen cart` writes.
--- duckdb_cart.mjs replaces :events_file with the file's path as a string literal.
+-- duckdb_query.mjs replaces :events_file with the file's path as a string literal.
 --
 -- The segment: absence of a purchase within 30m after an add_to_cart, membership
 -- duration 24h, exit on purchase, consent (consent.granted, default granted).

@@ -87,7 +87,7 @@ class CartBaselineTest : public ::testing::Test {
     *ran = fs::exists(dir + "/node_modules/@duckdb/node-api") && std::system("node --version > /dev/null 2>&1") == 0;
     if (!*ran) return {};
     const std::string out = scratch() + "/duckdb.members";
-    return Baseline("node " + dir + "/duckdb_cart.mjs " + events() + " " + out + " 1", out);
+    return Baseline("node " + dir + "/duckdb_query.mjs " + dir + "/cart.sql " + events() + " " + out + " 1", out);
   }
 
   void ExpectAllAgree(const std::vector<std::string>& segflow) {
