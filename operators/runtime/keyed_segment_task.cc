@@ -77,9 +77,12 @@ Status KeyedSegmentTask::Run() {
   // Batch states are kept only where a snapshot or a streaming evaluator may need them.
   UserStateStore* batch_store = hooks != nullptr ? states : nullptr;
   auto batching = [&] { return batch != nullptr && batch->active(); };
+  // Whether a checkpoint is a stop-with-savepoint's (the sources stop right after it).
+  auto stops_at = [&](uint64_t id) { return hooks != nullptr && hooks->stop_at.load() == id; };
   // Ends batch mode at a snapshot (or a stop): every user evaluated below its partition's
-  // watermark, as the streaming evaluator would be, which then takes over from the store.
-  auto end_batch = [&](const KeyedWatermarks& wm) -> Status {
+  // watermark, as the streaming evaluator would be, which then takes over from the store
+  // unless nothing follows (`then_streaming` false: a stop, or the snapshot it stops at).
+  auto end_batch = [&](const KeyedWatermarks& wm, bool then_streaming) -> Status {
     if (!batching()) return Status::OK();
     std::vector<int64_t> last(partitions);
     for (uint32_t p = 0; p < partitions; ++p) {
@@ -87,7 +90,7 @@ Status KeyedSegmentTask::Run() {
       last[p] = w == std::numeric_limits<int64_t>::min() ? w : w - 1;
     }
     SEGFLOW_RETURN_IF_ERROR(batch->Evaluate(last, batch_store, &sink));
-    SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(wm.partition_watermarks()));
+    if (then_streaming) SEGFLOW_RETURN_IF_ERROR(evaluator.Restore(wm.partition_watermarks()));
     for (uint32_t p = 0; p < partitions; ++p) {
       SEGFLOW_RETURN_IF_ERROR(
           sink.Send(SinkInput(PartitionProgress{p, wm.watermark(p), wm.idle(p)})));
@@ -161,14 +164,14 @@ Status KeyedSegmentTask::Run() {
     } else if (auto* barrier = std::get_if<SourceBarrier>(&*msg)) {
       if (aligner.OnBarrier(barrier->source, barrier->id) ==
           BarrierAligner<KeyedInput>::Barrier::kAligned) {
-        SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks));
+        SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks, !stops_at(barrier->id)));
         SEGFLOW_RETURN_IF_ERROR(checkpoints.Snapshot(barrier->id, watermarks));
         aligner.Release();
       }
     } else if (auto* source_end = std::get_if<SourceEnd>(&*msg)) {
       end.OnSourceEnd(*source_end);
       if (aligner.OnEnd(source_end->source)) {
-        SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks));
+        SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks, !stops_at(aligner.aligning())));
         SEGFLOW_RETURN_IF_ERROR(checkpoints.Snapshot(aligner.aligning(), watermarks));
         aligner.Release();
       }
@@ -177,7 +180,7 @@ Status KeyedSegmentTask::Run() {
   // The last snapshot (a final or stop-with-savepoint barrier) completes before the end.
   SEGFLOW_RETURN_IF_ERROR(checkpoints.Wait());
   // A run that does not finish (stopped) still sends what its watermarks evaluated.
-  if (!end.finishes()) SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks));
+  if (!end.finishes()) SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks, false));
   auto done = end.Finish(partitions, &evaluator, batch.get(), batch_store, &sink, &changes, counters_);
   if (!done.ok()) return done.status();
   SEGFLOW_RETURN_IF_ERROR(sink.Send(SinkInput(*done)));
