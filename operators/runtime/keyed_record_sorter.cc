@@ -40,8 +40,8 @@ uint64_t Mix(uint64_t hash) {
   return hash * 0x9e3779b97f4a7c15ull;
 }
 
-// An entry: u32 partition, u16 user length, the user, then the event: i64 ts, u64 seq,
-// u16 match-bit words and the words, u16 fields and each (u8 kind, then f64 or u32 length
+// An entry: u32 partition, u32 user length, the user, then the event: i64 ts, u64 seq,
+// u32 match-bit words and the words, u32 fields and each (u8 kind, then f64 or u32 length
 // and bytes), i8 consent, u8 profile flag, and a profile update's Value (PutValue) to the
 // end. Fixed-width native-endian fields, copied with memcpy: an entry is written once and
 // read once, by this process (run files are its temporary files), so speed beats size.
@@ -60,7 +60,7 @@ char* CopyBytes(std::string_view bytes, char* out) {
 size_t EntrySize(const KeyedRecord& r, std::string_view profile) {
   const ProjectedEvent& e = r.event;
   size_t n =
-      4 + 2 + r.user.size() + 8 + 8 + 2 + 8 * e.match_bits.size() + 2 + 1 + 1 + profile.size();
+      4 + 4 + r.user.size() + 8 + 8 + 4 + 8 * e.match_bits.size() + 4 + 1 + 1 + profile.size();
   for (const FieldValue& f : e.fields) {
     n += 1;
     if (f.kind == FieldValue::Kind::kNumber) n += 8;
@@ -73,13 +73,13 @@ size_t EntrySize(const KeyedRecord& r, std::string_view profile) {
 void WriteEntry(const KeyedRecord& r, std::string_view profile, char* out) {
   const ProjectedEvent& e = r.event;
   out = Put<uint32_t>(r.partition, out);
-  out = Put<uint16_t>(static_cast<uint16_t>(r.user.size()), out);
+  out = Put<uint32_t>(static_cast<uint32_t>(r.user.size()), out);
   out = CopyBytes(r.user, out);
   out = Put<int64_t>(e.ts, out);
   out = Put<uint64_t>(e.seq, out);
-  out = Put<uint16_t>(static_cast<uint16_t>(e.match_bits.size()), out);
+  out = Put<uint32_t>(static_cast<uint32_t>(e.match_bits.size()), out);
   for (uint64_t w : e.match_bits) out = Put<uint64_t>(w, out);
-  out = Put<uint16_t>(static_cast<uint16_t>(e.fields.size()), out);
+  out = Put<uint32_t>(static_cast<uint32_t>(e.fields.size()), out);
   for (const FieldValue& f : e.fields) {
     out = Put<uint8_t>(static_cast<uint8_t>(f.kind), out);
     if (f.kind == FieldValue::Kind::kNumber) out = Put<double>(f.number, out);
@@ -120,7 +120,7 @@ class EntryReader {
 std::string_view EntryUser(std::string_view entry) {
   EntryReader in(entry);
   uint32_t partition;
-  uint16_t length;
+  uint32_t length;
   std::string_view user;
   if (!in.Get(&partition) || !in.Get(&length) || !in.Bytes(length, &user)) return {};
   return user;
@@ -133,7 +133,7 @@ Status DecodeEntry(std::string_view entry, std::string_view* user, KeyedRecord* 
   auto bad = [](const char* what) {
     return Status::Corruption(std::string("sorted record: ") + what);
   };
-  uint16_t length, words, fields;
+  uint32_t length, words, fields;
   ProjectedEvent& e = out->event;
   if (!in.Get(&out->partition) || !in.Get(&length) || !in.Bytes(length, user) || !in.Get(&e.ts) ||
       !in.Get(&e.seq) || !in.Get(&words)) {
@@ -320,10 +320,12 @@ std::string_view KeyedRecordSorter::EntryAt(uint64_t at) const {
 }
 
 Status KeyedRecordSorter::Add(const KeyedRecord& r) {
-  if (r.user.size() > UINT16_MAX || r.event.match_bits.size() > UINT16_MAX ||
-      r.event.fields.size() > UINT16_MAX) {
+  // Every length and count is a u32 (a record's parts are far smaller: one frame of the
+  // log holds the record).
+  if (r.user.size() > UINT32_MAX / 2 || r.event.match_bits.size() > UINT32_MAX / 16 ||
+      r.event.fields.size() > UINT32_MAX / 16) {
     return Status::InvalidArgument("sorted record of user \"" + r.user.substr(0, 64) +
-                                   "\": a part exceeds 65535 (user bytes, match words or fields)");
+                                   "\": a part is too large to sort");
   }
   scratch_.clear();
   if (r.event.is_profile) PutValue(r.event.profile_update, &scratch_);

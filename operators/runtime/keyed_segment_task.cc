@@ -74,7 +74,8 @@ Status KeyedSegmentTask::Run() {
     batch = std::make_unique<KeyedBatchMode>(*ctx_, index_, working + "-sort",
                                              ctx_->options.sort_memory_bytes);
   }
-  // Batch states are kept only where a snapshot or a streaming evaluator may need them.
+  // Batch states are kept only where a snapshot or a streaming evaluator may need them
+  // (evaluated at a barrier); not at the end.
   UserStateStore* batch_store = hooks != nullptr ? states : nullptr;
   auto batching = [&] { return batch != nullptr && batch->active(); };
   // Whether a checkpoint is a stop-with-savepoint's (the sources stop right after it).
@@ -181,7 +182,8 @@ Status KeyedSegmentTask::Run() {
   SEGFLOW_RETURN_IF_ERROR(checkpoints.Wait());
   // A run that does not finish (stopped) still sends what its watermarks evaluated.
   if (!end.finishes()) SEGFLOW_RETURN_IF_ERROR(end_batch(watermarks, false));
-  auto done = end.Finish(partitions, &evaluator, batch.get(), batch_store, &sink, &changes, counters_);
+  // A finished batch keeps no states: no snapshot follows the end.
+  auto done = end.Finish(partitions, &evaluator, batch.get(), nullptr, &sink, &changes, counters_);
   if (!done.ok()) return done.status();
   SEGFLOW_RETURN_IF_ERROR(sink.Send(SinkInput(*done)));
   counters_->done.store(true);

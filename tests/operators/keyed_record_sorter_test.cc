@@ -100,21 +100,21 @@ void CheckSeed(uint64_t seed) {
   }
   std::map<std::string, std::vector<Plain>> got;
   size_t calls = 0;
-  ASSERT_TRUE(sorter
-                  .ForEachUser([&](std::string_view user,
-                                   const std::vector<KeyedRecord*>& records) {
-                    ++calls;
-                    EXPECT_FALSE(records.empty());
-                    auto& list = got[std::string(user)];
-                    EXPECT_TRUE(list.empty()) << "user " << user << " twice";
-                    for (const KeyedRecord* r : records) {
-                      KeyedRecord copy = *r;
-                      copy.user = std::string(user);
-                      list.push_back(ToPlain(copy));
-                    }
-                    return Status::OK();
-                  })
-                  .ok());
+  ASSERT_TRUE(
+      sorter
+          .ForEachUser([&](std::string_view user, const std::vector<KeyedRecord*>& records) {
+            ++calls;
+            EXPECT_FALSE(records.empty());
+            auto& list = got[std::string(user)];
+            EXPECT_TRUE(list.empty()) << "user " << user << " twice";
+            for (const KeyedRecord* r : records) {
+              KeyedRecord copy = *r;
+              copy.user = std::string(user);
+              list.push_back(ToPlain(copy));
+            }
+            return Status::OK();
+          })
+          .ok());
   std::vector<Plain> actual;
   for (auto& [user, list] : got) actual.insert(actual.end(), list.begin(), list.end());
   EXPECT_EQ(calls, got.size());
@@ -155,6 +155,34 @@ TEST(KeyedRecordSorterTest, SpilledRunsAreRemovedWithTheSorterAndOnlyThem) {
     EXPECT_NE(s.message().find(spill), std::string::npos) << s.message();
   }
   EXPECT_TRUE(std::filesystem::exists(spill + "/mine.txt"));
+}
+
+TEST(KeyedRecordSorterTest, AUserIdLongerThan64KiBSortsInMemoryAndFromARun) {
+  StateTestDir dir;
+  ASSERT_TRUE(dir.ok());
+  for (size_t budget : {size_t{1} << 30, size_t{16384}}) {
+    KeyedRecordSorter sorter(dir.Sub("sort"), budget);
+    std::mt19937_64 rng(3);
+    KeyedRecord big = MakeRecord(rng, 10, false, 1);
+    big.user = std::string(70000, 'x');
+    big.user_hash = HashUser(big.user);
+    ASSERT_TRUE(sorter.Add(big).ok());
+    for (uint64_t i = 0; i < 500; ++i)
+      ASSERT_TRUE(sorter.Add(MakeRecord(rng, 10, false, i + 2)).ok());
+    size_t seen = 0;
+    ASSERT_TRUE(
+        sorter
+            .ForEachUser([&](std::string_view user, const std::vector<KeyedRecord*>& records) {
+              if (user == big.user) {
+                ++seen;
+                EXPECT_EQ(records.size(), 1u);
+                EXPECT_EQ(ToPlain(*records[0]).ts, big.event.ts);
+              }
+              return Status::OK();
+            })
+            .ok());
+    EXPECT_EQ(seen, 1u) << "budget " << budget;
+  }
 }
 
 TEST(KeyedRecordSorterTest, ACorruptRunFailsWithTheFileNamed) {
