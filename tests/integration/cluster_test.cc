@@ -625,7 +625,8 @@ TEST_F(ClusterTest, KilledWorkerDuringABatchRunRestartsItAndLosesNothing) {
   WriteJob(ShopJob(2));
   const auto reference = Reference();
   Cluster cluster(scratch(), 3000);
-  for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_KEYED_DELAY_MS=10");
+  // About 100 batches a keyed task at 40 ms each: the sorting phase lasts seconds.
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2, "SEGFLOW_FAULT_KEYED_DELAY_MS=40");
   ASSERT_TRUE(cluster.WaitForWorkers(3));
   Outcome submit = cluster.Cli({"submit", job_path(), "--bounded"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
@@ -633,7 +634,10 @@ TEST_F(ClusterTest, KilledWorkerDuringABatchRunRestartsItAndLosesNothing) {
   pid_t victim = -1;
   ASSERT_TRUE(Eventually([&] {
     const JobView v = cluster.Status(id);
-    return v.state == "running" && v.records_in > 0 && (victim = cluster.PidOfKeyedTask(id, 1)) > 0;
+    // Killed while the sources are still reading (well before the end: a slow machine's
+    // status polls take time too).
+    return v.state == "running" && v.records_in > 0 && v.records_in < 120000u &&
+           (victim = cluster.PidOfKeyedTask(id, 1)) > 0;
   })) << cluster.Status(id).text;
   const JobView before = cluster.Status(id);
   ASSERT_EQ(before.state, "running") << before.text;
