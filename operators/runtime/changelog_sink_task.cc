@@ -20,8 +20,10 @@
 namespace segflow {
 namespace {
 
-// How often a live run makes its output durable and advances the evaluated time.
-constexpr auto kCommitInterval = std::chrono::milliseconds(50);
+// How often a live run makes its output durable and advances the evaluated time. A change
+// waits for the next commit: at 50 ms the append -> committed p99 was 63 ms at 100 k
+// events/s, at 20 ms 33 ms (issue 17's target: under 50 ms).
+constexpr auto kCommitInterval = std::chrono::milliseconds(20);
 
 // Fault injection for backpressure tests: SEGFLOW_FAULT_SINK_DELAY_MS=N makes the sink
 // sleep N ms per message it takes in (a deliberately slow sink).
