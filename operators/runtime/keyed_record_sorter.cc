@@ -13,25 +13,15 @@
 namespace segflow {
 namespace {
 
-// A run file is a sequence of frames: u32 little-endian length of the rest, the key's hash,
-// ts and seq (8 bytes LE each), then the entry. Frames above this are corrupt (an event is
+// A run file is a sequence of frames: u32 length of the rest, the key's hash, ts and seq
+// (8 bytes each; native-endian, as entries: run files are this process's own), then the
+// entry. Frames above this are corrupt (an event is
 // far smaller).
 constexpr uint32_t kMaxFrame = 64u << 20;
 constexpr size_t kFileBuffer = 1u << 20;
 // How many records ahead ForEachUser fetches entries (a group is decoded at once, so
 // the fetches must run ahead of whole groups).
 constexpr size_t kAhead = 64;
-
-void PutFixed(uint64_t v, int bytes, char* out) {
-  for (int i = 0; i < bytes; ++i) out[i] = static_cast<char>(v >> (8 * i));
-}
-
-uint64_t GetFixed(const char* in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  return v;
-}
 
 // A keyed task sees only its key groups (the hash's high bits) and, per partition, some
 // low bits: the sort key is the hash times an odd constant, a bijection (users group
@@ -189,10 +179,10 @@ class KeyedRecordSorter::RunWriter {
   }
   Status Write(const Key& k, std::string_view entry) {
     char head[28];
-    PutFixed(entry.size() + 24, 4, head);
-    PutFixed(k.hash, 8, head + 4);
-    PutFixed(static_cast<uint64_t>(k.ts), 8, head + 12);
-    PutFixed(k.seq, 8, head + 20);
+    char* out = Put<uint32_t>(static_cast<uint32_t>(entry.size() + 24), head);
+    out = Put<uint64_t>(k.hash, out);
+    out = Put<int64_t>(k.ts, out);
+    Put<uint64_t>(k.seq, out);
     if (std::fwrite(head, 1, sizeof head, file_) != sizeof head ||
         std::fwrite(entry.data(), 1, entry.size(), file_) != entry.size()) {
       return Failed(errno);
@@ -239,20 +229,18 @@ class KeyedRecordSorter::Cursor {
 
   // Reads the next entry (done() at the end of the file).
   Status Next() {
-    char len_bytes[4];
-    const size_t got = std::fread(len_bytes, 1, 4, file_);
+    uint32_t len = 0;
+    const size_t got = std::fread(&len, 1, sizeof len, file_);
     if (got == 0 && std::feof(file_)) {
       done_ = true;
       return Status::OK();
     }
-    if (got != 4) return Bad("truncated frame length");
-    const uint64_t len = GetFixed(len_bytes, 4);
+    if (got != sizeof len) return Bad("truncated frame length");
     if (len < 24 || len > kMaxFrame) return Bad("frame length " + std::to_string(len));
     frame_.resize(len);
     if (std::fread(frame_.data(), 1, len, file_) != len) return Bad("truncated frame");
-    key_.hash = GetFixed(frame_.data(), 8);
-    key_.ts = static_cast<int64_t>(GetFixed(frame_.data() + 8, 8));
-    key_.seq = GetFixed(frame_.data() + 16, 8);
+    EntryReader in(frame_);  // len >= 24: the key's three fields are there
+    if (!in.Get(&key_.hash) || !in.Get(&key_.ts) || !in.Get(&key_.seq)) return Bad("short key");
     return Status::OK();
   }
 

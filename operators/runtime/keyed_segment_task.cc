@@ -127,13 +127,15 @@ Status KeyedSegmentTask::Run() {
     if (injected_delay.count() > 0 && std::holds_alternative<KeyedBatch>(*msg)) {
       std::this_thread::sleep_for(injected_delay);
     }
-    if (auto* input = std::get_if<KeyedBatch>(&*msg); input != nullptr && batching()) {
+    auto* input = std::get_if<KeyedBatch>(&*msg);
+    if (input != nullptr) {
       counters_->records_in.fetch_add(input->records.size(), std::memory_order_relaxed);
+    }
+    if (input != nullptr && batching()) {
       SEGFLOW_RETURN_IF_ERROR(batch->Add(input->records, [&](const KeyedRecord& r) {
         return !end.Drops(r.event.ts) && !erasures.Erased(r.user, r.event.ts);
       }));
     } else if (input != nullptr) {
-      counters_->records_in.fetch_add(input->records.size(), std::memory_order_relaxed);
       // Users' index entries, slots and states are fetched a few records ahead (the
       // lookups are cache misses at many users; overlapped, they cost one each at most).
       std::vector<KeyedRecord>& records = input->records;
